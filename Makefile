@@ -1,0 +1,69 @@
+# Two commands: `make run` (chat UI on the default article) and `make test` (the whole suite).
+# Both set everything up when missing and do no repeated work on a second run.
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+TORCH_VERSION := 2.13.0
+export GRADIO_ANALYTICS_ENABLED := False
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: run test setup setup-test model index lint bench clean
+
+run: setup index
+	$(VENV)/bin/rag serve
+
+test: setup-test
+	$(VENV)/bin/ruff check rag tests benchmarks app.py
+	$(VENV)/bin/mypy rag
+	$(VENV)/bin/pytest -q
+
+setup: $(VENV)/.stamp-install model
+
+setup-test: setup $(VENV)/.stamp-dev $(VENV)/.stamp-browser model-onnx
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+# torch first and pinned: an unpinned torch requirement pulls a multi-GB CUDA build.
+$(VENV)/.stamp-torch: $(VENV)/bin/python
+	$(PY) -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$(TORCH_VERSION)')" 2>/dev/null \
+		|| $(PIP) install --quiet torch==$(TORCH_VERSION)
+	touch $@
+
+$(VENV)/.stamp-install: $(VENV)/.stamp-torch pyproject.toml
+	$(PIP) install --quiet -e .
+	touch $@
+
+$(VENV)/.stamp-dev: $(VENV)/.stamp-install pyproject.toml
+	$(PIP) install --quiet -e ".[dev,milvus]"
+	touch $@
+
+# Debian's chromium and CJK fonts for the browser tests (CI runs as root).
+$(VENV)/.stamp-browser:
+	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "noto.*cjk"; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+	fi
+	touch $@
+
+model: $(VENV)/.stamp-install
+	$(PY) -m rag.modelprep
+
+model-onnx: $(VENV)/.stamp-install
+	$(PY) -m rag.modelprep --onnx
+
+index: setup
+	$(VENV)/bin/rag index corpus
+
+lint: setup-test
+	$(VENV)/bin/ruff check rag tests benchmarks app.py
+	$(VENV)/bin/mypy rag
+
+bench: setup-test
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) models index eval-runs test-artifacts

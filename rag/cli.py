@@ -1,0 +1,123 @@
+"""The ``rag`` command: parses arguments and calls the library; no pipeline logic here."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from rag import __version__
+from rag.errors import RagError
+from rag.settings import RETRIEVAL_MODES, Settings, load_settings
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="settings file (TOML); default: rag.toml if present")
+    parser.add_argument("--index-dir", type=Path, help="index folder (default: index/)")
+    parser.add_argument("--model", help="sentence-transformers model name or path (default: the bundled e5-small)")
+    parser.add_argument("--backend", dest="encoder_backend", choices=["torch", "onnx-int8"],
+                        help="encoder backend and precision")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+
+
+def _retrieval_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-k", "--top-k", type=int, dest="top_k", help="number of passages (default 5)")
+    parser.add_argument("--mode", dest="retrieval_mode", choices=RETRIEVAL_MODES, help="retrieval mode")
+    parser.add_argument("--article", action="append", dest="articles", metavar="PATH",
+                        help="search only this article (path relative to the corpus); repeatable")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command."""
+    parser = argparse.ArgumentParser(prog="rag", description="Ask questions about Chinese articles; answers cite "
+                                     "the paragraphs they come from.")
+    parser.add_argument("--version", action="version", version=f"rag {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("index", help="build or update the index from a corpus folder",
+                       description="Index the articles of a folder. Only new or changed articles are embedded.")
+    p.add_argument("corpus", nargs="?", type=Path, help="corpus folder (default: corpus/)")
+    p.add_argument("--rebuild", action="store_true", help="rebuild from scratch (the embedding cache still counts)")
+    p.add_argument("--watch", action="store_true", help="stay running and re-index when files change")
+    p.add_argument("--chunk-size", type=int, help="chunk size in characters")
+    p.add_argument("--chunk-overlap", type=int, help="chunk overlap in characters (whole sentences)")
+    p.add_argument("--json", action="store_true", help="print the build report as JSON")
+    _common(p)
+
+    p = sub.add_parser("search", help="print the chunks that match a question",
+                       description="Ranked chunks with article, section, paragraph numbers and score.")
+    p.add_argument("question", help="the question or search words")
+    _retrieval_options(p)
+    _common(p)
+
+    p = sub.add_parser("ask", help="answer a question with cited sentences",
+                       description="An extractive answer whose sentences cite their paragraphs, or 「文章中没有找到相关信息」.")
+    p.add_argument("question", help="the question")
+    p.add_argument("--generative", action="store_true",
+                   help="answer with the OpenAI-compatible endpoint from the settings (llm_base_url, llm_model)")
+    _retrieval_options(p)
+    _common(p)
+
+    p = sub.add_parser("status", help="show the index version, model, counts and build time",
+                       description="What the current index holds.")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    _common(p)
+
+    p = sub.add_parser("serve", help="start the browser chat",
+                       description="Start the chat page (binds to 127.0.0.1 unless --host is given).")
+    p.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default 7860)")
+    _common(p)
+
+    from rag.evaluation.cli import add_eval_parser
+
+    add_eval_parser(sub, _common)
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Settings from flags, environment, settings file and defaults."""
+    overrides: dict[str, Any] = {}
+    for name in ("index_dir", "model", "encoder_backend", "top_k", "retrieval_mode", "host", "port",
+                 "chunk_size", "chunk_overlap"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    if getattr(args, "corpus", None) is not None:
+        overrides["corpus_dir"] = args.corpus
+    return load_settings(getattr(args, "config", None), overrides)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``rag`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = settings_from_args(args)
+        from rag import commands
+
+        return int(commands.run(args, settings))
+    except RagError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def print_json(data: Any) -> None:
+    """Print JSON with Chinese kept readable."""
+    print(json.dumps(data, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

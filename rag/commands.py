@@ -1,0 +1,161 @@
+"""What each ``rag`` command does with parsed arguments: call the library, print the result."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from rag.errors import RagError
+from rag.knowledge_base import KnowledgeBase
+from rag.serialize import answer_to_json, hit_to_json
+from rag.settings import Settings
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the command named in ``args``."""
+    handler = {
+        "index": cmd_index, "search": cmd_search, "ask": cmd_ask, "status": cmd_status, "serve": cmd_serve,
+    }.get(args.command)
+    if handler is None:
+        from rag.evaluation.cli import run_eval
+
+        return run_eval(args, settings)
+    return handler(args, settings)
+
+
+def _dump(data: Any) -> None:
+    print(json.dumps(data, ensure_ascii=False))
+
+
+def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
+    """Build or update the index; with --watch, keep doing it when files change."""
+    kb = KnowledgeBase(settings)
+    code = _index_once(kb, args)
+    if args.watch:
+        from rag.watch import watch_corpus
+
+        watch_corpus(settings.corpus_dir, lambda: _index_once(kb, args))
+    return code
+
+
+def _index_once(kb: KnowledgeBase, args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    bars: dict[str, Any] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if args.json or not sys.stderr.isatty() and stage != "embed":
+            return
+        bar = bars.get(stage)
+        if bar is None:
+            bar = bars[stage] = tqdm(total=total, desc={"embed": "embedding", "write": "writing"}.get(stage, stage),
+                                     unit="texts" if stage == "embed" else "steps", file=sys.stderr)
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    try:
+        report = kb.build(rebuild=args.rebuild, progress=progress)
+    finally:
+        for bar in bars.values():
+            bar.close()
+    for line in report.warnings:
+        print(f"warning: {line}", file=sys.stderr)
+    for line in report.errors:
+        print(f"skipped: {line}", file=sys.stderr)
+    if args.json:
+        _dump({
+            "version": report.version, "up_to_date": report.up_to_date, "articles": report.articles,
+            "chunks": report.chunks, "sentences": report.sentences, "embedded": report.embedded,
+            "from_cache": report.from_cache, "added": report.added, "changed": report.changed,
+            "removed": report.removed, "errors": report.errors, "warnings": report.warnings,
+            "seconds": round(report.seconds, 3),
+        })
+    elif report.up_to_date:
+        print(f"index is up to date ({report.articles} articles, {report.chunks} chunks); nothing embedded")
+    else:
+        parts = []
+        for label, items in (("added", report.added), ("changed", report.changed), ("removed", report.removed)):
+            if items:
+                parts.append(f"{label} {', '.join(items)}")
+        print(f"indexed {report.articles} articles into {report.chunks} chunks in {report.seconds:.1f}s: "
+              f"embedded {report.embedded} texts, {report.from_cache} from cache"
+              + (f"; {'; '.join(parts)}" if parts else ""))
+        print(f"index version {report.version} in {kb.settings.index_dir}")
+    return 1 if report.errors else 0
+
+
+def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+    """Print ranked chunks."""
+    if not args.question.strip():
+        raise RagError("the question is empty; type some words to search for")
+    result = KnowledgeBase(settings).search(args.question, articles=args.articles)
+    if args.json:
+        for hit in result.hits:
+            _dump(hit_to_json(hit))
+        return 0
+    if not result.hits:
+        print("no matching passage")
+    for hit in result.hits:
+        c = hit.chunk
+        paras = ",".join(str(p) for p in c.paragraphs)
+        where = f"{c.article} · {c.section or c.title} · ¶{paras}"
+        print(f"[{hit.rank}] {hit.score:.4f}  {where}")
+        print(f"    {c.text.replace(chr(10), ' ')}")
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    """Print an answer with its citations."""
+    if not args.question.strip():
+        raise RagError("the question is empty; ask something about the articles")
+    kb = KnowledgeBase(settings)
+    if args.generative:
+        from rag.generative import collect_stream
+
+        answer = collect_stream(kb.ask_generative(args.question, articles=args.articles),
+                                None if args.json else sys.stdout)
+    else:
+        answer = kb.ask(args.question, articles=args.articles)
+    if args.json:
+        _dump(answer_to_json(answer))
+        return 0
+    if not args.generative:
+        print(answer.text)
+    if answer.refused:
+        if answer.hits:
+            print("\n可能相关的段落:")
+            for hit in answer.hits[:3]:
+                c = hit.chunk
+                print(f"  - {c.title} · {c.section} · 第{','.join(map(str, c.paragraphs))}段: {c.text[:60]}…")
+        return 0
+    print()
+    for c in answer.citations:
+        page = f" · 第{c.page}页" if c.page else ""
+        print(f"[{c.n}] {c.title} · {c.section or '正文'} · 第{c.paragraph}段{page} ({c.article})")
+    if answer.uncited:
+        print("注意: 回答没有引用任何检索到的段落, 请核实。")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    """Print what the index holds."""
+    status = KnowledgeBase(settings).status()
+    if args.json:
+        _dump(status)
+        return 0
+    for key, value in status.items():
+        print(f"{key:12} {value}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Start the browser chat."""
+    from rag.ui import serve
+
+    started = time.perf_counter()
+    serve(settings, started=started)
+    return 0

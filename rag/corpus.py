@@ -1,0 +1,303 @@
+"""Articles: find them in the corpus folder, decode them, split them into paragraphs.
+
+Offsets are into the decoded text (BOM not counted, line endings untouched):
+``article.text[p.start:p.end]`` is paragraph ``p`` exactly as in the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from rag.errors import ArticleError
+from rag.records import Article, Paragraph
+
+log = logging.getLogger(__name__)
+
+TEXT_SUFFIXES = (".txt", ".md", ".markdown")
+EXTRACTED_SUFFIXES = (".html", ".htm", ".docx", ".pdf")
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES + EXTRACTED_SUFFIXES
+
+# A block that ends in one of these ends a sentence; any other ending (a CJK
+# character, a letter, a digit) means the paragraph was broken mid-sentence.
+SENTENCE_END = set("。！？!?；;…」』”’）)】》〉.:：")
+# Characters that make a short plain-text line a sentence rather than a heading.
+HEADING_FORBIDDEN = re.compile(r"[。！？!?；;，,：:（）()“”\"‘’'《》…]")
+ENUMERATION = re.compile(r"^(?:[一二三四五六七八九十百]+、|（[一二三四五六七八九十]+）|\d+[.、]\s*)")
+MAX_HEADING_CHARS = 30
+BLANK_LINE = re.compile(r"\n[ \t\r\f\v\u3000]*\n")
+MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(.*?)[ \t#]*$")
+
+
+@dataclass(frozen=True)
+class Block:
+    """A run of non-blank lines, with its span in the text."""
+
+    start: int
+    end: int
+    heading_level: int  # 0 for a paragraph, 1.. for a heading
+    heading_text: str
+
+
+def decode_bytes(data: bytes, name: str) -> tuple[str, str]:
+    """Decode an article's bytes; return (text, encoding).
+
+    A BOM wins; then strict UTF-8; then GB18030 or Big5 as charset-normalizer
+    decides (Big5 bytes often decode without error as garbled GB18030, so a
+    decode error is not a detector).
+
+    >>> decode_bytes("深圳".encode("gb18030"), "a.txt")[0]
+    '深圳'
+    """
+    for bom, encoding in ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16-le"),
+                          (b"\xfe\xff", "utf-16-be")):
+        if data.startswith(bom):
+            try:
+                return data[len(bom):].decode(encoding.replace("-sig", "")), encoding
+            except UnicodeDecodeError as exc:
+                raise ArticleError(
+                    f"{name}: starts with a {encoding} byte-order mark but is not valid "
+                    f"{encoding} (byte {exc.start + len(bom)}); re-save it as UTF-8"
+                ) from exc
+    if b"\x00" in data:
+        utf16 = _guess_utf16_without_bom(data)
+        if utf16:
+            return data.decode(utf16), utf16
+        raise ArticleError(f"{name}: looks like a binary file (it contains NUL bytes), not text")
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError as utf8_error:
+        first_bad = utf8_error.start
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data, cp_isolation=["gb18030", "big5"]).best()
+    if best is not None:
+        encoding = "big5" if "big5" in best.encoding else "gb18030"
+        try:
+            return data.decode(encoding), encoding
+        except UnicodeDecodeError:
+            pass
+    raise ArticleError(
+        f"{name}: cannot be decoded as UTF-8 (invalid byte at offset {first_bad}), GB18030 or Big5; "
+        "re-save it as UTF-8"
+    )
+
+
+def _guess_utf16_without_bom(data: bytes) -> str | None:
+    """UTF-16 text without a BOM has NULs in every other byte for ASCII; CJK does not."""
+    if len(data) % 2:
+        return None
+    for encoding in ("utf-16-le", "utf-16-be"):
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if text and _control_ratio(text) < 0.01:
+            return encoding
+    return None
+
+
+def _control_ratio(text: str) -> float:
+    bad = sum(1 for ch in text if (ord(ch) < 32 and ch not in "\t\n\r\f\v") or ch == "\ufffd")
+    return bad / max(len(text), 1)
+
+
+def split_blocks(text: str, markdown_headings: bool, plain_headings: bool) -> list[Block]:
+    """Split text into blocks on blank lines; mark heading blocks.
+
+    ``markdown_headings``: ``#`` lines are headings; ``plain_headings``: short
+    lines without punctuation (e.g. 「一、总体要求」) standing alone are headings too.
+    """
+    blocks: list[Block] = []
+    pos = 0
+    separators = [(m.start(), m.end()) for m in BLANK_LINE.finditer(text)]
+    separators.append((len(text), len(text)))
+    for sep_start, sep_end in separators:
+        raw_start, raw_end = pos, sep_start
+        pos = sep_end
+        segment = text[raw_start:raw_end]
+        stripped = segment.strip()
+        if not stripped:
+            continue
+        start = raw_start + (len(segment) - len(segment.lstrip()))
+        end = start + len(stripped)
+        # Headings inside a block (a "#" line right above text) split the block.
+        line_start = start
+        for line in text[start:end].split("\n"):
+            line_end = line_start + len(line)
+            match = MD_HEADING.match(line.strip()) if markdown_headings else None
+            if match:
+                if line_start > start:
+                    _add_paragraph(blocks, text, start, line_start)
+                blocks.append(Block(line_start, line_end, len(match.group(1)), match.group(2).strip()))
+                start = line_end + 1
+            line_start = line_end + 1
+        if start < end:
+            _add_paragraph(blocks, text, start, end)
+    if plain_headings:
+        blocks = [_maybe_plain_heading(text, b) for b in blocks]
+    return blocks
+
+
+def _add_paragraph(blocks: list[Block], text: str, start: int, end: int) -> None:
+    segment = text[start:end]
+    stripped = segment.strip()
+    if stripped:
+        s = start + (len(segment) - len(segment.lstrip()))
+        blocks.append(Block(s, s + len(stripped), 0, ""))
+
+
+def _maybe_plain_heading(text: str, block: Block) -> Block:
+    if block.heading_level:
+        return block
+    line = text[block.start:block.end]
+    body = ENUMERATION.sub("", line)
+    if "\n" in line or len(line) > MAX_HEADING_CHARS or not body or HEADING_FORBIDDEN.search(body):
+        return block
+    return Block(block.start, block.end, 2, line.strip())
+
+
+def parse_article(
+    text: str,
+    path: str,
+    sha256: str,
+    encoding: str,
+    size_bytes: int,
+    plain_headings: bool = True,
+    page_starts: list[int] | None = None,
+) -> Article:
+    """Turn decoded text into an Article: title, sections and numbered paragraphs.
+
+    The title is the first ``#`` heading, else a short unpunctuated first line,
+    else the file name. Paragraphs broken mid-sentence are rejoined with the next.
+    """
+    if not text.strip():
+        raise ArticleError(f"{path}: the article is empty (no text after decoding); add text or delete it")
+    blocks = split_blocks(text, markdown_headings=True, plain_headings=plain_headings)
+    title = ""
+    first_h1 = next((b for b in blocks if b.heading_level == 1), None)
+    if first_h1 is not None:
+        title = first_h1.heading_text
+        blocks = [b for b in blocks if b is not first_h1]
+    elif blocks and plain_headings and blocks[0].heading_level == 2 and len(blocks) > 1:
+        # A short unpunctuated first line is the title, not a section.
+        title = blocks[0].heading_text
+        blocks = blocks[1:]
+    if not title:
+        title = Path(path).stem
+
+    paragraphs: list[Paragraph] = []
+    section = ""
+    pending: Block | None = None  # a paragraph broken mid-sentence, waiting for its rest
+    for block in blocks:
+        if block.heading_level:
+            if pending is not None:
+                paragraphs.append(_paragraph(len(paragraphs) + 1, pending.start, pending.end, section, page_starts))
+                pending = None
+            section = block.heading_text
+            continue
+        start = pending.start if pending is not None else block.start
+        pending = None
+        last = text[block.end - 1]
+        if last not in SENTENCE_END and (last.isalnum() or "\u4e00" <= last <= "\u9fff"):
+            pending = Block(start, block.end, 0, "")
+            continue
+        paragraphs.append(_paragraph(len(paragraphs) + 1, start, block.end, section, page_starts))
+    if pending is not None:
+        paragraphs.append(_paragraph(len(paragraphs) + 1, pending.start, pending.end, section, page_starts))
+    if not paragraphs:
+        raise ArticleError(f"{path}: the article has headings but no paragraphs of text")
+    return Article(path=path, title=title, text=text, paragraphs=tuple(paragraphs), sha256=sha256,
+                   encoding=encoding, size_bytes=size_bytes)
+
+
+def _paragraph(number: int, start: int, end: int, section: str, page_starts: list[int] | None) -> Paragraph:
+    page = None
+    if page_starts:
+        page = sum(1 for p in page_starts if p <= start) or 1
+    return Paragraph(number=number, start=start, end=end, section=section, page=page)
+
+
+def load_article(
+    path: Path,
+    corpus_dir: Path,
+    max_bytes: int,
+    max_chars: int,
+) -> Article:
+    """Read, decode and parse one article file; raise ArticleError with the reason."""
+    rel = relative_name(path, corpus_dir)
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise ArticleError(
+            f"{rel}: unsupported file type {suffix or '(none)'}; use {', '.join(SUPPORTED_SUFFIXES)}"
+        )
+    # Size is checked before reading: a huge file must not be loaded to be refused.
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise ArticleError(
+            f"{rel}: {size / 1024 / 1024:.1f} MB is over the article size limit of "
+            f"{max_bytes / 1024 / 1024:.0f} MB (setting max_article_bytes); split the file or raise the limit"
+        )
+    if size == 0:
+        raise ArticleError(f"{rel}: the file is empty; add text or delete it")
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    page_starts: list[int] | None = None
+    if suffix in TEXT_SUFFIXES:
+        text, encoding = decode_bytes(data, rel)
+        if _control_ratio(text) > 0.01:
+            raise ArticleError(f"{rel}: looks like a binary file (control characters), not text")
+    else:
+        from rag.extract import extract_document
+
+        document = extract_document(data, suffix, rel)
+        text, encoding, page_starts = document.text, document.source_format, document.page_starts
+    if len(text) > max_chars:
+        raise ArticleError(
+            f"{rel}: {len(text):,} characters is over the limit of {max_chars:,} "
+            "(setting max_extracted_chars); split the document"
+        )
+    return parse_article(text, rel, digest, encoding, size, plain_headings=suffix != ".md",
+                         page_starts=page_starts)
+
+
+def relative_name(path: Path, corpus_dir: Path) -> str:
+    """The article's id: its path relative to the corpus, with forward slashes."""
+    try:
+        return path.relative_to(corpus_dir).as_posix()
+    except ValueError:
+        return path.name
+
+
+def find_article_files(corpus_dir: Path) -> tuple[list[Path], list[str]]:
+    """List supported files under the corpus folder; return (files, warnings).
+
+    Symlinks that point outside the corpus are skipped with a warning, never followed.
+    Hidden files and folders (``.name``) and README files are not articles.
+    """
+    if not corpus_dir.is_dir():
+        raise ArticleError(f"corpus folder {corpus_dir} does not exist; create it and put .txt or .md articles in it")
+    root = corpus_dir.resolve()
+    files: list[Path] = []
+    warnings: list[str] = []
+    for path in sorted(corpus_dir.rglob("*")):
+        rel = relative_name(path, corpus_dir)
+        if any(part.startswith(".") for part in Path(rel).parts):
+            continue
+        if path.is_symlink():
+            target = path.resolve()
+            if not target.is_relative_to(root):
+                warnings.append(f"{rel}: symlink to a file outside the corpus folder, skipped")
+                continue
+        if not path.is_file():
+            continue
+        if path.stem.upper() in ("README", "LICENSE", "NOTICE"):
+            continue
+        if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+            warnings.append(f"{rel}: unsupported file type, skipped (use {', '.join(SUPPORTED_SUFFIXES)})")
+            continue
+        files.append(path)
+    return files, warnings

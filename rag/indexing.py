@@ -1,0 +1,381 @@
+"""Building the index: incremental, cached, locked, atomic.
+
+Only articles that are new or changed since the current version cost embedding
+work: every chunk and sentence vector is looked up in the embedding cache first.
+A build writes a complete new version, then switches CURRENT in one rename.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rag.chunking import chunk_article
+from rag.corpus import find_article_files, load_article
+from rag.dense import DenseIndex
+from rag.embedcache import EmbeddingCache, text_key
+from rag.errors import ArticleError, IndexLockedError, RagError
+from rag.index_store import (
+    FORMAT_VERSION,
+    MANIFEST,
+    VERSIONS,
+    article_to_json,
+    chunk_to_json,
+    current_version,
+    file_sha256,
+    fsync_dir,
+    manifest_checksum,
+    prune_versions,
+    switch_current,
+    write_text_durably,
+)
+from rag.lexical import TOKENIZER_VERSION, LexicalIndex, lexical_tokens
+from rag.records import Article, Chunk, Sentence
+from rag.settings import Settings
+
+if TYPE_CHECKING:
+    from rag.embedding import Encoder
+
+log = logging.getLogger(__name__)
+
+# Test hook: RAG_FAULT_POINT=<point> makes a build exit abruptly at that point,
+# so crash tests are deterministic.
+FAULT_ENV = "RAG_FAULT_POINT"
+FAULT_POINTS = ("after-embedding", "while-writing", "before-switch")
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class BuildReport:
+    """What a build did."""
+
+    version: str | None
+    up_to_date: bool = False
+    articles: int = 0
+    chunks: int = 0
+    sentences: int = 0
+    embedded: int = 0
+    from_cache: int = 0
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _fault(point: str) -> None:
+    if os.environ.get(FAULT_ENV) == point:
+        log.error("fault point %s reached: exiting", point)
+        os._exit(70)
+
+
+@contextmanager
+def build_lock(index_dir: Path, wait: bool = False) -> Iterator[None]:
+    """Hold the index's build lock; a second build refuses (or waits) with a clear message."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    path = index_dir / "build.lock"
+    with path.open("a+") as fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError as exc:
+            fh.seek(0)
+            holder = fh.read().strip() or "unknown"
+            raise IndexLockedError(
+                f"another build (pid {holder}) is running on {index_dir}; wait for it to finish, then try again"
+            ) from exc
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        try:
+            yield
+        finally:
+            fh.seek(0)
+            fh.truncate()
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def settings_identity(settings: Settings) -> str:
+    """The encoder identity the settings ask for (model and backend/precision)."""
+    return settings.encoder_identity
+
+
+def chunking_settings(settings: Settings) -> dict[str, int]:
+    """The chunking part of the manifest."""
+    return {"chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap}
+
+
+def read_manifest(index_dir: Path) -> dict[str, Any] | None:
+    """The current manifest, or None when there is none or it cannot be read."""
+    name = current_version(index_dir)
+    if name is None:
+        return None
+    try:
+        data = json.loads((index_dir / VERSIONS / name / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def load_corpus(settings: Settings, report: BuildReport) -> list[Article]:
+    """Load every article; a bad file becomes an error line in the report, not a stop."""
+    files, warnings = find_article_files(settings.corpus_dir)
+    report.warnings.extend(warnings)
+    articles: list[Article] = []
+    for path in files:
+        try:
+            articles.append(load_article(path, settings.corpus_dir, settings.max_article_bytes,
+                                         settings.max_extracted_chars))
+        except ArticleError as exc:
+            report.errors.append(str(exc))
+        except OSError as exc:
+            report.errors.append(f"{path.name}: cannot be read ({exc.strerror}); check its permissions")
+    return articles
+
+
+def build_index(
+    settings: Settings,
+    load_encoder: Callable[[], Encoder],
+    rebuild: bool = False,
+    progress: Progress | None = None,
+    wait_for_lock: bool = False,
+    articles: list[Article] | None = None,
+) -> BuildReport:
+    """Index the corpus folder into the index folder; return what was done.
+
+    ``articles``: index these (already parsed) articles instead of reading the
+    corpus folder, e.g. the passages of an evaluation set. The encoder is loaded
+    only when something must be embedded. Nothing happens to the current index
+    unless a complete new version is ready.
+    """
+    started = time.perf_counter()
+    index_dir = settings.index_dir
+    with build_lock(index_dir, wait=wait_for_lock):
+        report = BuildReport(version=None)
+        t0 = time.perf_counter()
+        if articles is None:
+            articles = load_corpus(settings, report)
+        report.timings["load"] = time.perf_counter() - t0
+        old = read_manifest(index_dir)
+        old_articles: dict[str, Any] = (old or {}).get("articles", {})
+        new_hashes = {a.path: a.sha256 for a in articles}
+        report.added = sorted(p for p in new_hashes if p not in old_articles)
+        report.changed = sorted(p for p in new_hashes if p in old_articles and old_articles[p]["sha256"] != new_hashes[p])
+        report.removed = sorted(p for p in old_articles if p not in new_hashes)
+        report.articles = len(articles)
+        if not articles:
+            raise ArticleError(
+                f"no article in {settings.corpus_dir} could be indexed"
+                + (f" ({len(report.errors)} failed: {report.errors[0]})" if report.errors else "")
+                + "; the previous index is unchanged"
+            )
+        same_settings = (
+            old is not None
+            and old["model"]["identity"] == settings.encoder_identity
+            and old["chunking"] == chunking_settings(settings)
+            and old.get("lexical", {}).get("tokenizer") == TOKENIZER_VERSION
+            and old.get("format_version") == FORMAT_VERSION
+        )
+        if same_settings and not rebuild and not (report.added or report.changed or report.removed):
+            assert old is not None
+            report.up_to_date = True
+            report.version = current_version(index_dir)
+            report.chunks = old["counts"]["chunks"]
+            report.sentences = old["counts"]["sentences"]
+            report.seconds = time.perf_counter() - started
+            return report
+
+        t0 = time.perf_counter()
+        chunks, sentences = _chunk_all(articles, settings)
+        report.chunks, report.sentences = len(chunks), len(sentences)
+        report.timings["chunk"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        by_path = {a.path: a for a in articles}
+        chunk_texts = [c.text for c in chunks]
+        sentence_texts = [by_path[s.article].text[s.start : s.end] for s in sentences]
+        cache = EmbeddingCache(index_dir / "cache" / "embeddings.sqlite")
+        try:
+            vectors = _embed_with_cache(settings, load_encoder, cache, chunk_texts + sentence_texts,
+                                        report, progress)
+            chunk_vectors, sentence_vectors = vectors[: len(chunks)], vectors[len(chunks) :]
+            report.timings["embed"] = time.perf_counter() - t0
+            _fault("after-embedding")
+
+            t0 = time.perf_counter()
+            version = _write_version(settings, articles, chunks, sentences, chunk_vectors,
+                                     sentence_vectors, report, progress)
+            report.timings["write"] = time.perf_counter() - t0
+            _fault("before-switch")
+            switch_current(index_dir, version)
+            report.version = version
+            prune_versions(index_dir)
+            live = {text_key("passage", t) for t in chunk_texts + sentence_texts}
+            cache.keep_only(settings.encoder_identity, live)
+        finally:
+            cache.close()
+        report.seconds = time.perf_counter() - started
+        return report
+
+
+def _chunk_all(articles: list[Article], settings: Settings) -> tuple[list[Chunk], list[Sentence]]:
+    chunks: list[Chunk] = []
+    sentences: list[Sentence] = []
+    for article in articles:
+        local_sentences, local_chunks = chunk_article(article, settings.chunk_size, settings.chunk_overlap)
+        offset = len(sentences)
+        sentences.extend(local_sentences)
+        for c in local_chunks:
+            chunks.append(Chunk(
+                id=len(chunks), article=c.article, title=c.title, section=c.section, paragraphs=c.paragraphs,
+                start=c.start, end=c.end, text=c.text, sentence_ids=tuple(i + offset for i in c.sentence_ids),
+            ))
+    return chunks, sentences
+
+
+def _embed_with_cache(
+    settings: Settings,
+    load_encoder: Callable[[], Encoder],
+    cache: EmbeddingCache,
+    texts: list[str],
+    report: BuildReport,
+    progress: Progress | None,
+) -> np.ndarray:
+    """Vectors for ``texts`` (float32, in order); only texts missing from the cache are embedded."""
+    identity = settings.encoder_identity
+    keys = [text_key("passage", t) for t in texts]
+    cached = cache.get_many(identity, sorted(set(keys)))
+    missing: dict[str, str] = {}
+    for key, text in zip(keys, texts):
+        if key not in cached and key not in missing:
+            missing[key] = text
+    report.from_cache = len(texts) - sum(1 for k in keys if k in missing)
+    if missing:
+        encoder = load_encoder()
+        if encoder.identity != identity:
+            raise RagError(f"encoder identity {encoder.identity} differs from settings {identity}")
+        todo = list(missing.items())
+        # Embed and store in slices so a crash keeps the work already done.
+        step = max(settings.batch_size * 8, 64)
+        for i in range(0, len(todo), step):
+            part = todo[i : i + step]
+            done_before = i
+
+            def tick(n: int, base: int = done_before) -> None:
+                if progress:
+                    progress("embed", base + n, len(todo))
+
+            vectors = encoder.encode_passages([t for _, t in part], progress=tick)
+            cache.put_many(identity, [(k, v) for (k, _), v in zip(part, vectors)])
+            for (k, _), v in zip(part, vectors):
+                cached[k] = np.asarray(v, dtype=np.float32)
+        report.embedded = len(todo)
+    if not texts:
+        return np.zeros((0, 0), dtype=np.float32)
+    return np.stack([cached[k] for k in keys]).astype(np.float32, copy=False)
+
+
+def _write_version(
+    settings: Settings,
+    articles: list[Article],
+    chunks: list[Chunk],
+    sentences: list[Sentence],
+    chunk_vectors: np.ndarray,
+    sentence_vectors: np.ndarray,
+    report: BuildReport,
+    progress: Progress | None,
+) -> str:
+    """Write a complete version folder (under a .tmp name, renamed when complete)."""
+    index_dir = settings.index_dir
+    versions = index_dir / VERSIONS
+    versions.mkdir(parents=True, exist_ok=True)
+    name = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ") + f"-{os.getpid()}"
+    tmp = versions / (name + ".tmp")
+    tmp.mkdir()
+    if progress:
+        progress("write", 0, 4)
+    _write_jsonl(tmp / "articles.jsonl", (article_to_json(a) for a in articles))
+    _write_jsonl(tmp / "chunks.jsonl", (chunk_to_json(c) for c in chunks))
+    _write_jsonl(tmp / "sentences.jsonl", ([s.article, s.start, s.end, s.paragraph] for s in sentences))
+    if progress:
+        progress("write", 1, 4)
+    dense = DenseIndex.build(chunk_vectors)
+    dense.save(tmp / "dense.faiss")
+    _fault("while-writing")
+    np.save(tmp / "sentences.f16.npy", sentence_vectors.astype(np.float16), allow_pickle=False)
+    if progress:
+        progress("write", 2, 4)
+    LexicalIndex.build(lexical_tokens(c.text) for c in chunks).save(tmp / "lexical")
+    if progress:
+        progress("write", 3, 4)
+    files = {}
+    for path in sorted(tmp.rglob("*")):
+        if path.is_file():
+            files[path.relative_to(tmp).as_posix()] = {"bytes": path.stat().st_size, "sha256": file_sha256(path)}
+            with path.open("rb") as fh:
+                os.fsync(fh.fileno())
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    chunk_counts: dict[str, int] = {}
+    for c in chunks:
+        chunk_counts[c.article] = chunk_counts.get(c.article, 0) + 1
+    old = read_manifest(index_dir) or {}
+    old_articles = old.get("articles", {})
+    manifest: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "version": name,
+        "created_at": now,
+        "model": {
+            "name": settings.model,
+            "identity": settings.encoder_identity,
+            "backend": settings.encoder_backend,
+            "dimension": int(chunk_vectors.shape[1]),
+        },
+        "chunking": chunking_settings(settings),
+        "lexical": {"tokenizer": TOKENIZER_VERSION},
+        "dense": {"type": dense.kind, "count": dense.size},
+        "counts": {"articles": len(articles), "chunks": len(chunks), "sentences": len(sentences)},
+        "articles": {
+            a.path: {
+                "sha256": a.sha256,
+                "title": a.title,
+                "size_bytes": a.size_bytes,
+                "paragraphs": len(a.paragraphs),
+                "chunks": chunk_counts.get(a.path, 0),
+                # An unchanged article keeps the time it was first indexed.
+                "indexed_at": (old_articles[a.path]["indexed_at"]
+                               if old_articles.get(a.path, {}).get("sha256") == a.sha256 else now),
+            }
+            for a in articles
+        },
+        "files": files,
+    }
+    manifest["checksum"] = manifest_checksum(manifest)
+    write_text_durably(tmp / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=1))
+    fsync_dir(tmp)
+    final = versions / name
+    os.replace(tmp, final)
+    fsync_dir(versions)
+    if progress:
+        progress("write", 4, 4)
+    return name
+
+
+def _write_jsonl(path: Path, rows: Any) -> None:
+    with path.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False))
+            fh.write("\n")

@@ -1,0 +1,112 @@
+"""The lexical leg: BM25 over jieba tokens, scripts folded to simplified Chinese.
+
+Questions and chunks go through the same ``lexical_tokens``: NFKC (full-width
+letters and digits to half-width), lower case, traditional folded to simplified
+with OpenCC, jieba search-mode words, punctuation and stopwords dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from collections.abc import Iterable
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.chunking import jieba_tokenizer
+
+TOKENIZER_VERSION = "jieba-search+opencc-t2s+nfkc/1"
+
+# Function words and question words: they match everywhere and decide nothing.
+STOPWORDS = frozenset(
+    ["的", "了", "是", "在", "和", "与", "及", "或", "等", "也", "都", "就", "而", "之", "其", "这", "那", "这个", "那个", "这些", "那些", "一个", "为", "以", "于", "被", "把", "对", "从", "到", "向", "由", "有", "没有", "中", "上", "下", "里", "吗", "呢", "吧", "啊", "么", "什么", "哪", "哪个", "哪些", "哪里", "哪儿", "多少", "几", "谁", "怎么", "怎样", "如何", "为什么", "何", "何时", "何地", "是否", "请问", "请", "告诉", "我", "你", "他", "她", "它", "我们", "你们", "他们", "它们", "啥", "多", "个", "年", "月", "日", "the", "a", "an", "of", "to", "in", "on", "and", "or", "is", "are", "was", "were", "be", "what", "which", "who", "when", "where", "how", "why", "does", "do", "did"]
+)
+
+
+@lru_cache(maxsize=1)
+def _converter() -> Any:
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def fold_script(text: str) -> str:
+    """Fold traditional Chinese to simplified so either script matches the other.
+
+    >>> fold_script("臺灣產業")
+    '台湾产业'
+    """
+    return str(_converter().convert(text))
+
+
+def _is_word(token: str) -> bool:
+    return any(ch.isalnum() for ch in token)
+
+
+def lexical_tokens(text: str) -> list[str]:
+    """Tokens for BM25 matching; the same function serves questions and chunks.
+
+    >>> lexical_tokens("深圳的人工智能產業？")
+    ['深圳', '人工', '智能', '人工智能', '产业']
+    """
+    folded = fold_script(unicodedata.normalize("NFKC", text).lower())
+    return [
+        token
+        for token in jieba_tokenizer().cut_for_search(folded, HMM=True)
+        if _is_word(token) and token.strip() and token not in STOPWORDS
+    ]
+
+
+class LexicalIndex:
+    """A BM25 index (bm25s) saved as a folder beside the dense index."""
+
+    def __init__(self, model: Any, size: int):
+        self._model = model
+        self.size = size
+
+    @classmethod
+    def build(cls, token_lists: Iterable[list[str]]) -> LexicalIndex:
+        """Index one token list per chunk, in chunk-id order."""
+        import bm25s
+
+        corpus = list(token_lists)
+        model = bm25s.BM25(k1=1.2, b=0.75)
+        # bm25s needs at least one token per document to keep ids aligned.
+        model.index([tokens or [""] for tokens in corpus], show_progress=False)
+        return cls(model, len(corpus))
+
+    def save(self, folder: Path) -> None:
+        """Write the index files into ``folder`` (created)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        self._model.save(str(folder), show_progress=False)
+        (folder / "tokenizer.json").write_text(
+            json.dumps({"tokenizer": TOKENIZER_VERSION, "size": self.size}), encoding="utf-8"
+        )
+
+    @classmethod
+    def load(cls, folder: Path, mmap: bool = False) -> LexicalIndex:
+        """Load an index written by ``save``."""
+        import bm25s
+
+        meta = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
+        model = bm25s.BM25.load(str(folder), mmap=mmap, show_progress=False)
+        return cls(model, int(meta["size"]))
+
+    def search(self, tokens: list[str], k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` chunk ids and BM25 scores for query tokens (zero scores dropped).
+
+        ``allowed``: optional boolean mask over chunk ids (limit to some articles).
+        """
+        if not tokens or self.size == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        scores = np.asarray(self._model.get_scores(tokens), dtype=np.float32)
+        if allowed is not None:
+            scores = np.where(allowed, scores, 0.0)
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        top = top[scores[top] > 0]
+        return top.astype(np.int64), scores[top]

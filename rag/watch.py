@@ -1,0 +1,61 @@
+"""Watch mode: re-index when files in the corpus folder change (debounced)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+DEBOUNCE_SECONDS = 2.0
+
+
+def watch_corpus(corpus_dir: Path, reindex: Callable[[], Any], debounce: float = DEBOUNCE_SECONDS,
+                 stop: threading.Event | None = None) -> None:
+    """Call ``reindex`` once the corpus has been quiet for ``debounce`` seconds after a change.
+
+    Runs until ``stop`` is set or the process is interrupted.
+    """
+    from watchdog.events import FileSystemEvent, FileSystemEventHandler
+    from watchdog.observers import Observer
+
+    changed = threading.Event()
+    last_change = [0.0]
+
+    class Handler(FileSystemEventHandler):
+        def on_any_event(self, event: FileSystemEvent) -> None:
+            if event.event_type in ("opened", "closed_no_write"):
+                return
+            name = Path(str(event.src_path)).name
+            if name.startswith(".") or name.endswith("~"):
+                return
+            last_change[0] = time.monotonic()
+            changed.set()
+
+    observer = Observer()
+    observer.schedule(Handler(), str(corpus_dir), recursive=True)
+    observer.start()
+    print(f"watching {corpus_dir} for changes (Ctrl+C to stop)", flush=True)
+    stop = stop or threading.Event()
+    try:
+        while not stop.is_set():
+            if not changed.wait(timeout=0.2):
+                continue
+            # Debounce: wait until no event has come for `debounce` seconds.
+            while time.monotonic() - last_change[0] < debounce and not stop.is_set():
+                time.sleep(0.1)
+            changed.clear()
+            if stop.is_set():
+                break
+            try:
+                reindex()
+            except Exception as exc:  # keep watching: the next change may fix it
+                log.error("re-index failed: %s", exc)
+                print(f"error: {exc}", flush=True)
+    finally:
+        observer.stop()
+        observer.join(timeout=5)
