@@ -55,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = sub.add_parser("ask", help="answer a question with cited sentences",
-                       description="An extractive answer whose sentences cite their paragraphs, or 「文章中没有找到相关信息」.")
+                       description="An extractive answer whose sentences cite their paragraphs, "
+                       "or 「文章中没有找到相关信息」.")
     p.add_argument("question", help="the question")
     p.add_argument("--generative", action="store_true",
                    help="answer with the OpenAI-compatible endpoint from the settings (llm_base_url, llm_model)")

@@ -47,7 +47,7 @@ def _index_once(kb: KnowledgeBase, args: argparse.Namespace) -> int:
     bars: dict[str, Any] = {}
 
     def progress(stage: str, done: int, total: int) -> None:
-        if args.json or not sys.stderr.isatty() and stage != "embed":
+        if args.json:
             return
         bar = bars.get(stage)
         if bar is None:
@@ -129,8 +129,9 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         if answer.hits:
             print("\n可能相关的段落:")
             for hit in answer.hits[:3]:
-                c = hit.chunk
-                print(f"  - {c.title} · {c.section} · 第{','.join(map(str, c.paragraphs))}段: {c.text[:60]}…")
+                chunk = hit.chunk
+                paras = ",".join(map(str, chunk.paragraphs))
+                print(f"  - {chunk.title} · {chunk.section} · 第{paras}段: {chunk.text[:60]}…")
         return 0
     print()
     for c in answer.citations:

@@ -48,6 +48,7 @@ class DenseIndex:
         dim = vectors.shape[1]
         if kind == "auto":
             kind = "flat" if len(vectors) <= EXACT_LIMIT else "hnsw"
+        index: Any
         if kind == "flat":
             index = faiss.IndexFlatIP(dim)
         else:
@@ -88,14 +89,15 @@ class DenseIndex:
         """
         import faiss
 
+        faiss_any: Any = faiss  # the stubs lack the search-parameter classes
         if self.size == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
         params = None
         if allowed_ids is not None:
-            selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed_ids, dtype=np.int64))
-            params = (faiss.SearchParametersHNSW(sel=selector, efSearch=HNSW_EF_SEARCH)
-                      if self.kind == "hnsw" else faiss.SearchParameters(sel=selector))
+            selector = faiss_any.IDSelectorBatch(np.ascontiguousarray(allowed_ids, dtype=np.int64))
+            params = (faiss_any.SearchParametersHNSW(sel=selector, efSearch=HNSW_EF_SEARCH)
+                      if self.kind == "hnsw" else faiss_any.SearchParameters(sel=selector))
         scores, ids = self._index.search(q, min(k, self.size), params=params)
         keep = ids[0] >= 0
         return ids[0][keep].astype(np.int64), scores[0][keep]

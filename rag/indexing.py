@@ -174,7 +174,9 @@ def build_index(
         old_articles: dict[str, Any] = (old or {}).get("articles", {})
         new_hashes = {a.path: a.sha256 for a in articles}
         report.added = sorted(p for p in new_hashes if p not in old_articles)
-        report.changed = sorted(p for p in new_hashes if p in old_articles and old_articles[p]["sha256"] != new_hashes[p])
+        report.changed = sorted(
+            p for p in new_hashes if p in old_articles and old_articles[p]["sha256"] != new_hashes[p]
+        )
         report.removed = sorted(p for p in old_articles if p not in new_hashes)
         report.articles = len(articles)
         if not articles:
@@ -260,7 +262,7 @@ def _embed_with_cache(
     keys = [text_key("passage", t) for t in texts]
     cached = cache.get_many(identity, sorted(set(keys)))
     missing: dict[str, str] = {}
-    for key, text in zip(keys, texts):
+    for key, text in zip(keys, texts, strict=True):
         if key not in cached and key not in missing:
             missing[key] = text
     report.from_cache = len(texts) - sum(1 for k in keys if k in missing)
@@ -280,8 +282,8 @@ def _embed_with_cache(
                     progress("embed", base + n, len(todo))
 
             vectors = encoder.encode_passages([t for _, t in part], progress=tick)
-            cache.put_many(identity, [(k, v) for (k, _), v in zip(part, vectors)])
-            for (k, _), v in zip(part, vectors):
+            cache.put_many(identity, [(k, v) for (k, _), v in zip(part, vectors, strict=True)])
+            for (k, _), v in zip(part, vectors, strict=True):
                 cached[k] = np.asarray(v, dtype=np.float32)
         report.embedded = len(todo)
     if not texts:

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from rag.answering import AnswerParams, extractive_answer, followup_query
-from rag.index_store import IndexVersion, current_version, load_version
 from rag.errors import IndexMissingError
+from rag.index_store import IndexVersion, current_version, load_version
 from rag.indexing import BuildReport, Progress, build_index, chunking_settings, read_manifest
 from rag.records import Answer, Article
 from rag.retrieval import Searcher, SearchResult
@@ -30,9 +30,10 @@ log = logging.getLogger(__name__)
 class KnowledgeBase:
     """Articles indexed in one index folder, searched and answered with one encoder."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, encoder: Encoder | None = None):
+        """``encoder``: an already loaded encoder to share (it must match the settings)."""
         self.settings = settings
-        self._encoder: Encoder | None = None
+        self._encoder: Encoder | None = encoder
         self._searcher: Searcher | None = None
         self._lock = threading.RLock()
 

@@ -22,7 +22,11 @@ TOKENIZER_VERSION = "jieba-search+opencc-t2s+nfkc/1"
 
 # Function words and question words: they match everywhere and decide nothing.
 STOPWORDS = frozenset(
-    ["的", "了", "是", "在", "和", "与", "及", "或", "等", "也", "都", "就", "而", "之", "其", "这", "那", "这个", "那个", "这些", "那些", "一个", "为", "以", "于", "被", "把", "对", "从", "到", "向", "由", "有", "没有", "中", "上", "下", "里", "吗", "呢", "吧", "啊", "么", "什么", "哪", "哪个", "哪些", "哪里", "哪儿", "多少", "几", "谁", "怎么", "怎样", "如何", "为什么", "何", "何时", "何地", "是否", "请问", "请", "告诉", "我", "你", "他", "她", "它", "我们", "你们", "他们", "它们", "啥", "多", "个", "年", "月", "日", "the", "a", "an", "of", "to", "in", "on", "and", "or", "is", "are", "was", "were", "be", "what", "which", "who", "when", "where", "how", "why", "does", "do", "did"]
+    """的 了 是 在 和 与 及 或 等 也 都 就 而 之 其 这 那 这个 那个 这些 那些 一个 为 以 于 被 把 对
+    从 到 向 由 有 没有 中 上 下 里 吗 呢 吧 啊 么 什么 哪 哪个 哪些 哪里 哪儿 多少 几 谁 怎么 怎样
+    如何 为什么 何 何时 何地 是否 请问 请 告诉 我 你 他 她 它 我们 你们 他们 它们 啥 多 个 年 月 日
+    the a an of to in on and or is are was were be what which who when where how why does do did
+    """.split()  # noqa: SIM905 (a word list reads better as text)
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -22,7 +23,8 @@ def sentences_of(text: str) -> list[str]:
 def test_sentence_boundaries_full_and_half_width() -> None:
     text = "他说：“今天很好。”然后走了！真的吗？是的;对的；好…… 数字 1.5 亿不切。End. 下一句"
     assert sentences_of(text) == [
-        "他说：“今天很好。”", "然后走了！", "真的吗？", "是的;", "对的；", "好……", "数字 1.5 亿不切。", "End.", "下一句",
+        "他说：“今天很好。”", "然后走了！", "真的吗？", "是的;", "对的；", "好……", "数字 1.5 亿不切。", "End.",
+        "下一句",
     ]
 
 
@@ -39,7 +41,7 @@ def test_default_article_chunks_keep_exact_spans() -> None:
     # Every sentence is in some chunk; chunks overlap by whole sentences.
     covered = {sid for c in chunks for sid in c.sentence_ids}
     assert covered == set(range(len(sentences)))
-    assert any(set(a.sentence_ids) & set(b.sentence_ids) for a, b in zip(chunks, chunks[1:], strict=False))
+    assert any(set(a.sentence_ids) & set(b.sentence_ids) for a, b in pairwise(chunks))
 
 
 def test_rejoined_paragraph_sentence_is_not_cut_at_the_break() -> None:
@@ -71,7 +73,9 @@ def test_cut_prefers_clause_punctuation() -> None:
     assert [text[a:b] for a, b in pieces] == ["甲" * 150 + "，", "乙" * 100]
 
 
-ALPHABET = st.sampled_from(list("深圳人工智能产业。！？；，,.!?;:：“”「」() \n\t\r#ab12\u3000…") + ["\n\n", "## 节\n", "# 题\n"])
+ALPHABET = st.sampled_from(
+    [*"深圳人工智能产业。！？；，,.!?;:：“”「」() \n\t\r#ab12\u3000…", "\n\n", "## 节\n", "# 题\n"]
+)
 
 
 @settings(max_examples=200, deadline=None)

@@ -1,0 +1,29 @@
+"""Shared helpers for tests: a fresh corpus and index in a temporary folder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from rag.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_ARTICLE = ROOT / "corpus" / "shenzhen-ai-industry.txt"
+QUESTION_SET = ROOT / "questions" / "shenzhen-ai.jsonl"
+MODELS_DIR = ROOT / "models"
+
+
+def make_settings(tmp: Path, **changes: object) -> Settings:
+    """Settings whose corpus and index live under ``tmp`` (the repo's are never touched)."""
+    corpus = tmp / "corpus"
+    if not corpus.exists():
+        corpus.mkdir(parents=True)
+        shutil.copy(DEFAULT_ARTICLE, corpus / DEFAULT_ARTICLE.name)
+    base = Settings(corpus_dir=corpus, index_dir=tmp / "index", models_dir=MODELS_DIR)
+    return base.replace(**changes) if changes else base
+
+
+def load_questions() -> list[dict]:
+    """The project's own question set about the default article."""
+    return [json.loads(line) for line in QUESTION_SET.read_text(encoding="utf-8").splitlines() if line]

@@ -1,0 +1,109 @@
+"""Crash safety: a build killed at any point leaves the previous index answering as before."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rag.indexing import FAULT_ENV, FAULT_POINTS
+from rag.knowledge_base import KnowledgeBase
+from tests.helpers import ROOT, make_settings
+
+QUESTION = "荣耀已累计投入多少资金用于AI研发？"
+
+
+def cmrc_passages(n: int) -> list[tuple[str, str]]:
+    data = json.loads((ROOT / "rag" / "data" / "cmrc2018_dev.json").read_text(encoding="utf-8"))
+    out = []
+    for doc in data["data"]:
+        for para in doc["paragraphs"]:
+            out.append((para["id"], para["context"]))
+    return out[:n]
+
+
+def snapshot(kb: KnowledgeBase) -> dict:
+    answer = kb.ask(QUESTION)
+    return {"text": answer.text, "citations": answer.citations,
+            "hits": [(h.chunk.id, h.chunk.text) for h in answer.hits]}
+
+
+def run_index(settings_dir: Path, env_extra: dict[str, str]) -> subprocess.Popen:
+    env = {**os.environ, **env_extra, "RAG_MODELS_DIR": str(ROOT / "models")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "rag.cli", "index", str(settings_dir / "corpus"), "--index-dir",
+         str(settings_dir / "index"), "--rebuild"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(ROOT),
+    )
+
+
+@pytest.fixture(scope="module")
+def base_index(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    tmp = tmp_path_factory.mktemp("base")
+    kb = KnowledgeBase(make_settings(tmp))
+    kb.build()
+    return tmp, snapshot(kb)
+
+
+@pytest.fixture()
+def indexed(base_index: tuple[Path, dict], tmp_path: Path) -> tuple[Path, dict]:
+    base, before = base_index
+    shutil.copytree(base / "corpus", tmp_path / "corpus")
+    shutil.copytree(base / "index", tmp_path / "index")
+    for pid, context in cmrc_passages(4):
+        (tmp_path / "corpus" / f"{pid}.txt").write_text(context, encoding="utf-8")
+    return tmp_path, before
+
+
+@pytest.mark.parametrize("point", FAULT_POINTS)
+def test_fault_point_leaves_previous_index(indexed: tuple[Path, dict], point: str) -> None:
+    tmp_path, before = indexed
+    proc = run_index(tmp_path, {FAULT_ENV: point})
+    proc.wait(timeout=300)
+    assert proc.returncode == 70, proc.stderr.read().decode()
+    after = KnowledgeBase(make_settings(tmp_path))
+    assert after.version().manifest["counts"]["articles"] == 1
+    assert snapshot(after) == before
+    # The next build completes and sees the new articles; cached work is reused.
+    report = after.build()
+    assert report.articles == 5
+    if point != "after-embedding":
+        assert report.embedded == 0
+
+
+def test_random_sigkill_after_first_embedding(base_index: tuple[Path, dict], tmp_path: Path) -> None:
+    base, before = base_index
+    shutil.copytree(base / "corpus", tmp_path / "corpus")
+    shutil.copytree(base / "index", tmp_path / "index")
+    settings = make_settings(tmp_path)
+    for pid, context in cmrc_passages(30):
+        (settings.corpus_dir / f"{pid}.txt").write_text(context, encoding="utf-8")
+    cache = settings.index_dir / "cache" / "embeddings.sqlite"
+
+    def cached() -> int:
+        with sqlite3.connect(str(cache), timeout=30) as db:
+            return int(db.execute("SELECT COUNT(*) FROM vectors").fetchone()[0])
+
+    baseline = cached()
+    proc = run_index(tmp_path, {})
+    deadline = time.monotonic() + 300
+    while cached() == baseline and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the build finished before it could be killed"
+    time.sleep(random.Random().uniform(0.0, 1.5))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    after = KnowledgeBase(make_settings(tmp_path))
+    assert snapshot(after) == before
+    report = after.build()
+    assert report.articles == 31
+    assert report.from_cache > 0
