@@ -1,0 +1,131 @@
+"""Articles in .html, .docx and .pdf: main text, headings, paragraph and page numbers."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from rag.corpus import load_article
+from rag.errors import ArticleError
+
+LIMIT = 20 * 1024 * 1024
+
+
+def make_pdf(pages: list[list[str]]) -> bytes:
+    """A PDF with a real text layer: a CID font whose ToUnicode map gives back each character."""
+    chars = sorted({ch for page in pages for line in page for ch in line})
+    cid = {ch: i + 1 for i, ch in enumerate(chars)}
+    cmap_lines = "\n".join(f"<{cid[ch]:04X}> <{ord(ch):04X}>" for ch in chars)
+    cmap = (
+        "/CIDInit /ProcSet findresource begin 12 dict begin begincmap /CMapName /Custom def "
+        "1 begincodespacerange <0000> <FFFF> endcodespacerange\n"
+        f"{len(chars)} beginbfchar\n{cmap_lines}\nendbfchar endcmap "
+        "CMapName currentdict /CMap defineresource pop end end"
+    ).encode()
+    objects: list[bytes] = []
+
+    def add(body: bytes) -> int:
+        objects.append(body)
+        return len(objects)
+
+    font = add(b"")  # filled below
+    descendant = add(b"<< /Type /Font /Subtype /CIDFontType0 /BaseFont /STSong-Light "
+                     b"/CIDSystemInfo << /Registry (Adobe) /Ordering (GB1) /Supplement 4 >> >>")
+    tounicode = add(b"<< /Length %d >>\nstream\n" % len(cmap) + cmap + b"\nendstream")
+    objects[font - 1] = (b"<< /Type /Font /Subtype /Type0 /BaseFont /STSong-Light /Encoding /Identity-H "
+                         b"/DescendantFonts [%d 0 R] /ToUnicode %d 0 R >>" % (descendant, tounicode))
+    page_ids = []
+    pages_id = add(b"")
+    for lines in pages:
+        ops = ["BT /F1 12 Tf 14 TL 50 780 Td"]
+        for line in lines:
+            ops.append("<" + "".join(f"{cid[ch]:04X}" for ch in line) + "> Tj T*")
+        ops.append("ET")
+        stream = "\n".join(ops).encode()
+        content = add(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+        page_ids.append(add(b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 595 842] /Contents %d 0 R "
+                            b"/Resources << /Font << /F1 %d 0 R >> >> >>" % (pages_id, content, font)))
+    kids = b" ".join(b"%d 0 R" % p for p in page_ids)
+    objects[pages_id - 1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, len(page_ids))
+    catalog = add(b"<< /Type /Catalog /Pages %d 0 R >>" % pages_id)
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n")
+    offsets = []
+    for i, body in enumerate(objects, start=1):
+        offsets.append(out.tell())
+        out.write(b"%d 0 obj\n" % i + body + b"\nendobj\n")
+    xref = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
+    for off in offsets:
+        out.write(b"%010d 00000 n \n" % off)
+    out.write(b"trailer\n<< /Size %d /Root %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, catalog, xref))
+    return out.getvalue()
+
+
+def test_html_main_text_headings_and_no_script(tmp_path: Path) -> None:
+    html = (
+        "<html><head><meta charset='utf-8'><title>深圳AI报道</title></head><body>"
+        "<nav><a href='/'>首页</a></nav><article><h1>深圳人工智能产业</h1>"
+        + "".join(f"<p>深圳人工智能核心产业营收约 2200 亿元,这是第{i}段的说明文字。</p>" for i in range(1, 4))
+        + "<h2>产业集聚</h2><p>华为、腾讯、荣耀等企业持续释放技术动能。</p>"
+        "<script>window.bad = 1;</script></article><footer>版权所有</footer></body></html>"
+    )
+    path = tmp_path / "news.html"
+    path.write_text(html, encoding="utf-8")
+    article = load_article(path, tmp_path, LIMIT, 10_000_000)
+    assert article.title == "深圳人工智能产业"
+    texts = [article.text[p.start:p.end] for p in article.paragraphs]
+    assert texts[0].startswith("深圳人工智能核心产业营收约 2200 亿元")
+    assert any("华为" in t for t in texts)
+    assert next(p for p in article.paragraphs if "华为" in article.text[p.start:p.end]).section == "产业集聚"
+    assert "window.bad" not in article.text
+
+
+def test_docx_headings_and_paragraphs(tmp_path: Path) -> None:
+    import docx
+
+    document = docx.Document()
+    document.add_heading("南山区产业报告", level=0)
+    document.add_heading("一、总体情况", level=1)
+    document.add_paragraph("南山区集聚人工智能企业超过一千家。")
+    document.add_paragraph("")
+    document.add_paragraph("其中独角兽企业十二家。")
+    path = tmp_path / "报告.docx"
+    document.save(str(path))
+    article = load_article(path, tmp_path, LIMIT, 10_000_000)
+    assert article.title == "南山区产业报告"
+    assert [article.text[p.start:p.end] for p in article.paragraphs] == [
+        "南山区集聚人工智能企业超过一千家。", "其中独角兽企业十二家。"]
+    assert article.paragraphs[0].section == "一、总体情况"
+    assert article.encoding == "docx"
+
+
+def test_pdf_text_layer_with_page_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "白皮书.pdf"
+    path.write_bytes(make_pdf([
+        ["第一页介绍算力集群的", "建设情况。"],
+        ["第二页说明昇腾超节点的峰值算力。", "最后一句话。"],
+    ]))
+    article = load_article(path, tmp_path, LIMIT, 10_000_000)
+    texts = [article.text[p.start:p.end] for p in article.paragraphs]
+    assert texts[0] == "第一页介绍算力集群的建设情况。"  # a line broken mid-sentence is rejoined
+    assert article.title == "白皮书"
+    second = next(p for p in article.paragraphs if "昇腾" in article.text[p.start:p.end])
+    assert second.page == 2
+    assert next(p for p in article.paragraphs if "算力集群" in article.text[p.start:p.end]).page == 1
+
+
+@pytest.mark.parametrize(("name", "data", "message"), [
+    ("bad.docx", b"PK\x03\x04 not really a zip", "not a readable .docx"),
+    ("bad.pdf", b"%PDF-1.4\n garbage", "PDF"),
+    ("scan.pdf", None, "no text layer"),
+])
+def test_broken_documents_get_clear_errors(tmp_path: Path, name: str, data: bytes | None, message: str) -> None:
+    if data is None:
+        data = make_pdf([[]])
+    path = tmp_path / name
+    path.write_bytes(data)
+    with pytest.raises(ArticleError, match=message):
+        load_article(path, tmp_path, LIMIT, 10_000_000)
