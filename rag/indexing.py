@@ -210,7 +210,7 @@ def build_index(
         by_path = {a.path: a for a in articles}
         chunk_texts = [c.text for c in chunks]
         sentence_texts = [by_path[s.article].text[s.start : s.end] for s in sentences]
-        cache = EmbeddingCache(index_dir / "cache" / "embeddings.sqlite")
+        cache = EmbeddingCache(settings.embedding_cache_path)
         try:
             vectors = _embed_with_cache(settings, load_encoder, cache, chunk_texts + sentence_texts,
                                         report, progress)
@@ -226,8 +226,11 @@ def build_index(
             switch_current(index_dir, version)
             report.version = version
             prune_versions(index_dir)
-            live = {text_key("passage", t) for t in chunk_texts + sentence_texts}
-            cache.keep_only(settings.encoder_identity, live)
+            if settings.cache_dir is None:
+                # A private cache forgets deleted text; a shared one (cache_dir set,
+                # e.g. for evaluation runs over several chunkings) keeps everything.
+                live = {text_key("passage", t) for t in chunk_texts + sentence_texts}
+                cache.keep_only(settings.encoder_identity, live)
         finally:
             cache.close()
         report.seconds = time.perf_counter() - started

@@ -34,6 +34,7 @@ class Settings:
     corpus_dir: Path = Path("corpus")
     index_dir: Path = Path("index")
     models_dir: Path = Path("models")
+    cache_dir: Path | None = None  # embedding cache; None: index_dir/cache
     # embedding model
     model: str = DEFAULT_MODEL
     encoder_backend: str = "torch"
@@ -94,6 +95,11 @@ class Settings:
     def replace(self, **changes: Any) -> Settings:
         """Return a copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
+
+    @property
+    def embedding_cache_path(self) -> Path:
+        """The SQLite file of the embedding cache."""
+        return (self.cache_dir or self.index_dir / "cache") / "embeddings.sqlite"
 
     @property
     def encoder_identity(self) -> str:

@@ -11,6 +11,7 @@ import pytest
 
 from rag.cli import main
 from rag.corpus import load_article
+from rag.embedding import Encoder
 from rag.errors import ArticleError
 from rag.knowledge_base import KnowledgeBase
 from tests.helpers import make_settings
@@ -56,7 +57,9 @@ BAD_FILES: dict[str, bytes] = {
 }
 
 
-def test_bad_files_are_named_and_the_rest_is_indexed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_files_are_named_and_the_rest_is_indexed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], encoder: Encoder
+) -> None:
     settings = make_settings(tmp_path)
     for name, data in BAD_FILES.items():
         (settings.corpus_dir / name).write_bytes(data)
@@ -74,16 +77,16 @@ def test_bad_files_are_named_and_the_rest_is_indexed(tmp_path: Path, capsys: pyt
     assert "notes.xyz" in "\n".join(report["warnings"])
     assert "binary" in errors and "empty" in errors and "UTF-8" in errors
     assert report["articles"] == 4
-    kb = KnowledgeBase(settings)
+    kb = KnowledgeBase(settings, encoder)
     assert kb.search("臺北人工智慧產業", k=1).hits[0].chunk.article == "繁體 文章.txt"
     assert kb.search("武汉光谷激光企业", k=1).hits[0].chunk.article == "utf16.txt"
     hit = kb.search("成都游戏产业", k=1).hits[0]
     assert "<script>alert(1)</script>" in hit.chunk.text  # kept as text; the UI escapes it
 
 
-def test_bad_files_never_damage_the_previous_index(tmp_path: Path) -> None:
+def test_bad_files_never_damage_the_previous_index(tmp_path: Path, encoder: Encoder) -> None:
     settings = make_settings(tmp_path)
-    kb = KnowledgeBase(settings)
+    kb = KnowledgeBase(settings, encoder)
     kb.build()
     before = kb.ask("2025年深圳人工智能核心产业营收约多少？")
     for path in settings.corpus_dir.iterdir():
@@ -91,7 +94,7 @@ def test_bad_files_never_damage_the_previous_index(tmp_path: Path) -> None:
     (settings.corpus_dir / "empty.txt").write_bytes(b"")
     with pytest.raises(ArticleError, match=r"no article .* could be indexed.*previous index is unchanged"):
         kb.build()
-    after = KnowledgeBase(settings).ask("2025年深圳人工智能核心产业营收约多少？")
+    after = KnowledgeBase(settings, encoder).ask("2025年深圳人工智能核心产业营收约多少？")
     assert after.text == before.text and after.citations == before.citations
 
 

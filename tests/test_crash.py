@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from rag.embedding import Encoder
 from rag.indexing import FAULT_ENV, FAULT_POINTS
 from rag.knowledge_base import KnowledgeBase
 from tests.helpers import ROOT, make_settings
@@ -47,9 +48,9 @@ def run_index(settings_dir: Path, env_extra: dict[str, str]) -> subprocess.Popen
 
 
 @pytest.fixture(scope="module")
-def base_index(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+def base_index(tmp_path_factory: pytest.TempPathFactory, encoder: Encoder) -> tuple[Path, dict]:
     tmp = tmp_path_factory.mktemp("base")
-    kb = KnowledgeBase(make_settings(tmp))
+    kb = KnowledgeBase(make_settings(tmp), encoder)
     kb.build()
     return tmp, snapshot(kb)
 
@@ -65,12 +66,12 @@ def indexed(base_index: tuple[Path, dict], tmp_path: Path) -> tuple[Path, dict]:
 
 
 @pytest.mark.parametrize("point", FAULT_POINTS)
-def test_fault_point_leaves_previous_index(indexed: tuple[Path, dict], point: str) -> None:
+def test_fault_point_leaves_previous_index(indexed: tuple[Path, dict], point: str, encoder: Encoder) -> None:
     tmp_path, before = indexed
     proc = run_index(tmp_path, {FAULT_ENV: point})
     proc.wait(timeout=300)
     assert proc.returncode == 70, proc.stderr.read().decode()
-    after = KnowledgeBase(make_settings(tmp_path))
+    after = KnowledgeBase(make_settings(tmp_path), encoder)
     assert after.version().manifest["counts"]["articles"] == 1
     assert snapshot(after) == before
     # The next build completes and sees the new articles; cached work is reused.
@@ -80,7 +81,9 @@ def test_fault_point_leaves_previous_index(indexed: tuple[Path, dict], point: st
         assert report.embedded == 0
 
 
-def test_random_sigkill_after_first_embedding(base_index: tuple[Path, dict], tmp_path: Path) -> None:
+def test_random_sigkill_after_first_embedding(
+    base_index: tuple[Path, dict], tmp_path: Path, encoder: Encoder
+) -> None:
     base, before = base_index
     shutil.copytree(base / "corpus", tmp_path / "corpus")
     shutil.copytree(base / "index", tmp_path / "index")
@@ -102,7 +105,7 @@ def test_random_sigkill_after_first_embedding(base_index: tuple[Path, dict], tmp
     time.sleep(random.Random().uniform(0.0, 1.5))
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
-    after = KnowledgeBase(make_settings(tmp_path))
+    after = KnowledgeBase(make_settings(tmp_path), encoder)
     assert snapshot(after) == before
     report = after.build()
     assert report.articles == 31

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from rag.cli import main
+from rag.embedcache import EmbeddingCache, text_key
+from rag.embedding import Encoder
 from rag.errors import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexMissingError
 from rag.index_store import current_version, load_version
 from rag.indexing import build_lock
@@ -19,8 +21,8 @@ ANSWERABLE = [q for q in load_questions() if not q.get("unanswerable")]
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> KnowledgeBase:
-    kb = KnowledgeBase(make_settings(tmp_path_factory.mktemp("idx")))
+def built(tmp_path_factory: pytest.TempPathFactory, encoder: Encoder) -> KnowledgeBase:
+    kb = KnowledgeBase(make_settings(tmp_path_factory.mktemp("idx")), encoder)
     report = kb.build()
     version = kb.version()
     texts = {c.text for c in version.chunks}
@@ -73,7 +75,7 @@ def test_cli_search_json_right_paragraph_first(built: KnowledgeBase, capsys: pyt
 def copy_index(kb: KnowledgeBase, tmp_path: Path) -> KnowledgeBase:
     shutil.copytree(kb.settings.corpus_dir, tmp_path / "corpus")
     shutil.copytree(kb.settings.index_dir, tmp_path / "index")
-    return KnowledgeBase(make_settings(tmp_path))
+    return KnowledgeBase(make_settings(tmp_path), kb.encoder())
 
 
 def test_add_change_delete_article_incrementally(built: KnowledgeBase, tmp_path: Path) -> None:
@@ -95,15 +97,21 @@ def test_add_change_delete_article_incrementally(built: KnowledgeBase, tmp_path:
     new.unlink()
     report = kb.build()
     assert report.removed == ["新文章 一.md"] and report.embedded == 0
+    # Deleted text does not linger in the embedding cache.
+    cache = EmbeddingCache(kb.settings.embedding_cache_path)
+    deleted = text_key("passage", "它们主要生产工业机器人。")
+    assert cache.get_many(kb.settings.encoder_identity, [deleted]) == {}
+    assert cache.count(kb.settings.encoder_identity) == report.chunks + report.sentences - 1
+    cache.close()
     version = kb.version()
     assert all(c.article != "新文章 一.md" for c in version.chunks)
     for mode in ("dense", "lexical"):
         assert all(h.chunk.article != "新文章 一.md" for h in kb.search("松山湖机器人", k=10, mode=mode).hits)
 
 
-def test_missing_index_says_what_to_run(tmp_path: Path) -> None:
+def test_missing_index_says_what_to_run(tmp_path: Path, encoder: Encoder) -> None:
     with pytest.raises(IndexMissingError, match="rag index"):
-        KnowledgeBase(make_settings(tmp_path)).search("深圳")
+        KnowledgeBase(make_settings(tmp_path), encoder).search("深圳")
 
 
 def test_index_built_with_other_model_is_refused(built: KnowledgeBase, tmp_path: Path) -> None:
