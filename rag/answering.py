@@ -10,17 +10,30 @@ the refusal 「文章中没有找到相关信息」 instead of a guess.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
+from rag.chunking import jieba_tokenizer
 from rag.index_store import IndexVersion
-from rag.lexical import lexical_tokens
+from rag.lexical import fold_script, lexical_tokens
 from rag.records import Answer, Citation, Hit, Sentence
 
 REFUSAL = "文章中没有找到相关信息。"
 CLAUSE_SPLIT = re.compile(r"(?<=[，,；;：:])")
 # Words that point back to the previous turn instead of naming their subject.
+# What a question asks for, and what a sentence must hold to answer it.
+_ASKS = (
+    (re.compile(r"何时|什么时候|哪一年|哪年|哪天|何年|几月|几号|哪个月|日期|年代|世纪|when", re.I),
+     re.compile(r"\d{2,4}\s*年|\d+\s*月|\d+\s*日|世纪|年代|[一二三四五六七八九〇零十]+年|朝|时期")),
+    (re.compile(r"多少|几|多大|多高|多长|多重|多远|多久|多深|比例|百分|数量|人口|面积|how many|how much", re.I),
+     re.compile(r"\d|[一二两三四五六七八九十百千万亿]")),
+    (re.compile(r"哪里|哪儿|何地|何处|什么地方|哪个国家|哪个城市|哪个省|在哪|位于|where", re.I),
+     re.compile(r"[省市县区州国岛山河湖海洋镇村]|位于")),
+)
 _FOLLOWUP = re.compile(r"(它|它们|这个|这些|那个|那些|该|其|他们|她们|上述|此|这家|那家|这项|那里|这里)")
 
 
@@ -31,10 +44,14 @@ class AnswerParams:
     w_dense: float = 1.0
     w_lexical: float = 0.35
     w_rank: float = 0.05
-    second_margin: float = 0.04  # add the neighbour sentence when it scores within this of the best
+    w_type: float = 0.05  # bonus when the sentence holds what the question asks for (a number, a date, …)
+    strategy: str = "neighbour"  # "neighbour": best + an adjacent sentence; "top2": the two best
+    second_margin: float = 0.04  # a second sentence only when it scores within this of the best
+    trim: bool = True  # trim long sentences to the clauses that answer
     max_sentences: int = 2
     max_chars: int = 200
-    refusal_threshold: float = 0.80
+    refusal_threshold: float = 0.9175  # calibrated: scripts/calibrate_refusal.py
+    refuse_missing_terms: bool = True  # refuse when a name, place or number of the question is nowhere retrieved
 
 
 @dataclass(frozen=True)
@@ -50,7 +67,7 @@ class ScoredSentence:
 
 def score_sentences(
     version: IndexVersion, hits: list[Hit], query_vector: np.ndarray, query_tokens: list[str],
-    params: AnswerParams,
+    params: AnswerParams, question: str = "",
 ) -> list[ScoredSentence]:
     """Score every sentence of the retrieved chunks, best first."""
     best_rank: dict[int, int] = {}
@@ -60,6 +77,7 @@ def score_sentences(
     if not best_rank:
         return []
     ids = np.fromiter(best_rank.keys(), dtype=np.int64)
+    wanted = [holds for asks, holds in _ASKS if asks.search(question)]
     dense = np.asarray(version.sentence_vectors[ids], dtype=np.float32) @ query_vector.astype(np.float32)
     query_set = set(query_tokens)
     scored = []
@@ -69,7 +87,8 @@ def score_sentences(
         if query_set:
             overlap = len(query_set & set(lexical_tokens(text))) / len(query_set)
         rank = best_rank[sid]
-        score = params.w_dense * d + params.w_lexical * overlap + params.w_rank / rank
+        typed = 1.0 if wanted and any(h.search(text) for h in wanted) else 0.0
+        score = params.w_dense * d + params.w_lexical * overlap + params.w_rank / rank + params.w_type * typed
         scored.append(ScoredSentence(sid, score, d, overlap, rank))
     scored.sort(key=lambda s: -s.score)
     return scored
@@ -80,14 +99,58 @@ def sentence_text(version: IndexVersion, sentence: Sentence) -> str:
     return version.articles[sentence.article].text[sentence.start : sentence.end]
 
 
-def is_refusal(hits: list[Hit], scored: list[ScoredSentence], params: AnswerParams) -> bool:
-    """True when the evidence is too weak to answer from."""
+def evidence_score(hits: list[Hit], scored: list[ScoredSentence]) -> float:
+    """How strongly the retrieved text supports an answer: the best similarity plus word overlap."""
     if not hits or not scored:
-        return True
+        return 0.0
     top_dense = max((h.dense_score for h in hits if h.dense_score is not None), default=0.0)
     best = scored[0]
-    evidence = max(top_dense, best.dense) + 0.1 * best.lexical
-    return evidence < params.refusal_threshold
+    return max(top_dense, best.dense) + 0.1 * best.lexical
+
+
+# jieba part-of-speech tags of words that name something specific: places,
+# people, organisations, other proper nouns, Latin-script words.
+_SPECIFIC_TAGS = frozenset({"ns", "nr", "nrt", "nrfg", "nt", "nz", "eng"})
+_DIGITS = re.compile(r"\d{2,}")
+
+
+@lru_cache(maxsize=1)
+def _pos_tokenizer() -> Any:
+    import jieba.posseg
+
+    return jieba.posseg.POSTokenizer(jieba_tokenizer())
+
+
+def specific_terms(question: str) -> list[str]:
+    """Names, places, organisations, Latin words and numbers in a question (folded, lower case).
+
+    >>> specific_terms("2019年北京的AI企业有多少家？")
+    ['2019', '北京', 'ai']
+    """
+    folded = fold_script(unicodedata.normalize("NFKC", question)).lower()
+    terms = []
+    for word, tag in _pos_tokenizer().cut(folded):
+        word = word.strip()
+        if len(word) >= 2 and (tag in _SPECIFIC_TAGS or _DIGITS.search(word)):
+            terms.append(word)
+    return list(dict.fromkeys(terms))
+
+
+def missing_terms(question: str, hits: list[Hit]) -> list[str]:
+    """The question's specific terms that appear in none of the retrieved chunks.
+
+    A question about another city, year or company than the articles cover
+    shares its topic words with them, so similarity alone would answer it.
+    """
+    text = fold_script(unicodedata.normalize("NFKC", " ".join(h.chunk.text for h in hits))).lower()
+    return [t for t in specific_terms(question) if t not in text]
+
+
+def is_refusal(question: str, hits: list[Hit], scored: list[ScoredSentence], params: AnswerParams) -> bool:
+    """True when the evidence is too weak to answer from."""
+    if params.refuse_missing_terms and missing_terms(question, hits):
+        return True
+    return evidence_score(hits, scored) < params.refusal_threshold
 
 
 def trim_to_clauses(text: str, start: int, max_chars: int, query_tokens: list[str]) -> tuple[int, int]:
@@ -121,7 +184,10 @@ def choose_sentences(version: IndexVersion, scored: list[ScoredSentence], query_
     """The answer's sentences as (sentence, start, end), in reading order, within the length limits."""
     best = scored[0]
     chosen = [best.sentence_id]
-    if params.max_sentences > 1:
+    if params.max_sentences > 1 and params.strategy == "top2":
+        if len(scored) > 1 and best.score - scored[1].score <= params.second_margin:
+            chosen.append(scored[1].sentence_id)
+    elif params.max_sentences > 1:
         neighbours = {best.sentence_id - 1, best.sentence_id + 1}
         base = version.sentences[best.sentence_id]
         for cand in scored[1:]:
@@ -137,7 +203,7 @@ def choose_sentences(version: IndexVersion, scored: list[ScoredSentence], query_
     for sid in chosen:
         sent = version.sentences[sid]
         text = sentence_text(version, sent)
-        a, b = trim_to_clauses(text, sent.start, budget, query_tokens)
+        a, b = trim_to_clauses(text, sent.start, budget if params.trim else max(budget, len(text)), query_tokens)
         if b - a > budget:
             continue
         spans.append((sent, a, b))
@@ -167,8 +233,8 @@ def extractive_answer(
 ) -> Answer:
     """Answer from the hits' sentences, or refuse; citations carry exact spans."""
     query_tokens = lexical_tokens(query)
-    scored = score_sentences(version, hits, query_vector, query_tokens, params)
-    if is_refusal(hits, scored, params):
+    scored = score_sentences(version, hits, query_vector, query_tokens, params, question)
+    if is_refusal(query, hits, scored, params):
         return Answer(question=question, query=query, text=REFUSAL, refused=True, hits=hits)
     spans = choose_sentences(version, scored, query_tokens, params)
     citations = [make_citation(version, n, s, a, b) for n, (s, a, b) in enumerate(spans, start=1)]

@@ -54,7 +54,7 @@ class Settings:
     answer_mode: str = "extractive"
     answer_sentences: int = 2
     answer_max_chars: int = 200
-    refusal_threshold: float = 0.80
+    refusal_threshold: float = 0.9175  # calibrated: scripts/calibrate_refusal.py
     # generative mode (OpenAI-compatible endpoint)
     llm_base_url: str | None = None
     llm_model: str | None = None

