@@ -16,7 +16,7 @@ run: setup index
 	$(VENV)/bin/rag serve
 
 test: setup-test
-	$(VENV)/bin/ruff check rag tests benchmarks app.py
+	$(VENV)/bin/ruff check rag tests benchmarks scripts app.py
 	$(VENV)/bin/mypy rag
 	$(VENV)/bin/pytest -q
 
@@ -59,7 +59,7 @@ index: setup
 	$(VENV)/bin/rag index corpus
 
 lint: setup-test
-	$(VENV)/bin/ruff check rag tests benchmarks app.py
+	$(VENV)/bin/ruff check rag tests benchmarks scripts app.py
 	$(VENV)/bin/mypy rag
 
 bench: setup-test

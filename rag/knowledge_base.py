@@ -11,6 +11,8 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rag.answering import AnswerParams, extractive_answer, followup_query
@@ -27,6 +29,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Retrieved:
+    """Retrieval has ended: the query searched and its hits (the answer comes next)."""
+
+    query: str
+    result: SearchResult
+
+
 class KnowledgeBase:
     """Articles indexed in one index folder, searched and answered with one encoder."""
 
@@ -36,6 +46,9 @@ class KnowledgeBase:
         self._encoder: Encoder | None = encoder
         self._searcher: Searcher | None = None
         self._lock = threading.RLock()
+        # One pool for every index version: a question still running on the
+        # previous version's searcher must not find its threads shut down.
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="rag-search")
 
     # -- parts, loaded on first use -------------------------------------------------
     def encoder(self) -> Encoder:
@@ -63,8 +76,8 @@ class KnowledgeBase:
                 encoder = self.encoder()
                 if self._searcher is not None:
                     log.info("index version %s replaces %s", version.name, self._searcher.version.name)
-                    self._searcher.close()
-                self._searcher = Searcher(version, encoder, self.settings.candidates, self.settings.rrf_k)
+                self._searcher = Searcher(version, encoder, self.settings.candidates, self.settings.rrf_k,
+                                          self._pool)
             return self._searcher
 
     # -- the three jobs ------------------------------------------------------------
@@ -86,30 +99,52 @@ class KnowledgeBase:
         return AnswerParams(max_sentences=s.answer_sentences, max_chars=s.answer_max_chars,
                             refusal_threshold=s.refusal_threshold)
 
+    def answer_steps(self, question: str, history: list[str] | None = None, k: int | None = None,
+                     mode: str | None = None, articles: list[str] | None = None,
+                     generative: bool = False) -> Iterator[Retrieved | str | Answer]:
+        """Yield ``Retrieved`` when retrieval ends, then (generative) text deltas, then the ``Answer``.
+
+        For interfaces that show the sources before the answer. One searcher is
+        taken for both steps, so a rebuild switching the index in between cannot
+        pair hits of one version with sentences of another.
+        """
+        started = time.perf_counter()
+        searcher = self.searcher()
+        query = followup_query(question, history or [])
+        result = searcher.search(query, k or self.settings.top_k, mode or self.settings.retrieval_mode,
+                                 articles or None)
+        searched = time.perf_counter()
+        yield Retrieved(query, result)
+        if generative:
+            from rag.generative import stream_answer
+
+            for item in stream_answer(self.settings, searcher.version, question, query, result.hits):
+                if isinstance(item, Answer):
+                    item.timings_ms = {**result.timings_ms, "search": (searched - started) * 1000,
+                                       **item.timings_ms}
+                yield item
+            return
+        assert result.query_vector is not None  # the searcher always encodes the query
+        answer = extractive_answer(searcher.version, question, query, result.hits, result.query_vector,
+                                   self.answer_params())
+        done = time.perf_counter()
+        answer.timings_ms = {**result.timings_ms, "search": (searched - started) * 1000,
+                             "answer": (done - searched) * 1000, "total": (done - started) * 1000}
+        yield answer
+
     def ask(self, question: str, history: list[str] | None = None, k: int | None = None,
             mode: str | None = None, articles: list[str] | None = None) -> Answer:
         """An extractive answer with citations (or the refusal), with timings."""
-        t0 = time.perf_counter()
-        query = followup_query(question, history or [])
-        result = self.search(query, k, mode, articles)
-        t1 = time.perf_counter()
-        searcher = self.searcher()
-        assert result.query_vector is not None
-        answer = extractive_answer(searcher.version, question, query, result.hits, result.query_vector,
-                                   self.answer_params())
-        t2 = time.perf_counter()
-        answer.timings_ms = {**result.timings_ms, "search": (t1 - t0) * 1000, "answer": (t2 - t1) * 1000,
-                             "total": (t2 - t0) * 1000}
+        *_, answer = self.answer_steps(question, history, k, mode, articles)
+        assert isinstance(answer, Answer)
         return answer
 
     def ask_generative(self, question: str, history: list[str] | None = None, k: int | None = None,
-                       mode: str | None = None, articles: list[str] | None = None) -> Iterator[Any]:
-        """Stream a generative answer from the configured endpoint (see rag.generative)."""
-        from rag.generative import stream_answer
-
-        query = followup_query(question, history or [])
-        result = self.search(query, k, mode, articles)
-        yield from stream_answer(self.settings, self.searcher().version, question, query, result.hits)
+                       mode: str | None = None, articles: list[str] | None = None) -> Iterator[str | Answer]:
+        """Stream a generative answer from the configured endpoint: text deltas, then the Answer."""
+        for step in self.answer_steps(question, history, k, mode, articles, generative=True):
+            if not isinstance(step, Retrieved):
+                yield step
 
     def status(self) -> dict[str, Any]:
         """What the index holds: version, model, counts, build time, store."""

@@ -67,12 +67,15 @@ class SearchResult:
 class Searcher:
     """Searches one index version with one encoder."""
 
-    def __init__(self, version: IndexVersion, encoder: Encoder | None, candidates: int = 50, rrf_k: int = 60):
+    def __init__(self, version: IndexVersion, encoder: Encoder | None, candidates: int = 50, rrf_k: int = 60,
+                 pool: ThreadPoolExecutor | None = None):
+        """``pool``: threads for the lexical leg, shared by the searchers of successive index versions."""
         self.version = version
         self.encoder = encoder
         self.candidates = candidates
         self.rrf_k = rrf_k
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="rag-search")
+        self._own_pool = pool is None
+        self._pool = pool or ThreadPoolExecutor(max_workers=2, thread_name_prefix="rag-search")
 
     def search(self, query: str, k: int = 5, mode: str = "hybrid", articles: list[str] | None = None) -> SearchResult:
         """The top ``k`` chunks for a query; ``articles`` limits the search to those article paths."""
@@ -133,4 +136,5 @@ class Searcher:
 
     def close(self) -> None:
         """Stop the worker threads."""
-        self._pool.shutdown(wait=False)
+        if self._own_pool:
+            self._pool.shutdown(wait=False)

@@ -1,0 +1,516 @@
+"""HTML and Markdown for the browser: pure functions from records to escaped text.
+
+Article text is data, never markup: every piece of it goes through ``html.escape``
+(and, for the chat's Markdown, a backslash before Markdown punctuation) before it
+is put into a page, so an article holding ``<script>`` shows those characters and
+runs nothing. The only tags here are the ones written in this module.
+
+Citation links carry ``data-cite="<turn>-c<n>"`` (a citation of answer ``turn``)
+or ``"<turn>-h<rank>"`` (a retrieved passage); the chat's Markdown links use
+``#cite-<turn>-c<n>``. The UI's click handler turns either into the article view.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rag.corpus_admin import ArticleRow
+from rag.records import Answer, Article, Citation, Hit
+
+_MARKER = re.compile(r"\[(\d+)\]")
+# ASCII punctuation that Markdown may read as syntax; a backslash makes each literal (CommonMark).
+_MARKDOWN_PUNCT = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$])")
+ARTICLE_VIEW_CHARS = 300_000  # past this, the viewer shows the paragraphs around the target only
+STATE_LABELS = {"indexed": "已索引", "changed": "已修改，待重建", "new": "新文件，待重建", "removed": "已删除，待重建"}
+
+
+def esc(text: str) -> str:
+    """Text as HTML text (quotes too, so it is safe inside attributes).
+
+    >>> esc('<img src=x onerror="a()">')
+    '&lt;img src=x onerror=&quot;a()&quot;&gt;'
+    """
+    return html.escape(text, quote=True)
+
+
+def esc_markdown(text: str) -> str:
+    """Text for a Markdown message: Markdown punctuation backslashed, then HTML-escaped.
+
+    >>> esc_markdown("*注意* <b>")
+    '\\\\*注意\\\\* &lt;b&gt;'
+    """
+    return esc(_MARKDOWN_PUNCT.sub(r"\\\1", text))
+
+
+def highlight(text: str, start: int, end: int) -> str:
+    """``text`` escaped, with ``text[start:end]`` inside ``<mark>`` (offsets clipped to the text).
+
+    >>> highlight("a<b>c", 1, 4)
+    'a<mark>&lt;b&gt;</mark>c'
+    """
+    a = max(0, min(start, len(text)))
+    b = max(a, min(end, len(text)))
+    if a == b:
+        return esc(text)
+    return f"{esc(text[:a])}<mark>{esc(text[a:b])}</mark>{esc(text[b:])}"
+
+
+def paragraph_label(numbers: Sequence[int]) -> str:
+    """「第3段」 or 「第3–4段」.
+
+    >>> paragraph_label([3, 4])
+    '第3–4段'
+    """
+    if not numbers:
+        return ""
+    if len(numbers) == 1 or numbers[0] == numbers[-1]:
+        return f"第{numbers[0]}段"
+    return f"第{numbers[0]}–{numbers[-1]}段"
+
+
+def citation_location(c: Citation) -> str:
+    """Where a citation stands: title · section · paragraph (· page), escaped."""
+    parts = [f'<span class="src-title">{esc(c.title)}</span>']
+    if c.section:
+        parts.append(esc(c.section))
+    parts.append(f"第{c.paragraph}段")
+    if c.page:
+        parts.append(f"第{c.page}页")
+    return " · ".join(parts)
+
+
+def hit_location(hit: Hit) -> str:
+    """Where a retrieved passage stands: title · section · paragraphs, escaped."""
+    c = hit.chunk
+    parts = [f'<span class="src-title">{esc(c.title)}</span>']
+    if c.section:
+        parts.append(esc(c.section))
+    parts.append(paragraph_label(c.paragraphs))
+    return " · ".join(parts)
+
+
+def is_cited(hit: Hit, citations: Iterable[Citation]) -> bool:
+    """True when a citation's span lies in (or overlaps) the hit's chunk."""
+    c = hit.chunk
+    return any(x.article == c.article and x.start < c.end and x.end > c.start for x in citations)
+
+
+def _citation_card(turn: int, c: Citation) -> str:
+    a = c.start - c.paragraph_start
+    key = f"{turn}-c{c.n}"
+    return (
+        f'<div class="cite-card" id="src-{key}">'
+        f'<div class="cite-meta"><a href="#" class="cite-n" data-cite="{key}" title="在原文中查看">[{c.n}]</a> '
+        f'{citation_location(c)} '
+        f'<a href="#" class="open-article" data-cite="{key}">查看原文 ›</a></div>'
+        f'<p class="cite-para">{highlight(c.paragraph_text, a, a + (c.end - c.start))}</p>'
+        f"</div>"
+    )
+
+
+def _hit_card(turn: int, hit: Hit) -> str:
+    key = f"{turn}-h{hit.rank}"
+    legs = []
+    if hit.dense_rank is not None:
+        legs.append(f"向量第{hit.dense_rank}")
+    if hit.lexical_rank is not None:
+        legs.append(f"关键词第{hit.lexical_rank}")
+    return (
+        f'<div class="hit-card">'
+        f'<div class="cite-meta"><span class="hit-rank">#{hit.rank}</span> {hit_location(hit)} '
+        f'<a href="#" class="open-article" data-cite="{key}">查看原文 ›</a>'
+        f'<span class="hit-score">{esc(" · ".join(legs))}</span></div>'
+        f'<p class="hit-text">{esc(hit.chunk.text)}</p>'
+        f"</div>"
+    )
+
+
+def render_empty_sources() -> str:
+    """The sources panel before any question."""
+    return ('<div class="rag-sources empty"><p>提问后，这里列出回答引用的段落（引用的句子会高亮），'
+            "点击 [1]、[2] 可打开原文。</p></div>")
+
+
+def render_searching(question: str) -> str:
+    """The sources panel while retrieval runs."""
+    return f'<div class="rag-sources"><p class="src-q">问：{esc(question)}</p><p>正在检索…</p></div>'
+
+
+def render_retrieved(turn: int, question: str, query: str, hits: list[Hit]) -> str:
+    """The sources panel when retrieval has ended and the answer is being made."""
+    head = _sources_head(question, query)
+    if not hits:
+        return f'<div class="rag-sources">{head}<p>没有检索到段落。</p></div>'
+    cards = "".join(_hit_card(turn, h) for h in hits)
+    return (f'<div class="rag-sources" data-turn="{turn}">{head}'
+            f'<p class="src-note">检索到 {len(hits)} 段，正在生成回答…</p>{cards}</div>')
+
+
+def _sources_head(question: str, query: str) -> str:
+    out = f'<p class="src-q">问：{esc(question)}</p>'
+    if query != question:
+        out += f'<p class="src-query">实际检索：{esc(query)}</p>'
+    return out
+
+
+def render_sources(turn: int, answer: Answer) -> str:
+    """The sources panel for an answer: cited paragraphs, then the other passages behind a fold.
+
+    A refusal shows the nearest passages openly as 「可能相关」.
+    """
+    head = _sources_head(answer.question, answer.query)
+    # data-state="answered" marks the final panel (tests and scripts wait for it).
+    parts = [f'<div class="rag-sources" data-turn="{turn}" data-state="answered">', head]
+    if answer.refused:
+        parts.append('<p class="src-note refused">文章中没有找到相关信息。可能相关的段落：</p>')
+        parts.append('<div class="maybe">' + "".join(_hit_card(turn, h) for h in answer.hits[:3]) + "</div>")
+        rest = answer.hits[3:]
+    else:
+        if answer.citations:
+            parts.append(f'<p class="src-note">引用 {len(answer.citations)} 处：</p>')
+            parts.extend(_citation_card(turn, c) for c in answer.citations)
+        else:
+            parts.append('<p class="src-note warn">回答没有引用任何检索到的段落，请核实。</p>')
+        rest = [h for h in answer.hits if not is_cited(h, answer.citations)]
+    if rest:
+        label = "其他检索到的段落" if not answer.refused else "更多检索到的段落"
+        parts.append(f'<details class="uncited"><summary>{label}（{len(rest)}）</summary>'
+                     + "".join(_hit_card(turn, h) for h in rest) + "</details>")
+    if answer.timings_ms:
+        shown = [(k, v) for k, v in answer.timings_ms.items() if k in ("search", "answer", "generate", "total")]
+        names = {"search": "检索", "answer": "回答", "generate": "生成", "total": "共"}
+        parts.append('<p class="timings">' + " · ".join(f"{names[k]} {v:.0f} ms" for k, v in shown) + "</p>")
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def render_error(message: str) -> str:
+    """A message box for the sources panel (escaped)."""
+    return f'<div class="rag-sources"><p class="src-note error">{esc(message)}</p></div>'
+
+
+@dataclass(frozen=True)
+class Focus:
+    """What the article view points at: a paragraph and a span to highlight (absolute offsets)."""
+
+    paragraph: int
+    start: int
+    end: int
+
+
+def render_article(article: Article, focus: Focus | None = None, max_chars: int = ARTICLE_VIEW_CHARS) -> str:
+    """The whole article, paragraph by paragraph (ids ``para-N``), the focus span inside ``<mark>``.
+
+    A very long article shows the paragraphs around the focus, up to ``max_chars``.
+    """
+    paragraphs = list(article.paragraphs)
+    first, last = 0, len(paragraphs)
+    if len(article.text) > max_chars:
+        first, last = _window(article, focus.paragraph if focus else 1, max_chars)
+    out = [f'<div class="rag-article"><h3 class="art-title">{esc(article.title)}</h3>'
+           f'<p class="art-path">{esc(article.path)} · {len(paragraphs)} 段</p>']
+    if first > 0:
+        out.append(f'<p class="art-gap">…… 前面还有 {first} 段 ……</p>')
+    section = None
+    for p in paragraphs[first:last]:
+        if p.section != section and p.section:
+            out.append(f'<h4 class="art-section">{esc(p.section)}</h4>')
+        section = p.section
+        text = article.text[p.start : p.end]
+        target = focus is not None and p.number == focus.paragraph
+        body = esc(text)
+        if focus is not None and focus.start < p.end and focus.end > p.start:
+            body = highlight(text, focus.start - p.start, focus.end - p.start)
+        page = f' data-page="{p.page}"' if p.page else ""
+        out.append(f'<p id="para-{p.number}" class="para{" target" if target else ""}"{page}>'
+                   f'<span class="para-n">{p.number}</span>{body}</p>')
+    if last < len(paragraphs):
+        out.append(f'<p class="art-gap">…… 后面还有 {len(paragraphs) - last} 段 ……</p>')
+    out.append("</div>")
+    return "".join(out)
+
+
+def _window(article: Article, paragraph: int, max_chars: int) -> tuple[int, int]:
+    """Indices [first, last) of paragraphs around ``paragraph`` whose text fits in ``max_chars``."""
+    ps = article.paragraphs
+    i = max(0, min(paragraph - 1, len(ps) - 1))
+    first, last = i, i + 1
+    used = ps[i].end - ps[i].start
+    while True:
+        grew = False
+        for side in (-1, 1):
+            j = first - 1 if side < 0 else last
+            if 0 <= j < len(ps) and used + (ps[j].end - ps[j].start) <= max_chars:
+                used += ps[j].end - ps[j].start
+                first, last = (j, last) if side < 0 else (first, j + 1)
+                grew = True
+        if not grew:
+            return first, last
+
+
+def render_article_placeholder() -> str:
+    """The article view before a citation is clicked."""
+    return ('<div class="rag-article empty"><p>点击回答或来源中的 [1]、[2] 或「查看原文」，'
+            "在这里打开整篇文章。</p></div>")
+
+
+# -- chat messages ----------------------------------------------------------------------------
+def chat_text(turn: int, answer: Answer) -> str:
+    """An answer as a chat message (Markdown): escaped text, citation markers as links to the sources."""
+    lines = []
+    if answer.query != answer.question:
+        lines.append(f"实际检索：{esc_markdown(answer.query)}\n\n")
+    lines.append(linked_markers(turn, answer.text, {c.n for c in answer.citations}))
+    if answer.refused and answer.hits:
+        lines.append("\n\n（右侧列出可能相关的段落）")
+    elif answer.uncited:
+        lines.append("\n\n⚠ 回答没有引用任何检索到的段落，请核实。")
+    return "".join(lines)
+
+
+def linked_markers(turn: int, text: str, numbers: set[int]) -> str:
+    """Escape ``text`` for Markdown; each ``[n]`` that is a citation becomes a link ``#cite-<turn>-c<n>``.
+
+    >>> linked_markers(0, "营收约2200亿元[1]", {1})
+    '营收约2200亿元[\\\\[1\\\\]](#cite-0-c1)'
+    """
+    out = []
+    pos = 0
+    for m in _MARKER.finditer(text):
+        n = int(m.group(1))
+        if n not in numbers:
+            continue
+        out.append(esc_markdown(text[pos : m.start()]))
+        out.append(f"[\\[{n}\\]](#cite-{turn}-c{n})")
+        pos = m.end()
+    out.append(esc_markdown(text[pos:]))
+    return "".join(out)
+
+
+def streaming_text(text: str) -> str:
+    """A generative answer while it streams: escaped, markers left as text."""
+    return esc_markdown(text) + " ▍"
+
+
+def answer_markdown(answer: Answer) -> str:
+    """An answer with its sources as Markdown, for copying (raw text: shown in a text box, not rendered)."""
+    lines = [f"**问：** {answer.question}", "", f"**答：** {answer.text}"]
+    if answer.citations:
+        lines += ["", "**来源：**", ""]
+        for c in answer.citations:
+            where = " · ".join(x for x in (c.title, c.section, f"第{c.paragraph}段",
+                                           f"第{c.page}页" if c.page else "") if x)
+            a = c.start - c.paragraph_start
+            b = a + (c.end - c.start)
+            quoted = c.paragraph_text[:a] + "**" + c.paragraph_text[a:b] + "**" + c.paragraph_text[b:]
+            lines.append(f"[{c.n}] {where}（{c.article}）")
+            lines.extend("> " + line if line.strip() else ">" for line in quoted.splitlines())
+            lines.append("")
+    elif answer.refused and answer.hits:
+        lines += ["", "**可能相关：**", ""]
+        for h in answer.hits[:3]:
+            lines.append(f"- {h.chunk.title} · {h.chunk.section} · {paragraph_label(h.chunk.paragraphs)}"
+                         f"（{h.chunk.article}）")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# -- articles tab -----------------------------------------------------------------------------
+def format_size(n: int) -> str:
+    """Bytes for people.
+
+    >>> format_size(5214)
+    '5.1 KB'
+    """
+    if n < 1024:
+        return f"{n} B"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.1f} KB"
+    return f"{n / 1024 / 1024:.1f} MB"
+
+
+ARTICLE_COLUMNS = ["标题", "文件", "大小", "段落", "块", "索引时间", "状态"]
+
+
+def article_table(rows: list[ArticleRow]) -> list[list[Any]]:
+    """Rows of the articles table (plain values: the table shows them as text)."""
+    return [
+        [r.title, r.path, format_size(r.size_bytes), "" if r.paragraphs is None else r.paragraphs,
+         "" if r.chunks is None else r.chunks, (r.indexed_at or "").replace("T", " ").replace("+00:00", " UTC"),
+         STATE_LABELS[r.state]]
+        for r in rows
+    ]
+
+
+# -- example questions ------------------------------------------------------------------------
+# Good questions about the default article (each answered by one of its sentences).
+DEFAULT_ARTICLE_QUESTIONS = {
+    "shenzhen-ai-industry.txt": [
+        "2025年深圳人工智能核心产业营收约多少？",
+        "荣耀累计投入了多少资金用于AI研发？",
+        "比亚迪的AI视觉检测系统电池缺陷识别准确率是多少？",
+        "到2027年深圳将开放多少个应用场景？",
+    ],
+}
+
+
+def example_questions(articles: Sequence[tuple[str, str]], limit: int = 5) -> list[str]:
+    """Example questions for the indexed articles, given as (path, title) pairs.
+
+    Known articles have hand-picked questions; others get one about their title.
+
+    >>> example_questions([("x/a.txt", "深圳低空经济")])
+    ['《深圳低空经济》主要讲了什么？']
+    """
+    picked: list[str] = []
+    derived: list[str] = []
+    for path, title in articles:
+        known = DEFAULT_ARTICLE_QUESTIONS.get(path.rsplit("/", 1)[-1])
+        if known:
+            picked.extend(known)
+        else:
+            derived.append(f"《{title}》主要讲了什么？")
+    # Hand-picked questions first: they show what a good question looks like.
+    return list(dict.fromkeys(picked + derived))[:limit]
+
+
+# -- page style and behaviour ----------------------------------------------------------------
+CSS = """
+.gradio-container { max-width: 1400px !important; }
+#status-line p { font-size: 0.85em; color: var(--body-text-color-subdued); margin: 0; }
+.rag-sources, .rag-article { font-size: 0.95em; line-height: 1.7; }
+.rag-sources .src-q { font-weight: 600; margin: 0 0 4px; }
+.rag-sources .src-query { color: var(--body-text-color-subdued); font-size: 0.9em; margin: 0 0 6px; }
+.rag-sources .src-note { margin: 6px 0; color: var(--body-text-color-subdued); }
+.rag-sources .src-note.refused, .rag-sources .src-note.warn, .rag-sources .src-note.error { color: #b45309; }
+.cite-card, .hit-card { border: 1px solid var(--border-color-primary); border-radius: 8px;
+  padding: 8px 10px; margin: 8px 0; background: var(--background-fill-secondary); }
+.cite-meta { font-size: 0.88em; color: var(--body-text-color-subdued); margin-bottom: 4px; }
+.cite-meta .src-title { color: var(--body-text-color); font-weight: 600; }
+.cite-meta a.cite-n { font-weight: 700; text-decoration: none; margin-right: 2px; }
+.cite-meta a.open-article { margin-left: 6px; white-space: nowrap; }
+.hit-rank { font-weight: 700; margin-right: 2px; }
+.hit-score { float: right; font-size: 0.85em; }
+.cite-para, .hit-text { margin: 0; white-space: pre-wrap; }
+.rag-sources mark, .rag-article mark { background: #fde68a; color: inherit; padding: 0 1px; border-radius: 2px; }
+details.uncited { margin-top: 10px; }
+details.uncited summary { cursor: pointer; color: var(--body-text-color-subdued); }
+.rag-sources .timings { font-size: 0.8em; color: var(--body-text-color-subdued); margin-top: 8px; }
+.rag-article { max-height: 68vh; overflow-y: auto; position: relative; padding-right: 6px; }
+.rag-article .art-title { margin: 0 0 2px; }
+.rag-article .art-path, .rag-article .art-gap { font-size: 0.85em; color: var(--body-text-color-subdued); }
+.rag-article .art-section { margin: 14px 0 6px; }
+.rag-article .para { white-space: pre-wrap; margin: 0 0 10px; padding: 4px 6px 4px 2.6em; border-radius: 6px;
+  position: relative; }
+.rag-article .para.target { background: var(--background-fill-secondary); outline: 2px solid #f59e0b;
+  outline-offset: -2px; }
+.rag-article .para-n { position: absolute; left: 6px; top: 6px; font-size: 0.75em;
+  color: var(--body-text-color-subdued); user-select: none; }
+#articles-status p { margin: 4px 0; }
+"""
+
+# Clicks on citation links (in the sources panel, or [n] links in the chat) open the article.
+# The chat's links are plain "#cite-..." anchors: its sanitiser drops data-* attributes.
+SOURCES_JS = """
+window.__ragOpenCite = (key) => trigger('click', {cite: key});
+element.addEventListener('click', (ev) => {
+  const a = ev.target.closest('[data-cite]');
+  if (a) { ev.preventDefault(); window.__ragOpenCite(a.dataset.cite); }
+});
+if (!window.__ragChatLinks) {
+  window.__ragChatLinks = true;
+  document.addEventListener('click', (ev) => {
+    const a = ev.target.closest && ev.target.closest('a[href^="#cite-"]');
+    if (!a) return;
+    ev.preventDefault(); ev.stopPropagation();
+    window.__ragOpenCite(a.getAttribute('href').slice(6));
+  }, true);
+}
+"""
+
+# Scroll the article view to the target paragraph after each update (twice: the tab may still be opening).
+VIEWER_JS = """
+const go = () => {
+  const box = element.querySelector('.rag-article');
+  const t = element.querySelector('.para.target');
+  if (box && t) box.scrollTop = Math.max(0, t.offsetTop - box.clientHeight / 4);
+};
+watch('value', () => { setTimeout(go, 50); setTimeout(go, 400); });
+"""
+
+
+# -- evaluate tab -----------------------------------------------------------------------------
+METRIC_NOTES = {
+    "hit@1": "第 1 个块含答案的比例", "mrr@10": "首个命中名次的倒数均值",
+    "em": "与标准答案完全一致", "f1": "字级 F1（CMRC 官方定义）", "containment": "回答包含标准答案",
+    "false_refusals": "可回答却拒答的比例", "refusal_precision": "拒答中确实无答案的比例",
+    "refusal_recall": "无答案问题被拒答的比例",
+}
+QUESTION_COLUMNS = ["结果", "编号", "问题", "标准答案", "回答", "首个命中", "F1", "用时 ms"]
+
+
+def metric_rows(summary: dict[str, Any]) -> list[list[str]]:
+    """The metrics table of a report.json ``summary``: label, value, what it means."""
+    from rag.evaluation.report import METRICS, format_value
+
+    rows = []
+    for key, label, kind in METRICS:
+        if summary.get(key) is None:
+            continue
+        note = METRIC_NOTES.get(key, "")
+        if not note and key.startswith("hit@"):
+            note = f"前 {key[4:]} 个块含答案的比例"
+        rows.append([label, format_value(summary.get(key), kind), note])
+    return rows
+
+
+HIT_LABELS = ("hit@1", "hit@3", "hit@5", "hit@10")
+
+
+def hit_bars(summary: dict[str, Any]) -> list[tuple[str, float]]:
+    """(label, value) of hit@1, 3, 5, 10 for the chart; empty when no question was graded by retrieval."""
+    return [(label, float(summary[label])) for label in HIT_LABELS if summary.get(label) is not None]
+
+
+def question_rows(questions: list[dict[str, Any]]) -> list[list[Any]]:
+    """Per-question rows of a report.json, failures first (then file order)."""
+    ordered = sorted(enumerate(questions), key=lambda iq: (not iq[1].get("failed"), iq[0]))
+    rows = []
+    for _, q in ordered:
+        gold = "（无答案）" if q.get("unanswerable") else " | ".join(q.get("gold_answers") or []) or "–"
+        verdict = "✗ 失败" if q.get("failed") else "✓"
+        f1 = q.get("f1")
+        rows.append([verdict, q.get("id", ""), q.get("question", ""), gold,
+                     "（拒答）" if q.get("refused") else q.get("prediction", ""),
+                     q.get("first_hit_rank") or "–", "–" if f1 is None else f"{f1:.2f}",
+                     "–" if q.get("total_ms") is None else f"{q['total_ms']:.0f}"])
+    return rows
+
+
+def eval_summary_text(data: dict[str, Any]) -> str:
+    """One paragraph about a run: the set, how many questions, failures, the index, time (Markdown, escaped)."""
+    qs = data.get("question_set", {})
+    counts = data.get("summary", {}).get("counts", {})
+    failed = sum(1 for q in data.get("questions", []) if q.get("failed"))
+    index = data.get("index", {})
+    text = (f"问题集 {esc_markdown(str(qs.get('name', '')))}：{counts.get('questions', 0)} 题"
+            f"（{esc_markdown(str(qs.get('selection', 'all')))}），失败 {failed} 题；"
+            f"索引 {index.get('articles', 0)} 篇、{index.get('chunks', 0)} 个块，"
+            f"用时 {data.get('timings_s', {}).get('total', 0):.1f} 秒。")
+    if qs.get("skipped_rows"):
+        text += f" 跳过 {qs['skipped_rows']} 行格式有误的题目（见 report.json）。"
+    return text
+
+
+# Copy the shown answer's Markdown; the clipboard API needs a secure context (localhost or https).
+COPY_JS = """
+(md) => {
+  if (!md) return;
+  if (navigator.clipboard && window.isSecureContext) { navigator.clipboard.writeText(md); return; }
+  const t = document.createElement('textarea');
+  t.value = md; document.body.appendChild(t); t.select(); document.execCommand('copy'); t.remove();
+}
+"""

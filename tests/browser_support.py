@@ -1,0 +1,185 @@
+"""Support for the browser tests: `rag serve` in a subprocess on a free port, Debian's Chromium.
+
+The app runs exactly as a user starts it (``python -m rag.cli serve``), with its
+corpus and index in a temporary folder given through ``RAG_…`` variables, and its
+working folder there too, so evaluation reports land in the temporary folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from rag.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"  # git-ignored: screenshots a person can look at
+CHROMIUM = Path("/usr/bin/chromium")
+# Playwright does not download a browser here; these flags suit a headless container.
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+READY_LINE = "rag: chat at "
+START_TIMEOUT = 240.0  # importing torch and loading the model on a busy CI machine
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def app_environment(settings: Settings) -> dict[str, str]:
+    """The environment of a child `rag` process: the test's folders, offline, no analytics.
+
+    ``RAG_…`` variables of the caller's shell are dropped so they cannot point the
+    app at the user's corpus or index.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_") and k != "OPENAI_API_KEY"}
+    env.update({
+        "RAG_CORPUS_DIR": str(settings.corpus_dir),
+        "RAG_INDEX_DIR": str(settings.index_dir),
+        "RAG_MODELS_DIR": str(settings.models_dir),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
+    })
+    return env
+
+
+@dataclass
+class ServedApp:
+    """A running `rag serve` process."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        """What the server printed so far."""
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def stop(self) -> None:
+        """Stop the server (this process only, by its pid)."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=15)
+
+
+def start_app(workdir: Path, settings: Settings, extra_env: dict[str, str] | None = None,
+              timeout: float = START_TIMEOUT) -> ServedApp:
+    """Start `python -m rag.cli serve` on a free port and wait until it prints its URL."""
+    port = free_port()
+    log_path = workdir / "serve.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "rag.cli", "serve", "--port", str(port)],
+            cwd=workdir, env={**app_environment(settings), **(extra_env or {})}, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    app = ServedApp(url="", process=process, log_path=log_path)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = app.log()
+        for line in text.splitlines():
+            if line.startswith(READY_LINE):
+                app.url = line[len(READY_LINE):].split()[0]
+                return app
+        if process.poll() is not None:
+            raise RuntimeError(f"rag serve exited with code {process.returncode}:\n{text[-3000:]}")
+        time.sleep(0.25)
+    app.stop()
+    raise RuntimeError(f"rag serve did not start within {timeout:.0f} s:\n{app.log()[-3000:]}")
+
+
+def screenshot(page: Any, name: str) -> Path:
+    """Save a full-page screenshot into test-artifacts/ and return its path.
+
+    Waits until no component shows gradio's pending fade, so the picture is what a user sees.
+    """
+    page.wait_for_function("!document.querySelector('.pending, .generating')", timeout=10_000)
+    page.wait_for_timeout(400)  # the fade-out transition; only the picture waits for it, no assertion does
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+class FakeChatEndpoint:
+    """A real local HTTP server speaking the OpenAI chat-completions stream (the one allowed fake).
+
+    It sends the first piece of its answer, then waits for ``gate`` before the
+    rest, so a test can see the answer arrive token by token without timing.
+    """
+
+    def __init__(self, pieces: list[str], model: str = "fake-model"):
+        self.pieces = pieces
+        self.model = model
+        self.gate = threading.Event()
+        self.requests: list[dict[str, Any]] = []
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        """The ``llm_base_url`` to configure."""
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def start(self) -> FakeChatEndpoint:
+        """Serve in a thread."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving (and let a waiting answer finish)."""
+        self.gate.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # chunked streaming, as vLLM and Ollama send it
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                self.close_connection = True
+                endpoint.requests.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for i, piece in enumerate(endpoint.pieces):
+                    if i == 1:
+                        endpoint.gate.wait(60)
+                    self._event({"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
+                self._event({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+                self._chunk(b"data: [DONE]\n\n")
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
+
+            def _event(self, payload: dict[str, Any]) -> None:
+                self._chunk(f"data: {json.dumps(payload, ensure_ascii=False)}\n\n".encode())
+
+            def _chunk(self, data: bytes) -> None:
+                self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+                self.wfile.flush()
+
+        return Handler

@@ -1,0 +1,364 @@
+"""The browser chat in a real headless Chromium, against `rag serve` with the real model and index.
+
+One app per module: its corpus (a copy of corpus/) and index live in a temporary
+folder. Tests wait for elements, never for "network idle". Screenshots go to
+test-artifacts/ for a person to look at.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rag.corpus import load_article
+from rag.corpus_admin import feedback_path
+from rag.evaluation.datasets import parse_jsonl
+from rag.knowledge_base import KnowledgeBase
+from rag.serialize import answer_to_json
+from rag.settings import Settings
+from tests.browser_support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ROOT,
+    FakeChatEndpoint,
+    screenshot,
+    start_app,
+)
+from tests.helpers import QUESTION_SET, make_settings
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+expect = playwright_api.expect
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (apt-get install chromium)"),
+]
+
+QUESTION = "2025年深圳人工智能核心产业营收约多少？"
+ANSWER_TIMEOUT = 60_000  # ms; a busy CI machine answers in well under a second, this is slack
+NEW_ARTICLE = ("low-altitude.md",
+               "# 深圳低空经济发展报告\n\n## 产业规模\n\n"
+               "2025 年深圳低空经济产业规模突破 960 亿元，低空飞行器企业超过 1700 家。\n\n"
+               "全市已建成无人机起降点 483 个，开通航线 250 条。\n")
+NEW_QUESTION = "深圳低空经济产业规模突破了多少亿元？"
+# Markup inside article text must show as text: nothing runs, nothing renders as a tag.
+EVIL_SCRIPT = "<script>window.__pwned=1</script>"
+EVIL_IMG = '<img src=x onerror="window.__pwned=2">'
+EVIL_ARTICLE = ("markup-test.txt",
+                "# 标记测试文章\n\n"
+                f"这篇文章用来检查网页会不会执行文章里的标记，例如 {{{{value}}}} 和 ${{window.__pwned=3}}。\n\n"
+                f"星河动力公司的火箭年产量是 4321 枚{EVIL_SCRIPT}{EVIL_IMG}。\n")
+EVIL_QUESTION = "星河动力公司的火箭年产量是多少枚？"
+# What the fake chat endpoint streams (it holds back all but the first piece until released).
+GENERATIVE_PIECES = ["深圳人工智能核心产业", "营收约 2200 亿元", "[1]。"]
+
+
+@dataclass
+class Served:
+    """The app under test and what it was started with."""
+
+    url: str
+    settings: Settings
+    workdir: Path
+    cli: dict[str, Any]  # the `rag ask --json QUESTION` output for the same index
+    endpoint: FakeChatEndpoint  # the chat endpoint generative mode streams from
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """`rag serve` on a free port over a fresh index of the default article."""
+    workdir = tmp_path_factory.mktemp("browser")
+    settings = make_settings(workdir)
+    kb = KnowledgeBase(settings)
+    kb.build()
+    # Exactly what `rag ask --json QUESTION` prints (commands.cmd_ask), without loading the model again.
+    cli = json.loads(json.dumps(answer_to_json(kb.ask(QUESTION)), ensure_ascii=False))
+    endpoint = FakeChatEndpoint(GENERATIVE_PIECES).start()
+    app = start_app(workdir, settings, {"RAG_LLM_BASE_URL": endpoint.base_url, "RAG_LLM_MODEL": endpoint.model,
+                                        "RAG_LLM_API_KEY": "sk-test-not-a-secret"})
+    try:
+        yield Served(app.url, settings, workdir, cli, endpoint)
+    finally:
+        app.stop()
+        endpoint.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium, headless (playwright does not download a browser here)."""
+    with playwright_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any, served: Served) -> Iterator[Any]:
+    """A fresh page (a new chat session) on the app, in a Chinese browser."""
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1400, "height": 1000})
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=served.url.rstrip("/"))
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    page.goto(served.url)
+    page.wait_for_selector("#question textarea")
+    yield page
+    context.close()
+
+
+def ask(page: Any, question: str) -> Any:
+    """Ask in the chat; return the locator of the final answer message."""
+    turn = page.locator("#chat [data-testid=bot]").count()
+    page.fill("#question textarea", question)
+    page.click("#ask")
+    page.wait_for_selector(f"#sources .rag-sources[data-state=answered][data-turn='{turn}']",
+                           timeout=ANSWER_TIMEOUT)
+    message = page.locator("#chat [data-testid=bot]").nth(turn)
+    expect(message).not_to_contain_text("正在")
+    return message
+
+
+def upload(page: Any, path: Path) -> None:
+    """Choose a file in the Articles tab and press 添加到语料."""
+    page.set_input_files("#upload input[type=file]", str(path))
+    expect(page.locator(f"#upload a[href$='/{path.name}']")).to_have_count(1)  # gradio has received it
+    page.click("#upload-btn")
+
+
+@pytest.fixture(scope="module")
+def rebuilt(browser: Any, served: Served, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Upload the new article and the markup article in the browser, rebuild there; return the notice."""
+    files = tmp_path_factory.mktemp("uploads")
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(served.url)
+    page.click("#tab-articles-button")
+    status = page.locator("#articles-status")
+    for name, text in (NEW_ARTICLE, EVIL_ARTICLE):
+        (files / name).write_text(text, encoding="utf-8")
+        upload(page, files / name)
+        expect(status).to_contain_text(f"已添加「{text.splitlines()[0].lstrip('# ')}」")
+    expect(page.locator("#articles-table")).to_contain_text("新文件，待重建")
+    page.click("#rebuild")
+    expect(status).to_contain_text("重建完成", timeout=180_000)
+    notice = status.inner_text()
+    expect(page.locator("#articles-table")).not_to_contain_text("待重建")
+    screenshot(page, "articles-tab.png")
+    context.close()
+    return str(notice)
+
+
+def test_server_binds_to_localhost_by_default(served: Served) -> None:
+    """Safe by default: 127.0.0.1 unless --host says otherwise."""
+    assert served.url.startswith("http://127.0.0.1:")
+
+
+def test_answer_highlights_the_span_rag_ask_json_gives(page: Any, served: Served) -> None:
+    """The answer, its cited paragraph and the <mark> equal what `rag ask --json` returns."""
+    expected = served.cli
+    assert not expected["refused"] and expected["citations"]
+    message = ask(page, QUESTION)
+    expect(message).to_have_text(expected["answer"])
+
+    cards = page.locator("#sources .cite-card")
+    expect(cards).to_have_count(len(expected["citations"]))
+    for i, citation in enumerate(expected["citations"]):
+        card = cards.nth(i)
+        assert card.locator("mark").inner_text() == citation["text"]
+        assert card.locator(".cite-para").inner_text() == citation["paragraph_text"]
+        expect(card.locator(".cite-meta")).to_contain_text(citation["title"])
+        expect(card.locator(".cite-meta")).to_contain_text(f"第{citation['paragraph']}段")
+    expect(page.locator("#sources details.uncited summary")).to_contain_text("其他检索到的段落")
+    screenshot(page, "chat-sources.png")
+
+    # Clicking [1] in the answer opens the whole article at that paragraph, sentence highlighted.
+    first = expected["citations"][0]
+    message.locator("a[href$='-c1']").click()
+    target = page.locator(f"#viewer #para-{first['paragraph']}.target")
+    expect(target).to_be_visible()
+    assert target.locator("mark").inner_text() == first["text"]
+    s = served.settings
+    article = load_article(s.corpus_dir / first["article"], s.corpus_dir, s.max_article_bytes, s.max_extracted_chars)
+    expect(page.locator("#viewer .para")).to_have_count(len(article.paragraphs))
+    screenshot(page, "article-view.png")
+
+
+def test_follow_up_shows_the_query_searched_and_clear_empties_the_chat(page: Any) -> None:
+    """A follow-up leaning on the previous turn searches with its terms, and says so."""
+    ask(page, QUESTION)
+    follow_up = ask(page, "它集聚了多少家典型企业？")
+    expect(follow_up).to_contain_text("实际检索")
+    expect(follow_up).to_contain_text("2600")
+    page.click("#clear")
+    expect(page.locator("#chat [data-testid=bot]")).to_have_count(0)
+    expect(page.locator("#sources")).not_to_contain_text("问：")
+
+
+def test_generative_answer_streams_after_the_sources(page: Any, served: Served) -> None:
+    """Generative mode: sources when retrieval ends, then the tokens as they come, then the citations."""
+    page.click("#settings")
+    page.locator("#answer-mode label", has_text="生成式").click()
+    page.fill("#question textarea", QUESTION)
+    page.click("#ask")
+    message = page.locator("#chat [data-testid=bot]").last
+    # The endpoint has sent its first piece and holds the rest: what shows is the stream so far.
+    expect(message).to_contain_text(GENERATIVE_PIECES[0], timeout=ANSWER_TIMEOUT)
+    expect(message).to_contain_text("▍")
+    expect(message).not_to_contain_text("2200")
+    expect(page.locator("#sources")).to_contain_text("正在生成回答")
+    expect(page.locator("#sources .hit-card").first).to_be_visible()
+    served.endpoint.gate.set()
+    page.wait_for_selector("#sources .rag-sources[data-state=answered]", timeout=ANSWER_TIMEOUT)
+    expect(message).to_have_text("".join(GENERATIVE_PIECES))
+    card = page.locator("#sources .cite-card")
+    expect(card).to_have_count(1)
+    assert card.locator("mark").inner_text().strip()
+    request = served.endpoint.requests[-1]
+    assert request["stream"] is True and "<<<passage 1>>>" in request["messages"][-1]["content"]
+
+
+def test_refusal_shows_the_nearest_passages(page: Any) -> None:
+    """A question the articles do not answer gets the refusal, with 「可能相关」 passages to check."""
+    message = ask(page, "2025年北京人工智能核心产业营收是多少？")
+    expect(message).to_contain_text("文章中没有找到相关信息")
+    expect(page.locator("#sources")).to_contain_text("可能相关")
+    expect(page.locator("#sources .maybe .hit-card").first).to_be_visible()
+    expect(page.locator("#sources mark")).to_have_count(0)
+
+
+def test_rating_is_saved_as_a_question_set_row(page: Any, served: Served) -> None:
+    """👍 stores the question with the shown answer as gold; the evaluation reader accepts it."""
+    message = ask(page, QUESTION)
+    answer_text = message.inner_text()
+    page.locator("#chat button[aria-label='赞']").click()
+    path = feedback_path(served.settings)
+    expect(page.locator(".toast-body, [data-testid=toast-body]").first).to_contain_text("已记录评价")
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    liked = [r for r in rows if r["question"] == QUESTION and r["rating"] == "up"]
+    assert liked, rows
+    gold = answer_text.replace("[1]", "").replace("[2]", "").strip()
+    assert liked[-1]["answers"] == [gold]
+    question_set = parse_jsonl(path.read_text(encoding="utf-8"), path.name)
+    assert any(q.question == QUESTION and q.answer_texts == (gold,) for q in question_set.questions)
+
+    # Copy as Markdown: the answer with its sources, the cited sentence in bold.
+    page.locator("#chat button", has_text="复制为 Markdown").click()
+    copied = page.wait_for_function("navigator.clipboard.readText().then(t => t || null)").json_value()
+    assert f"**问：** {QUESTION}" in copied and "**来源：**" in copied
+    assert f"**{served.cli['citations'][0]['text']}**" in copied
+
+
+def test_uploaded_article_answers_after_rebuild(page: Any, rebuilt: str) -> None:
+    """Upload, rebuild with progress, and a question only the new article answers."""
+    assert "low-altitude.md" in rebuilt
+    message = ask(page, NEW_QUESTION)
+    expect(message).to_contain_text("960")
+    expect(page.locator("#sources .cite-card").first).to_contain_text("深圳低空经济发展报告")
+
+
+def test_article_markup_is_shown_as_text_and_never_runs(page: Any, rebuilt: str) -> None:
+    """<script> and <img onerror> in an article appear literally in chat, sources and article view."""
+    message = ask(page, EVIL_QUESTION)
+    expect(message).to_contain_text("4321")
+    expect(message).to_contain_text(EVIL_SCRIPT)
+    expect(message).to_contain_text(EVIL_IMG)
+    card = page.locator("#sources .cite-card").first
+    expect(card).to_contain_text(EVIL_SCRIPT)
+    expect(card.locator("mark")).to_contain_text(EVIL_IMG)
+    card.locator(".open-article").click()
+    viewer = page.locator("#viewer .rag-article")
+    expect(viewer).to_contain_text(EVIL_SCRIPT)
+    expect(viewer).to_contain_text("${window.__pwned=3}")
+    expect(viewer).to_contain_text("{{value}}")
+    for where in ("#viewer", "#sources", "#chat .message-content"):
+        assert page.locator(f"{where} script, {where} img").count() == 0, where
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+    screenshot(page, "markup-article.png")
+
+
+def test_bad_uploads_say_what_is_wrong(page: Any, served: Served, tmp_path: Path) -> None:
+    """Binary, empty, duplicate and same-name uploads give messages, never a traceback."""
+    page.click("#tab-articles-button")
+    status = page.locator("#articles-status")
+    binary = tmp_path / "binary.txt"
+    binary.write_bytes(bytes(range(256)) * 16)
+    upload(page, binary)
+    expect(status).to_contain_text("binary")
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    upload(page, empty)
+    expect(status).to_contain_text("空")
+
+    default = served.settings.corpus_dir / "shenzhen-ai-industry.txt"
+    copy = tmp_path / "copy-of-default.txt"
+    shutil.copyfile(default, copy)
+    upload(page, copy)
+    expect(status).to_contain_text("已在语料中")
+    assert not (served.settings.corpus_dir / copy.name).exists()
+
+    before = default.read_bytes()
+    same_name = tmp_path / "same" / default.name
+    same_name.parent.mkdir()
+    same_name.write_text("# 另一篇文章\n\n同名但内容不同的文章。\n", encoding="utf-8")
+    upload(page, same_name)
+    expect(status).to_contain_text("同名文件")
+    page.click("#keep-btn")
+    expect(status).to_contain_text("已取消")
+    assert default.read_bytes() == before
+    for text in ("Traceback", "Error:"):
+        assert text not in page.locator("body").inner_text()
+
+
+def test_delete_asks_first_and_removes_the_file(page: Any, served: Served, tmp_path: Path) -> None:
+    """An article is deleted only after 确认删除; it leaves the corpus folder at once."""
+    page.click("#tab-articles-button")
+    status = page.locator("#articles-status")
+    doomed = tmp_path / "to-delete.md"
+    doomed.write_text("# 待删除文章\n\n这篇文章很快会被删除。\n", encoding="utf-8")
+    upload(page, doomed)
+    expect(status).to_contain_text("已添加「待删除文章」")
+    page.click("#delete-choice input")
+    # not indexed yet: listed under its file name until the rebuild reads its title
+    page.get_by_role("option", name="to-delete（to-delete.md）").click()
+    page.click("#delete-btn")
+    expect(status).to_contain_text("确定从语料中删除 to-delete.md")
+    assert (served.settings.corpus_dir / "to-delete.md").exists()
+    page.click("#really-delete")
+    expect(status).to_contain_text("已删除 to-delete.md")
+    assert not (served.settings.corpus_dir / "to-delete.md").exists()
+    expect(page.locator("#articles-table")).not_to_contain_text("to-delete.md")
+
+
+def test_evaluate_tab_runs_a_question_set(page: Any, served: Served) -> None:
+    """Upload the project's question set, run a sample, see metrics, chart, rows and the reports."""
+    page.click("#tab-evaluate-button")
+    page.set_input_files("#eval-file input[type=file]", str(QUESTION_SET))
+    expect(page.locator(f"#eval-file a[href$='/{QUESTION_SET.name}']")).to_have_count(1)
+    page.fill("#eval-sample input", "8")
+    page.click("#eval-run")
+    expect(page.locator("#eval-status")).to_contain_text("8 题", timeout=180_000)
+    expect(page.locator("#eval-metrics")).to_contain_text("hit@5")
+    expect(page.locator("#eval-chart canvas, #eval-chart svg").first).to_be_visible()
+    for name in ("report.html", "report.json"):
+        expect(page.locator(f"#eval-downloads a[href$='/{name}']")).to_have_count(1)
+    # the table draws its rows as a virtual list: role=row elements, first column data-col=0
+    verdicts = [t.strip() for t in page.locator("#eval-questions .virtual-row [data-col='0']").all_inner_texts()]
+    assert len(verdicts) == 8, verdicts
+    failed = [v.startswith("✗") for v in verdicts]
+    assert failed == sorted(failed, reverse=True), "failures come first"
+    runs = sorted((served.workdir / "eval-runs").glob("*/report.json"))
+    assert runs, "the reports are written under eval-runs/ of the working folder"
+    report = json.loads(runs[-1].read_text(encoding="utf-8"))
+    assert report["summary"]["counts"]["questions"] == 8
+    screenshot(page, "evaluate-tab.png")
+
+
+def test_repo_corpus_and_index_are_untouched(served: Served) -> None:
+    """The app under test works in a temporary folder only."""
+    assert served.settings.corpus_dir != ROOT / "corpus"
+    assert not str(served.settings.index_dir).startswith(str(ROOT / "index"))

@@ -1,0 +1,179 @@
+"""The browser's HTML and Markdown: escaped article text, exact highlights, citation links."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from rag import ui_render as view
+from rag.corpus import parse_article
+from rag.errors import SettingsError
+from rag.records import Answer, Article, Chunk, Citation, Hit
+from rag.settings import Settings
+from rag.ui import _focus_of, _parse_cite, serve
+from tests.helpers import ROOT
+
+EVIL = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
+TEXT = (
+    "# 测试文章\n\n"
+    "## 一、规模\n\n"
+    f"第一段讲规模。营收约 2200 亿元{EVIL}。企业超 2600 家。\n\n"
+    "第二段讲别的 *星号* 和 [链接](javascript:alert(1))。\n\n"
+    "## 二、人才\n\n"
+    "人才超 1200 人。\n"
+)
+
+
+@pytest.fixture
+def article() -> Article:
+    return parse_article(TEXT, "t/test.md", "0" * 64, "utf-8", len(TEXT.encode()), plain_headings=False)
+
+
+def span_of(article: Article, sentence: str) -> tuple[int, int]:
+    start = article.text.index(sentence)
+    return start, start + len(sentence)
+
+
+def citation(article: Article, n: int, sentence: str) -> Citation:
+    start, end = span_of(article, sentence)
+    p = next(p for p in article.paragraphs if p.start <= start < p.end)
+    return Citation(n=n, article=article.path, title=article.title, section=p.section, paragraph=p.number,
+                    page=p.page, paragraph_text=article.text[p.start:p.end], paragraph_start=p.start,
+                    start=start, end=end)
+
+
+def hit(article: Article, rank: int, number: int) -> Hit:
+    p = article.paragraph(number)
+    chunk = Chunk(id=rank, article=article.path, title=article.title, section=p.section, paragraphs=(number,),
+                  start=p.start, end=p.end, text=article.text[p.start:p.end])
+    return Hit(chunk=chunk, rank=rank, score=1.0 / rank, dense_rank=rank, dense_score=0.9, lexical_rank=None)
+
+
+@pytest.fixture
+def answer(article: Article) -> Answer:
+    cited = f"营收约 2200 亿元{EVIL}。"
+    c = citation(article, 1, cited)
+    return Answer(question="营收多少？", query="营收多少？ 规模", text=f"{cited}[1]", refused=False, citations=[c],
+                  hits=[hit(article, 1, 1), hit(article, 2, 2), hit(article, 3, 3)],
+                  timings_ms={"search": 12.0, "answer": 3.0, "total": 15.0})
+
+
+def no_markup_from(html: str) -> bool:
+    """True when nothing of the article became a tag or an attribute."""
+    return "<script" not in html and "<img" not in html and "onerror=\"" not in html
+
+
+def test_escape_and_highlight() -> None:
+    assert view.esc(EVIL).startswith("&lt;script&gt;")
+    assert view.highlight("甲<乙>丙", 1, 4) == "甲<mark>&lt;乙&gt;</mark>丙"
+    assert view.highlight("abc", 5, 9) == "abc"  # a span past the end highlights nothing
+    assert view.esc_markdown("[x](javascript:a) *b*") == "\\[x\\]\\(javascript:a\\) \\*b\\*"
+
+
+def test_sources_mark_the_cited_span_and_fold_the_rest(article: Article, answer: Answer) -> None:
+    html = view.render_sources(0, answer)
+    assert no_markup_from(html)
+    marks = re.findall(r"<mark>(.*?)</mark>", html)
+    assert marks == [view.esc(answer.citations[0].sentence_text)]
+    assert 'data-cite="0-c1"' in html and 'data-state="answered"' in html
+    assert "一、规模" in html and "第1段" in html
+    # paragraph 1 holds the citation; paragraphs 2 and 3 are the uncited passages behind the fold
+    folded = html.split("<details", 1)[1]
+    assert "其他检索到的段落（2）" in folded and 'data-cite="0-h2"' in folded and 'data-cite="0-h1"' not in folded
+    assert "实际检索：营收多少？ 规模" in html
+    assert "检索 12 ms" in html
+
+
+def test_refusal_shows_the_nearest_passages_as_possibly_related(article: Article, answer: Answer) -> None:
+    refused = Answer(question="北京呢？", query="北京呢？", text="文章中没有找到相关信息。", refused=True,
+                     hits=answer.hits)
+    html = view.render_sources(3, refused)
+    assert "可能相关" in html and "<mark>" not in html
+    assert html.count('class="hit-card"') == 3 and "<details" not in html
+    assert no_markup_from(html)
+
+
+def test_article_view_renders_every_paragraph_as_text(article: Article, answer: Answer) -> None:
+    c = answer.citations[0]
+    html = view.render_article(article, view.Focus(c.paragraph, c.start, c.end))
+    assert no_markup_from(html)
+    assert re.findall(r'id="para-(\d+)"', html) == [str(p.number) for p in article.paragraphs]
+    assert html.count('class="para target"') == 1 and 'id="para-1" class="para target"' in html
+    assert re.findall(r"<mark>(.*?)</mark>", html) == [view.esc(c.sentence_text)]
+    assert html.index("一、规模") < html.index("para-1") < html.index("二、人才") < html.index("para-3")
+    assert "\\[" not in html  # HTML view: no Markdown escapes
+
+
+def test_long_article_shows_the_paragraphs_around_the_focus(article: Article) -> None:
+    focus = view.Focus(3, article.paragraph(3).start, article.paragraph(3).end)
+    html = view.render_article(article, focus, max_chars=20)
+    assert 'id="para-3"' in html and 'id="para-1"' not in html
+    assert "前面还有 2 段" in html
+
+
+def test_chat_text_links_citations_and_escapes_the_rest(answer: Answer) -> None:
+    md = view.chat_text(4, answer)
+    assert "[\\[1\\]](#cite-4-c1)" in md
+    assert no_markup_from(md)
+    assert md.startswith("实际检索：")
+    # a bracketed number that is no citation stays text
+    assert view.linked_markers(0, "见[9]", {1}) == "见\\[9\\]"
+
+
+def test_markdown_copy_holds_the_answer_and_its_sources(answer: Answer) -> None:
+    md = view.answer_markdown(answer)
+    c = answer.citations[0]
+    assert f"**答：** {answer.text}" in md
+    assert f"[1] 测试文章 · 一、规模 · 第1段（{c.article}）" in md
+    assert f"**{c.sentence_text}**" in md
+
+
+def test_example_questions_put_hand_picked_ones_first() -> None:
+    got = view.example_questions([("x/new.txt", "新文章"), ("shenzhen-ai-industry.txt", "深圳")], limit=5)
+    assert got[0] == "2025年深圳人工智能核心产业营收约多少？"
+    assert got[-1] == "《新文章》主要讲了什么？"
+
+
+def test_question_rows_put_failures_first() -> None:
+    questions = [
+        {"id": "a", "question": "q1", "gold_answers": ["x"], "prediction": "x", "failed": False, "f1": 1.0},
+        {"id": "b", "question": "q2", "gold_answers": [], "unanswerable": True, "prediction": "y", "failed": True},
+        {"id": "c", "question": "q3", "gold_answers": ["z"], "refused": True, "failed": True, "total_ms": 12.3},
+    ]
+    rows = view.question_rows(questions)
+    assert [r[1] for r in rows] == ["b", "c", "a"]
+    assert rows[0][3] == "（无答案）" and rows[1][4] == "（拒答）" and rows[1][7] == "12"
+
+
+def test_metric_rows_and_bars() -> None:
+    summary = {"hit@1": 0.5, "hit@3": 0.75, "hit@5": 1.0, "hit@10": None, "f1": 0.25}
+    rows = view.metric_rows(summary)
+    assert ["hit@3", "0.750", "前 3 个块含答案的比例"] in rows
+    assert all(r[0] != "hit@10" for r in rows)
+    assert view.hit_bars(summary) == [("hit@1", 0.5), ("hit@3", 0.75), ("hit@5", 1.0)]
+
+
+def test_citation_keys(answer: Answer) -> None:
+    assert _parse_cite("2-c1") == (2, "c", 1)
+    assert _parse_cite("2-h10") == (2, "h", 10)
+    for bad in ("", "x-c1", "2-x1", "2-c", "-c1", "2-c1x"):
+        assert _parse_cite(bad) is None
+    path, focus, text = _focus_of(answer, "c", 1)
+    c = answer.citations[0]
+    assert (path, focus, text) == (c.article, view.Focus(c.paragraph, c.start, c.end), c.sentence_text)
+    path, focus, text = _focus_of(answer, "h", 2)
+    assert focus is not None and text == answer.hits[1].chunk.text
+    assert _focus_of(answer, "c", 7) == (None, None, "")
+
+
+def test_importing_the_ui_does_not_import_gradio() -> None:
+    code = "import sys, rag.ui, rag.ui_render, rag.corpus_admin; sys.exit('gradio' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+
+
+def test_login_needs_both_user_and_password() -> None:
+    with pytest.raises(SettingsError, match="auth_user and auth_password"):
+        serve(Settings(auth_user="admin"))
