@@ -77,8 +77,13 @@ class Searcher:
         self._own_pool = pool is None
         self._pool = pool or ThreadPoolExecutor(max_workers=2, thread_name_prefix="rag-search")
 
-    def search(self, query: str, k: int = 5, mode: str = "hybrid", articles: list[str] | None = None) -> SearchResult:
-        """The top ``k`` chunks for a query; ``articles`` limits the search to those article paths."""
+    def search(self, query: str, k: int = 5, mode: str = "hybrid", articles: list[str] | None = None,
+               query_vector: np.ndarray | None = None) -> SearchResult:
+        """The top ``k`` chunks for a query; ``articles`` limits the search to those article paths.
+
+        ``query_vector``: the query's embedding when the caller already has it
+        (batch evaluation encodes all questions at once).
+        """
         timings: dict[str, float] = {}
         allowed_ids = self.version.article_chunk_ids(articles) if articles else None
         allowed_mask = None
@@ -95,10 +100,9 @@ class Searcher:
             return tokens, ids, scores
 
         lexical_future = self._pool.submit(lexical_leg) if mode in ("hybrid", "lexical") else None
-        query_vector = None
         dense_ids = np.zeros(0, dtype=np.int64)
         dense_scores = np.zeros(0, dtype=np.float32)
-        if mode in ("hybrid", "dense") or self.encoder is not None:
+        if query_vector is None and (mode in ("hybrid", "dense") or self.encoder is not None):
             if self.encoder is None:
                 raise ValueError("dense search needs an encoder")
             t = time.perf_counter()

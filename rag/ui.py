@@ -709,7 +709,7 @@ def run_eval(app: ChatApp, source: str, sample: int, small: bool, progress: Any)
         def on_question(done: int, total: int) -> None:
             progress((done, max(total, 1)), desc=f"问题 {done}/{total}")
 
-        report = run_evaluation(app.settings, question_set, on_question, options, on_build)
+        report = run_evaluation(app.settings, question_set, on_question, options, on_build, app.kb.encoder())
         out_dir = _new_run_folder(reports_root(app.settings), Path(question_set.name).stem,
                                   app.settings.retrieval_mode)
         files = write_reports(report, out_dir)

@@ -66,10 +66,14 @@ def main() -> int:
           f"mean chunk chars {statistics.mean(len(c.text) for c in version.chunks):.0f}, "
           f"chunks/passage {len(version.chunks) / len(qs.passages):.2f}")
     retrieved = []
-    ranks = {"hybrid": [], "dense": [], "lexical": []}
-    for q in chosen:
+    ranks: dict[str, list[int | None]] = {"hybrid": [], "dense": [], "lexical": []}
+    t1 = time.perf_counter()
+    vectors = kb.encoder().encode_queries([q.question for q in chosen])
+    print(f"encoded {len(chosen)} questions in {time.perf_counter() - t1:.0f}s", file=sys.stderr, flush=True)
+    searcher = kb.searcher()
+    for q, vector in zip(chosen, vectors, strict=True):
         for mode in ranks:
-            result = kb.search(q.question, k=10, mode=mode)
+            result = searcher.search(q.question, k=10, mode=mode, query_vector=vector)
             ranks[mode].append(next((h.rank for h in result.hits if chunk_holds_gold(h.chunk, q)), None))
             if mode == "hybrid":
                 retrieved.append((q, result))

@@ -1,0 +1,24 @@
+"""Batch evaluation of question sets: ``rag eval`` and the browser's Evaluate tab.
+
+One module per stage, imports flowing one way:
+
+- ``questions``: the typed records of a question set.
+- ``datasets``: question sets (JSONL, CSV, SQuAD-format JSON such as CMRC 2018 and
+  DRCD) read into those records; malformed rows are reported by file and line and
+  skipped. The tuning/test split and samples live here too.
+- ``metrics``: pure scoring, EM and F1 exactly as the official CMRC 2018 scorer,
+  answer containment, hit@k and MRR at chunk level, refusal precision and recall,
+  percentiles, and the aggregate ``Summary``.
+- ``runner``: ``run_evaluation(settings, question_set, progress) -> EvalReport``:
+  prepares the index (a SQuAD file's own passages in a cached index of their own),
+  asks every question and scores it.
+- ``report`` and ``html_report``: ``write_reports(report, out_dir)`` writes
+  report.json, report.md, report.html, predictions.json (and gold.json).
+- ``compare``: two report.json files side by side.
+- ``cli``: the ``rag eval`` argument parsing and progress bars, nothing more.
+
+The split. CMRC 2018 dev is cut by passage, never by question, so that no passage
+is seen in both halves: a passage belongs to the tuning half when the SHA-1 of its
+id (UTF-8) is an even number, to the test half when odd. For sets without
+passages the key is the question's gold article, else its id.
+"""

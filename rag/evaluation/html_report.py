@@ -1,0 +1,144 @@
+"""report.html: one self-contained page (no external assets), with inline SVG charts.
+
+Every piece of text that comes from data (questions, answers, article ids, settings)
+goes through ``html.escape``: article text is data, never markup.
+"""
+
+from __future__ import annotations
+
+import math
+from html import escape
+
+from rag.evaluation.metrics import QuestionResult
+from rag.evaluation.report import METRICS, format_value, report_to_json
+from rag.evaluation.runner import EvalReport
+
+_STYLE = """
+body{font-family:system-ui,"Noto Sans CJK SC","PingFang SC",sans-serif;margin:2em;color:#222;max-width:1200px}
+table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:.3em .6em;vertical-align:top}
+th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
+tr.failed td{background:#fff1f0}.small{color:#666;font-size:.9em}.charts{display:flex;gap:2em;flex-wrap:wrap}
+svg text{font-size:11px;fill:#333}code{background:#f6f6f6;padding:0 .2em}
+"""
+
+
+def _e(value: object) -> str:
+    return escape(str(value), quote=True)
+
+
+def svg_line_chart(values: list[float], title: str, width: int = 420, height: int = 240) -> str:
+    """An SVG line chart of ``values`` (fractions 0–1) against k = 1, 2, …; empty when no values.
+
+    >>> svg_line_chart([0.5, 0.75], "hit@k").startswith("<svg")
+    True
+    """
+    if not values:
+        return ""
+    left, right, top, bottom = 40, 10, 24, 30
+    plot_w, plot_h = width - left - right, height - top - bottom
+    n = len(values)
+
+    def x(i: int) -> float:
+        return left + (plot_w * i / (n - 1) if n > 1 else plot_w / 2)
+
+    def y(v: float) -> float:
+        return top + plot_h * (1 - v)
+
+    points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(values))
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+             f'aria-label="{_e(title)}">', f'<text x="{left}" y="14">{_e(title)}</text>']
+    for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
+        parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" '
+                     f'stroke="#eee"/><text x="4" y="{y(tick) + 4:.1f}">{tick:.2f}</text>')
+    for i in range(n):
+        parts.append(f'<text x="{x(i) - 4:.1f}" y="{height - 10}">{i + 1}</text>')
+    parts.append(f'<polyline fill="none" stroke="#1f77b4" stroke-width="2" points="{points}"/>')
+    for i, v in enumerate(values):
+        parts.append(f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="3" fill="#1f77b4">'
+                     f'<title>hit@{i + 1} = {v:.3f}</title></circle>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def svg_histogram(values: list[float], title: str, bins: int = 20, width: int = 420, height: int = 240) -> str:
+    """An SVG histogram of ``values`` in ``bins`` equal bins; empty when no values.
+
+    >>> "<rect" in svg_histogram([1.0, 2.0, 2.5], "latency (ms)")
+    True
+    """
+    values = [v for v in values if not math.isnan(v)]
+    if not values:
+        return ""
+    low, high = min(values), max(values)
+    span = (high - low) or 1.0
+    counts = [0] * bins
+    for v in values:
+        counts[min(int((v - low) / span * bins), bins - 1)] += 1
+    left, right, top, bottom = 40, 10, 24, 30
+    plot_w, plot_h = width - left - right, height - top - bottom
+    tallest = max(counts)
+    bar_w = plot_w / bins
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+             f'aria-label="{_e(title)}">', f'<text x="{left}" y="14">{_e(title)}</text>',
+             f'<text x="4" y="{top + 8}">{tallest}</text><text x="4" y="{top + plot_h}">0</text>']
+    for i, c in enumerate(counts):
+        h = plot_h * c / tallest
+        lo = low + span * i / bins
+        parts.append(f'<rect x="{left + i * bar_w:.1f}" y="{top + plot_h - h:.1f}" width="{bar_w - 1:.1f}" '
+                     f'height="{h:.1f}" fill="#ff7f0e"><title>{lo:.1f}–{lo + span / bins:.1f}: {c}</title></rect>')
+    parts.append(f'<text x="{left}" y="{height - 10}">{low:.1f}</text>'
+                 f'<text x="{width - right - 40}" y="{height - 10}">{high:.1f}</text></svg>')
+    return "".join(parts)
+
+
+def _question_row(r: QuestionResult) -> str:
+    answer = "（拒答）" if r.refused else r.prediction
+    verdict = ("answered unanswerable" if r.unanswerable and not r.refused else
+               "false refusal" if r.false_refusal else
+               "miss" if r.contained is False else
+               "no hit" if r.failed else "ok")
+    cells = [
+        _e(r.id), _e(r.question), _e(" | ".join(dict.fromkeys(r.gold_answers)) or ("—" if not r.unanswerable
+                                                                                    else "(unanswerable)")),
+        _e(answer), _e(verdict),
+    ]
+    numbers = [r.first_hit_rank if r.first_hit_rank is not None else "–",
+               format_value(r.em, "fraction"), format_value(r.f1, "fraction"), format_value(r.total_ms, "ms")]
+    row = "".join(f"<td>{c}</td>" for c in cells) + "".join(f'<td class="num">{_e(n)}</td>' for n in numbers)
+    return f'<tr class="{"failed" if r.failed else "ok"}">{row}</tr>'
+
+
+def html_report(report: EvalReport) -> str:
+    """The whole page: summary, charts (hit@k curve, latency histogram), settings, questions (failures first)."""
+    data = report_to_json(report)
+    summary, qs = data["summary"], data["question_set"]
+    metric_rows = "".join(f'<tr><th>{_e(label)}</th><td class="num">{_e(format_value(summary.get(key), kind))}'
+                          f"</td></tr>" for key, label, kind in METRICS)
+    count_rows = "".join(f'<tr><th>{_e(k)}</th><td class="num">{_e(v)}</td></tr>'
+                         for k, v in summary["counts"].items())
+    setting_rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in data["settings"].items())
+    version_rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in data["versions"].items())
+    ordered = sorted(report.questions, key=lambda r: not r.failed)  # failures first, file order kept within
+    question_rows = "".join(_question_row(r) for r in ordered)
+    charts = svg_line_chart(list(report.summary.hit_curve), "hit@k (k = 1 … depth)") + svg_histogram(
+        [r.total_ms for r in report.questions], "answer latency (ms)")
+    problems = "".join(f"<li>{_e(p)}</li>" for p in qs["problems"])
+    return f"""<!DOCTYPE html>
+<html lang="zh"><head><meta charset="utf-8"><title>Evaluation of {_e(qs['name'])}</title>
+<style>{_STYLE}</style></head><body>
+<h1>Evaluation of {_e(qs['name'])}</h1>
+<p class="small">{_e(qs['selected'])} of {_e(qs['questions_in_file'])} questions ({_e(qs['selection'])});
+mode {_e(report.settings.retrieval_mode)}, depth {_e(report.options.depth)}, answers from the top
+{_e(report.settings.top_k)}; encoder {_e(report.encoder)}; index {_e(report.index.articles)} articles,
+{_e(report.index.chunks)} chunks (mean {_e(f"{report.index.mean_chunk_chars:.0f}")} chars); started
+{_e(report.started_at)}.</p>
+<div class="charts"><table><tr><th>metric</th><th>value</th></tr>{metric_rows}</table>
+<div>{charts}</div><table><tr><th>count</th><th>n</th></tr>{count_rows}</table></div>
+<h2>Questions ({_e(len(report.questions))}, failures first)</h2>
+<table><tr><th>id</th><th>question</th><th>gold</th><th>answer</th><th>verdict</th><th>first hit</th>
+<th>EM</th><th>F1</th><th>ms</th></tr>{question_rows}</table>
+{f"<h2>Skipped rows</h2><ul>{problems}</ul>" if problems else ""}
+<h2>Settings</h2><table>{setting_rows}</table>
+<h2>Versions</h2><table>{version_rows}</table>
+</body></html>
+"""

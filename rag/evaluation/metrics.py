@@ -1,0 +1,327 @@
+"""Scoring: per question (``score_question``) and over a run (``summarize``); pure functions.
+
+Retrieval is scored at chunk level: a retrieved chunk is a hit when it holds a
+gold answer span (offsets, for SQuAD sets) or the gold text / gold article and
+paragraph (for JSONL and CSV sets). Answers are scored by the official CMRC 2018
+EM and F1 (``cmrc_scorer``) and by containment: the gold text inside the answer
+once whitespace and punctuation are removed. All rates are fractions from 0 to 1;
+a rate with nothing to count is None (JSON null), never a made-up 0.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from rag.evaluation.cmrc_scorer import CMRC_PUNCTUATION, exact_match, f1_score
+from rag.evaluation.questions import LOCATED_MISSING, LOCATED_NEAREST, LOCATED_NORMALIZED, Question
+from rag.records import Answer, Chunk, Hit
+
+STANDARD_K = (1, 3, 5, 10)
+# An answer longer than this is a miss for containment, whatever the settings allow: the
+# metric must not move with the knob it judges.
+MAX_ANSWER_CHARS = 200
+MRR_DEPTH = 10
+_CITATION_MARK = re.compile(r"\[\d+\]")
+_EXTRA_PUNCT = frozenset(CMRC_PUNCTUATION)
+
+
+# -- text normalisation and containment ---------------------------------------------------
+
+
+def normalize_text(text: str) -> str:
+    """Case-folded text without whitespace and punctuation, for containment and text matching.
+
+    >>> normalize_text("「战史演武」& 「争霸演武」")
+    '战史演武争霸演武'
+    """
+    return "".join(
+        ch for ch in text.casefold()
+        if not (ch.isspace() or unicodedata.category(ch).startswith("P") or ch in _EXTRA_PUNCT)
+    )
+
+
+def contains_answer(prediction: str, answers: tuple[str, ...] | list[str], max_chars: int = MAX_ANSWER_CHARS) -> bool:
+    """True when a gold answer lies inside the prediction (normalised); over ``max_chars`` is a miss.
+
+    >>> contains_answer("它由光荣和ω-Force开发。", ["光荣和ω-force"])
+    True
+    >>> contains_answer("x" * 201 + "光荣", ["光荣"])
+    False
+    """
+    if not prediction or len(prediction) > max_chars:
+        return False
+    haystack = normalize_text(prediction)
+    return any((needle := normalize_text(a)) and needle in haystack for a in answers)
+
+
+def answer_prediction(answer: Answer) -> str:
+    """The answer as a prediction for the scorers: its text without citation marks; "" for a refusal.
+
+    The empty string is the SQuAD convention for "no answer" and scores 0 with both
+    official scorers, as a refusal of an answerable question should.
+    """
+    if answer.refused:
+        return ""
+    if answer.mode == "extractive" and answer.citations:
+        # The extractive text is the cited spans each followed by its mark: rebuild it from the spans
+        # so that a "[3]" inside the article's own text survives.
+        return "".join(c.sentence_text for c in answer.citations)
+    return _CITATION_MARK.sub("", answer.text).strip()
+
+
+# -- retrieval ----------------------------------------------------------------------------------
+
+
+def chunk_holds_gold(chunk: Chunk, question: Question) -> bool:
+    """True when the chunk holds the question's gold: an answer span, else the answer text or gold paragraph.
+
+    With offsets: ``chunk.start <= start`` and ``end <= chunk.end`` in the gold passage,
+    for any of the gold answers.
+    """
+    if question.unanswerable:
+        return False
+    if question.article is not None and chunk.article != question.article:
+        return False
+    if question.paragraph is not None and question.paragraph not in chunk.paragraphs:
+        return False
+    if any(a.located is not None for a in question.answers):
+        return any(a.span is not None and chunk.start <= a.span[0] and a.span[1] <= chunk.end
+                   for a in question.answers)
+    if question.answers:
+        text = normalize_text(chunk.text)
+        return any((needle := normalize_text(a.text)) and needle in text for a in question.answers)
+    return question.article is not None
+
+
+def is_retrieval_graded(question: Question) -> bool:
+    """True when retrieval can be scored: an answerable question with gold answers or a gold article."""
+    return not question.unanswerable and bool(question.answers or question.article)
+
+
+def first_hit_rank(chunks: list[Chunk], question: Question) -> int | None:
+    """Rank (from 1) of the first chunk holding the gold, or None."""
+    for rank, chunk in enumerate(chunks, start=1):
+        if chunk_holds_gold(chunk, question):
+            return rank
+    return None
+
+
+def hit_rate(ranks: list[int | None], k: int) -> float | None:
+    """Fraction of questions with a hit within the top ``k``.
+
+    >>> hit_rate([1, 3, None, 6], 3)
+    0.5
+    """
+    if not ranks:
+        return None
+    return sum(1 for r in ranks if r is not None and r <= k) / len(ranks)
+
+
+def mean_reciprocal_rank(ranks: list[int | None], k: int = MRR_DEPTH) -> float | None:
+    """Mean of 1/rank over questions, counting 0 for no hit within the top ``k``.
+
+    >>> mean_reciprocal_rank([1, 2, None, 20], 10)
+    0.375
+    """
+    if not ranks:
+        return None
+    return sum(1.0 / r for r in ranks if r is not None and r <= k) / len(ranks)
+
+
+# -- refusals and distributions -------------------------------------------------------------------
+
+
+def refusal_precision_recall(refused: list[bool], unanswerable: list[bool]) -> tuple[float | None, float | None]:
+    """Precision (refusals that were right) and recall (unanswerable questions refused).
+
+    >>> refusal_precision_recall([True, True, False, False], [True, False, True, False])
+    (0.5, 0.5)
+    """
+    right = sum(1 for r, u in zip(refused, unanswerable, strict=True) if r and u)
+    n_refused, n_unanswerable = sum(refused), sum(unanswerable)
+    return (right / n_refused if n_refused else None, right / n_unanswerable if n_unanswerable else None)
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The ``q``-th percentile (0–100), interpolating linearly between ranks as numpy does.
+
+    >>> percentile([1.0, 2.0, 3.0, 4.0], 50), percentile([10.0, 20.0], 95)
+    (2.5, 19.5)
+    """
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100
+    low, high = math.floor(position), math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+# -- one question ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetrievedChunk:
+    """Where a retrieved chunk stands: enough to check a hit by hand, without its text."""
+
+    rank: int
+    article: str
+    start: int
+    end: int
+    holds_gold: bool
+
+
+@dataclass(frozen=True)
+class QuestionResult:
+    """One question scored: retrieval, answer metrics, refusal and timings."""
+
+    id: str
+    question: str
+    gold_answers: tuple[str, ...]
+    gold_article: str | None
+    unanswerable: bool
+    retrieval_graded: bool
+    first_hit_rank: int | None
+    retrieved: tuple[RetrievedChunk, ...]
+    prediction: str
+    refused: bool
+    em: float | None
+    f1: float | None
+    contained: bool | None
+    too_long: bool
+    answer_chars: int
+    search_ms: float
+    total_ms: float
+    answers_relocated: int = 0
+    answers_unlocatable: int = 0
+    timings_ms: dict[str, float] = field(default_factory=dict)  # every stage the answer timed (encode, dense, …)
+
+    @property
+    def false_refusal(self) -> bool:
+        """An answerable question that got the refusal."""
+        return self.refused and not self.unanswerable
+
+    @property
+    def failed(self) -> bool:
+        """Missed answer, false refusal, answered unanswerable, or (graded by retrieval only) no hit."""
+        if self.unanswerable:
+            return not self.refused
+        if self.contained is not None:
+            return not self.contained
+        return self.retrieval_graded and self.first_hit_rank is None
+
+
+def score_question(question: Question, retrieved: list[Hit], answer: Answer,
+                   max_chars: int = MAX_ANSWER_CHARS) -> QuestionResult:
+    """Score one question from its ranked hits (to the full depth) and the answer given."""
+    prediction = answer_prediction(answer)
+    graded = is_retrieval_graded(question)
+    holds = [chunk_holds_gold(h.chunk, question) for h in retrieved]
+    rank = next((i for i, held in enumerate(holds, start=1) if held), None) if graded else None
+    texts = question.answer_texts
+    scored = bool(texts) and not question.unanswerable
+    too_long = len(prediction) > max_chars
+    return QuestionResult(
+        id=question.id, question=question.question, gold_answers=texts, gold_article=question.article,
+        unanswerable=question.unanswerable, retrieval_graded=graded, first_hit_rank=rank,
+        retrieved=tuple(RetrievedChunk(h.rank, h.chunk.article, h.chunk.start, h.chunk.end, held)
+                        for h, held in zip(retrieved, holds, strict=True)),
+        prediction=prediction, refused=answer.refused,
+        em=exact_match(prediction, texts) if scored else None,
+        f1=f1_score(prediction, texts) if scored else None,
+        contained=contains_answer(prediction, texts, max_chars) if scored else None,
+        too_long=too_long, answer_chars=len(prediction),
+        search_ms=answer.timings_ms.get("search", math.nan), total_ms=answer.timings_ms.get("total", math.nan),
+        answers_relocated=sum(1 for a in question.answers if a.located in (LOCATED_NEAREST, LOCATED_NORMALIZED)),
+        answers_unlocatable=sum(1 for a in question.answers if a.located == LOCATED_MISSING),
+        timings_ms=dict(answer.timings_ms),
+    )
+
+
+# -- a run -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Counts:
+    """How many questions each rate is taken over, and the events counted."""
+
+    questions: int
+    answerable: int
+    unanswerable: int
+    retrieval_graded: int
+    answer_graded: int
+    answered: int
+    refused: int
+    false_refusals: int
+    too_long: int
+    answers_relocated: int  # gold offset did not reproduce its text: matched at the nearest occurrence
+    answers_unlocatable: int  # gold text not in its passage even ignoring punctuation: cannot be a hit
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Aggregate metrics of a run (fractions 0–1, times in ms, lengths in characters).
+
+    Answer lengths are of the answer text without citation marks, over the questions answered.
+    """
+
+    depth: int
+    hit_at: dict[int, float | None]
+    hit_curve: tuple[float, ...]  # hit@1 … hit@depth
+    mrr_at_10: float | None
+    em: float | None
+    f1: float | None
+    containment: float | None
+    false_refusals: float | None
+    refusal_precision: float | None
+    refusal_recall: float | None
+    search_ms_p50: float | None
+    search_ms_p95: float | None
+    total_ms_p50: float | None
+    total_ms_p95: float | None
+    answer_chars_median: float | None
+    answer_chars_p95: float | None
+    counts: Counts
+
+
+def summarize(results: list[QuestionResult], depth: int = 10) -> Summary:
+    """Aggregate per-question results; hit@k for k in 1, 3, 5, 10 (up to ``depth``) and ``depth`` itself."""
+    ranks = [r.first_hit_rank for r in results if r.retrieval_graded]
+    graded = [r for r in results if r.em is not None]
+    answerable = [r for r in results if not r.unanswerable]
+    answered = [r for r in results if not r.refused]
+    ks = sorted({k for k in STANDARD_K if k <= depth} | {depth})
+    precision, recall = refusal_precision_recall([r.refused for r in results], [r.unanswerable for r in results])
+    search = [r.search_ms for r in results if not math.isnan(r.search_ms)]
+    total = [r.total_ms for r in results if not math.isnan(r.total_ms)]
+    lengths = [float(r.answer_chars) for r in answered]
+    return Summary(
+        depth=depth,
+        hit_at={k: hit_rate(ranks, k) for k in ks},
+        hit_curve=tuple(hit_rate(ranks, k) or 0.0 for k in range(1, depth + 1)) if ranks else (),
+        mrr_at_10=mean_reciprocal_rank(ranks, MRR_DEPTH) if depth >= MRR_DEPTH else None,
+        em=_mean([r.em for r in graded]),
+        f1=_mean([r.f1 for r in graded]),
+        containment=_mean([1.0 if r.contained else 0.0 for r in graded]),
+        false_refusals=_mean([1.0 if r.refused else 0.0 for r in answerable]),
+        refusal_precision=precision,
+        refusal_recall=recall,
+        search_ms_p50=percentile(search, 50), search_ms_p95=percentile(search, 95),
+        total_ms_p50=percentile(total, 50), total_ms_p95=percentile(total, 95),
+        answer_chars_median=percentile(lengths, 50), answer_chars_p95=percentile(lengths, 95),
+        counts=Counts(
+            questions=len(results), answerable=len(answerable), unanswerable=len(results) - len(answerable),
+            retrieval_graded=len(ranks), answer_graded=len(graded), answered=len(answered),
+            refused=len(results) - len(answered), false_refusals=sum(1 for r in results if r.false_refusal),
+            too_long=sum(1 for r in results if r.too_long),
+            answers_relocated=sum(r.answers_relocated for r in results),
+            answers_unlocatable=sum(r.answers_unlocatable for r in results),
+        ),
+    )
+
+
+def _mean(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else None

@@ -1,0 +1,74 @@
+"""Typed records of a question set: questions, their gold answers, passages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# How a gold answer was found in its passage.
+LOCATED_EXACT = "exact"  # the given offset reproduces the text
+LOCATED_NEAREST = "nearest"  # the text occurs elsewhere: its occurrence nearest the given offset
+LOCATED_NORMALIZED = "normalized"  # occurs only once whitespace and punctuation are ignored
+LOCATED_MISSING = "missing"  # not in the passage at all (annotators sometimes paraphrased)
+
+
+@dataclass(frozen=True)
+class GoldAnswer:
+    """A gold answer; ``span`` is where it was found in the passage (SQuAD sets only)."""
+
+    text: str
+    answer_start: int | None = None  # as given in the file
+    span: tuple[int, int] | None = None
+    located: str | None = None  # one of the LOCATED_* values; None without a passage
+
+
+@dataclass(frozen=True)
+class Question:
+    """One question with whatever gold it comes with."""
+
+    id: str
+    question: str
+    answers: tuple[GoldAnswer, ...] = ()
+    article: str | None = None  # gold article path (the passage id in a SQuAD set)
+    paragraph: int | None = None
+    unanswerable: bool = False
+    line: int | None = None  # where the row stands in its file, for messages
+
+    @property
+    def answer_texts(self) -> tuple[str, ...]:
+        """The gold answer texts, in file order (duplicates kept, as the official scorers do)."""
+        return tuple(a.text for a in self.answers)
+
+    @property
+    def split_key(self) -> str:
+        """What the tuning/test split hashes: the passage or article, else the question id."""
+        return self.article if self.article is not None else self.id
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A passage of a SQuAD-format file: one article of the evaluation corpus."""
+
+    id: str
+    title: str  # the document title
+    text: str
+
+
+@dataclass
+class QuestionSet:
+    """Questions read from one file, plus the rows that were skipped and why."""
+
+    name: str
+    format: str  # "jsonl", "csv" or "squad"
+    sha256: str  # of the file's bytes
+    questions: list[Question]
+    passages: list[Passage] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    path: Path | None = None
+    total_questions: int = 0  # valid questions in the file, before any selection
+    selection: str = "all"  # how ``questions`` was chosen from the file
+    held_out: frozenset[str] = frozenset()  # articles left out of the search (their questions: unanswerable)
+
+    def passage_texts(self) -> dict[str, str]:
+        """Passage id -> text."""
+        return {p.id: p.text for p in self.passages}

