@@ -41,12 +41,13 @@ _FOLLOWUP = re.compile(r"(它|它们|这个|这些|那个|那些|该|其|他们|
 class AnswerParams:
     """Weights of the sentence score and the refusal rule (tuned on the tuning half)."""
 
+    # Chosen on the CMRC tuning half with scripts/tune_answers.py --grid (see BENCHMARKS.md).
     w_dense: float = 1.0
-    w_lexical: float = 0.35
-    w_rank: float = 0.05
+    w_lexical: float = 0.2
+    w_rank: float = 0.0
     w_type: float = 0.05  # bonus when the sentence holds what the question asks for (a number, a date, …)
-    strategy: str = "neighbour"  # "neighbour": best + an adjacent sentence; "top2": the two best
-    second_margin: float = 0.04  # a second sentence only when it scores within this of the best
+    strategy: str = "top2"  # "top2": the two best sentences; "neighbour": the best and an adjacent one
+    second_margin: float = 0.08  # a second sentence only when it scores within this of the best
     trim: bool = True  # trim long sentences to the clauses that answer
     max_sentences: int = 2
     max_chars: int = 200
@@ -85,13 +86,19 @@ def score_sentences(
         text = sentence_text(version, version.sentences[sid])
         overlap = 0.0
         if query_set:
-            overlap = len(query_set & set(lexical_tokens(text))) / len(query_set)
+            overlap = len(query_set & sentence_tokens(text)) / len(query_set)
         rank = best_rank[sid]
         typed = 1.0 if wanted and any(h.search(text) for h in wanted) else 0.0
         score = params.w_dense * d + params.w_lexical * overlap + params.w_rank / rank + params.w_type * typed
         scored.append(ScoredSentence(sid, score, d, overlap, rank))
     scored.sort(key=lambda s: -s.score)
     return scored
+
+
+@lru_cache(maxsize=65536)
+def sentence_tokens(text: str) -> frozenset[str]:
+    """The lexical tokens of a sentence, cached: the same sentences come back question after question."""
+    return frozenset(lexical_tokens(text))
 
 
 def sentence_text(version: IndexVersion, sentence: Sentence) -> str:

@@ -1,0 +1,194 @@
+"""Answer and retrieval quality on CMRC 2018 dev and the own question set, written into BENCHMARKS.md.
+
+Usage: python benchmarks/quality.py [--modes hybrid,dense,lexical] [--no-full]
+
+Every figure comes from one run of this command, side by side:
+- retrieval (hit@k, MRR@10) and answers (containment, EM/F1, false refusals,
+  answer length) for the three retrieval modes on the CMRC test half (settings
+  were tuned on the other half) and on the full set;
+- the "most similar sentence" baselines (1 and 2 sentences) on the same hits;
+- refusal recall on CMRC test-half questions whose passage is left out of the search;
+- refusal precision/recall on the report half of questions/shenzhen-ai.jsonl
+  (the threshold was calibrated on its other half by scripts/calibrate_refusal.py);
+- the CI guard figure: hybrid hit@5 of `rag eval --dataset cmrc2018-dev --sample 100
+  --seed 0 --passages questions` (tests/test_quality_guard.py fails 0.03 below it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from benchmarks.machine import git_commit, library_versions, load_average, machine_info
+from rag.answering import AnswerParams, extractive_answer
+from rag.evaluation.datasets import bundled_dataset, hold_out_articles, load_question_set, select_questions
+from rag.evaluation.metrics import Summary, contains_answer
+from rag.evaluation.runner import EvalOptions, EvalReport, run_evaluation
+from rag.knowledge_base import KnowledgeBase
+from rag.settings import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+START, END = "<!-- bench:quality:start -->", "<!-- bench:quality:end -->"
+GUARD_PATTERN = re.compile(r"ci-guard hybrid hit@5 = ([0-9.]+)")
+MARKER = re.compile(r"\[\d+\]")
+
+
+def fmt(value: float | None, digits: int = 3) -> str:
+    """A metric for a table cell."""
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def summary_row(label: str, s: Summary) -> str:
+    """One table row of a run's summary."""
+    return (f"| {label} | {fmt(s.hit_at.get(1))} | {fmt(s.hit_at.get(3))} | {fmt(s.hit_at.get(5))} | "
+            f"{fmt(s.hit_at.get(10))} | {fmt(s.mrr_at_10)} | {fmt(s.containment)} | {fmt(s.em)} | {fmt(s.f1)} | "
+            f"{fmt(s.false_refusals)} | {fmt(s.answer_chars_median, 0)} / {fmt(s.answer_chars_p95, 0)} | "
+            f"{fmt(s.search_ms_p50, 0)} / {fmt(s.total_ms_p50, 0)} |")
+
+
+def baselines(settings: Settings, report: EvalReport) -> list[str]:
+    """Containment and length of the "most similar sentence" baselines and of the default, on the same hits."""
+    kb = KnowledgeBase(settings.replace(index_dir=Path(report.index.index_dir)))
+    searcher = kb.searcher()
+    questions = [q for q in report.question_set.questions if not q.unanswerable]
+    vectors = kb.encoder().encode_queries([q.question for q in questions])
+    # The baseline: dense similarity alone, whole sentences, never refusing.
+    plain = replace(AnswerParams(), w_lexical=0.0, w_rank=0.0, w_type=0.0, refusal_threshold=0.0,
+                    refuse_missing_terms=False, trim=False)
+    variants = {
+        "most similar sentence (1)": replace(plain, max_sentences=1),
+        "most similar sentences (2)": replace(plain, strategy="top2", second_margin=float("inf")),
+        "this project (default settings, refusal off)": replace(kb.answer_params(), refusal_threshold=0.0,
+                                                                refuse_missing_terms=False),
+    }
+    rows = []
+    for name, params in variants.items():
+        contained, lengths = 0, []
+        for q, vector in zip(questions, vectors, strict=True):
+            result = searcher.search(q.question, settings.top_k, "hybrid", query_vector=vector)
+            assert result.query_vector is not None
+            answer = extractive_answer(searcher.version, q.question, q.question, result.hits,
+                                       result.query_vector, params)
+            text = MARKER.sub("", answer.text)
+            contained += contains_answer(text, q.answer_texts)
+            lengths.append(len(text))
+        lengths.sort()
+        rows.append(f"| {name} | {contained / len(questions):.3f} | {statistics.median(lengths):.0f} | "
+                    f"{lengths[int(0.95 * (len(lengths) - 1))]} |")
+    return rows
+
+
+def own_set_refusal(settings: Settings) -> str:
+    """Refusal precision/recall on the report half of the own question set."""
+    rows = [json.loads(line) for line in (ROOT / "questions" / "shenzhen-ai.jsonl").read_text("utf-8").splitlines()
+            if line]
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copytree(ROOT / "corpus", Path(tmp) / "corpus")
+        kb = KnowledgeBase(settings.replace(corpus_dir=Path(tmp) / "corpus", index_dir=Path(tmp) / "index"))
+        kb.build()
+        report_rows = [r for r in rows if r["split"] == "report"]
+        outcome = [(kb.ask(r["question"]).refused, bool(r.get("unanswerable"))) for r in report_rows]
+    tp = sum(1 for refused, u in outcome if refused and u)
+    fp = sum(1 for refused, u in outcome if refused and not u)
+    fn = sum(1 for refused, u in outcome if not refused and u)
+    precision = tp / (tp + fp) if tp + fp else None
+    recall = tp / (tp + fn) if tp + fn else None
+    return (f"| questions/shenzhen-ai.jsonl, report half ({len(report_rows)} questions, "
+            f"{sum(u for _, u in outcome)} unanswerable) | {fmt(precision)} | {fmt(recall)} | "
+            f"{fp} answerable refused |")
+
+
+def write_section(markdown_file: Path, section: str) -> None:
+    """Put ``section`` between this benchmark's markers, keeping the rest of the file."""
+    block = f"{START}\n{section}{END}"
+    text = markdown_file.read_text(encoding="utf-8") if markdown_file.is_file() else "# Benchmarks\n"
+    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.DOTALL)
+    text = pattern.sub(lambda _: block, text, count=1) if pattern.search(text) else \
+        text.rstrip("\n") + "\n\n" + block + "\n"
+    markdown_file.write_text(text, encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every quality measurement and write the section."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--modes", default="hybrid,dense,lexical")
+    parser.add_argument("--no-full", action="store_true", help="skip the full-set rows (test half only)")
+    parser.add_argument("--hold-out", type=int, default=100, help="test-half passages left out for refusal recall")
+    parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
+    args = parser.parse_args(argv)
+    command = "python benchmarks/quality.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    settings = load_settings()
+    options = EvalOptions(index_cache=ROOT / "eval-runs" / ".index")
+    cmrc = load_question_set(bundled_dataset("cmrc2018-dev"))
+    started = datetime.now(UTC)
+    loads = [load_average()]
+
+    def progress(done: int, total: int) -> None:
+        if done % 400 == 0 or done == total:
+            print(f"  {done}/{total}", file=sys.stderr, flush=True)
+
+    mode_rows, test_reports = [], {}
+    for mode in args.modes.split(","):
+        for split in ("test",) if args.no_full else ("test", "all"):
+            print(f"CMRC {split} {mode}", file=sys.stderr, flush=True)
+            report = run_evaluation(settings.replace(retrieval_mode=mode), select_questions(cmrc, split=split),
+                                    progress, options)
+            mode_rows.append(summary_row(f"{'test half' if split == 'test' else 'full set'}, {mode}", report.summary))
+            if split == "test":
+                test_reports[mode] = report
+            loads.append(load_average())
+    index = next(iter(test_reports.values())).index
+    print("baselines", file=sys.stderr, flush=True)
+    baseline_rows = baselines(settings, test_reports.get("hybrid") or next(iter(test_reports.values())))
+    print("hold-out", file=sys.stderr, flush=True)
+    held = run_evaluation(settings, hold_out_articles(select_questions(cmrc, split="test"), args.hold_out, seed=0),
+                          progress, options)
+    print("own set", file=sys.stderr, flush=True)
+    own_row = own_set_refusal(settings)
+    guard = run_evaluation(settings, select_questions(cmrc, sample=100, seed=0), None,
+                           EvalOptions(index_cache=options.index_cache, passages="questions"))
+    loads.append(load_average())
+
+    machine = machine_info()
+    lines = [
+        "## Quality: retrieval and answers (CMRC 2018 dev, own question set)", "",
+        f"Written by `{command.strip()}` on {started:%Y-%m-%d %H:%M} UTC, commit {git_commit(ROOT)}, "
+        f"{machine['cpu']} ({machine['cores']} cores, {machine['ram_gib']} GiB), "
+        f"load average during the run {min(x[0] for x in loads):.1f}–{max(x[0] for x in loads):.1f}. "
+        f"Encoder {settings.encoder_identity}; chunks of {settings.chunk_size} characters, overlap "
+        f"{settings.chunk_overlap}: {index.chunks} chunks for {index.articles} passages, mean "
+        f"{index.mean_chunk_chars:.0f} characters, {index.chunks_per_article:.2f} chunks per passage. "
+        "Settings were tuned on the tuning half (SHA-1 of the passage id even); the test half is reported here. "
+        "Answers are drawn from the top 5 chunks; hit@k from the top 10. Refusal is on: a refusal counts as a "
+        "miss, and its rate on answerable questions is the false-refusal column.", "",
+        "| run | hit@1 | hit@3 | hit@5 | hit@10 | MRR@10 | containment | EM | F1 | false refusals | "
+        "answer chars median / p95 | search / answer p50 ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        *mode_rows, "",
+        "### Answer baselines (test half, hybrid retrieval, same hits, refusal off)", "",
+        "| answer | containment | median chars | p95 chars |", "|---|---|---|---|", *baseline_rows, "",
+        "### Refusal", "",
+        "| question set | refusal precision | refusal recall | note |", "|---|---|---|---|",
+        f"| CMRC test half, {args.hold_out} passages left out of the search ({held.summary.counts.unanswerable} "
+        f"questions unanswerable) | {fmt(held.summary.refusal_precision)} | {fmt(held.summary.refusal_recall)} | "
+        "BM25 statistics still include the held-out passages |",
+        own_row, "",
+        f"ci-guard hybrid hit@5 = {fmt(guard.summary.hit_at.get(5))} "
+        "(`rag eval --dataset cmrc2018-dev --sample 100 --seed 0 --passages questions`)", "",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in library_versions().items()), "",
+    ]
+    write_section(args.output, "\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
