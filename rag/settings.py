@@ -45,6 +45,7 @@ class Settings:
     # chunking (characters)
     chunk_size: int = 200
     chunk_overlap: int = 40
+    chunk_context: bool = False  # embed and index each chunk with its article title and section
     # retrieval
     retrieval_mode: str = "hybrid"
     top_k: int = 5
@@ -137,6 +138,14 @@ def _coerce(name: str, raw: Any, target: Any) -> Any:
         return None
     text = str(raw)
     kind = str(target)
+    if kind == "bool":
+        if isinstance(raw, bool):
+            return raw
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(f"setting {name}: {raw!r} is not true or false")
     try:
         if "Path" in kind:
             return Path(text).expanduser()
