@@ -39,7 +39,7 @@ $(VENV)/.stamp-install: $(VENV)/.stamp-torch pyproject.toml
 	touch $@
 
 $(VENV)/.stamp-dev: $(VENV)/.stamp-install pyproject.toml
-	$(PIP) install --quiet -e ".[dev,milvus]"
+	$(PIP) install --quiet -e ".[dev]"
 	touch $@
 
 # Debian's chromium and CJK fonts for the browser tests (CI runs as root).

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rag.errors import RagError
+
 log = logging.getLogger(__name__)
 
 DEBOUNCE_SECONDS = 2.0
@@ -28,10 +30,13 @@ def watch_corpus(corpus_dir: Path, reindex: Callable[[], Any], debounce: float =
 
     class Handler(FileSystemEventHandler):
         def on_any_event(self, event: FileSystemEvent) -> None:
-            if event.event_type in ("opened", "closed_no_write"):
+            # A folder's own "modified" event comes with every file event in it.
+            if event.is_directory or event.event_type in ("opened", "closed_no_write"):
                 return
-            name = Path(str(event.src_path)).name
-            if name.startswith(".") or name.endswith("~"):
+            # An atomic save renames a hidden temporary file to the real name: look at both.
+            paths = [event.src_path, getattr(event, "dest_path", "")]
+            names = [Path(str(p)).name for p in paths if p]
+            if all(n.startswith(".") or n.endswith("~") for n in names):
                 return
             last_change[0] = time.monotonic()
             changed.set()
@@ -53,7 +58,7 @@ def watch_corpus(corpus_dir: Path, reindex: Callable[[], Any], debounce: float =
                 break
             try:
                 reindex()
-            except Exception as exc:  # keep watching: the next change may fix it
+            except RagError as exc:  # keep watching: the next change may fix it
                 log.error("re-index failed: %s", exc)
                 print(f"error: {exc}", flush=True)
     finally:

@@ -13,7 +13,7 @@ from rag.embedcache import EmbeddingCache, text_key
 from rag.embedding import Encoder
 from rag.errors import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexMissingError
 from rag.index_store import current_version, load_version
-from rag.indexing import build_lock
+from rag.indexing import build_lock, chunk_embedding_text
 from rag.knowledge_base import KnowledgeBase
 from tests.helpers import load_questions, make_settings
 
@@ -25,9 +25,9 @@ def built(tmp_path_factory: pytest.TempPathFactory, encoder: Encoder) -> Knowled
     kb = KnowledgeBase(make_settings(tmp_path_factory.mktemp("idx")), encoder)
     report = kb.build()
     version = kb.version()
-    texts = {c.text for c in version.chunks}
+    texts = {chunk_embedding_text(c, kb.settings.chunk_context) for c in version.chunks}
     texts |= {version.articles[s.article].text[s.start:s.end] for s in version.sentences}
-    # Each distinct text is embedded once (a one-sentence chunk shares its vector).
+    # Each distinct text is embedded once (without context a one-sentence chunk shares its vector).
     assert report.embedded == len(texts) and report.from_cache == 0
     return kb
 
@@ -101,7 +101,9 @@ def test_add_change_delete_article_incrementally(built: KnowledgeBase, tmp_path:
     cache = EmbeddingCache(kb.settings.embedding_cache_path)
     deleted = text_key("passage", "它们主要生产工业机器人。")
     assert cache.get_many(kb.settings.encoder_identity, [deleted]) == {}
-    assert cache.count(kb.settings.encoder_identity) == report.chunks + report.sentences - 1
+    live = {chunk_embedding_text(c, kb.settings.chunk_context) for c in kb.version().chunks}
+    live |= {kb.version().articles[s.article].text[s.start:s.end] for s in kb.version().sentences}
+    assert cache.count(kb.settings.encoder_identity) == len(live)
     cache.close()
     version = kb.version()
     assert all(c.article != "新文章 一.md" for c in version.chunks)
