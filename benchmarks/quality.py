@@ -122,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modes", default="hybrid,dense,lexical")
     parser.add_argument("--no-full", action="store_true", help="skip the full-set rows (test half only)")
     parser.add_argument("--hold-out", type=int, default=100, help="test-half passages left out for refusal recall")
+    parser.add_argument("--sample", type=int, help="a seeded sample of this many questions per half (quicker)")
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     args = parser.parse_args(argv)
     command = "python benchmarks/quality.py " + " ".join(argv if argv is not None else sys.argv[1:])
@@ -132,16 +133,19 @@ def main(argv: list[str] | None = None) -> int:
     loads = [load_average()]
 
     def progress(done: int, total: int) -> None:
-        if done % 400 == 0 or done == total:
+        if done % 100 == 0 or done == total:
             print(f"  {done}/{total}", file=sys.stderr, flush=True)
 
     mode_rows, test_reports = [], {}
     for mode in args.modes.split(","):
         for split in ("test",) if args.no_full else ("test", "all"):
             print(f"CMRC {split} {mode}", file=sys.stderr, flush=True)
-            report = run_evaluation(settings.replace(retrieval_mode=mode), select_questions(cmrc, split=split),
-                                    progress, options)
-            mode_rows.append(summary_row(f"{'test half' if split == 'test' else 'full set'}, {mode}", report.summary))
+            chosen = select_questions(cmrc, split=split, sample=args.sample, seed=0)
+            report = run_evaluation(settings.replace(retrieval_mode=mode), chosen, progress, options)
+            label = "test half" if split == "test" else "full set"
+            if args.sample:
+                label += f" (sample of {len(chosen.questions)}, seed 0)"
+            mode_rows.append(summary_row(f"{label}, {mode}", report.summary))
             if split == "test":
                 test_reports[mode] = report
             loads.append(load_average())
@@ -149,8 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     print("baselines", file=sys.stderr, flush=True)
     baseline_rows = baselines(settings, test_reports.get("hybrid") or next(iter(test_reports.values())))
     print("hold-out", file=sys.stderr, flush=True)
-    held = run_evaluation(settings, hold_out_articles(select_questions(cmrc, split="test"), args.hold_out, seed=0),
-                          progress, options)
+    held_set = hold_out_articles(select_questions(cmrc, split="test", sample=args.sample, seed=0), args.hold_out,
+                                 seed=0)
+    held = run_evaluation(settings, held_set, progress, options)
     print("own set", file=sys.stderr, flush=True)
     own_row = own_set_refusal(settings)
     guard = run_evaluation(settings, select_questions(cmrc, sample=100, seed=0), None,
@@ -177,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
         "| answer | containment | median chars | p95 chars |", "|---|---|---|---|", *baseline_rows, "",
         "### Refusal", "",
         "| question set | refusal precision | refusal recall | note |", "|---|---|---|---|",
-        f"| CMRC test half, {args.hold_out} passages left out of the search ({held.summary.counts.unanswerable} "
+        f"| CMRC test half{' sample' if args.sample else ''}, {args.hold_out} passages left out of the search "
+        f"({held.summary.counts.unanswerable} "
         f"questions unanswerable) | {fmt(held.summary.refusal_precision)} | {fmt(held.summary.refusal_recall)} | "
         "BM25 statistics still include the held-out passages |",
         own_row, "",

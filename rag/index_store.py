@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
 import shutil
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 import numpy as np
 
@@ -37,6 +40,12 @@ MANIFEST = "manifest.json"
 CHECKED_FILES = ("articles.jsonl", "chunks.jsonl", "sentences.jsonl", "dense.faiss", "sentences.f16.npy")
 REBUILD_HINT = "run `rag index --rebuild`"
 KEEP_VERSIONS = 2
+# Above this many chunks the FAISS vectors and the BM25 arrays are memory-mapped
+# rather than read into memory.
+MMAP_ABOVE_CHUNKS = 100_000
+_SCAN_BLOCK = 64 * 1024 * 1024
+
+T = TypeVar("T")
 
 
 def file_sha256(path: Path) -> str:
@@ -105,19 +114,121 @@ def prune_versions(index_dir: Path, keep: int = KEEP_VERSIONS) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
+def line_spans(data: bytes | mmap.mmap) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end offsets of the non-empty lines of ``data`` (ends exclude the newline).
+
+    >>> [a.tolist() for a in line_spans(b"ab\\n\\nc")]
+    [[0, 4], [2, 5]]
+    """
+    size = len(data)
+    breaks = [np.zeros(0, dtype=np.int64)]
+    # In blocks: one comparison over a 1 GB file would allocate 1 GB of booleans.
+    for offset in range(0, size, _SCAN_BLOCK):
+        block = np.frombuffer(data, dtype=np.uint8, count=min(_SCAN_BLOCK, size - offset), offset=offset)
+        breaks.append(np.flatnonzero(block == 10).astype(np.int64) + offset)
+    ends = np.concatenate(breaks)
+    if size and (not len(ends) or ends[-1] != size - 1):
+        ends = np.append(ends, size)  # a last line without a newline
+    starts = np.concatenate([np.zeros(1, dtype=np.int64), ends[:-1] + 1])[: len(ends)]
+    keep = ends > starts
+    return starts[keep], ends[keep]
+
+
+class JsonlRecords(Sequence[T], Generic[T]):
+    """The records of a JSON-lines file, parsed when read.
+
+    The file is memory-mapped and only the line offsets are held, so a
+    million-chunk index opens in a second without a million Python objects;
+    ``records[i]`` parses line ``i`` each time (a few microseconds).
+    """
+
+    def __init__(self, path: Path, parse: Callable[[Any], T]):
+        self.path = path
+        self._parse = parse
+        with path.open("rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            # mmap cannot map an empty file; the mapping outlives the file's
+            # deletion (an old version pruned while a reader still uses it).
+            self._data: bytes | mmap.mmap = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+        self._starts, self._ends = line_spans(self._data)
+
+    def __len__(self) -> int:
+        return len(self._starts)
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[T]: ...
+
+    def __getitem__(self, index: int | slice) -> T | list[T]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(f"record {index} out of range (0..{len(self) - 1}) in {self.path}")
+        raw = self._data[int(self._starts[index]) : int(self._ends[index])]
+        try:
+            return self._parse(json.loads(raw))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise IndexCorruptError(f"{self.path} line {index + 1} is malformed ({exc}): {REBUILD_HINT}") from exc
+
+    def __iter__(self) -> Iterator[T]:
+        for i in range(len(self)):
+            yield self[i]
+
+
+class ArticleRecords(Mapping[str, Article]):
+    """Articles by path, parsed from articles.jsonl when read (recently read ones are kept).
+
+    The paths come from the manifest, in the order of the file's lines.
+    """
+
+    def __init__(self, lines: JsonlRecords[Article], paths: list[str]):
+        if len(lines) != len(paths):
+            raise IndexCorruptError(
+                f"{lines.path} has {len(lines)} articles, the manifest lists {len(paths)}: {REBUILD_HINT}"
+            )
+        self._lines = lines
+        self._row = {path: i for i, path in enumerate(paths)}
+        # Answering reads the same few articles again and again (one per cited sentence).
+        self._read = lru_cache(maxsize=4096)(lines.__getitem__)
+
+    def __getitem__(self, path: str) -> Article:
+        article = self._read(self._row[path])
+        if article.path != path:
+            raise IndexCorruptError(f"{self._lines.path} does not follow the manifest's order: {REBUILD_HINT}")
+        return article
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._row  # without reading the article
+
+    def __len__(self) -> int:
+        return len(self._row)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._row)
+
+
 @dataclass
 class IndexVersion:
-    """One loaded, checked index version: everything retrieval and answering need."""
+    """One loaded, checked index version: everything retrieval and answering need.
+
+    ``chunks``, ``sentences`` and ``articles`` read their records from the
+    version's files on demand; they behave as a list and a dict.
+    """
 
     path: Path
     name: str
     manifest: dict[str, Any]
-    articles: dict[str, Article]
-    chunks: list[Chunk]
-    sentences: list[Sentence]
+    articles: Mapping[str, Article]
+    chunks: Sequence[Chunk]
+    sentences: Sequence[Sentence]
     sentence_vectors: np.ndarray  # float16, (n_sentences, dim)
     dense: DenseIndex
     lexical: LexicalIndex
+    _article_ranges: dict[str, tuple[int, int]] | None = field(default=None, repr=False)
 
     @property
     def encoder_identity(self) -> str:
@@ -126,8 +237,17 @@ class IndexVersion:
 
     def article_chunk_ids(self, article_paths: list[str]) -> np.ndarray:
         """Chunk ids belonging to the given articles."""
-        wanted = set(article_paths)
-        return np.array([c.id for c in self.chunks if c.article in wanted], dtype=np.int64)
+        if self._article_ranges is None:
+            # A build numbers chunks article by article, in the manifest's order,
+            # so each article owns one run of ids; no chunk record is read.
+            ranges, first = {}, 0
+            for path, info in self.manifest["articles"].items():
+                ranges[path] = (first, first + int(info["chunks"]))
+                first += int(info["chunks"])
+            self._article_ranges = ranges
+        runs = [np.arange(*self._article_ranges[p], dtype=np.int64)
+                for p in sorted(set(article_paths)) if p in self._article_ranges]
+        return np.sort(np.concatenate(runs)) if runs else np.zeros(0, dtype=np.int64)
 
 
 def load_version(index_dir: Path, expected_identity: str | None = None,
@@ -175,25 +295,24 @@ def load_version(index_dir: Path, expected_identity: str | None = None,
             )
         if info["bytes"] < 256 * 1024 * 1024 and file_sha256(fpath) != info["sha256"]:
             raise IndexCorruptError(f"{fpath} was changed after the build (checksum differs): {REBUILD_HINT}")
-    try:
-        articles = {a.path: a for a in (_article_from_json(json.loads(line))
-                                         for line in _lines(path / "articles.jsonl"))}
-        chunks = [_chunk_from_json(json.loads(line), articles) for line in _lines(path / "chunks.jsonl")]
-        sentences = [Sentence(*json.loads(line)) for line in _lines(path / "sentences.jsonl")]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise IndexCorruptError(f"{path} has malformed records ({exc}): {REBUILD_HINT}") from exc
-    dense = DenseIndex.load(path / "dense.faiss", mmap=len(chunks) > 100_000)
+    titles = {path: str(info["title"]) for path, info in manifest["articles"].items()}
+    articles = ArticleRecords(JsonlRecords(path / "articles.jsonl", _article_from_json), list(titles))
+    chunks = JsonlRecords(path / "chunks.jsonl", lambda d: _chunk_from_json(d, titles))
+    sentences = JsonlRecords(path / "sentences.jsonl", lambda d: Sentence(*d))
+    if len(chunks) != manifest["counts"]["chunks"] or len(sentences) != manifest["counts"]["sentences"]:
+        raise IndexCorruptError(
+            f"{path} holds {len(chunks)} chunks and {len(sentences)} sentences, the manifest says "
+            f"{manifest['counts']['chunks']} and {manifest['counts']['sentences']}: {REBUILD_HINT}"
+        )
+    big = len(chunks) > MMAP_ABOVE_CHUNKS
+    dense = DenseIndex.load(path / "dense.faiss", mmap=big)
     sentence_vectors = np.load(path / "sentences.f16.npy", mmap_mode="r", allow_pickle=False)
-    lexical = LexicalIndex.load(path / "lexical", mmap=len(chunks) > 100_000)
+    lexical = LexicalIndex.load(path / "lexical", mmap=big)
     if not (dense.size == lexical.size == len(chunks)) or len(sentence_vectors) != len(sentences):
         raise IndexCorruptError(
             f"{path}: {len(chunks)} chunks but {dense.size} dense and {lexical.size} lexical entries: {REBUILD_HINT}"
         )
     return IndexVersion(path, name, manifest, articles, chunks, sentences, sentence_vectors, dense, lexical)
-
-
-def _lines(path: Path) -> list[str]:
-    return [line for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
 def article_to_json(article: Article) -> dict[str, Any]:
@@ -223,10 +342,10 @@ def chunk_to_json(chunk: Chunk) -> dict[str, Any]:
     }
 
 
-def _chunk_from_json(d: dict[str, Any], articles: dict[str, Article]) -> Chunk:
+def _chunk_from_json(d: dict[str, Any], titles: Mapping[str, str]) -> Chunk:
     first, stop = d["sentences"]
     return Chunk(
-        id=d["id"], article=d["article"], title=articles[d["article"]].title, section=d["section"],
+        id=d["id"], article=d["article"], title=titles[d["article"]], section=d["section"],
         paragraphs=tuple(d["paragraphs"]), start=d["start"], end=d["end"], text=d["text"],
         sentence_ids=tuple(range(first, stop)),
     )

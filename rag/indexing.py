@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,7 +40,7 @@ from rag.index_store import (
     switch_current,
     write_text_durably,
 )
-from rag.lexical import TOKENIZER_VERSION, LexicalIndex, lexical_tokens
+from rag.lexical import TOKENIZER_VERSION, TOKENS_FILE, LexicalIndex, lexical_tokens, saved_tokens
 from rag.records import Article, Chunk, Sentence
 from rag.settings import Settings
 
@@ -116,7 +116,8 @@ def settings_identity(settings: Settings) -> str:
 
 def chunking_settings(settings: Settings) -> dict[str, int]:
     """The chunking part of the manifest."""
-    return {"chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap}
+    return {"chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap,
+            "context": int(settings.chunk_context)}
 
 
 def read_manifest(index_dir: Path) -> dict[str, Any] | None:
@@ -202,13 +203,13 @@ def build_index(
             return report
 
         t0 = time.perf_counter()
-        chunks, sentences = _chunk_all(articles, settings)
+        chunks, sentences = chunk_articles(articles, settings)
         report.chunks, report.sentences = len(chunks), len(sentences)
         report.timings["chunk"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
         by_path = {a.path: a for a in articles}
-        chunk_texts = [c.text for c in chunks]
+        chunk_texts = [chunk_embedding_text(c, settings.chunk_context) for c in chunks]
         sentence_texts = [by_path[s.article].text[s.start : s.end] for s in sentences]
         cache = EmbeddingCache(settings.embedding_cache_path)
         try:
@@ -219,8 +220,11 @@ def build_index(
             _fault("after-embedding")
 
             t0 = time.perf_counter()
-            version = _write_version(settings, articles, chunks, sentences, chunk_vectors,
-                                     sentence_vectors, report, progress)
+            tokens = chunk_lexical_tokens(chunks, None if rebuild else index_dir)
+            report.timings["tokenise"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            version = write_version(settings, articles, chunks, sentences, chunk_vectors, sentence_vectors,
+                                    progress, chunk_tokens=tokens, chunk_prefixes=context_tokens(chunks, settings))
             report.timings["write"] = time.perf_counter() - t0
             _fault("before-switch")
             switch_current(index_dir, version)
@@ -237,7 +241,8 @@ def build_index(
         return report
 
 
-def _chunk_all(articles: list[Article], settings: Settings) -> tuple[list[Chunk], list[Sentence]]:
+def chunk_articles(articles: list[Article], settings: Settings) -> tuple[list[Chunk], list[Sentence]]:
+    """Chunk every article; chunk and sentence ids run on across articles, in article order."""
     chunks: list[Chunk] = []
     sentences: list[Sentence] = []
     for article in articles:
@@ -250,6 +255,65 @@ def _chunk_all(articles: list[Article], settings: Settings) -> tuple[list[Chunk]
                 start=c.start, end=c.end, text=c.text, sentence_ids=tuple(i + offset for i in c.sentence_ids),
             ))
     return chunks, sentences
+
+
+def chunk_embedding_text(chunk: Chunk, context: bool) -> str:
+    """What is embedded for a chunk: its text, headed by its article title and section when ``context``.
+
+    A chunk from the middle of an article often never names what the article is
+    about ("他", "该公司"); its heading does.
+    """
+    if not context:
+        return chunk.text
+    heading = " ".join(part for part in (chunk.title, chunk.section) if part)
+    return f"{heading}\n{chunk.text}" if heading else chunk.text
+
+
+def context_tokens(chunks: Sequence[Chunk], settings: Settings) -> list[list[str]] | None:
+    """Per chunk, the lexical tokens of its title and section (None when context is off)."""
+    if not settings.chunk_context:
+        return None
+    cache: dict[tuple[str, str], list[str]] = {}
+    out = []
+    for c in chunks:
+        key = (c.title, c.section)
+        if key not in cache:
+            cache[key] = lexical_tokens(f"{c.title} {c.section}")
+        out.append(cache[key])
+    return out
+
+
+def chunk_lexical_tokens(chunks: Sequence[Chunk], index_dir: Path | None = None) -> list[list[str]]:
+    """Each chunk's ``lexical_tokens``, reusing those of the current version in ``index_dir`` for known text.
+
+    The reused tokens are read only when the current version's files match its
+    manifest's checksums; anything else is tokenised afresh.
+    """
+    known = _indexed_tokens(index_dir) if index_dir is not None else {}
+    return [known[c.text] if c.text in known else lexical_tokens(c.text) for c in chunks]
+
+
+def _indexed_tokens(index_dir: Path) -> dict[str, list[str]]:
+    """Chunk text → tokens of the current version (empty when it has none or they cannot be trusted)."""
+    name = current_version(index_dir)
+    manifest = read_manifest(index_dir)
+    if name is None or manifest is None or manifest.get("lexical", {}).get("tokenizer") != TOKENIZER_VERSION:
+        return {}
+    folder = index_dir / VERSIONS / name
+    files = manifest.get("files", {})
+    try:
+        for fname in ("chunks.jsonl", f"lexical/{TOKENS_FILE}"):
+            if fname not in files or file_sha256(folder / fname) != files[fname]["sha256"]:
+                return {}  # an older index without tokens, or a damaged one: tokenise again
+        tokens = saved_tokens(folder / "lexical")
+        with (folder / "chunks.jsonl").open(encoding="utf-8") as fh:
+            texts = [json.loads(line)["text"] for line in fh if line.strip()]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("cannot reuse the lexical tokens of %s (%s): tokenising every chunk", folder, exc)
+        return {}
+    if tokens is None or len(tokens) != len(texts):
+        return {}
+    return dict(zip(texts, tokens, strict=True))
 
 
 def _embed_with_cache(
@@ -294,17 +358,24 @@ def _embed_with_cache(
     return np.stack([cached[k] for k in keys]).astype(np.float32, copy=False)
 
 
-def _write_version(
+def write_version(
     settings: Settings,
     articles: list[Article],
-    chunks: list[Chunk],
-    sentences: list[Sentence],
+    chunks: Sequence[Chunk],
+    sentences: Sequence[Sentence],
     chunk_vectors: np.ndarray,
     sentence_vectors: np.ndarray,
-    report: BuildReport,
-    progress: Progress | None,
+    progress: Progress | None = None,
+    chunk_tokens: Iterable[list[str]] | None = None,
+    dense: DenseIndex | None = None,
+    chunk_prefixes: Sequence[list[str]] | None = None,
 ) -> str:
-    """Write a complete version folder (under a .tmp name, renamed when complete)."""
+    """Write a complete version folder (under a .tmp name, renamed when complete); return its name.
+
+    ``chunk_tokens`` (each chunk's ``lexical_tokens``) and ``dense`` (an index
+    built from ``chunk_vectors``) spare the work when the caller has them, e.g.
+    a benchmark that writes a million synthetic chunks made of repeated text.
+    """
     index_dir = settings.index_dir
     versions = index_dir / VERSIONS
     versions.mkdir(parents=True, exist_ok=True)
@@ -318,13 +389,16 @@ def _write_version(
     _write_jsonl(tmp / "sentences.jsonl", ([s.article, s.start, s.end, s.paragraph] for s in sentences))
     if progress:
         progress("write", 1, 4)
-    dense = DenseIndex.build(chunk_vectors)
+    if dense is None:
+        dense = DenseIndex.build(chunk_vectors)
     dense.save(tmp / "dense.faiss")
     _fault("while-writing")
-    np.save(tmp / "sentences.f16.npy", sentence_vectors.astype(np.float16), allow_pickle=False)
+    np.save(tmp / "sentences.f16.npy", np.asarray(sentence_vectors, dtype=np.float16), allow_pickle=False)
     if progress:
         progress("write", 2, 4)
-    LexicalIndex.build(lexical_tokens(c.text) for c in chunks).save(tmp / "lexical")
+    if chunk_tokens is None:
+        chunk_tokens = (lexical_tokens(c.text) for c in chunks)
+    LexicalIndex.build(chunk_tokens, chunk_prefixes).save(tmp / "lexical")
     if progress:
         progress("write", 3, 4)
     files = {}

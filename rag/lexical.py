@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -64,28 +64,46 @@ def lexical_tokens(text: str) -> list[str]:
     ]
 
 
-class LexicalIndex:
-    """A BM25 index (bm25s) saved as a folder beside the dense index."""
+TOKENS_FILE = "tokens.jsonl"
 
-    def __init__(self, model: Any, size: int):
+
+class LexicalIndex:
+    """A BM25 index (bm25s) saved as a folder beside the dense index.
+
+    The folder also keeps each chunk's tokens (tokens.jsonl), so the next build
+    tokenises only new text: jieba is the slow part of writing an index.
+    """
+
+    def __init__(self, model: Any, size: int, tokens: list[list[str]] | None = None):
         self._model = model
         self.size = size
+        self._tokens = tokens
 
     @classmethod
-    def build(cls, token_lists: Iterable[list[str]]) -> LexicalIndex:
-        """Index one token list per chunk, in chunk-id order."""
+    def build(cls, token_lists: Iterable[list[str]], prefixes: Sequence[list[str]] | None = None) -> LexicalIndex:
+        """Index one token list per chunk, in chunk-id order.
+
+        ``prefixes``: per chunk, tokens indexed with it but not saved as its own
+        (its article title and section), so saved tokens stay reusable by text.
+        """
         import bm25s
 
         corpus = list(token_lists)
+        indexed = [p + t for p, t in zip(prefixes, corpus, strict=True)] if prefixes is not None else corpus
         model = bm25s.BM25(k1=1.2, b=0.75)
         # bm25s needs at least one token per document to keep ids aligned.
-        model.index([tokens or [""] for tokens in corpus], show_progress=False)
-        return cls(model, len(corpus))
+        model.index([tokens or [""] for tokens in indexed], show_progress=False)
+        return cls(model, len(corpus), corpus)
 
     def save(self, folder: Path) -> None:
         """Write the index files into ``folder`` (created)."""
         folder.mkdir(parents=True, exist_ok=True)
         self._model.save(str(folder), show_progress=False)
+        if self._tokens is not None:
+            with (folder / TOKENS_FILE).open("w", encoding="utf-8") as fh:
+                for tokens in self._tokens:
+                    fh.write(json.dumps(tokens, ensure_ascii=False))
+                    fh.write("\n")
         (folder / "tokenizer.json").write_text(
             json.dumps({"tokenizer": TOKENIZER_VERSION, "size": self.size}), encoding="utf-8"
         )
@@ -114,3 +132,12 @@ class LexicalIndex:
         top = top[np.argsort(-scores[top], kind="stable")]
         top = top[scores[top] > 0]
         return top.astype(np.int64), scores[top]
+
+
+def saved_tokens(folder: Path) -> list[list[str]] | None:
+    """The chunk tokens an index folder was built from, or None when it has none (an older index)."""
+    path = folder / TOKENS_FILE
+    if not path.is_file():
+        return None
+    with path.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh]

@@ -45,7 +45,7 @@ class Settings:
     # chunking (characters)
     chunk_size: int = 200
     chunk_overlap: int = 40
-    chunk_context: bool = False  # embed and index each chunk with its article title and section
+    chunk_context: bool = True  # embed and index each chunk with its article title and section (measured)
     # retrieval
     retrieval_mode: str = "hybrid"
     top_k: int = 5

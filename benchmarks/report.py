@@ -1,0 +1,218 @@
+"""The benchmark's Markdown: tables, targets, and the performance section of BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks.encoders import Quality, Throughput
+from benchmarks.pipeline import PipelineRun
+from benchmarks.scale import ScaleResult
+from benchmarks.synthetic import DESCRIPTION
+
+START = "<!-- bench:performance:start -->"
+END = "<!-- bench:performance:end -->"
+PLUS_ONE_LIMIT = 1.5  # "about the cost of embedding that article alone"
+
+
+@dataclass
+class BenchmarkRun:
+    """Everything one run measured, with what it ran on."""
+
+    meta: dict[str, Any]
+    throughput: list[Throughput] = field(default_factory=list)
+    quality: list[Quality] = field(default_factory=list)
+    pipeline: list[PipelineRun] = field(default_factory=list)
+    scale: list[ScaleResult] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One target of the issue and what was measured against it."""
+
+    name: str
+    measured: str
+    met: bool | None  # None: not measured in this run
+
+
+def _f(value: float, digits: int = 1) -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:,.{digits}f}"
+
+
+def size_label(n: int) -> str:
+    """1000 → "1k", 1000000 → "1M", 300 → "300".
+
+    >>> size_label(1000), size_label(100_000), size_label(1_000_000), size_label(300)
+    ('1k', '100k', '1M', '300')
+    """
+    if n >= 1_000_000 and n % 1_000_000 == 0:
+        return f"{n // 1_000_000}M"
+    if n >= 1000 and n % 1000 == 0:
+        return f"{n // 1000}k"
+    return str(n)
+
+
+def targets(run: BenchmarkRun) -> list[Target]:
+    """Each target of issue 8 against this run's figures."""
+    out: list[Target] = []
+    by_engine = {t.engine: t for t in run.throughput}
+    if "torch fp32" in by_engine and "onnx-int8" in by_engine:
+        speed = by_engine["onnx-int8"].best.chunks_per_s / by_engine["torch fp32"].best.chunks_per_s
+        out.append(Target("onnx-int8 ≥ 2× torch fp32 (chunks/s, each at its best batch)", f"{speed:.2f}×",
+                          speed >= 2.0))
+    quality = {q.backend: q for q in run.quality}
+    if "torch" in quality and "onnx-int8" in quality:
+        delta = quality["onnx-int8"].hit_at_5 - quality["torch"].hit_at_5
+        out.append(Target("CMRC dev hit@5, onnx-int8 within 0.005 of fp32", f"{delta:+.4f}", abs(delta) <= 0.005))
+    for p in run.pipeline:
+        out.append(Target(f"`rag index` / encode-only ≤ 1.15 ({p.backend})", f"{p.overhead_ratio:.3f}",
+                          p.overhead_ratio <= 1.15))
+        out.append(Target(f"unchanged re-index embeds nothing, < 5% of a full build ({p.backend})",
+                          f"{p.unchanged_embedded} embedded, {100 * p.unchanged_fraction:.1f}%",
+                          p.unchanged_embedded == 0 and p.unchanged_fraction < 0.05))
+        out.append(Target(f"re-index + 1 article ≈ embedding it alone, ≤ {PLUS_ONE_LIMIT}× ({p.backend})",
+                          f"{p.plus_one_ratio:.2f}×", p.plus_one_ratio <= PLUS_ONE_LIMIT))
+    for s in run.scale:
+        recall = s.dense.hnsw_recall_at_10 if s.dense_kind == "hnsw" else s.dense.exact_recall_at_10
+        out.append(Target(f"recall@10 ≥ 0.99 against exact, {size_label(s.size)} chunks ({s.dense_kind})",
+                          f"{recall:.4f}", recall >= 0.99))
+    sizes = {s.size: s for s in run.scale}
+    big = sizes.get(1_000_000)
+    out.append(Target("search p50 < 20 ms at 1M chunks",
+                      f"{big.search_ms.p50:.1f} ms" if big else "not run (add 1m to --sizes)",
+                      big.search_ms.p50 < 20 if big else None))
+    mid = sizes.get(100_000)
+    out.append(Target("full answer p50 < 100 ms at 100k chunks",
+                      f"{mid.answer_ms.p50:.1f} ms" if mid else "not run", mid.answer_ms.p50 < 100 if mid else None))
+    out.append(Target("start-up to first answer < 10 s at 100k chunks",
+                      f"{mid.startup.startup_s:.1f} s" if mid else "not run",
+                      mid.startup.startup_s < 10 if mid else None))
+    return out
+
+
+def render(run: BenchmarkRun) -> str:
+    """The performance section (without its markers) as Markdown."""
+    m = run.meta
+    lines = [
+        "## Performance",
+        "",
+        f"Written by `{m['command']}` on {m['date']}, commit `{m['commit']}`"
+        + (" (quick mode: small samples, a correctness check, not a measurement)." if m["quick"] else "."),
+        f"Machine: {m['machine']['cpu']}, {m['machine']['cores']} cores, {m['machine']['ram_gib']} GiB RAM, "
+        f"{m['machine']['os']}; {m['threads']} threads. Load average (1/5/15 min) at the start "
+        f"{'/'.join(map(str, m['load_start']))}, at the end {'/'.join(map(str, m['load_end']))}: other jobs "
+        "share the CPU when it is above the core count, and every timing is slower by about that much.",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + ".",
+        "Timings exclude process start and model loading, except start-up itself.",
+        "",
+    ]
+    if run.throughput:
+        t0 = run.throughput[0]
+        lines += [
+            f"### Encoder throughput: {t0.texts} real CMRC 2018 dev chunks (default chunking), {t0.tokens:,} tokens",
+            "",
+            "| engine | batch sizes tried (chunks/s) | best batch | chunks/s | tokens/s | × torch fp32 |",
+            "|---|---|---:|---:|---:|---:|",
+        ]
+        torch_best = next((t.best.chunks_per_s for t in run.throughput if t.engine == "torch fp32"), float("nan"))
+        for t in run.throughput:
+            tried = ", ".join(f"{r.batch_size}: {r.chunks_per_s:.1f}" for r in t.runs)
+            lines.append(f"| {t.engine} | {tried} | {t.best.batch_size} | {_f(t.best.chunks_per_s)} | "
+                         f"{_f(t.best.tokens_per_s, 0)} | {_f(t.best.chunks_per_s / torch_best, 2)} |")
+        lines.append("")
+    if run.quality:
+        base = next((q.hit_at_5 for q in run.quality if q.backend == "torch"), float("nan"))
+        base_test = next((q.test_hit_at_5 for q in run.quality if q.backend == "torch"), float("nan"))
+        lines += [
+            "### Retrieval quality by encoder: CMRC 2018 dev, hybrid search, chunk-level hit@5",
+            "",
+            "| backend | questions | hit@5 | Δ vs fp32 | test half: questions | hit@5 | Δ vs fp32 |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for q in run.quality:
+            lines.append(f"| {q.backend} | {q.questions} | {q.hit_at_5:.4f} | {q.hit_at_5 - base:+.4f} | "
+                         f"{q.test_questions} | {q.test_hit_at_5:.4f} | {q.test_hit_at_5 - base_test:+.4f} |")
+        lines.append("")
+    if run.pipeline:
+        p0 = run.pipeline[0]
+        lines += [
+            f"### Index build: {p0.articles} CMRC passages as .txt files ({p0.chunks} chunks, {p0.sentences} "
+            "sentences), `build_index` as `rag index` runs it, fresh index folder, empty embedding cache",
+            "",
+            "| backend | batch | texts embedded | `rag index` s | encode only s | overhead ratio | stages s | "
+            "unchanged re-index s (embedded, % of full) | + 1 article s (embedded) | embedding it alone s | ratio |",
+            "|---|---:|---:|---:|---:|---:|---|---|---|---:|---:|",
+        ]
+        for p in run.pipeline:
+            stages = ", ".join(f"{k} {v:.2f}" for k, v in p.stages_s.items())
+            lines.append(
+                f"| {p.backend} | {p.batch_size} | {p.embedded} | {p.build_s:.2f} | {p.encode_s:.2f} | "
+                f"{p.overhead_ratio:.3f} | {stages} | {p.unchanged_s:.3f} ({p.unchanged_embedded}, "
+                f"{100 * p.unchanged_fraction:.1f}%) | {p.plus_one_s:.2f} ({p.plus_one_embedded}) | "
+                f"{p.plus_one_encode_s:.2f} | {p.plus_one_ratio:.2f} |")
+        lines += ["", "Encode only: the same encoder and batch size on exactly the texts the build embedded; "
+                  "mean of one run before and one after the build. jieba's dictionary and bm25s are loaded "
+                  "before timing (one-off process costs, like the model).", ""]
+    if run.scale:
+        s0 = run.scale[0]
+        lines += [
+            f"### Query latency at scale: onnx-int8 query encoder, hybrid, top {m['top_k']}, "
+            f"{m['candidates']} candidates per leg, {s0.queries} real CMRC questions per size",
+            "",
+            "| chunks | dense index | recall@10 exact / HNSW | dense p50 ms exact / HNSW | search p50 / p95 / p99 ms "
+            "| encode / dense / lexical / fusion p50 ms | legs one after the other p50 ms "
+            "| answer p50 / p95 / p99 ms | server RSS MiB (peak) | disk MiB | start-up s |",
+            "|---:|---|---|---|---|---|---:|---|---|---:|---:|",
+        ]
+        for s in run.scale:
+            st = s.stages_p50_ms
+            lines.append(
+                f"| {size_label(s.size)} | {s.dense_kind} | {s.dense.exact_recall_at_10:.4f} / "
+                f"{s.dense.hnsw_recall_at_10:.4f} | {s.dense.exact_ms.p50:.2f} / {s.dense.hnsw_ms.p50:.2f} | "
+                f"{s.search_ms.p50:.1f} / {s.search_ms.p95:.1f} / {s.search_ms.p99:.1f} | "
+                f"{st['encode']:.1f} / {st['dense']:.2f} / {st['lexical']:.1f} / {st['fusion']:.2f} | "
+                f"{s.search_sequential_ms.p50:.1f} | {s.answer_ms.p50:.1f} / {s.answer_ms.p95:.1f} / "
+                f"{s.answer_ms.p99:.1f} | {s.startup.rss_mib:,.0f} ({s.startup.peak_rss_mib:,.0f}) | "
+                f"{s.disk_mib:,.0f} | {s.startup.startup_s:.1f} |")
+        lines += [
+            "",
+            DESCRIPTION + " Mean best cosine of the questions among real chunks / among synthetic ones: "
+            + "; ".join(f"{size_label(s.size)} {s.query_top1_real:.3f} / {_f(s.query_top1_synthetic, 3)}"
+                        for s in run.scale) + ".",
+            "Search runs from question text to fused hits (query encoding included); the stages are timed "
+            "inside it, the lexical leg in a thread beside encoding and dense search. Answer: search plus the "
+            "extractive answer. Server RSS: a fresh process that loaded the index, answered 20 questions "
+            "(vectors and BM25 arrays memory-mapped above 100k chunks). Start-up: that process, from its start "
+            "to its first answer. HNSW build: "
+            + "; ".join(f"{size_label(s.size)} {s.dense.hnsw_build_s:.1f} s" for s in run.scale) + ".",
+            "",
+            "HNSW efSearch (recall@10 / dense p50 ms; rag searches with the default one, 50 results):",
+            "",
+            "| chunks | " + " | ".join(f"ef {ef}" for ef in run.scale[0].dense.ef_sweep) + " |",
+            "|---:|" + "---|" * len(run.scale[0].dense.ef_sweep),
+        ]
+        for s in run.scale:
+            lines.append(f"| {size_label(s.size)} | "
+                         + " | ".join(f"{rec:.4f} / {ms:.2f}" for rec, ms in s.dense.ef_sweep.values()) + " |")
+        lines.append("")
+    lines += ["### Targets", "", "| target | measured | met |", "|---|---|---|"]
+    for target in targets(run):
+        met = "–" if target.met is None else ("yes" if target.met else "no")
+        lines.append(f"| {target.name} | {target.measured} | {met} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_section(markdown_file: Path, section: str) -> None:
+    """Put ``section`` between the performance markers of ``markdown_file``, keeping everything else."""
+    block = f"{START}\n{section}{END}"
+    text = markdown_file.read_text(encoding="utf-8") if markdown_file.is_file() else "# Benchmarks\n"
+    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.DOTALL)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: block, text, count=1)
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    markdown_file.parent.mkdir(parents=True, exist_ok=True)
+    markdown_file.write_text(text, encoding="utf-8")

