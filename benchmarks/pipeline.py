@@ -74,7 +74,7 @@ def warm_up_pipeline() -> None:
 
 
 def measure_pipeline(encoder: Encoder, passages: list[Passage], extra: Passage, work_dir: Path,
-                     models_dir: Path, batch_size: int) -> PipelineRun:
+                     models_dir: Path, batch_size: int, keep: bool = False) -> PipelineRun:
     """Build ``passages`` as a corpus folder from scratch, then again unchanged, then with ``extra`` added."""
     backend = encoder.backend
     folder = work_dir / f"pipeline-{backend}"
@@ -106,6 +106,8 @@ def measure_pipeline(encoder: Encoder, passages: list[Passage], extra: Passage, 
     plus_one_s = time.perf_counter() - t0
     new_texts = embedded_texts(settings, f"{extra.id}.txt")
     plus_one_encode_s = _time_encode(encoder, new_texts)
+    if not keep:
+        shutil.rmtree(folder, ignore_errors=True)
     return PipelineRun(
         backend=backend, batch_size=batch_size, articles=full.articles, chunks=full.chunks,
         sentences=full.sentences, embedded=full.embedded, build_s=build_s, encode_s=encode_s,

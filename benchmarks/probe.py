@@ -22,6 +22,8 @@ def main() -> None:
     parser.add_argument("--models-dir", required=True)
     parser.add_argument("--backend", required=True)
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--store", default="faiss", help="faiss, or milvus (benchmarks/milvus_bench.py)")
+    parser.add_argument("--milvus-uri", default=None, help="with --store milvus: a Milvus Lite file or http:// URI")
     parser.add_argument("questions", nargs="+")
     args = parser.parse_args()
 
@@ -32,18 +34,19 @@ def main() -> None:
 
     t_imports = time.time()
     kb = KnowledgeBase(Settings(index_dir=Path(args.index_dir), models_dir=Path(args.models_dir),
-                                encoder_backend=args.backend, threads=args.threads))
+                                encoder_backend=args.backend, threads=args.threads, store=args.store,
+                                milvus_uri=args.milvus_uri))
     kb.version()  # the index and the encoder
     t_loaded = time.time()
     kb.ask(args.questions[0])
     t_first = time.time()
     for question in args.questions[1:]:
         kb.ask(question)
-    rss, peak = rss_mib()
+    rss, peak, anon = rss_mib()
     print(json.dumps({
         "imports_s": t_imports - t_start, "load_s": t_loaded - t_imports,
         "first_answer_ms": (t_first - t_loaded) * 1000, "first_answer_at": t_first,
-        "rss_mib": rss, "peak_rss_mib": peak,
+        "rss_mib": rss, "peak_rss_mib": peak, "anon_rss_mib": anon,
     }))
 
 

@@ -124,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hold-out", type=int, default=100, help="test-half passages left out for refusal recall")
     parser.add_argument("--sample", type=int, help="a seeded sample of this many questions per half (quicker)")
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
+    parser.add_argument("--guard-only", action="store_true", help="measure and write only the CI guard figure")
     args = parser.parse_args(argv)
     command = "python benchmarks/quality.py " + " ".join(argv if argv is not None else sys.argv[1:])
     settings = load_settings()
@@ -136,6 +137,15 @@ def main(argv: list[str] | None = None) -> int:
         if done % 100 == 0 or done == total:
             print(f"  {done}/{total}", file=sys.stderr, flush=True)
 
+    if args.guard_only:
+        guard = run_evaluation(settings, select_questions(cmrc, sample=100, seed=0), None,
+                               EvalOptions(index_cache=options.index_cache, passages="questions"))
+        section = (f"## Quality: CI guard\n\nWritten by `{command.strip()}` on {started:%Y-%m-%d %H:%M} UTC, "
+                   f"commit {git_commit(ROOT)}.\n\nci-guard hybrid hit@5 = {fmt(guard.summary.hit_at.get(5))} "
+                   "(`rag eval --dataset cmrc2018-dev --sample 100 --seed 0 --passages questions`)\n")
+        write_section(args.output, section)
+        print(section)
+        return 0
     mode_rows, test_reports = [], {}
     for mode in args.modes.split(","):
         for split in ("test",) if args.no_full else ("test", "all"):

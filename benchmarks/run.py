@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where the raw JSON goes (default benchmarks/results/)")
     p.add_argument("--markdown", type=Path, default=ROOT / "BENCHMARKS.md",
                    help="the Markdown file whose performance section is replaced (default BENCHMARKS.md)")
-    p.add_argument("--keep-indexes", action="store_true", help="keep the synthetic indexes in the work folder")
+    p.add_argument("--keep-indexes", action="store_true", help="keep the indexes built while measuring")
     p.add_argument("-v", "--verbose", action="store_true", help="log each step")
     return p
 
@@ -141,8 +141,8 @@ def main(argv: list[str] | None = None) -> int:
 
     log.info("index build")
     passages = data.passages[: n_passages + 1]
-    run.pipeline = [measure_pipeline(enc, passages[:-1], passages[-1], work, args.models_dir, settings.batch_size)
-                    for enc in (torch, onnx)]
+    run.pipeline = [measure_pipeline(enc, passages[:-1], passages[-1], work, args.models_dir, settings.batch_size,
+                                     args.keep_indexes) for enc in (torch, onnx)]
     del torch
 
     log.info("scale")

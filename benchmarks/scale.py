@@ -1,7 +1,7 @@
 """Query latency, recall, memory, disk and start-up over synthetic indexes of 1k to 1M chunks.
 
 For each size: the index is written by rag's own ``write_version`` (dense kind
-chosen by ``rag.dense.auto_kind``); exact and HNSW search are compared on the
+chosen by ``rag.dense.auto_kind``); exact and IVF search are compared on the
 same vectors (recall@10 against brute force, ties counted as hits); search and
 answer latency are measured through ``KnowledgeBase`` with the onnx-int8 query
 encoder; a fresh process measures start-up to the first answer and its memory.
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.synthetic import BaseCorpus, synthetic_corpus, write_synthetic_index
-from rag.dense import DenseIndex, auto_kind
+from rag.dense import DenseIndex, auto_kind, ivf_probes
 from rag.embedding import Encoder
 from rag.knowledge_base import KnowledgeBase
 from rag.lexical import lexical_tokens
@@ -29,7 +29,7 @@ from rag.retrieval import Searcher, fuse_rankings
 from rag.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-EF_SWEEP = (64, 96, 128, 192, 256)
+PROBE_SWEEP = (75, 150, 300, 600)  # IVF lists scanned per query (capped at the number of lists)
 
 
 @dataclass(frozen=True)
@@ -49,14 +49,17 @@ class Percentiles:
 
 @dataclass(frozen=True)
 class DenseComparison:
-    """Exact against HNSW on the same vectors and query vectors."""
+    """Exact against approximate (IVF) search on the same vectors and query vectors."""
 
     exact_ms: Percentiles
     exact_recall_at_10: float
-    hnsw_ms: Percentiles
-    hnsw_recall_at_10: float
-    hnsw_build_s: float
-    ef_sweep: dict[int, tuple[float, float]]  # efSearch: (recall@10, p50 ms)
+    approx_kind: str
+    approx_ms: Percentiles
+    approx_recall_at_10: float
+    approx_build_s: float
+    lists: int
+    probes: int  # the default, rag.dense.ivf_probes
+    sweep: dict[int, tuple[int, float, float]]  # lists asked for: (lists scanned, recall@10, p50 ms)
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ class Startup:
     first_answer_ms: float
     rss_mib: float
     peak_rss_mib: float
+    anon_rss_mib: float  # of rss_mib, the part not backed by files (mapped index files are not in it)
 
 
 @dataclass(frozen=True)
@@ -120,27 +124,30 @@ def recall_at(found: list[np.ndarray], vectors: np.ndarray, queries: np.ndarray,
     return hits / (k * len(queries))
 
 
-def compare_dense(vectors: np.ndarray, queries: np.ndarray, depth: int, flat: DenseIndex, hnsw: DenseIndex,
-                  hnsw_build_s: float) -> DenseComparison:
-    """Time and grade exact and HNSW search of the same query vectors, ``depth`` results each."""
+def compare_dense(vectors: np.ndarray, queries: np.ndarray, depth: int, flat: DenseIndex, approx: DenseIndex,
+                  approx_build_s: float) -> DenseComparison:
+    """Time and grade exact and approximate search of the same query vectors, ``depth`` results each."""
     _, exact_scores = exact_top(vectors, queries, 10)
 
-    def run(index: DenseIndex, ef: int | None = None) -> tuple[Percentiles, float]:
+    def run(index: DenseIndex, nprobe: int | None = None) -> tuple[Percentiles, float]:
         times, found = [], []
         for q in queries:
             t0 = time.perf_counter()
-            ids, _ = index.search(q, depth, ef_search=ef)
+            ids, _ = index.search(q, depth, nprobe=nprobe)
             times.append((time.perf_counter() - t0) * 1000)
             found.append(ids)
         return Percentiles.of(times), recall_at(found, vectors, queries, exact_scores)
 
     exact_ms, exact_recall = run(flat)
+    lists = approx.lists
     sweep = {}
-    for ef in EF_SWEEP:
-        ms, rec = run(hnsw, ef)
-        sweep[ef] = (rec, ms.p50)
-    hnsw_ms, hnsw_recall = run(hnsw)
-    return DenseComparison(exact_ms, exact_recall, hnsw_ms, hnsw_recall, hnsw_build_s, sweep)
+    for count in PROBE_SWEEP:
+        probes = min(count, lists)
+        ms, rec = run(approx, probes)
+        sweep[count] = (probes, rec, ms.p50)
+    approx_ms, approx_recall = run(approx)
+    return DenseComparison(exact_ms, exact_recall, approx.kind, approx_ms, approx_recall, approx_build_s, lists,
+                           ivf_probes(lists), sweep)
 
 
 def search_sequential(searcher: Searcher, query: str, k: int) -> None:
@@ -151,7 +158,7 @@ def search_sequential(searcher: Searcher, query: str, k: int) -> None:
     vector = encoder.encode_queries([query])[0]
     dense_ids, _ = version.dense.search(vector, depth)
     lexical_ids, _ = version.lexical.search(lexical_tokens(query), depth)
-    fused = fuse_rankings(dense_ids.tolist(), lexical_ids.tolist(), searcher.rrf_k)
+    fused = fuse_rankings(dense_ids.tolist(), lexical_ids.tolist(), searcher.rrf_k, searcher.lexical_weight)
     _ = [version.chunks[f.id] for f in fused[:k]]
 
 
@@ -168,14 +175,14 @@ def measure_size(base: BaseCorpus, size: int, encoder: Encoder, settings: Settin
 
     flat = DenseIndex.build(vectors, kind="flat")
     t0 = time.perf_counter()
-    hnsw = DenseIndex.build(vectors, kind="hnsw")
-    hnsw_build_s = time.perf_counter() - t0
-    dense = compare_dense(vectors, query_vectors, depth, flat, hnsw, hnsw_build_s)
+    approx = DenseIndex.build(vectors, kind="ivf")
+    approx_build_s = time.perf_counter() - t0
+    dense = compare_dense(vectors, query_vectors, depth, flat, approx, approx_build_s)
     kind = auto_kind(len(vectors))
     t0 = time.perf_counter()
-    write_synthetic_index(corpus, size_settings, hnsw if kind == "hnsw" else flat)
+    write_synthetic_index(corpus, size_settings, flat if kind == "flat" else approx)
     write_s = time.perf_counter() - t0
-    del flat, hnsw
+    del flat, approx
 
     real = vectors[: corpus.real_chunks]
     top1_real = float(np.mean(np.max(query_vectors @ real.T, axis=1)))
@@ -224,8 +231,9 @@ def measure_size(base: BaseCorpus, size: int, encoder: Encoder, settings: Settin
 def probe_startup(settings: Settings, questions: list[str]) -> Startup:
     """Start ``benchmarks.probe`` in a fresh Python; time process start to first answer; read its memory."""
     command = [sys.executable, "-m", "benchmarks.probe", "--index-dir", str(settings.index_dir),
-               "--models-dir", str(settings.models_dir), "--backend", settings.encoder_backend,
-               "--threads", str(settings.threads), *questions]
+               "--models-dir", str(settings.models_dir), "--backend", settings.backend,
+               "--threads", str(settings.threads), "--store", settings.store,
+               *(["--milvus-uri", settings.milvus_address] if settings.store == "milvus" else []), *questions]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     started = time.time()
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
@@ -235,5 +243,6 @@ def probe_startup(settings: Settings, questions: list[str]) -> Startup:
     return Startup(
         startup_s=data["first_answer_at"] - started, imports_s=data["imports_s"], load_s=data["load_s"],
         first_answer_ms=data["first_answer_ms"], rss_mib=data["rss_mib"], peak_rss_mib=data["peak_rss_mib"],
+        anon_rss_mib=data["anon_rss_mib"],
     )
 

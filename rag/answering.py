@@ -51,7 +51,7 @@ class AnswerParams:
     trim: bool = True  # trim long sentences to the clauses that answer
     max_sentences: int = 2
     max_chars: int = 200
-    refusal_threshold: float = 0.9175  # calibrated: scripts/calibrate_refusal.py
+    refusal_threshold: float = 0.9187  # calibrated (onnx-int8): scripts/calibrate_refusal.py
     refuse_missing_terms: bool = True  # refuse when a name, place or number of the question is nowhere retrieved
 
 

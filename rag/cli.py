@@ -11,15 +11,21 @@ from typing import Any
 
 from rag import __version__
 from rag.errors import RagError
-from rag.settings import RETRIEVAL_MODES, Settings, load_settings
+from rag.settings import RETRIEVAL_MODES, STORES, Settings, load_settings
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="settings file (TOML); default: rag.toml if present")
     parser.add_argument("--index-dir", type=Path, help="index folder (default: index/)")
     parser.add_argument("--model", help="sentence-transformers model name or path (default: the bundled e5-small)")
-    parser.add_argument("--backend", dest="encoder_backend", choices=["torch", "onnx-int8"],
-                        help="encoder backend and precision")
+    parser.add_argument("--backend", dest="encoder_backend", choices=["auto", "torch", "onnx-int8"],
+                        help="encoder backend and precision (default auto: onnx-int8 for the default model, "
+                             "torch for others)")
+    parser.add_argument("--store", choices=STORES,
+                        help="where chunks are searched: faiss (files in the index folder, default) or milvus")
+    parser.add_argument("--milvus-uri", dest="milvus_uri", metavar="URI",
+                        help="Milvus Lite file (default: <index-dir>/milvus.db) or http://host:19530 for a server; "
+                        "the token comes from RAG_MILVUS_TOKEN or the settings file")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
 
 
@@ -84,7 +90,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     """Settings from flags, environment, settings file and defaults."""
     overrides: dict[str, Any] = {}
     for name in ("index_dir", "model", "encoder_backend", "top_k", "retrieval_mode", "host", "port",
-                 "chunk_size", "chunk_overlap"):
+                 "chunk_size", "chunk_overlap", "store", "milvus_uri"):
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value
@@ -100,8 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    level = logging.INFO if args.verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # Some libraries (bm25s, jieba) set their own loggers to DEBUG when imported: filter at the handler.
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(level)
     try:
         settings = settings_from_args(args)
         from rag import commands

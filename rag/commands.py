@@ -72,10 +72,14 @@ def _index_once(kb: KnowledgeBase, args: argparse.Namespace) -> int:
             "chunks": report.chunks, "sentences": report.sentences, "embedded": report.embedded,
             "from_cache": report.from_cache, "added": report.added, "changed": report.changed,
             "removed": report.removed, "errors": report.errors, "warnings": report.warnings,
-            "seconds": round(report.seconds, 3),
+            "seconds": round(report.seconds, 3), "store": report.store,
+            "store_inserted": report.store_inserted, "store_deleted": report.store_deleted,
         })
     elif report.up_to_date:
         print(f"index is up to date ({report.articles} articles, {report.chunks} chunks); nothing embedded")
+        if report.store_inserted or report.store_deleted:
+            print(f"milvus: wrote {report.store_inserted} chunks from the embedding cache, "
+                  f"removed {report.store_deleted} old articles")
     else:
         parts = []
         for label, items in (("added", report.added), ("changed", report.changed), ("removed", report.removed)):
@@ -85,6 +89,8 @@ def _index_once(kb: KnowledgeBase, args: argparse.Namespace) -> int:
               f"embedded {report.embedded} texts, {report.from_cache} from cache"
               + (f"; {'; '.join(parts)}" if parts else ""))
         print(f"index version {report.version} in {kb.settings.index_dir}")
+        if report.store == "milvus":
+            print(f"milvus: wrote {report.store_inserted} chunks, removed {report.store_deleted} old articles")
     return 1 if report.errors else 0
 
 

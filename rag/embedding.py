@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,8 +25,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from rag.errors import ModelError
-from rag.modelprep import ONNX_DIRNAME, ONNX_INT8, SETUP_HINT, ensure_model
-from rag.settings import DEFAULT_MODEL, ENCODER_BACKENDS, encoder_identity
+from rag.modelprep import ONNX_DIRNAME, ONNX_INT8, SETUP_HINT, ensure_model, export_onnx
+from rag.settings import BACKEND_CHOICES, DEFAULT_MODEL, encoder_identity, resolve_backend
 
 _QUERY_PROMPT_KEYS = ("query",)
 _PASSAGE_PROMPT_KEYS = ("passage", "document", "doc")
@@ -157,9 +158,10 @@ class Encoder:
         batch_size: int = 32,
         threads: int = 0,
     ) -> Encoder:
-        """Load ``model`` with ``backend`` ("torch" or "onnx-int8"), preparing the default model if needed."""
-        if backend not in ENCODER_BACKENDS:
-            raise ModelError(f"encoder backend must be one of {', '.join(ENCODER_BACKENDS)}; got {backend!r}")
+        """Load ``model`` with ``backend`` ("auto", "torch" or "onnx-int8"), preparing the default model if needed."""
+        if backend not in BACKEND_CHOICES:
+            raise ModelError(f"encoder backend must be one of {', '.join(BACKEND_CHOICES)}; got {backend!r}")
+        backend = resolve_backend(model, backend)
         resolved = ensure_model(model, Path(models_dir))
         folder = Path(resolved).expanduser()
         if backend == "onnx-int8":
@@ -216,6 +218,11 @@ class Encoder:
                 f"Use the default model {DEFAULT_MODEL!r} ({SETUP_HINT}) or the torch backend."
             )
         onnx_path = folder / ONNX_DIRNAME / ONNX_INT8
+        if not onnx_path.is_file() and model == DEFAULT_MODEL:
+            # Like the conversion itself: prepared once, on first use, when set-up did not do it.
+            print(f"exporting {model} to ONNX int8 once (a few minutes) into {onnx_path.parent}",
+                  file=sys.stderr, flush=True)
+            export_onnx(folder)
         if not onnx_path.is_file():
             hint = ("run `python -m rag.modelprep --onnx`" if model == DEFAULT_MODEL
                     else "export it with rag.modelprep.export_onnx(folder)")

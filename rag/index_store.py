@@ -235,8 +235,8 @@ class IndexVersion:
         """The encoder that built this index (the one that must query it)."""
         return str(self.manifest["model"]["identity"])
 
-    def article_chunk_ids(self, article_paths: list[str]) -> np.ndarray:
-        """Chunk ids belonging to the given articles."""
+    def chunk_range(self, article_path: str) -> tuple[int, int] | None:
+        """The run of chunk ids ``[first, stop)`` that belongs to an article (None when not indexed)."""
         if self._article_ranges is None:
             # A build numbers chunks article by article, in the manifest's order,
             # so each article owns one run of ids; no chunk record is read.
@@ -245,8 +245,12 @@ class IndexVersion:
                 ranges[path] = (first, first + int(info["chunks"]))
                 first += int(info["chunks"])
             self._article_ranges = ranges
-        runs = [np.arange(*self._article_ranges[p], dtype=np.int64)
-                for p in sorted(set(article_paths)) if p in self._article_ranges]
+        return self._article_ranges.get(article_path)
+
+    def article_chunk_ids(self, article_paths: list[str]) -> np.ndarray:
+        """Chunk ids belonging to the given articles."""
+        ranges = [self.chunk_range(p) for p in sorted(set(article_paths))]
+        runs = [np.arange(*r, dtype=np.int64) for r in ranges if r is not None]
         return np.sort(np.concatenate(runs)) if runs else np.zeros(0, dtype=np.int64)
 
 
@@ -275,7 +279,7 @@ def load_version(index_dir: Path, expected_identity: str | None = None,
     if expected_identity is not None and manifest["model"]["identity"] != expected_identity:
         raise IndexMismatchError(
             f"{index_dir} was built with encoder {manifest['model']['identity']} but settings ask for "
-            f"{expected_identity}: {REBUILD_HINT} (or change the model setting back)"
+            f"{expected_identity}: {REBUILD_HINT} (or set `model` and `encoder_backend` back to what built it)"
         )
     if expected_chunking is not None and manifest["chunking"] != expected_chunking:
         raise IndexMismatchError(

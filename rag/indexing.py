@@ -75,6 +75,9 @@ class BuildReport:
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    store: str = "faiss"
+    store_inserted: int = 0  # chunks written into the Milvus collection (from the cache, never embedded)
+    store_deleted: int = 0  # old article groups deleted from it
 
 
 def _fault(point: str) -> None:
@@ -166,7 +169,11 @@ def build_index(
     started = time.perf_counter()
     index_dir = settings.index_dir
     with build_lock(index_dir, wait=wait_for_lock):
-        report = BuildReport(version=None)
+        report = BuildReport(version=None, store=settings.store)
+        if settings.store == "milvus":
+            from rag.milvus_store import connect
+
+            connect(settings)  # fails now, not after the embedding, when another process holds the store
         t0 = time.perf_counter()
         if articles is None:
             articles = load_corpus(settings, report)
@@ -199,6 +206,8 @@ def build_index(
             report.version = current_version(index_dir)
             report.chunks = old["counts"]["chunks"]
             report.sentences = old["counts"]["sentences"]
+            if settings.store == "milvus":
+                _fill_milvus_from_cache(settings, report)
             report.seconds = time.perf_counter() - started
             return report
 
@@ -226,9 +235,26 @@ def build_index(
             version = write_version(settings, articles, chunks, sentences, chunk_vectors, sentence_vectors,
                                     progress, chunk_tokens=tokens, chunk_prefixes=context_tokens(chunks, settings))
             report.timings["write"] = time.perf_counter() - t0
+            pending = None
+            if settings.store == "milvus":
+                from rag.milvus_build import fill_collection
+
+                t0 = time.perf_counter()
+                pending = fill_collection(
+                    settings, chunks, {a.path: a.sha256 for a in articles},
+                    lambda ids: chunk_vectors[np.asarray(ids, dtype=np.int64)], int(chunk_vectors.shape[1]),
+                    rebuild=rebuild or not same_settings,
+                )
+                report.store_inserted = pending.inserted
+                report.timings["store"] = time.perf_counter() - t0
             _fault("before-switch")
             switch_current(index_dir, version)
             report.version = version
+            if pending is not None:
+                from rag.milvus_build import finish_sync
+
+                finish_sync(pending)
+                report.store_deleted = len(pending.stale)
             prune_versions(index_dir)
             if settings.cache_dir is None:
                 # A private cache forgets deleted text; a shared one (cache_dir set,
@@ -239,6 +265,43 @@ def build_index(
             cache.close()
         report.seconds = time.perf_counter() - started
         return report
+
+
+def _fill_milvus_from_cache(settings: Settings, report: BuildReport) -> None:
+    """Bring the Milvus collection up to the current version, vectors from the embedding cache.
+
+    This is how ``rag index --store milvus`` copies an index built on FAISS:
+    nothing is embedded.
+    """
+    from rag.index_store import load_version
+    from rag.milvus_build import fill_collection, finish_sync
+
+    t0 = time.perf_counter()
+    version = load_version(settings.index_dir, settings.encoder_identity, chunking_settings(settings))
+    hashes = {path: str(info["sha256"]) for path, info in version.manifest["articles"].items()}
+    chunks = version.chunks
+    cache = EmbeddingCache(settings.embedding_cache_path)
+    try:
+        def vectors(ids: list[int]) -> np.ndarray:
+            texts = [chunk_embedding_text(chunks[i], settings.chunk_context) for i in ids]
+            keys = [text_key("passage", t) for t in texts]
+            found = cache.get_many(settings.encoder_identity, sorted(set(keys)))
+            missing = sum(1 for k in keys if k not in found)
+            if missing:
+                raise RagError(
+                    f"{missing} chunk vectors of {settings.index_dir} are not in the embedding cache "
+                    f"{settings.embedding_cache_path}: run `rag index --rebuild --store milvus` (it embeds them)"
+                )
+            return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)
+
+        pending = fill_collection(settings, chunks, hashes, vectors,
+                                  int(version.manifest["model"]["dimension"]))
+        finish_sync(pending)
+    finally:
+        cache.close()
+    report.store_inserted = pending.inserted
+    report.store_deleted = len(pending.stale)
+    report.timings["store"] = time.perf_counter() - t0
 
 
 def chunk_articles(articles: list[Article], settings: Settings) -> tuple[list[Chunk], list[Sentence]]:
@@ -420,7 +483,7 @@ def write_version(
         "model": {
             "name": settings.model,
             "identity": settings.encoder_identity,
-            "backend": settings.encoder_backend,
+            "backend": settings.backend,
             "dimension": int(chunk_vectors.shape[1]),
         },
         "chunking": chunking_settings(settings),

@@ -20,7 +20,7 @@ from rag.errors import IndexMissingError
 from rag.index_store import IndexVersion, current_version, load_version
 from rag.indexing import BuildReport, Progress, build_index, chunking_settings, read_manifest
 from rag.records import Answer, Article
-from rag.retrieval import Searcher, SearchResult
+from rag.retrieval import ChunkStore, Searcher, SearchResult
 from rag.settings import Settings
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ class KnowledgeBase:
                 from rag.embedding import Encoder
 
                 s = self.settings
-                self._encoder = Encoder.load(s.model, s.encoder_backend, s.models_dir, s.query_prefix,
+                self._encoder = Encoder.load(s.model, s.backend, s.models_dir, s.query_prefix,
                                              s.passage_prefix, s.batch_size, s.threads)
             return self._encoder
 
@@ -73,11 +73,16 @@ class KnowledgeBase:
             if self._searcher is None or self._searcher.version.name != name:
                 version = load_version(self.settings.index_dir, self.settings.encoder_identity,
                                        chunking_settings(self.settings))
+                store: ChunkStore | None = None
+                if self.settings.store == "milvus":
+                    from rag.milvus_store import MilvusStore
+
+                    store = MilvusStore(self.settings, version)
                 encoder = self.encoder()
                 if self._searcher is not None:
                     log.info("index version %s replaces %s", version.name, self._searcher.version.name)
                 self._searcher = Searcher(version, encoder, self.settings.candidates, self.settings.rrf_k,
-                                          self._pool)
+                                          self._pool, store, self.settings.rrf_lexical_weight)
             return self._searcher
 
     # -- the three jobs ------------------------------------------------------------
@@ -151,6 +156,11 @@ class KnowledgeBase:
         m = read_manifest(self.settings.index_dir)
         if m is None:
             raise IndexMissingError(f"no index in {self.settings.index_dir}: run `rag index` first")
+        store: dict[str, Any] = {"store": self.settings.store}
+        if self.settings.store == "milvus":
+            from rag.milvus_store import collection_status
+
+            store.update(collection_status(self.settings))
         return {
             "index_dir": str(self.settings.index_dir),
             "version": m["version"],
@@ -163,5 +173,5 @@ class KnowledgeBase:
             "articles": m["counts"]["articles"],
             "chunks": m["counts"]["chunks"],
             "sentences": m["counts"]["sentences"],
-            "store": self.settings.store,
+            **store,
         }

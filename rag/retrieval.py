@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -32,8 +32,11 @@ class Fused:
     lexical_rank: int | None
 
 
-def fuse_rankings(dense_ids: list[int], lexical_ids: list[int], rrf_k: int) -> list[Fused]:
-    """Reciprocal rank fusion: score = Σ 1/(rrf_k + rank), ranks from 1; duplicates merged.
+def fuse_rankings(dense_ids: list[int], lexical_ids: list[int], rrf_k: int,
+                  lexical_weight: float = 1.0) -> list[Fused]:
+    """Reciprocal rank fusion: score = Σ w/(rrf_k + rank), ranks from 1; duplicates merged.
+
+    The dense leg weighs 1, the lexical leg ``lexical_weight`` (both chosen on the CMRC tuning half).
 
     >>> [(f.id, f.dense_rank, f.lexical_rank) for f in fuse_rankings([7, 3], [3, 9], 60)]
     [(3, 2, 1), (7, 1, None), (9, None, 2)]
@@ -48,10 +51,80 @@ def fuse_rankings(dense_ids: list[int], lexical_ids: list[int], rrf_k: int) -> l
     for rank, cid in enumerate(lexical_ids, start=1):
         if cid not in lexical_rank:
             lexical_rank[cid] = rank
-            scores[cid] = scores.get(cid, 0.0) + 1.0 / (rrf_k + rank)
+            scores[cid] = scores.get(cid, 0.0) + lexical_weight / (rrf_k + rank)
     # Ties go to the better dense rank, then the better lexical rank, then the id.
     order = sorted(scores, key=lambda c: (-scores[c], dense_rank.get(c, 1 << 30), lexical_rank.get(c, 1 << 30), c))
     return [Fused(c, scores[c], dense_rank.get(c), lexical_rank.get(c)) for c in order]
+
+
+class ChunkStore(Protocol):
+    """Where one index version's chunks are searched: the FAISS files or a Milvus collection.
+
+    Both legs return chunk ids of the loaded ``IndexVersion`` with their scores,
+    best first; the records (chunks, sentences, articles) stay the version's.
+    ``articles`` limits a search to those article paths.
+    """
+
+    kind: str
+    own_fusion: bool  # True: hybrid search is fused by the store itself (``fused_search``)
+
+    def dense_search(self, query_vector: np.ndarray, k: int,
+                     articles: list[str] | None) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` chunk ids and inner-product scores for a query vector."""
+        ...
+
+    def lexical_search(self, query: str, k: int,
+                       articles: list[str] | None) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """The query's lexical tokens, and the top ``k`` chunk ids with BM25 scores."""
+        ...
+
+    def fused_search(self, query: str, query_vector: np.ndarray, k: int, depth: int, rrf_k: int,
+                     articles: list[str] | None) -> list[Fused]:
+        """Both legs fused by the store itself (when ``own_fusion``; by default the project's RRF fuses)."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """What the store is, for ``rag status`` (never a secret)."""
+        ...
+
+
+class FaissStore:
+    """The index version's own FAISS file and bm25s folder."""
+
+    kind = "faiss"
+    own_fusion = False
+
+    def __init__(self, version: IndexVersion):
+        self.version = version
+
+    def _allowed_ids(self, articles: list[str] | None) -> np.ndarray | None:
+        return self.version.article_chunk_ids(articles) if articles else None
+
+    def dense_search(self, query_vector: np.ndarray, k: int,
+                     articles: list[str] | None) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` chunk ids and inner-product scores (FAISS)."""
+        return self.version.dense.search(query_vector, k, self._allowed_ids(articles))
+
+    def lexical_search(self, query: str, k: int,
+                       articles: list[str] | None) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """Tokens and the top ``k`` chunk ids with BM25 scores (bm25s)."""
+        allowed_ids = self._allowed_ids(articles)
+        mask = None
+        if allowed_ids is not None:
+            mask = np.zeros(len(self.version.chunks), dtype=bool)
+            mask[allowed_ids] = True
+        tokens = lexical_tokens(query)
+        ids, scores = self.version.lexical.search(tokens, k, mask)
+        return tokens, ids, scores
+
+    def fused_search(self, query: str, query_vector: np.ndarray, k: int, depth: int, rrf_k: int,
+                     articles: list[str] | None) -> list[Fused]:
+        """FAISS has no fusion of its own: the project's RRF fuses its legs."""
+        raise ValueError("the FAISS store has no fusion of its own")
+
+    def describe(self) -> dict[str, Any]:
+        """The FAISS index kind."""
+        return {"store": "faiss", "dense_index": self.version.dense.kind}
 
 
 @dataclass
@@ -68,12 +141,18 @@ class Searcher:
     """Searches one index version with one encoder."""
 
     def __init__(self, version: IndexVersion, encoder: Encoder | None, candidates: int = 50, rrf_k: int = 60,
-                 pool: ThreadPoolExecutor | None = None):
-        """``pool``: threads for the lexical leg, shared by the searchers of successive index versions."""
+                 pool: ThreadPoolExecutor | None = None, store: ChunkStore | None = None,
+                 lexical_weight: float = 1.0):
+        """``pool``: threads for the lexical leg, shared by the searchers of successive index versions.
+
+        ``store``: where the legs run (default: the version's own FAISS and bm25s files).
+        """
         self.version = version
+        self.store: ChunkStore = store if store is not None else FaissStore(version)
         self.encoder = encoder
         self.candidates = candidates
         self.rrf_k = rrf_k
+        self.lexical_weight = lexical_weight
         self._own_pool = pool is None
         self._pool = pool or ThreadPoolExecutor(max_workers=2, thread_name_prefix="rag-search")
 
@@ -85,20 +164,17 @@ class Searcher:
         (batch evaluation encodes all questions at once).
         """
         timings: dict[str, float] = {}
-        allowed_ids = self.version.article_chunk_ids(articles) if articles else None
-        allowed_mask = None
-        if allowed_ids is not None:
-            allowed_mask = np.zeros(len(self.version.chunks), dtype=bool)
-            allowed_mask[allowed_ids] = True
+        articles = articles or None
         depth = max(self.candidates, k)
 
         def lexical_leg() -> tuple[list[str], np.ndarray, np.ndarray]:
             t = time.perf_counter()
-            tokens = lexical_tokens(query)
-            ids, scores = self.version.lexical.search(tokens, depth, allowed_mask)
+            found = self.store.lexical_search(query, depth, articles)
             timings["lexical"] = (time.perf_counter() - t) * 1000
-            return tokens, ids, scores
+            return found
 
+        if mode == "hybrid" and self.store.own_fusion:
+            return self._search_fused_by_store(query, k, depth, articles, query_vector)
         lexical_future = self._pool.submit(lexical_leg) if mode in ("hybrid", "lexical") else None
         dense_ids = np.zeros(0, dtype=np.int64)
         dense_scores = np.zeros(0, dtype=np.float32)
@@ -110,7 +186,7 @@ class Searcher:
             timings["encode"] = (time.perf_counter() - t) * 1000
         if mode in ("hybrid", "dense") and query_vector is not None:
             t = time.perf_counter()
-            dense_ids, dense_scores = self.version.dense.search(query_vector, depth, allowed_ids)
+            dense_ids, dense_scores = self.store.dense_search(query_vector, depth, articles)
             timings["dense"] = (time.perf_counter() - t) * 1000
         tokens: list[str] = []
         lexical_ids = np.zeros(0, dtype=np.int64)
@@ -126,7 +202,7 @@ class Searcher:
         elif mode == "lexical":
             fused = [Fused(c, s, None, r) for r, (c, s) in enumerate(lexical_score_of.items(), start=1)]
         else:
-            fused = fuse_rankings(dense_ids.tolist(), lexical_ids.tolist(), self.rrf_k)
+            fused = fuse_rankings(dense_ids.tolist(), lexical_ids.tolist(), self.rrf_k, self.lexical_weight)
         hits = [
             Hit(
                 chunk=self.version.chunks[f.id], rank=rank, score=float(f.score),
@@ -137,6 +213,22 @@ class Searcher:
         ]
         timings["fusion"] = (time.perf_counter() - t) * 1000
         return SearchResult(hits, query_vector, tokens, timings)
+
+    def _search_fused_by_store(self, query: str, k: int, depth: int, articles: list[str] | None,
+                               query_vector: np.ndarray | None) -> SearchResult:
+        timings: dict[str, float] = {}
+        if query_vector is None:
+            if self.encoder is None:
+                raise ValueError("hybrid search needs an encoder")
+            t = time.perf_counter()
+            query_vector = self.encoder.encode_queries([query])[0]
+            timings["encode"] = (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        fused = self.store.fused_search(query, query_vector, k, depth, self.rrf_k, articles)
+        timings["fusion"] = (time.perf_counter() - t) * 1000
+        hits = [Hit(chunk=self.version.chunks[f.id], rank=rank, score=f.score)
+                for rank, f in enumerate(fused[:k], start=1)]
+        return SearchResult(hits, query_vector, lexical_tokens(query), timings)
 
     def close(self) -> None:
         """Stop the worker threads."""

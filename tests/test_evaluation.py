@@ -295,7 +295,7 @@ def test_index_cache_key_follows_the_file_encoder_and_chunking(tmp_path: Path) -
     key = index_cache_key(base, qs, EvalOptions())
     assert key.startswith("eval_squad_small-") and key == index_cache_key(base, qs, EvalOptions())
     assert key != index_cache_key(base.replace(chunk_size=300), qs, EvalOptions())
-    assert key != index_cache_key(base.replace(encoder_backend="onnx-int8"), qs, EvalOptions())
+    assert key != index_cache_key(base.replace(encoder_backend="torch"), qs, EvalOptions())
     assert key != index_cache_key(base, qs, EvalOptions(passages="questions"))
     moved = evaluation_settings(base, qs, EvalOptions(index_cache=tmp_path))
     assert moved.index_dir == tmp_path / key and moved.chunk_size == base.chunk_size

@@ -109,7 +109,7 @@ def report_to_json(report: EvalReport) -> dict[str, Any]:
                 "passages": report.options.passages,
                 "corpus_dir": str(report.options.corpus_dir) if report.options.corpus_dir else None},
         "summary": summary_to_json(report.summary),
-        "model": {"name": s.model, "encoder": report.encoder, "backend": s.encoder_backend,
+        "model": {"name": s.model, "encoder": report.encoder, "backend": s.backend,
                   "dimension": report.index.dimension},
         "index": asdict(report.index),
         "settings": s.public_dict(),

@@ -124,6 +124,11 @@ def evaluation_settings(settings: Settings, question_set: QuestionSet, options: 
                                       "cache_dir": settings.cache_dir or options.index_cache / "cache"}
         if options.corpus_dir is not None:
             changes["corpus_dir"] = options.corpus_dir
+        if settings.store == "milvus":
+            # A Milvus server may hold the team's knowledge base: the evaluation index
+            # gets a collection of its own (Milvus Lite follows index_dir anyway).
+            key = index_cache_key(settings, question_set, options)
+            changes["milvus_collection"] = "rag_eval_" + re.sub(r"[^A-Za-z0-9_]", "_", key.rsplit("-", 1)[-1])
         return settings.replace(**changes)
     return settings
 

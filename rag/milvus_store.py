@@ -1,0 +1,376 @@
+"""The second store: one index version's chunks in a Milvus collection (Lite, server or cluster).
+
+One client API reaches three deployments: a local path (``index/milvus.db``)
+runs Milvus Lite inside this process, ``http://host:19530`` a server or a
+cluster. A collection (built by ``rag.milvus_build``) holds each chunk's fields,
+its dense vector and Milvus's built-in BM25 over the chunk text (jieba
+analyzer), script-folded to simplified Chinese as on the FAISS path. Fusion
+stays the project's RRF (``Searcher``), so both stores answer alike; Milvus's
+own ``hybrid_search`` is a setting.
+
+The knowledge base is an alias (``milvus_collection``); rows are grouped by
+(article, article hash), and a searcher keeps only rows whose hash matches its
+own index version, so it never mixes two versions of an article.
+
+Milvus Lite by file path is single-process: the process that opens it holds a
+file lock beside it, and a second process is told what to do instead.
+"""
+
+from __future__ import annotations
+
+import atexit
+import fcntl
+import json
+import logging
+import os
+import threading
+import unicodedata
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+
+from rag.errors import IndexMismatchError, StoreError
+from rag.index_store import IndexVersion
+from rag.lexical import fold_script, lexical_tokens
+from rag.retrieval import Fused
+from rag.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 2  # with rag.milvus_build.ANALYZER; a collection of another schema is rebuilt
+META_PROPERTY = "rag.meta"
+HNSW_EF_SEARCH = 128
+REBUILD_HINT = "run `rag index --rebuild`"
+
+
+def is_lite(address: str) -> bool:
+    """True when the address is a local path (Milvus Lite embedded), not a server URI.
+
+    >>> is_lite("index/milvus.db"), is_lite("http://127.0.0.1:19530")
+    (True, False)
+    """
+    return "://" not in address
+
+
+def display_uri(address: str) -> str:
+    """The address without any user name or password in it (for status, logs and errors).
+
+    >>> display_uri("https://root:secret@milvus.example:19530/db")
+    'https://milvus.example:19530/db'
+    """
+    if is_lite(address):
+        return address
+    parts = urlsplit(address)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def search_text(text: str) -> str:
+    """What Milvus's BM25 indexes and is queried with: NFKC, lower case, folded to simplified.
+
+    >>> search_text("臺灣ＡＩ產業")
+    '台湾ai产业'
+    """
+    return fold_script(unicodedata.normalize("NFKC", text).lower())
+
+
+def collection_meta(settings: Settings, dimension: int) -> dict[str, Any]:
+    """What a collection must have been built with to serve these settings."""
+    return {
+        "schema": SCHEMA_VERSION, "encoder": settings.encoder_identity, "dimension": int(dimension),
+        "chunking": {"chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap,
+                     "context": int(settings.chunk_context)},
+    }
+
+
+# -- connections ---------------------------------------------------------------------
+
+class MilvusConnection:
+    """One Milvus client for one address, and for Milvus Lite the lock that makes it this process's."""
+
+    def __init__(self, address: str, token: str | None):
+        self.address = address
+        self.lite = is_lite(address)
+        self._lock_file: IO[str] | None = None
+        # Held while a sequence of calls must not interleave (a query iterator). Single
+        # calls need no lock: the client speaks gRPC, to Milvus Lite's in-process server too.
+        self.calls = threading.RLock()
+        if self.lite:
+            if not address.endswith(".db"):
+                raise StoreError(f"milvus_uri {address!r}: a Milvus Lite file must end in .db "
+                                 "(e.g. index/milvus.db), a server address starts with http://")
+            Path(address).parent.mkdir(parents=True, exist_ok=True)
+            self._lock_file = _take_store_lock(Path(address))
+        try:
+            from pymilvus import MilvusClient
+        except ImportError as exc:
+            self.close()
+            raise StoreError(
+                "store = milvus needs pymilvus with Milvus Lite: pip install 'pymilvus[milvus-lite]'"
+            ) from exc
+        # pymilvus logs every failed call with a traceback of its own; each failure
+        # reaches the user once, as a StoreError.
+        logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
+        if self.lite:
+            import jieba  # Milvus Lite's analyzer uses jieba's global tokenizer, which announces itself
+
+            jieba.setLogLevel(logging.WARNING)
+        try:
+            self.client = MilvusClient(uri=address, token=token or "", timeout=10)
+        except Exception as exc:
+            self.close()
+            raise StoreError(
+                f"cannot open Milvus at {display_uri(address)} ({type(exc).__name__}: "
+                f"{_first_line(exc, token)}); check milvus_uri (and milvus_token), or start the server"
+            ) from exc
+
+    def close(self) -> None:
+        """Close the client and give up the lock."""
+        client = getattr(self, "client", None)
+        if client is not None:
+            try:
+                client.close()
+            except Exception as exc:  # closing must not hide the error that led here
+                log.warning("closing Milvus at %s: %s", display_uri(self.address), type(exc).__name__)
+            if self.lite:
+                # Closing the client leaves Milvus Lite's in-process server (and its own
+                # lock on the data) running until the program ends.
+                from milvus_lite.server_manager import server_manager_instance
+
+                server_manager_instance.release_server(self.address)
+        if self._lock_file is not None:
+            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
+            self._lock_file.close()
+            self._lock_file = None
+
+    def call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run one client call; a failure becomes a StoreError naming the address (never the token)."""
+        try:
+            return fn(*args, **kwargs)
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise StoreError(
+                f"Milvus at {display_uri(self.address)} failed to {what} ({type(exc).__name__}: "
+                f"{_first_line(exc, None)}); check that it is running and reachable"
+            ) from exc
+
+
+def _first_line(exc: BaseException, secret: str | None) -> str:
+    text = (str(exc).splitlines() or [""])[0][:200]
+    return text.replace(secret, "***") if secret else text
+
+
+def _take_store_lock(db: Path) -> IO[str]:
+    """Lock ``<db>.lock`` for this process, or explain what to do when another process has it."""
+    path = db.with_name(db.name + ".lock")
+    fh = path.open("a+")
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        fh.seek(0)
+        holder = fh.read().strip() or "unknown"
+        fh.close()
+        raise StoreError(
+            f"the Milvus Lite store {db} is open in another process (pid {holder}); Milvus Lite by file path "
+            f"serves one process: rebuild from the running app (or stop it first), or serve the store with "
+            f"`milvus-lite server --data-dir {db} --host 127.0.0.1 --port 19530` and set "
+            f"milvus_uri to http://127.0.0.1:19530 in every process"
+        ) from exc
+    fh.seek(0)
+    fh.truncate()
+    fh.write(str(os.getpid()))
+    fh.flush()
+    return fh
+
+
+# One client per address per process: a Lite file can be opened once, and the
+# searcher and a build in the same process (the app rebuilding) must share it.
+_OPEN: dict[str, MilvusConnection] = {}
+_OPEN_LOCK = threading.Lock()
+
+
+def _address_key(address: str) -> str:
+    return str(Path(address).resolve()) if is_lite(address) else address
+
+
+def connect(settings: Settings) -> MilvusConnection:
+    """The process's connection to the settings' Milvus store (opened, and for Lite locked, on first use)."""
+    address = settings.milvus_address
+    key = _address_key(address)
+    with _OPEN_LOCK:
+        conn = _OPEN.get(key)
+        if conn is None:
+            if not _OPEN:
+                # An open client keeps gRPC threads (and Milvus Lite) alive past the end of the program.
+                atexit.register(disconnect_all)
+            conn = _OPEN[key] = MilvusConnection(address, settings.milvus_token)
+        return conn
+
+
+def disconnect_all() -> None:
+    """Close every connection this process opened."""
+    with _OPEN_LOCK:
+        conns = list(_OPEN.values())
+        _OPEN.clear()
+    for conn in conns:
+        conn.close()
+
+
+def disconnect(settings: Settings) -> None:
+    """Close this process's connection to the settings' store (and release a Lite lock)."""
+    with _OPEN_LOCK:
+        conn = _OPEN.pop(_address_key(settings.milvus_address), None)
+    if conn is not None:
+        conn.close()
+
+
+# -- collections ---------------------------------------------------------------------
+
+def alias_target(conn: MilvusConnection, alias: str) -> str | None:
+    """The collection an alias points to, or None when the alias does not exist."""
+    with conn.calls:
+        aliases = conn.call("list aliases", conn.client.list_aliases).get("aliases", [])
+        if alias not in aliases:
+            return None
+        return str(conn.call("describe an alias", conn.client.describe_alias, alias)["collection_name"])
+
+
+def read_meta(conn: MilvusConnection, collection: str) -> dict[str, Any] | None:
+    """The rag metadata stored on a collection (None when it has none)."""
+    info = conn.call("describe a collection", conn.client.describe_collection, collection)
+    raw = (info.get("properties") or {}).get(META_PROPERTY)
+    try:
+        meta = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def filter_literal(value: str) -> str:
+    """A Milvus filter string literal."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def collection_status(settings: Settings) -> dict[str, Any]:
+    """The store part of ``rag status``: address (no credentials), alias, collection and rows."""
+    out: dict[str, Any] = {"milvus_uri": display_uri(settings.milvus_address),
+                           "milvus_collection": settings.milvus_collection}
+    try:
+        conn = connect(settings)
+        target = alias_target(conn, settings.milvus_collection)
+        out["milvus_target"] = target
+        if target is not None:
+            stats = conn.call("count rows", conn.client.get_collection_stats, target)
+            out["milvus_rows"] = int(stats.get("row_count", 0))
+    except StoreError as exc:
+        out["milvus_error"] = str(exc)
+    return out
+
+
+# -- searching -------------------------------------------------------------------------
+
+class MilvusStore:
+    """The two legs of one index version, run on the Milvus collection behind the alias."""
+
+    kind = "milvus"
+
+    def __init__(self, settings: Settings, version: IndexVersion):
+        """Open (or share) the connection and check the collection was built for this version's settings."""
+        self.settings = settings
+        self.version = version
+        self.conn = connect(settings)
+        self.alias = settings.milvus_collection
+        self.own_fusion = settings.milvus_hybrid == "milvus"
+        target = alias_target(self.conn, self.alias)
+        where = f"{display_uri(settings.milvus_address)} collection {self.alias}"
+        if target is None:
+            raise IndexMismatchError(f"{where} does not exist yet: run `rag index` with store = milvus")
+        meta = read_meta(self.conn, target)
+        dimension = int(version.manifest["model"]["dimension"])
+        expected = collection_meta(settings, dimension)
+        expected["encoder"] = version.encoder_identity
+        if meta != expected:
+            raise IndexMismatchError(
+                f"{where} was built with {meta} but the index needs {expected}: {REBUILD_HINT} --store milvus"
+            )
+        # A collection is searchable once loaded; Milvus keeps it released after a restart.
+        self.conn.call("load the collection", self.conn.client.load_collection, target)
+        self._hashes = {p: str(info["sha256"]) for p, info in version.manifest["articles"].items()}
+
+    def _filter(self, articles: list[str] | None) -> str:
+        if not articles:
+            return ""
+        return "article in [" + ", ".join(filter_literal(a) for a in sorted(set(articles))) + "]"
+
+    def _to_ids(self, found: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+        """Chunk ids of this version for Milvus hits; rows of another version of an article are dropped."""
+        ids: list[int] = []
+        scores: list[float] = []
+        seen: set[int] = set()
+        for hit in found:
+            entity = hit["entity"]
+            article = str(entity["article"])
+            if self._hashes.get(article) != entity["article_sha"]:
+                continue
+            span = self.version.chunk_range(article)
+            if span is None or not 0 <= int(entity["seq"]) < span[1] - span[0]:
+                continue
+            cid = span[0] + int(entity["seq"])
+            if cid in seen:
+                continue
+            seen.add(cid)
+            ids.append(cid)
+            scores.append(float(hit["distance"]))
+        return np.asarray(ids, dtype=np.int64), np.asarray(scores, dtype=np.float32)
+
+    def dense_search(self, query_vector: np.ndarray, k: int,
+                     articles: list[str] | None) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` chunk ids and inner products (Milvus FLAT or HNSW)."""
+        params: dict[str, Any] = {"metric_type": "IP", "params": {"ef": max(HNSW_EF_SEARCH, k)}}
+        found = self.conn.call("search", self.conn.client.search, self.alias,
+                               data=[np.asarray(query_vector, dtype=np.float32).tolist()], anns_field="dense",
+                               limit=k, filter=self._filter(articles), search_params=params,
+                               output_fields=["article", "article_sha", "seq"])
+        return self._to_ids(list(found[0]))
+
+    def lexical_search(self, query: str, k: int,
+                       articles: list[str] | None) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """Tokens (the project's, for answering) and the top ``k`` chunk ids by Milvus's BM25."""
+        tokens = lexical_tokens(query)
+        text = search_text(query).strip()
+        if not text or not tokens:
+            return tokens, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        found = self.conn.call("search", self.conn.client.search, self.alias, data=[text], anns_field="sparse",
+                               limit=k, filter=self._filter(articles), search_params={"metric_type": "BM25"},
+                               output_fields=["article", "article_sha", "seq"])
+        ids, scores = self._to_ids(list(found[0]))
+        # Milvus Lite reports BM25 as a negative distance (smaller is better); keep "higher is better".
+        return tokens, ids, np.abs(scores)
+
+    def fused_search(self, query: str, query_vector: np.ndarray, k: int, depth: int, rrf_k: int,
+                     articles: list[str] | None) -> list[Fused]:
+        """Milvus's own hybrid search: both legs fused by its RRFRanker inside Milvus."""
+        from pymilvus import AnnSearchRequest, RRFRanker
+
+        expr = self._filter(articles)
+        dense = AnnSearchRequest(data=[np.asarray(query_vector, dtype=np.float32).tolist()], anns_field="dense",
+                                 param={"metric_type": "IP", "params": {"ef": max(HNSW_EF_SEARCH, depth)}},
+                                 limit=depth, expr=expr or None)
+        requests = [dense]
+        text = search_text(query).strip()
+        if text and lexical_tokens(query):
+            requests.append(AnnSearchRequest(data=[text], anns_field="sparse", param={"metric_type": "BM25"},
+                                             limit=depth, expr=expr or None))
+        found = self.conn.call("search", self.conn.client.hybrid_search, self.alias, requests,
+                               ranker=RRFRanker(rrf_k), limit=k, output_fields=["article", "article_sha", "seq"])
+        ids, scores = self._to_ids(list(found[0]))
+        return [Fused(int(c), float(s), None, None) for c, s in zip(ids, scores, strict=True)]
+
+    def describe(self) -> dict[str, Any]:
+        """Store, address (without credentials) and collection."""
+        return {"store": "milvus", **collection_status(self.settings)}

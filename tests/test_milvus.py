@@ -1,0 +1,264 @@
+"""The Milvus store (Milvus Lite by file path, in tmp folders) beside FAISS on the real default article."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rag.cli import main
+from rag.embedding import Encoder
+from rag.errors import IndexMismatchError, StoreError
+from rag.knowledge_base import KnowledgeBase
+from rag.milvus_store import connect, disconnect, display_uri
+from tests.helpers import load_questions, make_settings
+
+pytest.importorskip("pymilvus")
+
+ANSWERABLE = [q for q in load_questions() if not q.get("unanswerable")]
+TOKEN = "tok-3f9c2a7e-never-shown"
+EXTRA = "extra.txt"
+EXTRA_V1 = "# 海洋牧场\n\n青岛的海洋牧场今年投放了三万个人工鱼礁，养殖海参和鲍鱼。\n"
+EXTRA_V2 = "# 海洋牧场\n\n青岛的海洋牧场今年改为养殖扇贝，年产量达到五千吨。\n"
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory, encoder: Encoder) -> Iterator[tuple[KnowledgeBase, KnowledgeBase]]:
+    """The default article indexed with FAISS, then copied into Milvus from the cache."""
+    settings = make_settings(tmp_path_factory.mktemp("pair"))
+    faiss_kb = KnowledgeBase(settings, encoder)
+    first = faiss_kb.build()
+    assert first.embedded > 0
+    milvus_kb = KnowledgeBase(settings.replace(store="milvus"), encoder)
+    report = milvus_kb.build()
+    # Switching stores embeds nothing: the FAISS index is up to date, Milvus is filled from the cache.
+    assert report.up_to_date and report.embedded == 0
+    assert report.store_inserted == first.chunks
+    yield faiss_kb, milvus_kb
+    disconnect(milvus_kb.settings)
+
+
+def _group_ids(kb: KnowledgeBase, article: str) -> list[int]:
+    conn = connect(kb.settings)
+    rows = conn.client.query(kb.settings.milvus_collection, filter=f"article == {json.dumps(article)}",
+                             output_fields=["id"], limit=1000)
+    return sorted(int(r["id"]) for r in rows)
+
+
+def test_dense_leg_identical(pair: tuple[KnowledgeBase, KnowledgeBase]) -> None:
+    faiss_kb, milvus_kb = pair
+    for q in ANSWERABLE[:10]:
+        a = [h.chunk.id for h in faiss_kb.search(q["question"], k=5, mode="dense").hits]
+        b = [h.chunk.id for h in milvus_kb.search(q["question"], k=5, mode="dense").hits]
+        assert a == b, q["question"]  # both exact (FLAT) inner product over the same vectors
+
+
+def test_same_top_hits_and_answers(pair: tuple[KnowledgeBase, KnowledgeBase]) -> None:
+    faiss_kb, milvus_kb = pair
+    same_first, misses, same_answer = 0, [], 0
+    for q in ANSWERABLE:
+        a = faiss_kb.search(q["question"], k=5).hits
+        b = milvus_kb.search(q["question"], k=5).hits
+        same_first += a[0].chunk.id == b[0].chunk.id
+        if q["paragraph"] not in b[0].chunk.paragraphs:
+            misses.append(q["id"])
+    for q in ANSWERABLE[:8]:
+        same_answer += faiss_kb.ask(q["question"]).text == milvus_kb.ask(q["question"]).text
+    # Milvus's BM25 (its jieba analyzer, no stopword list) ranks a little differently from
+    # bm25s; RRF keeps the fused first hit nearly always the same.
+    assert same_first >= len(ANSWERABLE) - 3, same_first
+    assert len(misses) <= 2, misses
+    assert same_answer >= 7, same_answer
+
+
+def test_traditional_question_finds_simplified_text(pair: tuple[KnowledgeBase, KnowledgeBase]) -> None:
+    _, milvus_kb = pair
+    hits = milvus_kb.search("華為盤古大模型服務多少個國民經濟重點行業", k=3, mode="lexical").hits
+    assert 5 in hits[0].chunk.paragraphs
+
+
+def test_milvus_own_hybrid_search(pair: tuple[KnowledgeBase, KnowledgeBase]) -> None:
+    _, milvus_kb = pair
+    native = KnowledgeBase(milvus_kb.settings.replace(milvus_hybrid="milvus"), milvus_kb.encoder())
+    hits = native.search("荣耀累计投入多少亿元用于AI研发", k=3).hits
+    assert [h.rank for h in hits] == [1, 2, 3] and 4 in hits[0].chunk.paragraphs
+
+
+def test_status_shows_store_never_token(pair: tuple[KnowledgeBase, KnowledgeBase], capsys: pytest.CaptureFixture[str],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    _, milvus_kb = pair
+    monkeypatch.setenv("RAG_MILVUS_TOKEN", TOKEN)
+    index_dir = str(milvus_kb.settings.index_dir)
+    assert main(["status", "--json", "--store", "milvus", "--index-dir", index_dir]) == 0
+    out = capsys.readouterr()
+    status = json.loads(out.out)
+    assert status["store"] == "milvus" and status["milvus_uri"].endswith("milvus.db")
+    assert status["milvus_rows"] == status["chunks"]
+    # A server that does not answer: one clear line naming it, without password or token.
+    code = main(["status", "--json", "--store", "milvus", "--index-dir", index_dir,
+                 "--milvus-uri", "http://root:pw-secret@127.0.0.1:1"])
+    out2 = capsys.readouterr()
+    assert code == 0
+    status = json.loads(out2.out)
+    assert "http://127.0.0.1:1" in status["milvus_error"]
+    for text in (out.out, out.err, out2.out, out2.err):
+        assert TOKEN not in text and "pw-secret" not in text
+    assert "pw-secret" not in display_uri("http://root:pw-secret@127.0.0.1:1")
+
+
+def test_second_process_stopped_by_store_lock(pair: tuple[KnowledgeBase, KnowledgeBase]) -> None:
+    _, milvus_kb = pair
+    milvus_kb.search("深圳", k=1)  # this process holds the store
+    s = milvus_kb.settings
+    proc = subprocess.run(
+        [sys.executable, "-m", "rag.cli", "index", str(s.corpus_dir), "--index-dir", str(s.index_dir),
+         "--store", "milvus"], capture_output=True, text=True, timeout=120, env={**os.environ},
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "open in another process" in proc.stderr
+    assert "rebuild from the running app" in proc.stderr and "milvus-lite server --data-dir" in proc.stderr
+
+
+@pytest.fixture()
+def two_articles(tmp_path: Path, encoder: Encoder) -> Iterator[KnowledgeBase]:
+    """The default article plus a small second one, indexed on Milvus only."""
+    settings = make_settings(tmp_path, store="milvus")
+    (settings.corpus_dir / EXTRA).write_text(EXTRA_V1, encoding="utf-8")
+    kb = KnowledgeBase(settings, encoder)
+    kb.build()
+    yield kb
+    disconnect(settings)
+
+
+def test_incremental_update_replaces_only_changed_article(two_articles: KnowledgeBase) -> None:
+    kb = two_articles
+    main_article = "shenzhen-ai-industry.txt"
+    before_main, before_extra = _group_ids(kb, main_article), _group_ids(kb, EXTRA)
+    assert kb.search("海洋牧场投放了多少人工鱼礁", k=1).hits[0].chunk.article == EXTRA
+
+    disconnect(kb.settings)  # as a new process would: Milvus Lite reopens with its collections released
+    kb = KnowledgeBase(kb.settings, kb.encoder())
+    (kb.settings.corpus_dir / EXTRA).write_text(EXTRA_V2, encoding="utf-8")
+    report = kb.build()
+    assert report.changed == [EXTRA] and report.store_deleted == 1
+    assert report.store_inserted == len(before_extra)
+    assert _group_ids(kb, main_article) == before_main  # untouched rows
+    assert set(_group_ids(kb, EXTRA)).isdisjoint(before_extra)
+    hit = kb.search("海洋牧场扇贝年产量", k=1).hits[0]
+    assert hit.chunk.article == EXTRA and "扇贝" in hit.chunk.text
+
+    (kb.settings.corpus_dir / EXTRA).unlink()
+    report = kb.build()
+    assert report.removed == [EXTRA] and report.store_deleted == 1 and report.store_inserted == 0
+    assert _group_ids(kb, EXTRA) == []
+    for mode in ("dense", "lexical"):
+        assert all(h.chunk.article == main_article for h in kb.search("海洋牧场扇贝", k=5, mode=mode).hits)
+
+
+def test_failed_rebuild_leaves_old_collection_serving(two_articles: KnowledgeBase,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    kb = two_articles
+    question = "荣耀累计投入多少亿元用于AI研发"
+    before = [h.chunk.id for h in kb.search(question, k=3).hits]
+    conn = connect(kb.settings)
+    alias = kb.settings.milvus_collection
+    target = conn.client.describe_alias(alias)["collection_name"]
+
+    import rag.milvus_build as milvus_build
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise StoreError("insert failed on purpose")
+
+    monkeypatch.setattr(milvus_build, "_rows", broken)
+    with pytest.raises(StoreError):
+        kb.build(rebuild=True)
+    monkeypatch.undo()
+    assert conn.client.describe_alias(alias)["collection_name"] == target
+    assert [h.chunk.id for h in kb.search(question, k=3).hits] == before
+
+    # Killed just before the switch (a real exit, in another process): the old collection still serves.
+    s = kb.settings
+    disconnect(s)
+    proc = subprocess.run(
+        [sys.executable, "-m", "rag.cli", "index", str(s.corpus_dir), "--index-dir", str(s.index_dir),
+         "--store", "milvus", "--rebuild"], capture_output=True, text=True, timeout=300,
+        env={**os.environ, "RAG_FAULT_POINT": "before-switch"},
+    )
+    assert proc.returncode == 70, proc.stderr[-2000:]
+    conn = connect(s)
+    assert conn.client.describe_alias(alias)["collection_name"] == target
+    fresh = KnowledgeBase(s, kb.encoder())
+    assert [h.chunk.id for h in fresh.search(question, k=3).hits] == before
+
+    # The next full build switches the alias and drops the leftover collections.
+    fresh.build(rebuild=True)
+    new_target = conn.client.describe_alias(alias)["collection_name"]
+    assert new_target != target
+    assert [c for c in conn.client.list_collections() if c.startswith(alias)] == [new_target]
+    assert [h.chunk.id for h in fresh.search(question, k=3).hits] == before
+
+
+def test_switch_back_to_faiss_embeds_nothing(two_articles: KnowledgeBase) -> None:
+    kb = two_articles
+    report = KnowledgeBase(kb.settings.replace(store="faiss"), kb.encoder()).build()
+    assert report.up_to_date and report.embedded == 0
+
+
+def test_collection_of_another_model_is_refused(two_articles: KnowledgeBase) -> None:
+    kb = two_articles
+    conn = connect(kb.settings)
+    target = conn.client.describe_alias(kb.settings.milvus_collection)["collection_name"]
+    meta = json.loads(conn.client.describe_collection(target)["properties"]["rag.meta"])
+    conn.client.alter_collection_properties(target, {"rag.meta": json.dumps({**meta, "encoder": "other|torch-fp32"})})
+    with pytest.raises(IndexMismatchError, match=r"rag index --rebuild"):
+        KnowledgeBase(kb.settings, kb.encoder()).search("深圳", k=1)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_milvus_server_by_uri(tmp_path: Path, encoder: Encoder) -> None:
+    """The network code path a cluster uses: `milvus-lite server` reached by http://, with a token."""
+    port = _free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).with_name("milvus-lite")), "server", "--data-dir", str(tmp_path / "served.db"),
+         "--host", "127.0.0.1", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.2)
+        settings = make_settings(tmp_path, store="milvus", milvus_uri=f"http://127.0.0.1:{port}",
+                                 milvus_token=TOKEN)
+        kb = KnowledgeBase(settings, encoder)
+        report = kb.build()
+        assert report.store_inserted == report.chunks > 0
+        hits = kb.search("荣耀累计投入多少亿元用于AI研发", k=3).hits
+        assert 4 in hits[0].chunk.paragraphs
+        status = kb.status()
+        assert status["milvus_uri"] == f"http://127.0.0.1:{port}" and TOKEN not in json.dumps(status)
+        disconnect(settings)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_search_limited_to_an_article(two_articles: KnowledgeBase) -> None:
+    kb = two_articles
+    native = KnowledgeBase(kb.settings.replace(milvus_hybrid="milvus"), kb.encoder())
+    for searcher, mode in ((kb, "dense"), (kb, "lexical"), (kb, "hybrid"), (native, "hybrid")):
+        hits = searcher.search("深圳人工智能企业有多少家", k=3, mode=mode, articles=[EXTRA]).hits
+        assert hits and all(h.chunk.article == EXTRA for h in hits), mode
