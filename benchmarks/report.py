@@ -164,7 +164,7 @@ def render(run: BenchmarkRun) -> str:
             f"{m['candidates']} candidates per leg, {s0.queries} real CMRC questions per size",
             "",
             "| chunks | dense index | recall@10 exact / IVF | dense p50 ms exact / IVF | search p50 / p95 / p99 ms "
-            "| encode / dense / lexical / fusion p50 ms | legs one after the other p50 ms "
+            "| encode / dense / lexical / fusion / sentence re-rank p50 ms | legs one after the other p50 ms "
             "| answer p50 / p95 / p99 ms | server RSS MiB (anonymous) | disk MiB | start-up s |",
             "|---:|---|---|---|---|---|---:|---|---|---:|---:|",
         ]
@@ -174,7 +174,8 @@ def render(run: BenchmarkRun) -> str:
                 f"| {size_label(s.size)} | {s.dense_kind} | {s.dense.exact_recall_at_10:.4f} / "
                 f"{s.dense.approx_recall_at_10:.4f} | {s.dense.exact_ms.p50:.2f} / {s.dense.approx_ms.p50:.2f} | "
                 f"{s.search_ms.p50:.1f} / {s.search_ms.p95:.1f} / {s.search_ms.p99:.1f} | "
-                f"{st['encode']:.1f} / {st['dense']:.2f} / {st['lexical']:.1f} / {st['fusion']:.2f} | "
+                f"{st['encode']:.1f} / {st['dense']:.2f} / {st['lexical']:.1f} / {st['fusion']:.2f} / "
+                f"{st.get('rerank', float('nan')):.2f} | "
                 f"{s.search_sequential_ms.p50:.1f} | {s.answer_ms.p50:.1f} / {s.answer_ms.p95:.1f} / "
                 f"{s.answer_ms.p99:.1f} | {s.startup.rss_mib:,.0f} ({s.startup.anon_rss_mib:,.0f}) | "
                 f"{s.disk_mib:,.0f} | {s.startup.startup_s:.1f} |")
@@ -183,8 +184,8 @@ def render(run: BenchmarkRun) -> str:
             DESCRIPTION + " Mean best cosine of the questions among real chunks / among synthetic ones: "
             + "; ".join(f"{size_label(s.size)} {s.query_top1_real:.3f} / {_f(s.query_top1_synthetic, 3)}"
                         for s in run.scale) + ".",
-            "Search runs from question text to fused hits (query encoding included); the stages are timed "
-            "inside it, the lexical leg in a thread beside encoding and dense search. Answer: search plus the "
+            "Search runs from question text to fused and re-ranked hits (query encoding included); the stages are "
+            "timed inside it, the lexical leg in a thread beside encoding and dense search. Answer: search plus the "
             "extractive answer. Server RSS: a fresh process that loaded the index and answered 20 questions; "
             "above 100k chunks the vectors and BM25 arrays are memory-mapped, so the file pages it touched count "
             "in its RSS but not in the anonymous part, and the system can drop or share them. Start-up: that "

@@ -25,6 +25,7 @@ from rag.dense import DenseIndex, auto_kind, ivf_probes
 from rag.embedding import Encoder
 from rag.knowledge_base import KnowledgeBase
 from rag.lexical import lexical_tokens
+from rag.records import Hit
 from rag.retrieval import Searcher, fuse_rankings
 from rag.settings import Settings
 
@@ -157,9 +158,14 @@ def search_sequential(searcher: Searcher, query: str, k: int) -> None:
     depth = max(searcher.candidates, k)
     vector = encoder.encode_queries([query])[0]
     dense_ids, _ = version.dense.search(vector, depth)
-    lexical_ids, _ = version.lexical.search(lexical_tokens(query), depth)
+    tokens = lexical_tokens(query)
+    lexical_ids, _ = version.lexical.search(tokens, depth)
     fused = fuse_rankings(dense_ids.tolist(), lexical_ids.tolist(), searcher.rrf_k, searcher.lexical_weight)
-    _ = [version.chunks[f.id] for f in fused[:k]]
+    hits = [Hit(chunk=version.chunks[f.id], rank=rank, score=f.score)
+            for rank, f in enumerate(fused[: max(k, searcher.rerank_depth)], start=1)]
+    if searcher.rerank_weight > 0:
+        hits = searcher.rerank_by_sentence(hits, query, vector, tokens)
+    _ = hits[:k]
 
 
 def measure_size(base: BaseCorpus, size: int, encoder: Encoder, settings: Settings, questions: list[str],
@@ -196,7 +202,7 @@ def measure_size(base: BaseCorpus, size: int, encoder: Encoder, settings: Settin
     for q in questions[:5]:  # warm-up: first touches of mapped files, thread start
         kb.ask(q)
     search_times, sequential_times, answer_times = [], [], []
-    stages: dict[str, list[float]] = {"encode": [], "dense": [], "lexical": [], "fusion": []}
+    stages: dict[str, list[float]] = {"encode": [], "dense": [], "lexical": [], "fusion": [], "rerank": []}
     for q in questions:
         t0 = time.perf_counter()
         result = kb.search(q)

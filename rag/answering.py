@@ -21,19 +21,11 @@ from rag.chunking import jieba_tokenizer
 from rag.index_store import IndexVersion
 from rag.lexical import fold_script, lexical_tokens
 from rag.records import Answer, Citation, Hit, Sentence
+from rag.sentence_scoring import ScoredSentence, score_sentences, sentence_text
 
 REFUSAL = "文章中没有找到相关信息。"
 CLAUSE_SPLIT = re.compile(r"(?<=[，,；;：:])")
 # Words that point back to the previous turn instead of naming their subject.
-# What a question asks for, and what a sentence must hold to answer it.
-_ASKS = (
-    (re.compile(r"何时|什么时候|哪一年|哪年|哪天|何年|几月|几号|哪个月|日期|年代|世纪|when", re.I),
-     re.compile(r"\d{2,4}\s*年|\d+\s*月|\d+\s*日|世纪|年代|[一二三四五六七八九〇零十]+年|朝|时期")),
-    (re.compile(r"多少|几|多大|多高|多长|多重|多远|多久|多深|比例|百分|数量|人口|面积|how many|how much", re.I),
-     re.compile(r"\d|[一二两三四五六七八九十百千万亿]")),
-    (re.compile(r"哪里|哪儿|何地|何处|什么地方|哪个国家|哪个城市|哪个省|在哪|位于|where", re.I),
-     re.compile(r"[省市县区州国岛山河湖海洋镇村]|位于")),
-)
 _FOLLOWUP = re.compile(r"(它|它们|这个|这些|那个|那些|该|其|他们|她们|上述|此|这家|那家|这项|那里|这里)")
 
 
@@ -44,66 +36,15 @@ class AnswerParams:
     # Chosen on the CMRC tuning half with scripts/tune_answers.py --grid (see BENCHMARKS.md).
     w_dense: float = 1.0
     w_lexical: float = 0.2
-    w_rank: float = 0.0
+    w_rank: float = 0.15  # bonus 0.15/rank of the best chunk holding the sentence (after the sentence re-rank)
     w_type: float = 0.05  # bonus when the sentence holds what the question asks for (a number, a date, …)
     strategy: str = "top2"  # "top2": the two best sentences; "neighbour": the best and an adjacent one
-    second_margin: float = 0.08  # a second sentence only when it scores within this of the best
+    second_margin: float = 0.15  # a second sentence only when it scores within this of the best
     trim: bool = True  # trim long sentences to the clauses that answer
     max_sentences: int = 2
     max_chars: int = 200
-    refusal_threshold: float = 0.9187  # calibrated (onnx-int8): scripts/calibrate_refusal.py
+    refusal_threshold: float = 0.9186  # calibrated (onnx-int8): scripts/calibrate_refusal.py
     refuse_missing_terms: bool = True  # refuse when a name, place or number of the question is nowhere retrieved
-
-
-@dataclass(frozen=True)
-class ScoredSentence:
-    """A candidate sentence and its score."""
-
-    sentence_id: int
-    score: float
-    dense: float
-    lexical: float
-    hit_rank: int
-
-
-def score_sentences(
-    version: IndexVersion, hits: list[Hit], query_vector: np.ndarray, query_tokens: list[str],
-    params: AnswerParams, question: str = "",
-) -> list[ScoredSentence]:
-    """Score every sentence of the retrieved chunks, best first."""
-    best_rank: dict[int, int] = {}
-    for hit in hits:
-        for sid in hit.chunk.sentence_ids:
-            best_rank.setdefault(sid, hit.rank)
-    if not best_rank:
-        return []
-    ids = np.fromiter(best_rank.keys(), dtype=np.int64)
-    wanted = [holds for asks, holds in _ASKS if asks.search(question)]
-    dense = np.asarray(version.sentence_vectors[ids], dtype=np.float32) @ query_vector.astype(np.float32)
-    query_set = set(query_tokens)
-    scored = []
-    for sid, d in zip(ids.tolist(), dense.tolist(), strict=True):
-        text = sentence_text(version, version.sentences[sid])
-        overlap = 0.0
-        if query_set:
-            overlap = len(query_set & sentence_tokens(text)) / len(query_set)
-        rank = best_rank[sid]
-        typed = 1.0 if wanted and any(h.search(text) for h in wanted) else 0.0
-        score = params.w_dense * d + params.w_lexical * overlap + params.w_rank / rank + params.w_type * typed
-        scored.append(ScoredSentence(sid, score, d, overlap, rank))
-    scored.sort(key=lambda s: -s.score)
-    return scored
-
-
-@lru_cache(maxsize=65536)
-def sentence_tokens(text: str) -> frozenset[str]:
-    """The lexical tokens of a sentence, cached: the same sentences come back question after question."""
-    return frozenset(lexical_tokens(text))
-
-
-def sentence_text(version: IndexVersion, sentence: Sentence) -> str:
-    """The text of a sentence."""
-    return version.articles[sentence.article].text[sentence.start : sentence.end]
 
 
 def evidence_score(hits: list[Hit], scored: list[ScoredSentence]) -> float:

@@ -82,7 +82,8 @@ class KnowledgeBase:
                 if self._searcher is not None:
                     log.info("index version %s replaces %s", version.name, self._searcher.version.name)
                 self._searcher = Searcher(version, encoder, self.settings.candidates, self.settings.rrf_k,
-                                          self._pool, store, self.settings.rrf_lexical_weight)
+                                          self._pool, store, self.settings.rrf_lexical_weight,
+                                          self.settings.rerank_weight, self.settings.rerank_depth)
             return self._searcher
 
     # -- the three jobs ------------------------------------------------------------

@@ -54,12 +54,14 @@ class Settings:
     top_k: int = 5
     rrf_k: int = 5  # chosen on the CMRC tuning half (scripts/tune_fusion.py)
     rrf_lexical_weight: float = 1.1  # the lexical leg's weight in the fusion (dense: 1)
+    rerank_weight: float = 1.5  # hybrid: re-rank the fused top rerank_depth by their best sentence (0: off)
+    rerank_depth: int = 20
     candidates: int = 50
     # answering
     answer_mode: str = "extractive"
     answer_sentences: int = 2
     answer_max_chars: int = 200
-    refusal_threshold: float = 0.9187  # calibrated (onnx-int8): scripts/calibrate_refusal.py
+    refusal_threshold: float = 0.9186  # calibrated (onnx-int8): scripts/calibrate_refusal.py
     # generative mode (OpenAI-compatible endpoint)
     llm_base_url: str | None = None
     llm_model: str | None = None
@@ -92,7 +94,7 @@ class Settings:
                 f"milvus_collection must be letters, digits and underscores, starting with a letter or "
                 f"underscore (at most 201 characters); got {self.milvus_collection!r}"
             )
-        for name in ("batch_size", "chunk_size", "top_k", "rrf_k", "candidates",
+        for name in ("batch_size", "chunk_size", "top_k", "rrf_k", "candidates", "rerank_depth",
                      "answer_sentences", "answer_max_chars", "max_article_bytes",
                      "max_extracted_chars", "max_upload_bytes"):
             if getattr(self, name) < 1:
@@ -102,6 +104,8 @@ class Settings:
                 f"chunk_overlap must be between 0 and chunk_size-1 ({self.chunk_size - 1}), "
                 f"got {self.chunk_overlap}"
             )
+        if self.rerank_weight < 0:
+            raise SettingsError(f"rerank_weight must be 0 (off) or more, got {self.rerank_weight}")
         if not self.rrf_lexical_weight > 0:
             raise SettingsError(f"rrf_lexical_weight must be above 0, got {self.rrf_lexical_weight}")
         if self.threads < 0:

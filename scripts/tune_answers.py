@@ -104,9 +104,10 @@ def main() -> int:
              AnswerParams(**baseline, strategy="top2", trim=False, second_margin=float("inf")))
     evaluate("default", AnswerParams(refusal_threshold=0.0))
     if args.grid:
-        for w_lex, margin, trim in itertools.product((0.2, 0.4), (0.08, 0.15, float("inf")), (True, False)):
-            evaluate(f"lex={w_lex} margin={margin} trim={trim} top2",
-                     AnswerParams(w_lexical=w_lex, w_rank=0.0, w_type=0.05, strategy="top2", second_margin=margin,
+        grid = itertools.product((0.2, 0.3), (0.08, 0.15, 0.2, float("inf")), (True, False), (0.0, 0.05, 0.1, 0.15))
+        for w_lex, margin, trim, w_rank in grid:
+            evaluate(f"lex={w_lex} margin={margin} trim={trim} rank={w_rank} top2",
+                     AnswerParams(w_lexical=w_lex, w_rank=w_rank, w_type=0.05, strategy="top2", second_margin=margin,
                                   trim=trim, refusal_threshold=0.0))
     return 0
 

@@ -67,5 +67,5 @@ def test_measurements_are_correct(bench: tuple[str, dict]) -> None:
     assert size["chunks"] == 300 and size["dense_kind"] == "flat"
     assert size["dense"]["exact_recall_at_10"] == 1.0
     assert size["startup"]["rss_mib"] > 0 and size["disk_mib"] > 0
-    for name in ("encode", "dense", "lexical", "fusion"):
+    for name in ("encode", "dense", "lexical", "fusion", "rerank"):
         assert size["stages_p50_ms"][name] >= 0

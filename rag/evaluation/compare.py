@@ -12,7 +12,8 @@ from rag.evaluation.report import METRICS, format_value
 
 # Settings that decide the numbers; the rest (ports, limits) would only clutter the table.
 COMPARED_SETTINGS = ("retrieval_mode", "model", "encoder_backend", "chunk_size", "chunk_overlap", "top_k", "rrf_k",
-                     "rrf_lexical_weight", "candidates", "answer_sentences", "answer_max_chars", "refusal_threshold")
+                     "rrf_lexical_weight", "rerank_weight", "candidates", "answer_sentences", "answer_max_chars",
+                     "refusal_threshold")
 
 
 @dataclass(frozen=True)
