@@ -400,8 +400,9 @@ def _embed_with_cache(
         encoder = load_encoder()
         if encoder.identity != identity:
             raise RagError(f"encoder identity {encoder.identity} differs from settings {identity}")
-        todo = list(missing.items())
-        # Embed and store in slices so a crash keeps the work already done.
+        # Longest first, so each slice holds texts of similar length (little padding), as one
+        # global sort would; embedded and stored in slices so a crash keeps the work already done.
+        todo = sorted(missing.items(), key=lambda item: -len(item[1]))
         step = max(settings.batch_size * 8, 64)
         for i in range(0, len(todo), step):
             part = todo[i : i + step]
