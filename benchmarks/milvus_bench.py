@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import re
 import shlex
 import shutil
 import socket
@@ -44,7 +43,7 @@ if str(ROOT) not in sys.path:  # run as a script: make the benchmarks package im
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import git_commit, library_versions, load_average, machine_info  # noqa: E402
-from benchmarks.report import size_label  # noqa: E402
+from benchmarks.report import size_label, write_block  # noqa: E402
 from benchmarks.run import parse_sizes  # noqa: E402
 from benchmarks.scale import Percentiles, exact_top, probe_startup, recall_at  # noqa: E402
 from benchmarks.synthetic import (  # noqa: E402
@@ -368,16 +367,7 @@ def render(meta: dict, rows: list[Row], builds: dict[str, float], counts: dict[s
 
 def write_section(markdown_file: Path, section: str) -> None:
     """Put ``section`` between the milvus markers (inserted before the performance section when absent)."""
-    block = f"{START}\n{section}{END}"
-    text = markdown_file.read_text(encoding="utf-8") if markdown_file.is_file() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: block, text, count=1)
-    elif BEFORE in text:
-        text = text.replace(BEFORE, block + "\n\n" + BEFORE, 1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    markdown_file.write_text(text, encoding="utf-8")
+    write_block(markdown_file, START, END, section, before=BEFORE)
 
 
 def main(argv: list[str] | None = None) -> int:

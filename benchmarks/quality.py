@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks.machine import git_commit, library_versions, load_average, machine_info
+from benchmarks.report import write_block
 from rag.answering import AnswerParams, extractive_answer
 from rag.evaluation.datasets import bundled_dataset, hold_out_articles, load_question_set, select_questions
 from rag.evaluation.metrics import Summary, contains_answer
@@ -108,12 +109,7 @@ def own_set_refusal(settings: Settings) -> str:
 
 def write_section(markdown_file: Path, section: str) -> None:
     """Put ``section`` between this benchmark's markers, keeping the rest of the file."""
-    block = f"{START}\n{section}{END}"
-    text = markdown_file.read_text(encoding="utf-8") if markdown_file.is_file() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.DOTALL)
-    text = pattern.sub(lambda _: block, text, count=1) if pattern.search(text) else \
-        text.rstrip("\n") + "\n\n" + block + "\n"
-    markdown_file.write_text(text, encoding="utf-8")
+    write_block(markdown_file, START, END, section)
 
 
 def main(argv: list[str] | None = None) -> int:

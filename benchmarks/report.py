@@ -212,14 +212,24 @@ def render(run: BenchmarkRun) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(markdown_file: Path, section: str) -> None:
-    """Put ``section`` between the performance markers of ``markdown_file``, keeping everything else."""
-    block = f"{START}\n{section}{END}"
+def write_block(markdown_file: Path, start: str, end: str, section: str, before: str | None = None) -> None:
+    """Put ``section`` between the ``start`` and ``end`` markers of ``markdown_file``, keeping everything else.
+
+    Without the markers, the block goes in front of the text ``before`` when given and present, else at the end.
+    """
+    block = f"{start}\n{section}{end}"
     text = markdown_file.read_text(encoding="utf-8") if markdown_file.is_file() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.DOTALL)
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
     if pattern.search(text):
         text = pattern.sub(lambda _: block, text, count=1)
+    elif before is not None and before in text:
+        text = text.replace(before, block + "\n\n" + before, 1)
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
     markdown_file.parent.mkdir(parents=True, exist_ok=True)
     markdown_file.write_text(text, encoding="utf-8")
+
+
+def write_section(markdown_file: Path, section: str) -> None:
+    """Put ``section`` between the performance markers of ``markdown_file``, keeping everything else."""
+    write_block(markdown_file, START, END, section)

@@ -7,7 +7,6 @@ A build writes a complete new version, then switches CURRENT in one rename.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rag import filelock
 from rag.chunking import chunk_article
 from rag.corpus import find_article_files, load_article
 from rag.dense import DenseIndex
@@ -90,26 +90,16 @@ def _fault(point: str) -> None:
 def build_lock(index_dir: Path, wait: bool = False) -> Iterator[None]:
     """Hold the index's build lock; a second build refuses (or waits) with a clear message."""
     index_dir.mkdir(parents=True, exist_ok=True)
-    path = index_dir / "build.lock"
-    with path.open("a+") as fh:
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError as exc:
-            fh.seek(0)
-            holder = fh.read().strip() or "unknown"
-            raise IndexLockedError(
-                f"another build (pid {holder}) is running on {index_dir}; wait for it to finish, then try again"
-            ) from exc
-        fh.seek(0)
-        fh.truncate()
-        fh.write(str(os.getpid()))
-        fh.flush()
-        try:
-            yield
-        finally:
-            fh.seek(0)
-            fh.truncate()
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    try:
+        fh = filelock.acquire(index_dir / "build.lock", wait)
+    except filelock.LockHeldError as held:
+        raise IndexLockedError(
+            f"another build (pid {held.holder}) is running on {index_dir}; wait for it to finish, then try again"
+        ) from held
+    try:
+        yield
+    finally:
+        filelock.release(fh)
 
 
 def settings_identity(settings: Settings) -> str:
@@ -284,8 +274,7 @@ def _fill_milvus_from_cache(settings: Settings, report: BuildReport) -> None:
     try:
         def vectors(ids: list[int]) -> np.ndarray:
             texts = [chunk_embedding_text(chunks[i], settings.chunk_context) for i in ids]
-            keys = [text_key("passage", t) for t in texts]
-            found = cache.get_many(settings.encoder_identity, sorted(set(keys)))
+            keys, found = _cached(cache, settings.encoder_identity, texts)
             missing = sum(1 for k in keys if k not in found)
             if missing:
                 raise RagError(
@@ -379,6 +368,12 @@ def _indexed_tokens(index_dir: Path) -> dict[str, list[str]]:
     return dict(zip(texts, tokens, strict=True))
 
 
+def _cached(cache: EmbeddingCache, identity: str, texts: list[str]) -> tuple[list[str], dict[str, np.ndarray]]:
+    """The cache key of each passage text, and the vectors the cache already holds for them."""
+    keys = [text_key("passage", t) for t in texts]
+    return keys, cache.get_many(identity, sorted(set(keys)))
+
+
 def _embed_with_cache(
     settings: Settings,
     load_encoder: Callable[[], Encoder],
@@ -389,8 +384,7 @@ def _embed_with_cache(
 ) -> np.ndarray:
     """Vectors for ``texts`` (float32, in order); only texts missing from the cache are embedded."""
     identity = settings.encoder_identity
-    keys = [text_key("passage", t) for t in texts]
-    cached = cache.get_many(identity, sorted(set(keys)))
+    keys, cached = _cached(cache, identity, texts)
     missing: dict[str, str] = {}
     for key, text in zip(keys, texts, strict=True):
         if key not in cached and key not in missing:

@@ -19,10 +19,8 @@ file lock beside it, and a second process is told what to do instead.
 from __future__ import annotations
 
 import atexit
-import fcntl
 import json
 import logging
-import os
 import threading
 import unicodedata
 from collections.abc import Callable
@@ -32,6 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
+from rag import filelock
 from rag.errors import IndexMismatchError, StoreError
 from rag.index_store import IndexVersion
 from rag.lexical import fold_script, lexical_tokens
@@ -143,8 +142,7 @@ class MilvusConnection:
 
                 server_manager_instance.release_server(self.address)
         if self._lock_file is not None:
-            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
-            self._lock_file.close()
+            filelock.release(self._lock_file)
             self._lock_file = None
 
     def call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -167,25 +165,15 @@ def _first_line(exc: BaseException, secret: str | None) -> str:
 
 def _take_store_lock(db: Path) -> IO[str]:
     """Lock ``<db>.lock`` for this process, or explain what to do when another process has it."""
-    path = db.with_name(db.name + ".lock")
-    fh = path.open("a+")
     try:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError as exc:
-        fh.seek(0)
-        holder = fh.read().strip() or "unknown"
-        fh.close()
+        return filelock.acquire(db.with_name(db.name + ".lock"))
+    except filelock.LockHeldError as held:
         raise StoreError(
-            f"the Milvus Lite store {db} is open in another process (pid {holder}); Milvus Lite by file path "
+            f"the Milvus Lite store {db} is open in another process (pid {held.holder}); Milvus Lite by file path "
             f"serves one process: rebuild from the running app (or stop it first), or serve the store with "
             f"`milvus-lite server --data-dir {db} --host 127.0.0.1 --port 19530` and set "
             f"milvus_uri to http://127.0.0.1:19530 in every process"
-        ) from exc
-    fh.seek(0)
-    fh.truncate()
-    fh.write(str(os.getpid()))
-    fh.flush()
-    return fh
+        ) from held
 
 
 # One client per address per process: a Lite file can be opened once, and the

@@ -182,11 +182,7 @@ class Searcher:
         dense_ids = np.zeros(0, dtype=np.int64)
         dense_scores = np.zeros(0, dtype=np.float32)
         if query_vector is None and (mode in ("hybrid", "dense") or self.encoder is not None):
-            if self.encoder is None:
-                raise ValueError("dense search needs an encoder")
-            t = time.perf_counter()
-            query_vector = self.encoder.encode_queries([query])[0]
-            timings["encode"] = (time.perf_counter() - t) * 1000
+            query_vector = self._encode(query, timings)
         if mode in ("hybrid", "dense") and query_vector is not None:
             t = time.perf_counter()
             dense_ids, dense_scores = self.store.dense_search(query_vector, depth, articles)
@@ -241,15 +237,20 @@ class Searcher:
         keyed.sort(key=lambda pair: (-pair[0], pair[1].rank))
         return [replace(hit, rank=rank, score=score) for rank, (score, hit) in enumerate(keyed, start=1)]
 
+    def _encode(self, query: str, timings: dict[str, float]) -> np.ndarray:
+        """The query's vector, its time recorded as the "encode" stage."""
+        if self.encoder is None:
+            raise ValueError("dense search needs an encoder")
+        t = time.perf_counter()
+        vector = self.encoder.encode_queries([query])[0]
+        timings["encode"] = (time.perf_counter() - t) * 1000
+        return vector
+
     def _search_fused_by_store(self, query: str, k: int, depth: int, articles: list[str] | None,
                                query_vector: np.ndarray | None) -> SearchResult:
         timings: dict[str, float] = {}
         if query_vector is None:
-            if self.encoder is None:
-                raise ValueError("hybrid search needs an encoder")
-            t = time.perf_counter()
-            query_vector = self.encoder.encode_queries([query])[0]
-            timings["encode"] = (time.perf_counter() - t) * 1000
+            query_vector = self._encode(query, timings)
         t = time.perf_counter()
         fused = self.store.fused_search(query, query_vector, k, depth, self.rrf_k, articles)
         timings["fusion"] = (time.perf_counter() - t) * 1000

@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rag.settings import Settings
+
+if TYPE_CHECKING:
+    from rag.knowledge_base import KnowledgeBase
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ARTICLE = ROOT / "corpus" / "shenzhen-ai-industry.txt"
@@ -27,3 +31,18 @@ def make_settings(tmp: Path, **changes: object) -> Settings:
 def load_questions() -> list[dict]:
     """The project's own question set about the default article."""
     return [json.loads(line) for line in QUESTION_SET.read_text(encoding="utf-8").splitlines() if line]
+
+
+def answerable_questions() -> list[dict]:
+    """The own questions the default article answers."""
+    return [q for q in load_questions() if not q.get("unanswerable")]
+
+
+def rank_one_misses(kb: KnowledgeBase) -> list[tuple[str, int, tuple[int, ...]]]:
+    """Answerable own questions whose gold paragraph is not in the first hit: (id, gold, first hit's paragraphs)."""
+    misses = []
+    for q in answerable_questions():
+        first = kb.search(q["question"], k=5).hits[0].chunk
+        if q["paragraph"] not in first.paragraphs:
+            misses.append((q["id"], q["paragraph"], tuple(first.paragraphs)))
+    return misses
