@@ -212,16 +212,23 @@ def render(run: BenchmarkRun) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_block(markdown_file: Path, start: str, end: str, section: str, before: str | None = None) -> None:
+def write_block(markdown_file: Path, start: str, end: str, section: str, before: str | None = None,
+                after: str | None = None) -> None:
     """Put ``section`` between the ``start`` and ``end`` markers of ``markdown_file``, keeping everything else.
 
-    Without the markers, the block goes in front of the text ``before`` when given and present, else at the end.
+    With ``after`` (a marker text), the block is moved to just behind it when it sits anywhere else.
+    Without the markers, the block goes behind ``after`` or in front of ``before`` when given and
+    present, else at the end.
     """
     block = f"{start}\n{section}{end}"
     text = markdown_file.read_text(encoding="utf-8") if markdown_file.is_file() else "# Benchmarks\n"
     pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
+    if after is not None and after in text and not re.search(re.escape(after) + r"\s*" + re.escape(start), text):
+        text = re.sub(pattern.pattern + r"\n*", "", text, count=1, flags=re.DOTALL)
     if pattern.search(text):
         text = pattern.sub(lambda _: block, text, count=1)
+    elif after is not None and after in text:
+        text = text.replace(after, after + "\n\n" + block, 1)
     elif before is not None and before in text:
         text = text.replace(before, block + "\n\n" + before, 1)
     else:

@@ -154,8 +154,9 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         _dump(status)
         return 0
+    width = max(map(len, status), default=0)
     for key, value in status.items():
-        print(f"{key:12} {value}")
+        print(f"{key:{width}} {value}")
     return 0
 
 

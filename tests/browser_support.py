@@ -28,6 +28,13 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 READY_LINE = "rag: chat at "
+QUESTION = "2025年深圳人工智能核心产业营收约多少？"
+ANSWER_TIMEOUT = 60_000  # ms; a busy CI machine answers in well under a second, this is slack
+NEW_ARTICLE = ("low-altitude.md",
+               "# 深圳低空经济发展报告\n\n## 产业规模\n\n"
+               "2025 年深圳低空经济产业规模突破 960 亿元，低空飞行器企业超过 1700 家。\n\n"
+               "全市已建成无人机起降点 483 个，开通航线 250 条。\n")
+NEW_QUESTION = "深圳低空经济产业规模突破了多少亿元？"
 START_TIMEOUT = 240.0  # importing torch and loading the model on a busy CI machine
 
 
@@ -104,6 +111,29 @@ def start_app(workdir: Path, settings: Settings, extra_env: dict[str, str] | Non
         time.sleep(0.25)
     app.stop()
     raise RuntimeError(f"rag serve did not start within {timeout:.0f} s:\n{app.log()[-3000:]}")
+
+
+def ask(page: Any, question: str) -> Any:
+    """Ask in the chat; return the locator of the final answer message."""
+    from playwright.sync_api import expect
+
+    turn = page.locator("#chat [data-testid=bot]").count()
+    page.fill("#question textarea", question)
+    page.click("#ask")
+    page.wait_for_selector(f"#sources .rag-sources[data-state=answered][data-turn='{turn}']",
+                           timeout=ANSWER_TIMEOUT)
+    message = page.locator("#chat [data-testid=bot]").nth(turn)
+    expect(message).not_to_contain_text("正在")
+    return message
+
+
+def upload(page: Any, path: Path) -> None:
+    """Choose a file in the Articles tab and press 添加到语料."""
+    from playwright.sync_api import expect
+
+    page.set_input_files("#upload input[type=file]", str(path))
+    expect(page.locator(f"#upload a[href$='/{path.name}']")).to_have_count(1)  # gradio has received it
+    page.click("#upload-btn")
 
 
 def screenshot(page: Any, name: str) -> Path:

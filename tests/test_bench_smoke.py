@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -69,3 +70,18 @@ def test_measurements_are_correct(bench: tuple[str, dict]) -> None:
     assert size["startup"]["rss_mib"] > 0 and size["disk_mib"] > 0
     for name in ("encode", "dense", "lexical", "fusion", "rerank"):
         assert size["stages_p50_ms"][name] >= 0
+
+
+def test_store_rows_move_behind_the_performance_section(tmp_path: Path) -> None:
+    """The Milvus block joins issue 8's chapter: moved right behind the performance block, rewritten in place."""
+    from benchmarks.milvus_bench import END as M_END
+    from benchmarks.milvus_bench import START as M_START
+    from benchmarks.milvus_bench import write_section
+
+    md = tmp_path / "BENCHMARKS.md"
+    md.write_text(f"# Benchmarks\n\n{M_START}\nold milvus\n{M_END}\n\n{START}\nperf\n{END}\n\ntail\n", encoding="utf-8")
+    write_section(md, "new milvus\n")
+    expected = f"# Benchmarks\n\n{START}\nperf\n{END}\n\n{M_START}\nnew milvus\n{M_END}\n\ntail\n"
+    assert md.read_text(encoding="utf-8") == expected
+    write_section(md, "newer\n")
+    assert md.read_text(encoding="utf-8") == expected.replace("new milvus", "newer")

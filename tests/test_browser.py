@@ -23,12 +23,18 @@ from rag.knowledge_base import KnowledgeBase
 from rag.serialize import answer_to_json
 from rag.settings import Settings
 from tests.browser_support import (
+    ANSWER_TIMEOUT,
     CHROMIUM,
     CHROMIUM_ARGS,
+    NEW_ARTICLE,
+    NEW_QUESTION,
+    QUESTION,
     ROOT,
     FakeChatEndpoint,
+    ask,
     screenshot,
     start_app,
+    upload,
 )
 from tests.helpers import QUESTION_SET, make_settings
 
@@ -40,13 +46,6 @@ pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (apt-get install chromium)"),
 ]
 
-QUESTION = "2025年深圳人工智能核心产业营收约多少？"
-ANSWER_TIMEOUT = 60_000  # ms; a busy CI machine answers in well under a second, this is slack
-NEW_ARTICLE = ("low-altitude.md",
-               "# 深圳低空经济发展报告\n\n## 产业规模\n\n"
-               "2025 年深圳低空经济产业规模突破 960 亿元，低空飞行器企业超过 1700 家。\n\n"
-               "全市已建成无人机起降点 483 个，开通航线 250 条。\n")
-NEW_QUESTION = "深圳低空经济产业规模突破了多少亿元？"
 # Markup inside article text must show as text: nothing runs, nothing renders as a tag.
 EVIL_SCRIPT = "<script>window.__pwned=1</script>"
 EVIL_IMG = '<img src=x onerror="window.__pwned=2">'
@@ -109,25 +108,6 @@ def page(browser: Any, served: Served) -> Iterator[Any]:
     page.wait_for_selector("#question textarea")
     yield page
     context.close()
-
-
-def ask(page: Any, question: str) -> Any:
-    """Ask in the chat; return the locator of the final answer message."""
-    turn = page.locator("#chat [data-testid=bot]").count()
-    page.fill("#question textarea", question)
-    page.click("#ask")
-    page.wait_for_selector(f"#sources .rag-sources[data-state=answered][data-turn='{turn}']",
-                           timeout=ANSWER_TIMEOUT)
-    message = page.locator("#chat [data-testid=bot]").nth(turn)
-    expect(message).not_to_contain_text("正在")
-    return message
-
-
-def upload(page: Any, path: Path) -> None:
-    """Choose a file in the Articles tab and press 添加到语料."""
-    page.set_input_files("#upload input[type=file]", str(path))
-    expect(page.locator(f"#upload a[href$='/{path.name}']")).to_have_count(1)  # gradio has received it
-    page.click("#upload-btn")
 
 
 @pytest.fixture(scope="module")

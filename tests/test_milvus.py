@@ -373,3 +373,20 @@ def test_milvus_bench_at_scale_smoke(pair: tuple[KnowledgeBase, KnowledgeBase], 
     text = "\n".join(render_scale(rows, len(questions), False, [size]))
     assert "| faiss | flat |" in text and "| milvus-lite | FLAT |" in text
     assert "Not run here: Milvus over the network" in text and "1M chunks" in text
+
+
+def test_milvus_bench_memory_estimate_extrapolates_the_two_largest_sizes() -> None:
+    from benchmarks.milvus_bench import ScaleRow, milvus_memory_estimate
+    from benchmarks.scale import Percentiles
+
+    def row(size: int, store: str, peak: float, server_peak: float = float("nan")) -> ScaleRow:
+        ms = Percentiles.of([1.0])
+        return ScaleRow(size, store, "FLAT", 1.0, ms, ms, 1.0, 1.0, peak, peak, server_peak, server_peak)
+
+    assert milvus_memory_estimate([row(10_000, "faiss", 700)], 1_000_000) is None
+    one = [row(10_000, "faiss", 700), row(10_000, "milvus-lite", 1_200)]
+    assert milvus_memory_estimate(one, 100_000) == pytest.approx(5_000)
+    two = [*one, row(100_000, "faiss", 1_000), row(100_000, "milvus-lite", 2_900),
+           row(100_000, "milvus-lite server (http)", 900, server_peak=2_000)]
+    # held: 500 MiB at 10k, max(1900, 2000) = 2000 MiB at 100k; 1/60 MiB per row on from there
+    assert milvus_memory_estimate(two, 1_000_000) == pytest.approx(2_000 + 1_500 / 90_000 * 900_000)

@@ -163,7 +163,8 @@ def markdown_report(report: EvalReport) -> str:
         f"chunks of {s.chunk_size} chars, overlap {s.chunk_overlap}",
         f"- index: {report.index.articles} articles, {report.index.chunks} chunks "
         f"(mean {report.index.mean_chunk_chars:.0f} chars, {report.index.chunks_per_article:.1f} per article); "
-        f"{'up to date, nothing embedded' if report.index.up_to_date else f'{report.index.embedded} texts embedded'}",
+        f"{'up to date, nothing embedded' if report.index.up_to_date else f'{report.index.embedded} texts embedded'}; "
+        f"store {report.index.store}",
         *([f"- held out: {len(qs['held_out'])} articles kept out of every search (an article filter: their text "
              "still counts in BM25 statistics); their questions count as unanswerable"] if qs["held_out"] else []),
         f"- encoder: {report.encoder}; rag {report.versions.get('rag', '?')}, "

@@ -69,6 +69,7 @@ class IndexInfo:
     mean_chunk_chars: float
     chunks_per_article: float
     dimension: int
+    store: str = "faiss"  # "faiss", or "milvus <uri> <collection>" (never with a token)
 
 
 @dataclass
@@ -209,6 +210,7 @@ def run_evaluation(
             articles=len(version.articles), chunks=len(chunks),
             mean_chunk_chars=sum(len(c.text) for c in chunks) / max(len(chunks), 1),
             chunks_per_article=len(chunks) / n_articles, dimension=version.dense.dimension,
+            store=store_label(run_settings),
         ),
         encoder=run_settings.encoder_identity,
         started_at=started_at,
@@ -216,6 +218,15 @@ def run_evaluation(
         timings={"index": index_seconds, "load": load_seconds, "questions": questions_seconds,
                  "total": time.perf_counter() - t_start},
     )
+
+
+def store_label(settings: Settings) -> str:
+    """Which store a run searched, for its report (a server address without credentials)."""
+    if settings.store != "milvus":
+        return settings.store
+    from rag.milvus_store import display_uri
+
+    return f"milvus {display_uri(settings.milvus_address)} ({settings.milvus_collection})"
 
 
 def ask_question(searcher: Searcher, params: AnswerParams, question: str, depth: int, top_k: int,
