@@ -26,6 +26,7 @@ from rag.corpus import find_article_files, load_article
 from rag.dense import DenseIndex
 from rag.embedcache import EmbeddingCache, text_key
 from rag.errors import ArticleError, IndexLockedError, RagError
+from rag.faults import fault
 from rag.index_store import (
     FORMAT_VERSION,
     MANIFEST,
@@ -49,10 +50,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Test hook: RAG_FAULT_POINT=<point> makes a build exit abruptly at that point,
-# so crash tests are deterministic.
-FAULT_ENV = "RAG_FAULT_POINT"
-FAULT_POINTS = ("after-embedding", "while-writing", "before-switch")
 
 Progress = Callable[[str, int, int], None]
 
@@ -78,12 +75,6 @@ class BuildReport:
     store: str = "faiss"
     store_inserted: int = 0  # chunks written into the Milvus collection (from the cache, never embedded)
     store_deleted: int = 0  # old article groups deleted from it
-
-
-def _fault(point: str) -> None:
-    if os.environ.get(FAULT_ENV) == point:
-        log.error("fault point %s reached: exiting", point)
-        os._exit(70)
 
 
 @contextmanager
@@ -216,7 +207,7 @@ def build_index(
                                         report, progress)
             chunk_vectors, sentence_vectors = vectors[: len(chunks)], vectors[len(chunks) :]
             report.timings["embed"] = time.perf_counter() - t0
-            _fault("after-embedding")
+            fault("after-embedding")
 
             t0 = time.perf_counter()
             tokens = chunk_lexical_tokens(chunks, None if rebuild else index_dir)
@@ -237,7 +228,7 @@ def build_index(
                 )
                 report.store_inserted = pending.inserted
                 report.timings["store"] = time.perf_counter() - t0
-            _fault("before-switch")
+            fault("before-switch")
             switch_current(index_dir, version)
             report.version = version
             if pending is not None:
@@ -450,7 +441,7 @@ def write_version(
     if dense is None:
         dense = DenseIndex.build(chunk_vectors)
     dense.save(tmp / "dense.faiss")
-    _fault("while-writing")
+    fault("while-writing")
     np.save(tmp / "sentences.f16.npy", np.asarray(sentence_vectors, dtype=np.float16), allow_pickle=False)
     if progress:
         progress("write", 2, 4)

@@ -23,6 +23,7 @@ import numpy as np
 
 from rag.chunking import USER_WORDS
 from rag.errors import StoreError
+from rag.faults import fault
 from rag.lexical import STOPWORDS
 from rag.milvus_store import (
     META_PROPERTY,
@@ -189,6 +190,7 @@ def fill_collection(settings: Settings, chunks: Sequence[Chunk], article_hashes:
             conn.call("insert chunks", conn.client.insert, collection, rows)
             pending.inserted += len(rows)
             batch = []
+            fault("while-filling-store")
     if pending.inserted:
         conn.call("flush the collection", conn.client.flush, collection)
     pending.seconds = time.perf_counter() - started

@@ -19,6 +19,7 @@ file lock beside it, and a second process is told what to do instead.
 from __future__ import annotations
 
 import atexit
+import fcntl
 import json
 import logging
 import threading
@@ -111,9 +112,10 @@ class MilvusConnection:
             raise StoreError(
                 "store = milvus needs pymilvus with Milvus Lite: pip install 'pymilvus[milvus-lite]'"
             ) from exc
-        # pymilvus logs every failed call with a traceback of its own; each failure
-        # reaches the user once, as a StoreError.
+        # pymilvus and Milvus Lite log every failure with a traceback of their own; each
+        # failure reaches the user once, as a StoreError.
         logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
+        logging.getLogger("milvus_lite").setLevel(logging.CRITICAL)
         if self.lite:
             import jieba  # Milvus Lite's analyzer uses jieba's global tokenizer, which announces itself
 
@@ -122,6 +124,17 @@ class MilvusConnection:
             self.client = MilvusClient(uri=address, token=token or "", timeout=10)
         except Exception as exc:
             self.close()
+            if self.lite and _served_elsewhere(Path(address)):
+                raise StoreError(
+                    f"the Milvus Lite store {address} is held by another program, most likely a "
+                    f"`milvus-lite server --data-dir {address}`: set milvus_uri to that server's http:// address "
+                    "(e.g. http://127.0.0.1:19530), or stop it"
+                ) from exc
+            if self.lite:
+                raise StoreError(
+                    f"Milvus Lite cannot open {address} ({type(exc).__name__}: {_first_line(exc, token)}); "
+                    "check the folder, or move it away and run `rag index` to fill a new one"
+                ) from exc
             raise StoreError(
                 f"cannot open Milvus at {display_uri(address)} ({type(exc).__name__}: "
                 f"{_first_line(exc, token)}); check milvus_uri (and milvus_token), or start the server"
@@ -161,6 +174,20 @@ class MilvusConnection:
 def _first_line(exc: BaseException, secret: str | None) -> str:
     text = (str(exc).splitlines() or [""])[0][:200]
     return text.replace(secret, "***") if secret else text
+
+
+def _served_elsewhere(db: Path) -> bool:
+    """True when another program (a `milvus-lite server`) holds Milvus Lite's own lock on ``db``."""
+    lock = db / "LOCK"
+    if not lock.is_file():
+        return False
+    with lock.open("rb") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        fcntl.flock(fh, fcntl.LOCK_UN)
+    return False
 
 
 def _take_store_lock(db: Path) -> IO[str]:

@@ -134,9 +134,9 @@ class ChatApp:
         except RagError as exc:
             return f"⚠ {view.esc(str(exc))}"
         built = str(s["built_at"]).replace("T", " ").replace("+00:00", " UTC")
-        store = "FAISS" if s.get("store") != "milvus" else f"Milvus {s.get('milvus_uri')}"
+        store = "FAISS" if s.get("store") != "milvus" else f"Milvus `{str(s.get('milvus_uri')).replace('`', '')}`"
         return (f"索引 `{s['version']}` · {s['articles']} 篇文章 · {s['chunks']} 个块 · "
-                f"模型 {view.esc(str(s['model']))} · 存储 {view.esc(store)} · 构建于 {built}")
+                f"模型 {view.esc(str(s['model']))} · 存储 {store} · 构建于 {built}")
 
     # -- building ---------------------------------------------------------------------------
     def start_build(self, rebuild: bool) -> BuildJob:

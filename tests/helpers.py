@@ -46,3 +46,42 @@ def rank_one_misses(kb: KnowledgeBase) -> list[tuple[str, int, tuple[int, ...]]]
         if q["paragraph"] not in first.paragraphs:
             misses.append((q["id"], q["paragraph"], tuple(first.paragraphs)))
     return misses
+
+
+# The two stores the retrieval, answer and lifecycle tests run on (parametrised).
+STORES = ("faiss", "milvus")
+
+
+def on_store(kb: KnowledgeBase, store: str) -> KnowledgeBase:
+    """The same knowledge base searched on ``store``; Milvus is filled from ``kb``'s embedding cache.
+
+    Switching stores embeds nothing: that is asserted here, for every test that uses it.
+    """
+    if store == kb.settings.store:
+        return kb
+    from rag.knowledge_base import KnowledgeBase
+
+    twin = KnowledgeBase(kb.settings.replace(store=store), kb.encoder())
+    report = twin.build()
+    assert report.embedded == 0, report
+    return twin
+
+
+def close_store(kb: KnowledgeBase) -> None:
+    """Let go of a Milvus Lite store (one process at a time may hold it)."""
+    if kb.settings.store == "milvus":
+        from rag.milvus_store import disconnect
+
+        disconnect(kb.settings)
+
+
+def copy_index(kb: KnowledgeBase, tmp: Path, store: str | None = None) -> KnowledgeBase:
+    """A copy of ``kb``'s corpus and index (with its embedding cache) under ``tmp``, on ``store``.
+
+    A Milvus Lite store open in this process is not copied: the copy fills a store of its own.
+    """
+    from rag.knowledge_base import KnowledgeBase
+
+    shutil.copytree(kb.settings.corpus_dir, tmp / "corpus")
+    shutil.copytree(kb.settings.index_dir, tmp / "index", ignore=shutil.ignore_patterns("milvus.db*"))
+    return KnowledgeBase(make_settings(tmp, store=store or kb.settings.store), kb.encoder())

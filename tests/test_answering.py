@@ -1,9 +1,14 @@
-"""Extractive answers on the real default article: cited, exact, short, or refused."""
+"""Extractive answers on the real default article: cited, exact, short, or refused.
+
+Every check runs on both stores (``STORES``): FAISS, and Milvus Lite filled from
+the same embedding cache.
+"""
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 
 import pytest
 
@@ -12,16 +17,24 @@ from rag.cli import main
 from rag.embedding import Encoder
 from rag.evaluation.metrics import contains_answer
 from rag.knowledge_base import KnowledgeBase
-from tests.helpers import load_questions, make_settings
+from tests.helpers import STORES, close_store, load_questions, make_settings, on_store
 
 QUESTIONS = load_questions()
 
 
 @pytest.fixture(scope="module")
-def kb(tmp_path_factory: pytest.TempPathFactory, encoder: Encoder) -> KnowledgeBase:
+def built(tmp_path_factory: pytest.TempPathFactory, encoder: Encoder) -> KnowledgeBase:
     base = KnowledgeBase(make_settings(tmp_path_factory.mktemp("answers")), encoder)
     base.build()
     return base
+
+
+@pytest.fixture(scope="module", params=STORES)
+def kb(request: pytest.FixtureRequest, built: KnowledgeBase) -> Iterator[KnowledgeBase]:
+    """The default article's knowledge base on one store."""
+    on = on_store(built, request.param)
+    yield on
+    close_store(on)
 
 
 def test_answers_contain_gold_and_cite_exact_spans(kb: KnowledgeBase) -> None:
@@ -94,7 +107,8 @@ def test_article_filter_limits_the_search(kb: KnowledgeBase, tmp_path_factory: p
 
 
 def test_cli_ask_json_has_stable_keys(kb: KnowledgeBase, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["ask", "荣耀已累计投入多少资金用于AI研发？", "--json", "--index-dir", str(kb.settings.index_dir)])
+    code = main(["ask", "荣耀已累计投入多少资金用于AI研发？", "--json", "--index-dir", str(kb.settings.index_dir),
+                 "--store", kb.settings.store])
     assert code == 0
     data = json.loads(capsys.readouterr().out)
     assert {"answer", "refused", "citations", "hits", "timings_ms"} <= set(data)
@@ -109,6 +123,7 @@ def test_cli_ask_json_has_stable_keys(kb: KnowledgeBase, capsys: pytest.CaptureF
 
 
 def test_cli_ask_prints_refusal_and_related(kb: KnowledgeBase, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["ask", "上海有多少家AI眼镜企业？", "--index-dir", str(kb.settings.index_dir)]) == 0
+    assert main(["ask", "上海有多少家AI眼镜企业？", "--index-dir", str(kb.settings.index_dir),
+                 "--store", kb.settings.store]) == 0
     out = capsys.readouterr().out
     assert out.startswith(REFUSAL) and "可能相关" in out

@@ -117,7 +117,8 @@ def test_answer_and_highlight_equal_the_api_on_milvus(page: Any, milvus_app: Mil
     assert TOKEN not in milvus_app.app.log()
 
 
-def test_uploaded_article_is_answered_from_milvus(page: Any, milvus_app: MilvusApp, tmp_path: Path) -> None:
+def test_uploaded_article_is_answered_from_milvus(page: Any, milvus_app: MilvusApp, tmp_path: Path,
+                                                  encoder: Encoder) -> None:
     name, text = NEW_ARTICLE
     (tmp_path / name).write_text(text, encoding="utf-8")
     page.click("#tab-articles-button")
@@ -131,10 +132,14 @@ def test_uploaded_article_is_answered_from_milvus(page: Any, milvus_app: MilvusA
     message = ask(page, NEW_QUESTION)
     expect(message).to_contain_text("960")
     expect(page.locator("#sources .cite-card").first).to_contain_text("深圳低空经济发展报告")
-    if milvus_app.deployment == "server":  # a second client of the same server sees the app's rows
+    if milvus_app.deployment == "server":
+        # A second app server on the same knowledge base (same Milvus server, same index folder):
+        # it sees the rows the browser's rebuild wrote and answers from the new article too.
         conn = connect(milvus_app.settings)
         rows = conn.client.query(milvus_app.settings.milvus_collection, filter=f'article == "{name}"',
                                  output_fields=["text"])
         assert rows and any("960" in row["text"] for row in rows)
+        other = KnowledgeBase(milvus_app.settings, encoder).ask(NEW_QUESTION)
+        assert not other.refused and "960" in other.text and other.citations[0].article == name
         disconnect(milvus_app.settings)
     assert TOKEN not in milvus_app.app.log()

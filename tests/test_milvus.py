@@ -1,37 +1,34 @@
 """The Milvus store (Milvus Lite by file path, in tmp folders) beside FAISS on the real default article.
 
-The retrieval, answer and lifecycle checks run on both stores (parametrised by
-``store``); the rest are Milvus's own: its server by URI, locks, atomic rebuilds.
+The retrieval, answer and lifecycle checks that both stores share are parametrised
+over ``STORES`` where they live (tests/test_index.py, test_answering.py,
+test_crash.py, test_browser_milvus.py); here are Milvus's own: the same hits as
+FAISS, its server by URI, locks, atomic rebuilds, refusing a foreign collection.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
-import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from rag.answering import REFUSAL
+from benchmarks.milvus_bench import start_server
 from rag.cli import main
 from rag.embedding import Encoder
 from rag.errors import IndexMismatchError, StoreError
-from rag.evaluation.metrics import contains_answer
+from rag.faults import EXIT_CODE, FAULT_ENV
 from rag.knowledge_base import KnowledgeBase
 from rag.milvus_store import connect, disconnect, display_uri
-from tests.helpers import answerable_questions, load_questions, make_settings, rank_one_misses
+from tests.helpers import QUESTION_SET, answerable_questions, make_settings
 
 pytest.importorskip("pymilvus")
 
 ANSWERABLE = answerable_questions()
-UNANSWERABLE = [q for q in load_questions() if q.get("unanswerable")]
 TOKEN = "tok-3f9c2a7e-never-shown"
 EXTRA = "extra.txt"
 EXTRA_V1 = "# 海洋牧场\n\n青岛的海洋牧场今年投放了三万个人工鱼礁，养殖海参和鲍鱼。\n"
@@ -52,92 +49,6 @@ def pair(tmp_path_factory: pytest.TempPathFactory, encoder: Encoder) -> Iterator
     assert report.store_inserted == first.chunks
     yield faiss_kb, milvus_kb
     disconnect(milvus_kb.settings)
-
-
-# -- the same retrieval, answer and lifecycle checks on both stores ----------------------------
-
-STORES = ("faiss", "milvus")
-
-
-@pytest.fixture(params=STORES)
-def store_kb(request: pytest.FixtureRequest, pair: tuple[KnowledgeBase, KnowledgeBase]) -> KnowledgeBase:
-    """The default article's knowledge base on one store (both filled once, by ``pair``)."""
-    return pair[STORES.index(request.param)]
-
-
-def test_right_paragraph_first_for_own_questions(store_kb: KnowledgeBase) -> None:
-    misses = rank_one_misses(store_kb)
-    # 32 own questions (direct, paraphrased, traditional): at most 2 may miss rank 1, on either store.
-    assert len(misses) <= 2, misses
-
-
-def test_modes_all_return_ranked_hits(store_kb: KnowledgeBase) -> None:
-    for mode in ("dense", "lexical", "hybrid"):
-        hits = store_kb.search("荣耀累计投入多少亿元用于AI研发", k=3, mode=mode).hits
-        assert [h.rank for h in hits] == [1, 2, 3], mode
-        assert 4 in hits[0].chunk.paragraphs, mode
-
-
-def test_traditional_question_finds_simplified_text(store_kb: KnowledgeBase) -> None:
-    hits = store_kb.search("華為盤古大模型服務多少個國民經濟重點行業", k=3, mode="lexical").hits
-    assert 5 in hits[0].chunk.paragraphs
-
-
-def test_answers_cited_and_unanswerable_refused(store_kb: KnowledgeBase) -> None:
-    contained = 0
-    for q in ANSWERABLE:
-        answer = store_kb.ask(q["question"])
-        if answer.refused:
-            continue
-        contained += contains_answer(re.sub(r"\[\d+\]", "", answer.text), q["answers"])
-        article = store_kb.version().articles[answer.citations[0].article]
-        for c in answer.citations:
-            assert f"[{c.n}]" in answer.text and c.sentence_text == article.text[c.start:c.end]
-    assert contained >= 26, contained  # as tests/test_answering.py asks of FAISS
-    refused = 0
-    for q in UNANSWERABLE:
-        answer = store_kb.ask(q["question"])
-        if answer.refused:
-            refused += 1
-            assert answer.text == REFUSAL and not answer.citations and answer.hits
-    assert refused >= 12, refused
-
-
-@pytest.mark.parametrize("store", STORES)
-def test_add_change_delete_article_incrementally(store: str, pair: tuple[KnowledgeBase, KnowledgeBase],
-                                                 tmp_path: Path) -> None:
-    """A copy of the FAISS-built index (with its embedding cache) on one store, through an article's life."""
-    source = pair[0].settings
-    shutil.copytree(source.corpus_dir, tmp_path / "corpus")
-    # The Lite store of ``pair`` is open in this process; the copy gets a store of its own.
-    shutil.copytree(source.index_dir, tmp_path / "index", ignore=shutil.ignore_patterns("milvus.db*"))
-    kb = KnowledgeBase(make_settings(tmp_path, store=store), pair[0].encoder())
-    try:
-        assert kb.build().embedded == 0  # on Milvus: filled from the copied cache
-        extra = kb.settings.corpus_dir / EXTRA
-        extra.write_text(EXTRA_V1, encoding="utf-8")
-        report = kb.build()
-        assert report.added == [EXTRA] and report.embedded > 0
-        assert kb.search("海洋牧场投放了多少人工鱼礁", k=1).hits[0].chunk.article == EXTRA
-
-        extra.write_text(EXTRA_V2, encoding="utf-8")
-        report = kb.build()
-        assert report.changed == [EXTRA]
-        hit = kb.search("海洋牧场扇贝年产量", k=1).hits[0]
-        assert hit.chunk.article == EXTRA and "扇贝" in hit.chunk.text
-        assert "五千吨" in kb.ask("青岛海洋牧场的扇贝年产量是多少？").text
-
-        extra.unlink()
-        report = kb.build()
-        assert report.removed == [EXTRA] and report.embedded == 0
-        for mode in ("dense", "lexical", "hybrid"):
-            assert all(h.chunk.article != EXTRA for h in kb.search("海洋牧场扇贝", k=10, mode=mode).hits), mode
-
-        report = kb.build()  # unchanged: nothing embedded, nothing written to the store
-        assert report.up_to_date and report.embedded == 0 and report.store_inserted == 0
-    finally:
-        if store == "milvus":
-            disconnect(kb.settings)
 
 
 # -- Milvus only -------------------------------------------------------------------------------
@@ -173,6 +84,26 @@ def test_same_top_hits_and_answers(pair: tuple[KnowledgeBase, KnowledgeBase]) ->
     assert same_first >= len(ANSWERABLE) - 3, same_first
     assert len(misses) <= 2, misses
     assert same_answer >= 7, same_answer
+
+
+def test_eval_on_milvus_scores_like_faiss(pair: tuple[KnowledgeBase, KnowledgeBase], tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """`rag eval` on each store over the own question set: its report names the store, the figures agree."""
+    reports = {}
+    for kb in pair:
+        s = kb.settings
+        out = tmp_path / s.store
+        assert main(["eval", str(QUESTION_SET), "--index-dir", str(s.index_dir), "--store", s.store,
+                     "--output", str(out)]) == 0
+        report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+        assert report["index"]["store"].startswith(s.store) and report["index"]["embedded"] == 0
+        reports[s.store] = report
+    capsys.readouterr()
+    assert reports["milvus"]["index"]["store"] == f"milvus {pair[1].settings.milvus_address} (rag_chunks)"
+    faiss, milvus = (reports[s]["summary"] for s in ("faiss", "milvus"))
+    assert milvus["hit@5"] >= 0.95 and abs(milvus["hit@1"] - faiss["hit@1"]) <= 0.07, (faiss, milvus)
+    assert abs(milvus["containment"] - faiss["containment"]) <= 0.07, (faiss, milvus)
+    assert milvus["refusal_recall"] is not None and milvus["refusal_recall"] >= 0.7, milvus
 
 
 def test_milvus_own_hybrid_search(pair: tuple[KnowledgeBase, KnowledgeBase]) -> None:
@@ -280,9 +211,9 @@ def test_failed_rebuild_leaves_old_collection_serving(two_articles: KnowledgeBas
     proc = subprocess.run(
         [sys.executable, "-m", "rag.cli", "index", str(s.corpus_dir), "--index-dir", str(s.index_dir),
          "--store", "milvus", "--rebuild"], capture_output=True, text=True, timeout=300,
-        env={**os.environ, "RAG_FAULT_POINT": "before-switch"},
+        env={**os.environ, FAULT_ENV: "before-switch"},
     )
-    assert proc.returncode == 70, proc.stderr[-2000:]
+    assert proc.returncode == EXIT_CODE, proc.stderr[-2000:]
     conn = connect(s)
     assert conn.client.describe_alias(alias)["collection_name"] == target
     fresh = KnowledgeBase(s, kb.encoder())
@@ -312,36 +243,39 @@ def test_collection_of_another_model_is_refused(two_articles: KnowledgeBase) -> 
         KnowledgeBase(kb.settings, kb.encoder()).search("深圳", k=1)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_milvus_server_by_uri(tmp_path: Path, encoder: Encoder) -> None:
     """The network code path a cluster uses: `milvus-lite server` reached by http://, with a token."""
-    port = _free_port()
-    server = subprocess.Popen(
-        [str(Path(sys.executable).with_name("milvus-lite")), "server", "--data-dir", str(tmp_path / "served.db"),
-         "--host", "127.0.0.1", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    server, uri = start_server(tmp_path / "served.db")
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.2)
-        settings = make_settings(tmp_path, store="milvus", milvus_uri=f"http://127.0.0.1:{port}",
-                                 milvus_token=TOKEN)
+        settings = make_settings(tmp_path, store="milvus", milvus_uri=uri, milvus_token=TOKEN)
         kb = KnowledgeBase(settings, encoder)
         report = kb.build()
         assert report.store_inserted == report.chunks > 0
         hits = kb.search("荣耀累计投入多少亿元用于AI研发", k=3).hits
         assert 4 in hits[0].chunk.paragraphs
         status = kb.status()
-        assert status["milvus_uri"] == f"http://127.0.0.1:{port}" and TOKEN not in json.dumps(status)
+        assert status["milvus_uri"] == uri and TOKEN not in json.dumps(status)
         disconnect(settings)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_embedded_store_served_by_hand_keeps_its_data(two_articles: KnowledgeBase) -> None:
+    """The README's way to share a Lite store: `milvus-lite server --data-dir index/milvus.db`, then its URI."""
+    kb = two_articles
+    question = "海洋牧场投放了多少人工鱼礁"
+    before = [h.chunk.id for h in kb.search(question, k=3).hits]
+    disconnect(kb.settings)
+    server, uri = start_server(Path(kb.settings.milvus_address))
+    try:
+        # While the server holds the folder, opening it embedded says what to do instead.
+        with pytest.raises(StoreError, match=r"held by another program.*milvus-lite server --data-dir.*http://"):
+            KnowledgeBase(kb.settings, kb.encoder()).search(question, k=3)
+        served = KnowledgeBase(kb.settings.replace(milvus_uri=uri), kb.encoder())
+        assert [h.chunk.id for h in served.search(question, k=3).hits] == before
+        assert served.build().store_inserted == 0  # the same collection, up to date: nothing written
+        disconnect(served.settings)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -390,3 +324,24 @@ def test_milvus_bench_memory_estimate_extrapolates_the_two_largest_sizes() -> No
            row(100_000, "milvus-lite server (http)", 900, server_peak=2_000)]
     # held: 500 MiB at 10k, max(1900, 2000) = 2000 MiB at 100k; 1/60 MiB per row on from there
     assert milvus_memory_estimate(two, 1_000_000) == pytest.approx(2_000 + 1_500 / 90_000 * 900_000)
+
+
+def test_hnsw_above_the_flat_limit(tmp_path: Path, encoder: Encoder, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above FLAT_LIMIT chunks the dense field gets an HNSW graph: built, searched, same first hits as FAISS."""
+    import rag.milvus_build as milvus_build
+
+    monkeypatch.setattr(milvus_build, "FLAT_LIMIT", 3)
+    settings = make_settings(tmp_path, store="milvus")
+    kb = KnowledgeBase(settings, encoder)
+    try:
+        kb.build()
+        conn = connect(settings)
+        target = conn.client.describe_alias(settings.milvus_collection)["collection_name"]
+        index = conn.client.describe_index(target, "dense")
+        assert index["index_type"] == "HNSW" and index["state"] == "Finished"
+        faiss_kb = KnowledgeBase(settings.replace(store="faiss"), encoder)
+        for q in ANSWERABLE[:10]:
+            got = [h.chunk.id for h in kb.search(q["question"], k=3, mode="dense").hits]
+            assert got == [h.chunk.id for h in faiss_kb.search(q["question"], k=3, mode="dense").hits], q["id"]
+    finally:
+        disconnect(settings)
