@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks.milvus_bench import start_server
+from benchmarks.milvus_scale import start_server
 from rag.embedding import Encoder
 from rag.knowledge_base import KnowledgeBase
 from rag.milvus_store import connect, disconnect

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.milvus_bench import start_server
+from benchmarks.milvus_scale import start_server
 from rag.cli import main
 from rag.embedding import Encoder
 from rag.errors import IndexMismatchError, StoreError
@@ -291,7 +291,7 @@ def test_search_limited_to_an_article(two_articles: KnowledgeBase) -> None:
 
 def test_milvus_bench_at_scale_smoke(pair: tuple[KnowledgeBase, KnowledgeBase], tmp_path: Path) -> None:
     """benchmarks/milvus_bench.py's scale part at a tiny size: every row, exact search agreeing, a table."""
-    from benchmarks.milvus_bench import measure_size, render_scale
+    from benchmarks.milvus_scale import measure_size, render_scale
     from benchmarks.synthetic import base_from_index
 
     faiss_kb = pair[0]
@@ -310,7 +310,7 @@ def test_milvus_bench_at_scale_smoke(pair: tuple[KnowledgeBase, KnowledgeBase], 
 
 
 def test_milvus_bench_memory_estimate_extrapolates_the_two_largest_sizes() -> None:
-    from benchmarks.milvus_bench import ScaleRow, milvus_memory_estimate
+    from benchmarks.milvus_scale import ScaleRow, milvus_memory_estimate
     from benchmarks.scale import Percentiles
 
     def row(size: int, store: str, peak: float, server_peak: float = float("nan")) -> ScaleRow:
