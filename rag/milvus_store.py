@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 2  # with rag.milvus_build.ANALYZER; a collection of another schema is rebuilt
 META_PROPERTY = "rag.meta"
 HNSW_EF_SEARCH = 128
-REBUILD_HINT = "run `rag index --rebuild`"
+REBUILD_COMMAND = "rag index --rebuild --store milvus"
 
 
 def is_lite(address: str) -> bool:
@@ -310,9 +310,10 @@ class MilvusStore:
         expected = collection_meta(settings, dimension)
         expected["encoder"] = version.encoder_identity
         if meta != expected:
-            raise IndexMismatchError(
-                f"{where} was built with {meta} but the index needs {expected}: {REBUILD_HINT} --store milvus"
-            )
+            built = meta or {}
+            differ = "; ".join(f"{key} {built.get(key)!r} (needed: {expected[key]!r})"
+                               for key in expected if built.get(key) != expected[key])
+            raise IndexMismatchError(f"{where} was built with other settings: {differ}; run `{REBUILD_COMMAND}`")
         # A collection is searchable once loaded; Milvus keeps it released after a restart.
         self.conn.call("load the collection", self.conn.client.load_collection, target)
         self._hashes = {p: str(info["sha256"]) for p, info in version.manifest["articles"].items()}

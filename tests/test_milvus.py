@@ -233,14 +233,19 @@ def test_switch_back_to_faiss_embeds_nothing(two_articles: KnowledgeBase) -> Non
     assert report.up_to_date and report.embedded == 0
 
 
-def test_collection_of_another_model_is_refused(two_articles: KnowledgeBase) -> None:
+@pytest.mark.parametrize(("key", "value"), [("encoder", "other|torch-fp32"), ("schema", 1)])
+def test_collection_of_another_model_or_schema_is_refused(two_articles: KnowledgeBase, key: str,
+                                                         value: object) -> None:
     kb = two_articles
     conn = connect(kb.settings)
     target = conn.client.describe_alias(kb.settings.milvus_collection)["collection_name"]
     meta = json.loads(conn.client.describe_collection(target)["properties"]["rag.meta"])
-    conn.client.alter_collection_properties(target, {"rag.meta": json.dumps({**meta, "encoder": "other|torch-fp32"})})
-    with pytest.raises(IndexMismatchError, match=r"rag index --rebuild"):
+    conn.client.alter_collection_properties(target, {"rag.meta": json.dumps({**meta, key: value})})
+    with pytest.raises(IndexMismatchError, match=r"rag index --rebuild --store milvus"):
         KnowledgeBase(kb.settings, kb.encoder()).search("深圳", k=1)
+    # The command it names fixes it: a new collection behind the alias, answering again.
+    assert KnowledgeBase(kb.settings, kb.encoder()).build(rebuild=True).store_inserted > 0
+    assert KnowledgeBase(kb.settings, kb.encoder()).search("深圳", k=1).hits
 
 
 def test_milvus_server_by_uri(tmp_path: Path, encoder: Encoder) -> None:
