@@ -33,6 +33,19 @@ def acquire(path: Path, wait: bool = False) -> IO[str]:
     return fh
 
 
+def is_held(path: Path) -> bool:
+    """True when another process holds an exclusive lock on ``path`` (its content is left alone)."""
+    if not path.is_file():
+        return False
+    with path.open("rb") as fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    return False
+
+
 def release(fh: IO[str]) -> None:
     """Clear the pid, unlock and close."""
     fh.seek(0)

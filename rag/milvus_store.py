@@ -19,7 +19,6 @@ file lock beside it, and a second process is told what to do instead.
 from __future__ import annotations
 
 import atexit
-import fcntl
 import json
 import logging
 import threading
@@ -124,7 +123,8 @@ class MilvusConnection:
             self.client = MilvusClient(uri=address, token=token or "", timeout=10)
         except Exception as exc:
             self.close()
-            if self.lite and _served_elsewhere(Path(address)):
+            # Milvus Lite's own lock on its folder, held by a `milvus-lite server` serving it.
+            if self.lite and filelock.is_held(Path(address) / "LOCK"):
                 raise StoreError(
                     f"the Milvus Lite store {address} is held by another program, most likely a "
                     f"`milvus-lite server --data-dir {address}`: set milvus_uri to that server's http:// address "
@@ -174,20 +174,6 @@ class MilvusConnection:
 def _first_line(exc: BaseException, secret: str | None) -> str:
     text = (str(exc).splitlines() or [""])[0][:200]
     return text.replace(secret, "***") if secret else text
-
-
-def _served_elsewhere(db: Path) -> bool:
-    """True when another program (a `milvus-lite server`) holds Milvus Lite's own lock on ``db``."""
-    lock = db / "LOCK"
-    if not lock.is_file():
-        return False
-    with lock.open("rb") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return True
-        fcntl.flock(fh, fcntl.LOCK_UN)
-    return False
 
 
 def _take_store_lock(db: Path) -> IO[str]:
@@ -292,8 +278,6 @@ def collection_status(settings: Settings) -> dict[str, Any]:
 class MilvusStore:
     """The two legs of one index version, run on the Milvus collection behind the alias."""
 
-    kind = "milvus"
-
     def __init__(self, settings: Settings, version: IndexVersion):
         """Open (or share) the connection and check the collection was built for this version's settings."""
         self.settings = settings
@@ -386,7 +370,3 @@ class MilvusStore:
                                ranker=RRFRanker(rrf_k), limit=k, output_fields=["article", "article_sha", "seq"])
         ids, scores = self._to_ids(list(found[0]))
         return [Fused(int(c), float(s), None, None) for c, s in zip(ids, scores, strict=True)]
-
-    def describe(self) -> dict[str, Any]:
-        """Store, address (without credentials) and collection."""
-        return {"store": "milvus", **collection_status(self.settings)}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -66,7 +66,6 @@ class ChunkStore(Protocol):
     ``articles`` limits a search to those article paths.
     """
 
-    kind: str
     own_fusion: bool  # True: hybrid search is fused by the store itself (``fused_search``)
 
     def dense_search(self, query_vector: np.ndarray, k: int,
@@ -84,15 +83,10 @@ class ChunkStore(Protocol):
         """Both legs fused by the store itself (when ``own_fusion``; by default the project's RRF fuses)."""
         ...
 
-    def describe(self) -> dict[str, Any]:
-        """What the store is, for ``rag status`` (never a secret)."""
-        ...
-
 
 class FaissStore:
     """The index version's own FAISS file and bm25s folder."""
 
-    kind = "faiss"
     own_fusion = False
 
     def __init__(self, version: IndexVersion):
@@ -122,10 +116,6 @@ class FaissStore:
                      articles: list[str] | None) -> list[Fused]:
         """FAISS has no fusion of its own: the project's RRF fuses its legs."""
         raise ValueError("the FAISS store has no fusion of its own")
-
-    def describe(self) -> dict[str, Any]:
-        """The FAISS index kind."""
-        return {"store": "faiss", "dense_index": self.version.dense.kind}
 
 
 @dataclass

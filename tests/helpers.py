@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,19 +54,24 @@ def rank_one_misses(kb: KnowledgeBase) -> list[tuple[str, int, tuple[int, ...]]]
 STORES = ("faiss", "milvus")
 
 
-def on_store(kb: KnowledgeBase, store: str) -> KnowledgeBase:
+@contextmanager
+def on_store(kb: KnowledgeBase, store: str) -> Iterator[KnowledgeBase]:
     """The same knowledge base searched on ``store``; Milvus is filled from ``kb``'s embedding cache.
 
     Switching stores embeds nothing: that is asserted here, for every test that uses it.
+    On leaving, a Milvus Lite store is let go (one process at a time may hold it).
     """
-    if store == kb.settings.store:
-        return kb
-    from rag.knowledge_base import KnowledgeBase
+    twin = kb
+    if store != kb.settings.store:
+        from rag.knowledge_base import KnowledgeBase
 
-    twin = KnowledgeBase(kb.settings.replace(store=store), kb.encoder())
-    report = twin.build()
-    assert report.embedded == 0, report
-    return twin
+        twin = KnowledgeBase(kb.settings.replace(store=store), kb.encoder())
+        report = twin.build()
+        assert report.embedded == 0, report
+    try:
+        yield twin
+    finally:
+        close_store(twin)
 
 
 def close_store(kb: KnowledgeBase) -> None:

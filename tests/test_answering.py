@@ -17,7 +17,7 @@ from rag.cli import main
 from rag.embedding import Encoder
 from rag.evaluation.metrics import contains_answer
 from rag.knowledge_base import KnowledgeBase
-from tests.helpers import STORES, close_store, load_questions, make_settings, on_store
+from tests.helpers import STORES, load_questions, make_settings, on_store
 
 QUESTIONS = load_questions()
 
@@ -32,9 +32,8 @@ def built(tmp_path_factory: pytest.TempPathFactory, encoder: Encoder) -> Knowled
 @pytest.fixture(scope="module", params=STORES)
 def kb(request: pytest.FixtureRequest, built: KnowledgeBase) -> Iterator[KnowledgeBase]:
     """The default article's knowledge base on one store."""
-    on = on_store(built, request.param)
-    yield on
-    close_store(on)
+    with on_store(built, request.param) as on:
+        yield on
 
 
 def test_answers_contain_gold_and_cite_exact_spans(kb: KnowledgeBase) -> None:

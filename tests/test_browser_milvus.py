@@ -21,7 +21,7 @@ import pytest
 from benchmarks.milvus_scale import start_server
 from rag.embedding import Encoder
 from rag.knowledge_base import KnowledgeBase
-from rag.milvus_store import connect, disconnect
+from rag.milvus_store import connect, disconnect, filter_literal
 from rag.serialize import answer_to_json
 from rag.settings import Settings
 from tests.browser_support import (
@@ -136,7 +136,7 @@ def test_uploaded_article_is_answered_from_milvus(page: Any, milvus_app: MilvusA
         # A second app server on the same knowledge base (same Milvus server, same index folder):
         # it sees the rows the browser's rebuild wrote and answers from the new article too.
         conn = connect(milvus_app.settings)
-        rows = conn.client.query(milvus_app.settings.milvus_collection, filter=f'article == "{name}"',
+        rows = conn.client.query(milvus_app.settings.milvus_collection, filter=f"article == {filter_literal(name)}",
                                  output_fields=["text"])
         assert rows and any("960" in row["text"] for row in rows)
         other = KnowledgeBase(milvus_app.settings, encoder).ask(NEW_QUESTION)

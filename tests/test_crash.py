@@ -22,8 +22,7 @@ import pytest
 from rag.embedding import Encoder
 from rag.faults import EXIT_CODE, FAULT_ENV, FAULT_POINTS, STORE_FAULT_POINTS
 from rag.knowledge_base import KnowledgeBase
-from rag.milvus_store import disconnect
-from tests.helpers import ROOT, make_settings
+from tests.helpers import ROOT, STORES, close_store, make_settings
 
 QUESTION = "荣耀已累计投入多少资金用于AI研发？"
 
@@ -52,7 +51,7 @@ def run_index(settings_dir: Path, store: str, env_extra: dict[str, str], rebuild
     )
 
 
-@pytest.fixture(scope="module", params=("faiss", "milvus"))
+@pytest.fixture(scope="module", params=STORES)
 def base_index(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
                encoder: Encoder) -> tuple[Path, dict, str]:
     store = str(request.param)
@@ -60,8 +59,7 @@ def base_index(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     kb = KnowledgeBase(make_settings(tmp, store=store), encoder)
     kb.build()
     before = snapshot(kb)
-    if store == "milvus":
-        disconnect(kb.settings)  # closed before its folder is copied; each copy is its own Milvus Lite store
+    close_store(kb)  # closed before its folder is copied; each copy is its own Milvus Lite store
     return tmp, before, store
 
 
@@ -97,12 +95,7 @@ def test_fault_point_leaves_previous_index(indexed: tuple[Path, dict, str], poin
     if store == "milvus":  # no article group lost or doubled by the kill
         status = after.status()
         assert status["milvus_rows"] == status["chunks"] == report.chunks
-    _close(after)
-
-
-def _close(kb: KnowledgeBase) -> None:
-    if kb.settings.store == "milvus":
-        disconnect(kb.settings)
+    close_store(after)
 
 
 def test_random_sigkill_after_first_embedding(
@@ -137,4 +130,4 @@ def test_random_sigkill_after_first_embedding(
     status = after.status()
     if store == "milvus":  # the collection behind the alias holds exactly the new version's chunks
         assert status["milvus_rows"] == status["chunks"] == report.chunks
-    _close(after)
+    close_store(after)

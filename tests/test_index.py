@@ -19,7 +19,7 @@ from rag.errors import IndexCorruptError, IndexLockedError, IndexMismatchError, 
 from rag.index_store import current_version, load_version
 from rag.indexing import build_lock, chunk_embedding_text
 from rag.knowledge_base import KnowledgeBase
-from tests.helpers import STORES, close_store, copy_index, make_settings, on_store, rank_one_misses
+from tests.helpers import STORES, copy_index, make_settings, on_store, rank_one_misses
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +37,8 @@ def built(tmp_path_factory: pytest.TempPathFactory, encoder: Encoder) -> Knowled
 @pytest.fixture(scope="module", params=STORES)
 def searched(request: pytest.FixtureRequest, built: KnowledgeBase) -> Iterator[KnowledgeBase]:
     """The built index, searched on one store."""
-    kb = on_store(built, request.param)
-    yield kb
-    close_store(kb)
+    with on_store(built, request.param) as kb:
+        yield kb
 
 
 def test_right_paragraph_first_for_own_questions(searched: KnowledgeBase) -> None:
@@ -81,11 +80,8 @@ def test_cli_search_json_right_paragraph_first(searched: KnowledgeBase, capsys: 
 
 @pytest.mark.parametrize("store", STORES)
 def test_add_change_delete_article_incrementally(built: KnowledgeBase, tmp_path: Path, store: str) -> None:
-    kb = on_store(copy_index(built, tmp_path), store)
-    try:
+    with on_store(copy_index(built, tmp_path), store) as kb:
         _article_life(kb)
-    finally:
-        close_store(kb)
 
 
 def _article_life(kb: KnowledgeBase) -> None:

@@ -23,7 +23,7 @@ from rag.embedding import Encoder
 from rag.errors import IndexMismatchError, StoreError
 from rag.faults import EXIT_CODE, FAULT_ENV
 from rag.knowledge_base import KnowledgeBase
-from rag.milvus_store import connect, disconnect, display_uri
+from rag.milvus_store import connect, disconnect, display_uri, filter_literal
 from tests.helpers import QUESTION_SET, answerable_questions, make_settings
 
 pytest.importorskip("pymilvus")
@@ -55,7 +55,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory, encoder: Encoder) -> Iterator
 
 def _group_ids(kb: KnowledgeBase, article: str) -> list[int]:
     conn = connect(kb.settings)
-    rows = conn.client.query(kb.settings.milvus_collection, filter=f"article == {json.dumps(article)}",
+    rows = conn.client.query(kb.settings.milvus_collection, filter=f"article == {filter_literal(article)}",
                              output_fields=["id"], limit=1000)
     return sorted(int(r["id"]) for r in rows)
 
