@@ -10,7 +10,6 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.chunking import chunk_article
 from rag.evaluation.datasets import (
     QuestionSet,
     bundled_dataset,
@@ -19,6 +18,7 @@ from rag.evaluation.datasets import (
     select_questions,
 )
 from rag.evaluation.questions import Passage
+from rag.ingest.chunking import chunk_article
 from rag.records import Article
 from rag.settings import Settings
 

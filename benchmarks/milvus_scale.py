@@ -25,14 +25,14 @@ import numpy as np
 from benchmarks.report import size_label
 from benchmarks.scale import Percentiles, exact_top, probe_startup, recall_at
 from benchmarks.synthetic import DESCRIPTION, BaseCorpus, synthetic_corpus, write_synthetic_index
-from rag.dense import DenseIndex, auto_kind
-from rag.embedding import Encoder
-from rag.index_store import load_version
-from rag.knowledge_base import KnowledgeBase
-from rag.milvus_build import FLAT_LIMIT, fill_collection, finish_sync
-from rag.milvus_store import disconnect
-from rag.retrieval import Searcher
+from rag.embed.encoder import Encoder
+from rag.kb.knowledge_base import KnowledgeBase
+from rag.search.searcher import Searcher
 from rag.settings import Settings
+from rag.store.dense import DenseIndex, auto_kind
+from rag.store.milvus.build import FLAT_LIMIT, fill_collection, finish_sync
+from rag.store.milvus.store import disconnect
+from rag.store.versions import load_version
 
 # Milvus is not filled at a size whose estimated memory (from the per-row growth measured at the
 # sizes before it) exceeds this share of the memory the machine has available at that moment.
@@ -265,7 +265,7 @@ def render_scale(rows: list[ScaleRow], queries: int, server: bool, sizes: list[i
         f"{queries} CMRC dev questions per size (the same sample as above), encoding excluded, k = 10. Build: from "
         "ready vectors (nothing embedded); FAISS: dense index + bm25s over pre-tokenised chunks + records "
         "(rag's own `write_version`); Milvus: create the collection, insert rows (vector, fields, text; its BM25 "
-        "function tokenises on insert), flush, alias, through `rag.milvus_build` as `rag index` does. Recall@10: "
+        "function tokenises on insert), flush, alias, through `rag.store.milvus.build` as `rag index` does. Recall@10: "
         "the dense leg against exact inner-product search (ties with the 10th exact score count). Memory: a "
         "fresh process (benchmarks/probe.py) that opens the store, loads the onnx-int8 encoder and answers 20 "
         "questions, then its RSS (peak); Milvus Lite by file path runs inside that process; for the network rows "

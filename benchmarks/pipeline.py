@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.data import write_passage_files
-from rag.embedding import Encoder
+from rag.embed.encoder import Encoder
 from rag.evaluation.questions import Passage
-from rag.indexing import BuildReport, build_index, chunk_articles, chunk_embedding_text, load_corpus
-from rag.lexical import LexicalIndex, lexical_tokens
 from rag.settings import Settings
+from rag.store.build import BuildReport, build_index, chunk_articles, chunk_embedding_text, load_corpus
+from rag.store.lexical import LexicalIndex
+from rag.text import lexical_tokens
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ def main() -> None:
 
     from pathlib import Path
 
-    from rag.knowledge_base import KnowledgeBase
+    from rag.kb.knowledge_base import KnowledgeBase
     from rag.settings import Settings
 
     t_imports = time.time()

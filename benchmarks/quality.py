@@ -29,11 +29,11 @@ from pathlib import Path
 
 from benchmarks.machine import git_commit, library_versions, load_average, machine_info
 from benchmarks.report import write_block
-from rag.answering import AnswerParams, extractive_answer
+from rag.answer.extractive import AnswerParams, extractive_answer
 from rag.evaluation.datasets import bundled_dataset, hold_out_articles, load_question_set, select_questions
 from rag.evaluation.metrics import Summary, contains_answer
 from rag.evaluation.runner import EvalOptions, EvalReport, run_evaluation
-from rag.knowledge_base import KnowledgeBase
+from rag.kb.knowledge_base import KnowledgeBase
 from rag.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,7 +12,7 @@ from benchmarks.encoders import Quality, Throughput
 from benchmarks.pipeline import PipelineRun
 from benchmarks.scale import PROBE_SWEEP, ScaleResult
 from benchmarks.synthetic import DESCRIPTION
-from rag.dense import IVF_PROBES
+from rag.store.dense import IVF_PROBES
 
 START = "<!-- bench:performance:start -->"
 END = "<!-- bench:performance:end -->"
@@ -190,12 +190,12 @@ def render(run: BenchmarkRun) -> str:
             "above 100k chunks the vectors and BM25 arrays are memory-mapped, so the file pages it touched count "
             "in its RSS but not in the anonymous part, and the system can drop or share them. Start-up: that "
             "process, from its start to its first answer. The dense index is exact up to 100k chunks and IVF above "
-            "(`rag.dense.auto_kind`); both are measured at every size. IVF build: "
+            "(`rag.store.dense.auto_kind`); both are measured at every size. IVF build: "
             + "; ".join(f"{size_label(s.size)} {s.dense.approx_build_s:.1f} s ({s.dense.lists} lists)"
                         for s in run.scale) + ".",
             "",
             "IVF lists scanned per query (recall@10 / dense p50 ms; * marks rag's setting, "
-            "`rag.dense.IVF_PROBES`, capped at the number of lists):",
+            "`rag.store.dense.IVF_PROBES`, capped at the number of lists):",
             "",
             "| chunks | " + " | ".join(f"{n} lists" for n in PROBE_SWEEP) + " |",
             "|---:|" + "---|" * len(PROBE_SWEEP),

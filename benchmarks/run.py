@@ -103,8 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.pipeline import measure_pipeline
     from benchmarks.scale import measure_size
     from benchmarks.synthetic import base_from_index
-    from rag.embedding import Encoder
-    from rag.modelprep import ensure_model, export_onnx
+    from rag.embed.encoder import Encoder
+    from rag.embed.modelprep import ensure_model, export_onnx
     from rag.settings import DEFAULT_MODEL, Settings
 
     argv_text = " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))

@@ -1,7 +1,7 @@
 """Query latency, recall, memory, disk and start-up over synthetic indexes of 1k to 1M chunks.
 
 For each size: the index is written by rag's own ``write_version`` (dense kind
-chosen by ``rag.dense.auto_kind``); exact and IVF search are compared on the
+chosen by ``rag.store.dense.auto_kind``); exact and IVF search are compared on the
 same vectors (recall@10 against brute force, ties counted as hits); search and
 answer latency are measured through ``KnowledgeBase`` with the onnx-int8 query
 encoder; a fresh process measures start-up to the first answer and its memory.
@@ -21,13 +21,14 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.synthetic import BaseCorpus, synthetic_corpus, write_synthetic_index
-from rag.dense import DenseIndex, auto_kind, ivf_probes
-from rag.embedding import Encoder
-from rag.knowledge_base import KnowledgeBase
-from rag.lexical import lexical_tokens
+from rag.embed.encoder import Encoder
+from rag.kb.knowledge_base import KnowledgeBase
 from rag.records import Hit
-from rag.retrieval import Searcher, fuse_rankings
+from rag.search.fusion import fuse_rankings
+from rag.search.searcher import Searcher
 from rag.settings import Settings
+from rag.store.dense import DenseIndex, auto_kind, ivf_probes
+from rag.text import lexical_tokens
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBE_SWEEP = (75, 150, 300, 600)  # IVF lists scanned per query (capped at the number of lists)
@@ -59,7 +60,7 @@ class DenseComparison:
     approx_recall_at_10: float
     approx_build_s: float
     lists: int
-    probes: int  # the default, rag.dense.ivf_probes
+    probes: int  # the default, rag.store.dense.ivf_probes
     sweep: dict[int, tuple[int, float, float]]  # lists asked for: (lists scanned, recall@10, p50 ms)
 
 

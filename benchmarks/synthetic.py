@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.dense import DenseIndex
-from rag.index_store import load_version, switch_current
-from rag.indexing import context_tokens, write_version
-from rag.lexical import lexical_tokens
 from rag.records import Article, Chunk, Sentence
 from rag.settings import Settings
+from rag.store.build import context_tokens, write_version
+from rag.store.dense import DenseIndex
+from rag.store.versions import load_version, switch_current
+from rag.text import lexical_tokens
 
 DESCRIPTION = (
     "Synthetic scale: copy 0 is the real CMRC 2018 dev corpus (its passages, default chunks and their real "

@@ -110,3 +110,13 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     mode: str = "extractive"
     uncited: bool = False  # generative answer without any valid citation
+
+
+@dataclass(frozen=True)
+class Fused:
+    """One fused result before it is turned into a Hit."""
+
+    id: int
+    score: float
+    dense_rank: int | None
+    lexical_rank: int | None

@@ -3,7 +3,7 @@
 Usage: python scripts/calibrate_refusal.py [--questions questions/shenzhen-ai.jsonl]
 
 Indexes the default corpus into a temporary folder, computes the evidence score
-of every question (what `rag.answering.evidence_score` compares to the
+of every question (what `rag.answer.extractive.evidence_score` compares to the
 threshold), picks the threshold that maximises refusal F1 on the "calibrate"
 rows and prints precision and recall on the "report" rows with it.
 """
@@ -18,10 +18,10 @@ import tempfile
 from itertools import pairwise
 from pathlib import Path
 
-from rag.answering import AnswerParams, evidence_score, missing_terms, score_sentences
-from rag.knowledge_base import KnowledgeBase
-from rag.lexical import lexical_tokens
+from rag.answer.extractive import AnswerParams, evidence_score, missing_terms, score_sentences
+from rag.kb.knowledge_base import KnowledgeBase
 from rag.settings import load_settings
+from rag.text import lexical_tokens
 
 
 def precision_recall(rows: list[tuple[float, bool]], threshold: float) -> tuple[float, float, float]:

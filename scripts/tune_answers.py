@@ -19,10 +19,10 @@ import sys
 import time
 from pathlib import Path
 
-from rag.answering import AnswerParams, extractive_answer
+from rag.answer.extractive import AnswerParams, extractive_answer
 from rag.evaluation.datasets import bundled_dataset, load_question_set, passage_articles, select_questions
 from rag.evaluation.metrics import chunk_holds_gold, contains_answer
-from rag.knowledge_base import KnowledgeBase
+from rag.kb.knowledge_base import KnowledgeBase
 from rag.settings import load_settings
 
 MARKER = re.compile(r"\[\d+\]")

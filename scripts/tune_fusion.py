@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rag.embedding import Encoder
+from rag.embed.encoder import Encoder
 from rag.evaluation.datasets import bundled_dataset, load_question_set, select_questions
 from rag.evaluation.runner import EvalOptions, run_evaluation
 from rag.settings import Settings, load_settings

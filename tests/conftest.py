@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.modelprep import ensure_model
+from rag.embed.modelprep import ensure_model
 from rag.settings import DEFAULT_MODEL
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -21,7 +21,7 @@ def model_dir() -> Path:
 @pytest.fixture(scope="session")
 def encoder(model_dir: Path) -> object:
     """The default encoder (the default model on the default backend, onnx-int8), loaded once per session."""
-    from rag.embedding import Encoder
+    from rag.embed.encoder import Encoder
     from rag.settings import Settings
 
     return Encoder.load(DEFAULT_MODEL, Settings().backend, REPO_ROOT / "models")

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from rag.settings import Settings
 
 if TYPE_CHECKING:
-    from rag.knowledge_base import KnowledgeBase
+    from rag.kb.knowledge_base import KnowledgeBase
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ARTICLE = ROOT / "corpus" / "shenzhen-ai-industry.txt"
@@ -63,7 +63,7 @@ def on_store(kb: KnowledgeBase, store: str) -> Iterator[KnowledgeBase]:
     """
     twin = kb
     if store != kb.settings.store:
-        from rag.knowledge_base import KnowledgeBase
+        from rag.kb.knowledge_base import KnowledgeBase
 
         twin = KnowledgeBase(kb.settings.replace(store=store), kb.encoder())
         report = twin.build()
@@ -77,7 +77,7 @@ def on_store(kb: KnowledgeBase, store: str) -> Iterator[KnowledgeBase]:
 def close_store(kb: KnowledgeBase) -> None:
     """Let go of a Milvus Lite store (one process at a time may hold it)."""
     if kb.settings.store == "milvus":
-        from rag.milvus_store import disconnect
+        from rag.store.milvus.store import disconnect
 
         disconnect(kb.settings)
 
@@ -87,7 +87,7 @@ def copy_index(kb: KnowledgeBase, tmp: Path, store: str | None = None) -> Knowle
 
     A Milvus Lite store open in this process is not copied: the copy fills a store of its own.
     """
-    from rag.knowledge_base import KnowledgeBase
+    from rag.kb.knowledge_base import KnowledgeBase
 
     shutil.copytree(kb.settings.corpus_dir, tmp / "corpus")
     shutil.copytree(kb.settings.index_dir, tmp / "index", ignore=shutil.ignore_patterns("milvus.db*"))

@@ -12,11 +12,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from rag.answering import REFUSAL, followup_query, missing_terms, specific_terms
+from rag.answer.extractive import REFUSAL, missing_terms, specific_terms
+from rag.answer.followup import followup_query
 from rag.cli import main
-from rag.embedding import Encoder
+from rag.embed.encoder import Encoder
 from rag.evaluation.metrics import contains_answer
-from rag.knowledge_base import KnowledgeBase
+from rag.kb.knowledge_base import KnowledgeBase
 from tests.helpers import STORES, load_questions, make_settings, on_store
 
 QUESTIONS = load_questions()

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from rag.cli import main
-from rag.corpus import load_article
-from rag.embedding import Encoder
+from rag.embed.encoder import Encoder
 from rag.errors import ArticleError
-from rag.knowledge_base import KnowledgeBase
+from rag.ingest.articles import load_article
+from rag.kb.knowledge_base import KnowledgeBase
 from tests.helpers import make_settings
 
 MB = 1024 * 1024
@@ -35,7 +35,7 @@ def test_oversized_article_is_refused_before_reading(tmp_path: Path) -> None:
 
 
 def test_article_at_the_limit_is_chunked(tmp_path: Path) -> None:
-    from rag.chunking import chunk_article
+    from rag.ingest.chunking import chunk_article
 
     path = tmp_path / "big.txt"
     sentence = "深圳正以雁阵之势在全球人工智能赛道上加速领跑。"

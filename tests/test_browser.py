@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from rag.corpus import load_article
-from rag.corpus_admin import feedback_path
 from rag.evaluation.datasets import parse_jsonl
-from rag.knowledge_base import KnowledgeBase
+from rag.ingest.articles import load_article
+from rag.kb.knowledge_base import KnowledgeBase
+from rag.kb.uploads import feedback_path
 from rag.serialize import answer_to_json
 from rag.settings import Settings
 from tests.browser_support import (

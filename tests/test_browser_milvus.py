@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 
 from benchmarks.milvus_scale import start_server
-from rag.embedding import Encoder
-from rag.knowledge_base import KnowledgeBase
-from rag.milvus_store import connect, disconnect, filter_literal
+from rag.embed.encoder import Encoder
+from rag.kb.knowledge_base import KnowledgeBase
 from rag.serialize import answer_to_json
 from rag.settings import Settings
+from rag.store.milvus.store import connect, disconnect, filter_literal
 from tests.browser_support import (
     CHROMIUM,
     CHROMIUM_ARGS,

@@ -8,9 +8,10 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rag.chunking import chunk_article, cut_long_span, jieba_tokenizer, split_sentences
-from rag.corpus import load_article, parse_article
 from rag.errors import ArticleError
+from rag.ingest.articles import load_article, parse_article
+from rag.ingest.chunking import chunk_article, cut_long_span, split_sentences
+from rag.text import jieba_tokenizer
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ARTICLE = ROOT / "corpus" / "shenzhen-ai-industry.txt"

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.corpus import decode_bytes, find_article_files, load_article, parse_article
 from rag.errors import ArticleError
+from rag.ingest.articles import find_article_files, load_article, parse_article
+from rag.ingest.decode import decode_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ARTICLE = ROOT / "corpus" / "shenzhen-ai-industry.txt"

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.corpus_admin import (
+from rag.errors import ArticleError
+from rag.evaluation.datasets import parse_jsonl
+from rag.kb.uploads import (
     answer_without_markers,
     check_upload,
     corpus_changed,
@@ -22,11 +24,9 @@ from rag.corpus_admin import (
     save_upload,
     upload_name,
 )
-from rag.errors import ArticleError
-from rag.evaluation.datasets import parse_jsonl
-from rag.index_store import CURRENT, MANIFEST, VERSIONS
 from rag.records import Answer, Citation
 from rag.settings import Settings
+from rag.store.versions import CURRENT, MANIFEST, VERSIONS
 from tests.helpers import DEFAULT_ARTICLE, make_settings
 
 NEW_TEXT = "# 深圳低空经济\n\n2025 年深圳低空经济产业规模突破 960 亿元。\n"

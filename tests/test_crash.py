@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.embedding import Encoder
-from rag.faults import EXIT_CODE, FAULT_ENV, FAULT_POINTS, STORE_FAULT_POINTS
-from rag.knowledge_base import KnowledgeBase
+from rag.embed.encoder import Encoder
+from rag.kb.knowledge_base import KnowledgeBase
+from rag.store.faults import EXIT_CODE, FAULT_ENV, FAULT_POINTS, STORE_FAULT_POINTS
 from tests.helpers import ROOT, STORES, close_store, make_settings
 
 QUESTION = "荣耀已累计投入多少资金用于AI研发？"

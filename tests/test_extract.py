@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from rag.corpus import load_article
 from rag.errors import ArticleError
+from rag.ingest.articles import load_article
 
 LIMIT = 20 * 1024 * 1024
 

@@ -26,11 +26,8 @@ from typing import Any
 
 import pytest
 
-from rag.answering import REFUSAL
-from rag.chunking import chunk_article
-from rag.corpus import load_article
-from rag.errors import EndpointError, SettingsError
-from rag.generative import (
+from rag.answer.extractive import REFUSAL
+from rag.answer.generative import (
     PASSAGE_END,
     MarkerFilter,
     ThinkFilter,
@@ -39,6 +36,9 @@ from rag.generative import (
     collect_stream,
     stream_answer,
 )
+from rag.errors import EndpointError, SettingsError
+from rag.ingest.articles import load_article
+from rag.ingest.chunking import chunk_article
 from rag.records import Answer, Article, Chunk, Hit
 from rag.settings import Settings
 from tests.helpers import DEFAULT_ARTICLE

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from rag.cli import main
-from rag.embedcache import EmbeddingCache, text_key
-from rag.embedding import Encoder
+from rag.embed.cache import EmbeddingCache, text_key
+from rag.embed.encoder import Encoder
 from rag.errors import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexMissingError
-from rag.index_store import current_version, load_version
-from rag.indexing import build_lock, chunk_embedding_text
-from rag.knowledge_base import KnowledgeBase
+from rag.kb.knowledge_base import KnowledgeBase
+from rag.store.build import build_lock, chunk_embedding_text
+from rag.store.versions import current_version, load_version
 from tests.helpers import STORES, copy_index, make_settings, on_store, rank_one_misses
 
 

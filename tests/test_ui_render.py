@@ -8,12 +8,12 @@ import sys
 
 import pytest
 
-from rag import ui_render as view
-from rag.corpus import parse_article
 from rag.errors import SettingsError
+from rag.ingest.articles import parse_article
 from rag.records import Answer, Article, Chunk, Citation, Hit
 from rag.settings import Settings
-from rag.ui import _focus_of, _parse_cite, serve
+from rag.ui import render as view
+from rag.ui.app import _focus_of, _parse_cite, serve
 from tests.helpers import ROOT
 
 EVIL = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
@@ -170,7 +170,7 @@ def test_citation_keys(answer: Answer) -> None:
 
 
 def test_importing_the_ui_does_not_import_gradio() -> None:
-    code = "import sys, rag.ui, rag.ui_render, rag.corpus_admin; sys.exit('gradio' in sys.modules)"
+    code = "import sys, rag.ui, rag.ui.render, rag.kb.uploads; sys.exit('gradio' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
 
 

@@ -6,7 +6,7 @@ import threading
 import time
 from pathlib import Path
 
-from rag.watch import watch_corpus
+from rag.ingest.watch import watch_corpus
 
 
 def test_burst_of_changes_triggers_one_reindex(tmp_path: Path) -> None:

@@ -24,18 +24,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag import __version__
-from rag.answering import AnswerParams, extractive_answer
+from rag.answer.extractive import AnswerParams, extractive_answer
 from rag.errors import QuestionSetError, RagError
 from rag.evaluation.datasets import QuestionSet, passage_articles, questions_passages
 from rag.evaluation.metrics import QuestionResult, Summary, score_question, summarize
-from rag.indexing import Progress, chunking_settings
-from rag.knowledge_base import KnowledgeBase
+from rag.kb.knowledge_base import KnowledgeBase
 from rag.records import Answer, Hit
 from rag.settings import Settings
+from rag.store.build import Progress, chunking_settings
 
 if TYPE_CHECKING:
-    from rag.embedding import Encoder
-    from rag.retrieval import Searcher
+    from rag.embed.encoder import Encoder
+    from rag.search.searcher import Searcher
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +224,7 @@ def store_label(settings: Settings) -> str:
     """Which store a run searched, for its report (a server address without credentials)."""
     if settings.store != "milvus":
         return settings.store
-    from rag.milvus_store import display_uri
+    from rag.store.milvus.store import display_uri
 
     return f"milvus {display_uri(settings.milvus_address)} ({settings.milvus_collection})"
 

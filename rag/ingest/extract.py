@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from rag.errors import ArticleError
+from rag.ingest.decode import decode_bytes
 
 _SENTENCE_END = tuple("。！？!?；;…」』”）)】》:：")
 _BOILERPLATE_TAGS = ("script", "style", "nav", "footer", "header", "aside", "form", "noscript")
@@ -45,8 +46,6 @@ def extract_document(data: bytes, suffix: str, name: str) -> ExtractedDocument:
 def _extract_html(data: bytes, name: str) -> str:
     import lxml.html
     import trafilatura
-
-    from rag.corpus import decode_bytes
 
     html, _ = decode_bytes(data, name)
     try:

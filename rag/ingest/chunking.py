@@ -10,10 +10,9 @@ Invariant: ``article.text[c.start:c.end] == c.text`` for every chunk.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
-from typing import Any
 
 from rag.records import Article, Chunk, Sentence
+from rag.text import jieba_tokenizer
 
 # A sentence ends after a run of terminators (full- and half-width) and the
 # closing quotes or brackets right after them.
@@ -21,25 +20,6 @@ _TERMINATOR = re.compile(
     r"(?:[。！？!?；;]+|…+|\.{3,}|(?<=[^\d\s.])\.(?=\s|$))[”’\"'」』）)】》〉]*"
 )
 _CLAUSE_PUNCT = set("，,：:、")
-
-
-@lru_cache(maxsize=1)
-def jieba_tokenizer() -> Any:
-    """The shared jieba tokenizer with the project's user dictionary (loaded once)."""
-    import logging
-
-    import jieba
-
-    jieba.setLogLevel(logging.WARNING)
-    tokenizer = jieba.Tokenizer()
-    # Domain terms jieba splits by default; keeping them whole helps BM25 matching.
-    for word in USER_WORDS:
-        tokenizer.add_word(word, freq=20000)
-    return tokenizer
-
-
-USER_WORDS = ("大模型", "具身智能", "人工智能", "智能体", "算力", "雁阵梯队", "先进制造业",
-              "低空经济", "智能终端", "鸿蒙", "昇腾", "超节点")
 
 
 def split_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rag.corpus_admin import ArticleRow
+from rag.kb.uploads import ArticleRow
 from rag.records import Answer, Article, Citation, Hit
 
 _MARKER = re.compile(r"\[(\d+)\]")

@@ -28,10 +28,11 @@ from typing import Any, Generic, TypeVar, overload
 
 import numpy as np
 
-from rag.dense import DenseIndex
 from rag.errors import IndexCorruptError, IndexMismatchError, IndexMissingError
-from rag.lexical import TOKENIZER_VERSION, LexicalIndex
 from rag.records import Article, Chunk, Paragraph, Sentence
+from rag.store.dense import DenseIndex
+from rag.store.lexical import LexicalIndex
+from rag.text import TOKENIZER_VERSION
 
 FORMAT_VERSION = 1
 CURRENT = "CURRENT"

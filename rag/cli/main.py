@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help="port (default 7860)")
     _common(p)
 
-    from rag.evaluation.cli import add_eval_parser
+    from rag.cli.eval import add_eval_parser
 
     add_eval_parser(sub, _common)
     return parser
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         handler.setLevel(level)
     try:
         settings = settings_from_args(args)
-        from rag import commands
+        from rag.cli import commands
 
         return int(commands.run(args, settings))
     except RagError as exc:

@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from rag.chunking import USER_WORDS
 from rag.errors import StoreError
-from rag.faults import fault
-from rag.lexical import STOPWORDS
-from rag.milvus_store import (
+from rag.records import Chunk
+from rag.settings import Settings
+from rag.store.faults import fault
+from rag.store.milvus.store import (
     META_PROPERTY,
     MilvusConnection,
     alias_target,
@@ -35,8 +35,7 @@ from rag.milvus_store import (
     read_meta,
     search_text,
 )
-from rag.records import Chunk
-from rag.settings import Settings
+from rag.text import STOPWORDS, USER_WORDS
 
 # Milvus's jieba, set up as close to the project's lexical_tokens as its analyzer
 # allows: search mode, the project's domain words (after jieba's own dictionary,

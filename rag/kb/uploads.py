@@ -23,11 +23,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from rag.corpus import SUPPORTED_SUFFIXES, find_article_files, load_article
 from rag.errors import ArticleError
-from rag.indexing import read_manifest
+from rag.ingest.articles import SUPPORTED_SUFFIXES, find_article_files, load_article
 from rag.records import Answer
 from rag.settings import Settings
+from rag.store.build import read_manifest
 
 log = logging.getLogger(__name__)
 

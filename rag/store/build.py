@@ -21,13 +21,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rag import filelock
-from rag.chunking import chunk_article
-from rag.corpus import find_article_files, load_article
-from rag.dense import DenseIndex
-from rag.embedcache import EmbeddingCache, text_key
+from rag.embed.cache import EmbeddingCache, text_key
 from rag.errors import ArticleError, IndexLockedError, RagError
-from rag.faults import fault
-from rag.index_store import (
+from rag.ingest.articles import find_article_files, load_article
+from rag.ingest.chunking import chunk_article
+from rag.records import Article, Chunk, Sentence
+from rag.settings import Settings
+from rag.store.dense import DenseIndex
+from rag.store.faults import fault
+from rag.store.lexical import TOKENS_FILE, LexicalIndex, saved_tokens
+from rag.store.versions import (
     FORMAT_VERSION,
     MANIFEST,
     VERSIONS,
@@ -41,12 +44,10 @@ from rag.index_store import (
     switch_current,
     write_text_durably,
 )
-from rag.lexical import TOKENIZER_VERSION, TOKENS_FILE, LexicalIndex, lexical_tokens, saved_tokens
-from rag.records import Article, Chunk, Sentence
-from rag.settings import Settings
+from rag.text import TOKENIZER_VERSION, lexical_tokens
 
 if TYPE_CHECKING:
-    from rag.embedding import Encoder
+    from rag.embed.encoder import Encoder
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +153,7 @@ def build_index(
     with build_lock(index_dir, wait=wait_for_lock):
         report = BuildReport(version=None, store=settings.store)
         if settings.store == "milvus":
-            from rag.milvus_store import connect
+            from rag.store.milvus.store import connect
 
             connect(settings)  # fails now, not after the embedding, when another process holds the store
         t0 = time.perf_counter()
@@ -218,7 +219,7 @@ def build_index(
             report.timings["write"] = time.perf_counter() - t0
             pending = None
             if settings.store == "milvus":
-                from rag.milvus_build import fill_collection
+                from rag.store.milvus.build import fill_collection
 
                 t0 = time.perf_counter()
                 pending = fill_collection(
@@ -232,7 +233,7 @@ def build_index(
             switch_current(index_dir, version)
             report.version = version
             if pending is not None:
-                from rag.milvus_build import finish_sync
+                from rag.store.milvus.build import finish_sync
 
                 finish_sync(pending)
                 report.store_deleted = len(pending.stale)
@@ -254,8 +255,8 @@ def _fill_milvus_from_cache(settings: Settings, report: BuildReport) -> None:
     This is how ``rag index --store milvus`` copies an index built on FAISS:
     nothing is embedded.
     """
-    from rag.index_store import load_version
-    from rag.milvus_build import fill_collection, finish_sync
+    from rag.store.milvus.build import fill_collection, finish_sync
+    from rag.store.versions import load_version
 
     t0 = time.perf_counter()
     version = load_version(settings.index_dir, settings.encoder_identity, chunking_settings(settings))

@@ -8,61 +8,13 @@ with OpenCC, jieba search-mode words, punctuation and stopwords dropped.
 from __future__ import annotations
 
 import json
-import unicodedata
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rag.chunking import jieba_tokenizer
-
-TOKENIZER_VERSION = "jieba-search+opencc-t2s+nfkc/1"
-
-# Function words and question words: they match everywhere and decide nothing.
-STOPWORDS = frozenset(
-    """的 了 是 在 和 与 及 或 等 也 都 就 而 之 其 这 那 这个 那个 这些 那些 一个 为 以 于 被 把 对
-    从 到 向 由 有 没有 中 上 下 里 吗 呢 吧 啊 么 什么 哪 哪个 哪些 哪里 哪儿 多少 几 谁 怎么 怎样
-    如何 为什么 何 何时 何地 是否 请问 请 告诉 我 你 他 她 它 我们 你们 他们 它们 啥 多 个 年 月 日
-    the a an of to in on and or is are was were be what which who when where how why does do did
-    """.split()  # noqa: SIM905 (a word list reads better as text)
-)
-
-
-@lru_cache(maxsize=1)
-def _converter() -> Any:
-    import opencc
-
-    return opencc.OpenCC("t2s")
-
-
-def fold_script(text: str) -> str:
-    """Fold traditional Chinese to simplified so either script matches the other.
-
-    >>> fold_script("臺灣產業")
-    '台湾产业'
-    """
-    return str(_converter().convert(text))
-
-
-def _is_word(token: str) -> bool:
-    return any(ch.isalnum() for ch in token)
-
-
-def lexical_tokens(text: str) -> list[str]:
-    """Tokens for BM25 matching; the same function serves questions and chunks.
-
-    >>> lexical_tokens("深圳的人工智能產業？")
-    ['深圳', '人工', '智能', '人工智能', '产业']
-    """
-    folded = fold_script(unicodedata.normalize("NFKC", text).lower())
-    return [
-        token
-        for token in jieba_tokenizer().cut_for_search(folded, HMM=True)
-        if _is_word(token) and token.strip() and token not in STOPWORDS
-    ]
-
+from rag.text import TOKENIZER_VERSION
 
 TOKENS_FILE = "tokens.jsonl"
 

@@ -24,8 +24,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from rag.embed.modelprep import ONNX_DIRNAME, ONNX_INT8, SETUP_HINT, ensure_model, export_onnx
 from rag.errors import ModelError
-from rag.modelprep import ONNX_DIRNAME, ONNX_INT8, SETUP_HINT, ensure_model, export_onnx
 from rag.settings import BACKEND_CHOICES, DEFAULT_MODEL, encoder_identity, resolve_backend
 
 _QUERY_PROMPT_KEYS = ("query",)
@@ -225,7 +225,7 @@ class Encoder:
             export_onnx(folder)
         if not onnx_path.is_file():
             hint = ("run `python -m rag.modelprep --onnx`" if model == DEFAULT_MODEL
-                    else "export it with rag.modelprep.export_onnx(folder)")
+                    else "export it with rag.embed.modelprep.export_onnx(folder)")
             raise ModelError(f"no ONNX int8 export at {onnx_path}: {hint}, or use the torch backend")
         pooling: dict[str, Any] | None = _read_json(folder / "1_Pooling" / "config.json")
         if pooling is not None and not pooling.get("pooling_mode_mean_tokens", False):

@@ -1,6 +1,6 @@
-"""Hybrid retrieval: dense and lexical rankings fused by reciprocal rank.
+"""Hybrid retrieval: dense and lexical rankings fused by reciprocal rank (``rag.search.fusion``).
 
-``fuse_rankings`` is a pure function; ``Searcher`` runs the two legs (side by
+``Searcher`` runs the two legs (side by
 side, in threads: FAISS and the sparse BM25 product release the GIL) over one
 loaded index version.
 """
@@ -10,112 +10,19 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rag.index_store import IndexVersion
-from rag.lexical import lexical_tokens
-from rag.records import Hit
-from rag.sentence_scoring import SENTENCE_WEIGHTS, score_sentences
+from rag.records import Fused, Hit
+from rag.search.fusion import fuse_rankings
+from rag.search.sentences import SENTENCE_WEIGHTS, score_sentences
+from rag.store.chunk_store import ChunkStore, FaissStore
+from rag.store.versions import IndexVersion
+from rag.text import lexical_tokens
 
 if TYPE_CHECKING:
-    from rag.embedding import Encoder
-
-
-@dataclass(frozen=True)
-class Fused:
-    """One fused result before it is turned into a Hit."""
-
-    id: int
-    score: float
-    dense_rank: int | None
-    lexical_rank: int | None
-
-
-def fuse_rankings(dense_ids: list[int], lexical_ids: list[int], rrf_k: int,
-                  lexical_weight: float = 1.0) -> list[Fused]:
-    """Reciprocal rank fusion: score = Σ w/(rrf_k + rank), ranks from 1; duplicates merged.
-
-    The dense leg weighs 1, the lexical leg ``lexical_weight`` (both chosen on the CMRC tuning half).
-
-    >>> [(f.id, f.dense_rank, f.lexical_rank) for f in fuse_rankings([7, 3], [3, 9], 60)]
-    [(3, 2, 1), (7, 1, None), (9, None, 2)]
-    """
-    scores: dict[int, float] = {}
-    dense_rank: dict[int, int] = {}
-    lexical_rank: dict[int, int] = {}
-    for rank, cid in enumerate(dense_ids, start=1):
-        if cid not in dense_rank:
-            dense_rank[cid] = rank
-            scores[cid] = scores.get(cid, 0.0) + 1.0 / (rrf_k + rank)
-    for rank, cid in enumerate(lexical_ids, start=1):
-        if cid not in lexical_rank:
-            lexical_rank[cid] = rank
-            scores[cid] = scores.get(cid, 0.0) + lexical_weight / (rrf_k + rank)
-    # Ties go to the better dense rank, then the better lexical rank, then the id.
-    order = sorted(scores, key=lambda c: (-scores[c], dense_rank.get(c, 1 << 30), lexical_rank.get(c, 1 << 30), c))
-    return [Fused(c, scores[c], dense_rank.get(c), lexical_rank.get(c)) for c in order]
-
-
-class ChunkStore(Protocol):
-    """Where one index version's chunks are searched: the FAISS files or a Milvus collection.
-
-    Both legs return chunk ids of the loaded ``IndexVersion`` with their scores,
-    best first; the records (chunks, sentences, articles) stay the version's.
-    ``articles`` limits a search to those article paths.
-    """
-
-    own_fusion: bool  # True: hybrid search is fused by the store itself (``fused_search``)
-
-    def dense_search(self, query_vector: np.ndarray, k: int,
-                     articles: list[str] | None) -> tuple[np.ndarray, np.ndarray]:
-        """Top ``k`` chunk ids and inner-product scores for a query vector."""
-        ...
-
-    def lexical_search(self, query: str, k: int,
-                       articles: list[str] | None) -> tuple[list[str], np.ndarray, np.ndarray]:
-        """The query's lexical tokens, and the top ``k`` chunk ids with BM25 scores."""
-        ...
-
-    def fused_search(self, query: str, query_vector: np.ndarray, k: int, depth: int, rrf_k: int,
-                     articles: list[str] | None) -> list[Fused]:
-        """Both legs fused by the store itself (when ``own_fusion``; by default the project's RRF fuses)."""
-        ...
-
-
-class FaissStore:
-    """The index version's own FAISS file and bm25s folder."""
-
-    own_fusion = False
-
-    def __init__(self, version: IndexVersion):
-        self.version = version
-
-    def _allowed_ids(self, articles: list[str] | None) -> np.ndarray | None:
-        return self.version.article_chunk_ids(articles) if articles else None
-
-    def dense_search(self, query_vector: np.ndarray, k: int,
-                     articles: list[str] | None) -> tuple[np.ndarray, np.ndarray]:
-        """Top ``k`` chunk ids and inner-product scores (FAISS)."""
-        return self.version.dense.search(query_vector, k, self._allowed_ids(articles))
-
-    def lexical_search(self, query: str, k: int,
-                       articles: list[str] | None) -> tuple[list[str], np.ndarray, np.ndarray]:
-        """Tokens and the top ``k`` chunk ids with BM25 scores (bm25s)."""
-        allowed_ids = self._allowed_ids(articles)
-        mask = None
-        if allowed_ids is not None:
-            mask = np.zeros(len(self.version.chunks), dtype=bool)
-            mask[allowed_ids] = True
-        tokens = lexical_tokens(query)
-        ids, scores = self.version.lexical.search(tokens, k, mask)
-        return tokens, ids, scores
-
-    def fused_search(self, query: str, query_vector: np.ndarray, k: int, depth: int, rrf_k: int,
-                     articles: list[str] | None) -> list[Fused]:
-        """FAISS has no fusion of its own: the project's RRF fuses its legs."""
-        raise ValueError("the FAISS store has no fusion of its own")
+    from rag.embed.encoder import Encoder
 
 
 @dataclass

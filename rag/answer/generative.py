@@ -26,7 +26,7 @@ from contextlib import closing
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 from urllib.parse import urlsplit, urlunsplit
 
-from rag.answering import REFUSAL
+from rag.answer.extractive import REFUSAL
 from rag.errors import EndpointError, SettingsError
 from rag.records import Answer, Article, Citation, Hit
 from rag.settings import Settings

@@ -2,7 +2,7 @@
 
 One client API reaches three deployments: a local path (``index/milvus.db``)
 runs Milvus Lite inside this process, ``http://host:19530`` a server or a
-cluster. A collection (built by ``rag.milvus_build``) holds each chunk's fields,
+cluster. A collection (built by ``rag.store.milvus.build``) holds each chunk's fields,
 its dense vector and Milvus's built-in BM25 over the chunk text (jieba
 analyzer), script-folded to simplified Chinese as on the FAISS path. Fusion
 stays the project's RRF (``Searcher``), so both stores answer alike; Milvus's
@@ -32,14 +32,14 @@ import numpy as np
 
 from rag import filelock
 from rag.errors import IndexMismatchError, StoreError
-from rag.index_store import IndexVersion
-from rag.lexical import fold_script, lexical_tokens
-from rag.retrieval import Fused
+from rag.records import Fused
 from rag.settings import Settings
+from rag.store.versions import IndexVersion
+from rag.text import fold_script, lexical_tokens
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2  # with rag.milvus_build.ANALYZER; a collection of another schema is rebuilt
+SCHEMA_VERSION = 2  # with rag.store.milvus.build.ANALYZER; a collection of another schema is rebuilt
 META_PROPERTY = "rag.meta"
 HNSW_EF_SEARCH = 128
 REBUILD_COMMAND = "rag index --rebuild --store milvus"

@@ -6,7 +6,7 @@ imported only inside the functions here, so ``import rag.ui`` stays light.
 One ``ChatApp`` holds what all browser sessions share: the knowledge base (which
 follows the index's CURRENT pointer, so a finished rebuild is picked up by the
 next question) and the background build. Each session keeps its own turns.
-Everything shown is escaped by ``rag.ui_render``; errors become messages, never tracebacks.
+Everything shown is escaped by ``rag.ui.render``; errors become messages, never tracebacks.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag import ui_render as view
-from rag.corpus_admin import (
+from rag.errors import IndexMissingError, RagError, SettingsError
+from rag.kb.knowledge_base import KnowledgeBase, Retrieved
+from rag.kb.uploads import (
     UploadCheck,
     check_upload,
     corpus_changed,
@@ -33,11 +34,10 @@ from rag.corpus_admin import (
     save_feedback,
     save_upload,
 )
-from rag.errors import IndexMissingError, RagError, SettingsError
-from rag.indexing import BuildReport
-from rag.knowledge_base import KnowledgeBase, Retrieved
 from rag.records import Answer, Article
 from rag.settings import RETRIEVAL_MODES, Settings
+from rag.store.build import BuildReport
+from rag.ui import render as view
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -301,7 +301,7 @@ def _with_event(fn: Callable[..., Any], event_type: type) -> Callable[..., Any]:
 
 
 def _suffixes() -> tuple[str, ...]:
-    from rag.corpus import SUPPORTED_SUFFIXES
+    from rag.ingest.articles import SUPPORTED_SUFFIXES
 
     return SUPPORTED_SUFFIXES
 

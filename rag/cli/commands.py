@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from rag.errors import RagError
-from rag.knowledge_base import KnowledgeBase
+from rag.kb.knowledge_base import KnowledgeBase
 from rag.serialize import answer_to_json, hit_to_json
 from rag.settings import Settings
 
@@ -20,7 +20,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         "index": cmd_index, "search": cmd_search, "ask": cmd_ask, "status": cmd_status, "serve": cmd_serve,
     }.get(args.command)
     if handler is None:
-        from rag.evaluation.cli import run_eval
+        from rag.cli.eval import run_eval
 
         return run_eval(args, settings)
     return handler(args, settings)
@@ -35,7 +35,7 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     kb = KnowledgeBase(settings)
     code = _index_once(kb, args)
     if args.watch:
-        from rag.watch import watch_corpus
+        from rag.ingest.watch import watch_corpus
 
         watch_corpus(settings.corpus_dir, lambda: _index_once(kb, args))
     return code
@@ -120,7 +120,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         raise RagError("the question is empty; ask something about the articles")
     kb = KnowledgeBase(settings)
     if args.generative:
-        from rag.generative import collect_stream
+        from rag.answer.generative import collect_stream
 
         answer = collect_stream(kb.ask_generative(args.question, articles=args.articles),
                                 None if args.json else sys.stdout)
@@ -162,7 +162,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Start the browser chat."""
-    from rag.ui import serve
+    from rag.ui.app import serve
 
     started = time.perf_counter()
     serve(settings, started=started)

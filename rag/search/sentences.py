@@ -14,9 +14,9 @@ from typing import Protocol
 
 import numpy as np
 
-from rag.index_store import IndexVersion
-from rag.lexical import lexical_tokens
 from rag.records import Hit, Sentence
+from rag.store.versions import IndexVersion
+from rag.text import lexical_tokens
 
 
 class SentenceWeights(Protocol):

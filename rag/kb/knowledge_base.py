@@ -15,16 +15,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rag.answering import AnswerParams, extractive_answer, followup_query
+from rag.answer.extractive import AnswerParams, extractive_answer
+from rag.answer.followup import followup_query
 from rag.errors import IndexMissingError
-from rag.index_store import IndexVersion, current_version, load_version
-from rag.indexing import BuildReport, Progress, build_index, chunking_settings, read_manifest
 from rag.records import Answer, Article
-from rag.retrieval import ChunkStore, Searcher, SearchResult
+from rag.search.searcher import Searcher, SearchResult
 from rag.settings import Settings
+from rag.store.build import BuildReport, Progress, build_index, chunking_settings, read_manifest
+from rag.store.chunk_store import ChunkStore
+from rag.store.versions import IndexVersion, current_version, load_version
 
 if TYPE_CHECKING:
-    from rag.embedding import Encoder
+    from rag.embed.encoder import Encoder
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +57,7 @@ class KnowledgeBase:
         """The query/passage encoder (prepared and loaded on first use)."""
         with self._lock:
             if self._encoder is None:
-                from rag.embedding import Encoder
+                from rag.embed.encoder import Encoder
 
                 s = self.settings
                 self._encoder = Encoder.load(s.model, s.backend, s.models_dir, s.query_prefix,
@@ -75,7 +77,7 @@ class KnowledgeBase:
                                        chunking_settings(self.settings))
                 store: ChunkStore | None = None
                 if self.settings.store == "milvus":
-                    from rag.milvus_store import MilvusStore
+                    from rag.store.milvus.store import MilvusStore
 
                     store = MilvusStore(self.settings, version)
                 encoder = self.encoder()
@@ -122,7 +124,7 @@ class KnowledgeBase:
         searched = time.perf_counter()
         yield Retrieved(query, result)
         if generative:
-            from rag.generative import stream_answer
+            from rag.answer.generative import stream_answer
 
             for item in stream_answer(self.settings, searcher.version, question, query, result.hits):
                 if isinstance(item, Answer):
@@ -159,7 +161,7 @@ class KnowledgeBase:
             raise IndexMissingError(f"no index in {self.settings.index_dir}: run `rag index` first")
         store: dict[str, Any] = {"store": self.settings.store}
         if self.settings.store == "milvus":
-            from rag.milvus_store import collection_status
+            from rag.store.milvus.store import collection_status
 
             store.update(collection_status(self.settings))
         return {

@@ -1,0 +1,12 @@
+"""The ``rag`` command line: a face over the library, with no pipeline logic of its own.
+
+``main`` parses arguments and calls ``commands`` (index, search, ask, status, serve)
+or ``eval`` (``rag eval``); progress bars and printing live here, never in the library.
+May import every layer below it; nothing in the library imports it.
+"""
+
+from __future__ import annotations
+
+from rag.cli.main import build_parser, main
+
+__all__ = ["build_parser", "main"]

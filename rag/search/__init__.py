@@ -1,0 +1,7 @@
+"""Search: a question becomes ranked chunks.
+
+Owns reciprocal rank fusion (``fusion``, a pure function), the ``Searcher``
+that runs the two legs side by side over one index version (``searcher``) and
+sentence scoring, shared with answers (``sentences``). May import store, embed
+and the bottom layer.
+"""

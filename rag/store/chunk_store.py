@@ -1,0 +1,74 @@
+"""Where one index version's chunks are searched: the ``ChunkStore`` protocol and the FAISS files' store.
+
+The Milvus store (``rag.store.milvus``) is the protocol's other implementation.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from rag.records import Fused
+from rag.store.versions import IndexVersion
+from rag.text import lexical_tokens
+
+
+class ChunkStore(Protocol):
+    """Where one index version's chunks are searched: the FAISS files or a Milvus collection.
+
+    Both legs return chunk ids of the loaded ``IndexVersion`` with their scores,
+    best first; the records (chunks, sentences, articles) stay the version's.
+    ``articles`` limits a search to those article paths.
+    """
+
+    own_fusion: bool  # True: hybrid search is fused by the store itself (``fused_search``)
+
+    def dense_search(self, query_vector: np.ndarray, k: int,
+                     articles: list[str] | None) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` chunk ids and inner-product scores for a query vector."""
+        ...
+
+    def lexical_search(self, query: str, k: int,
+                       articles: list[str] | None) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """The query's lexical tokens, and the top ``k`` chunk ids with BM25 scores."""
+        ...
+
+    def fused_search(self, query: str, query_vector: np.ndarray, k: int, depth: int, rrf_k: int,
+                     articles: list[str] | None) -> list[Fused]:
+        """Both legs fused by the store itself (when ``own_fusion``; by default the project's RRF fuses)."""
+        ...
+
+
+class FaissStore:
+    """The index version's own FAISS file and bm25s folder."""
+
+    own_fusion = False
+
+    def __init__(self, version: IndexVersion):
+        self.version = version
+
+    def _allowed_ids(self, articles: list[str] | None) -> np.ndarray | None:
+        return self.version.article_chunk_ids(articles) if articles else None
+
+    def dense_search(self, query_vector: np.ndarray, k: int,
+                     articles: list[str] | None) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` chunk ids and inner-product scores (FAISS)."""
+        return self.version.dense.search(query_vector, k, self._allowed_ids(articles))
+
+    def lexical_search(self, query: str, k: int,
+                       articles: list[str] | None) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """Tokens and the top ``k`` chunk ids with BM25 scores (bm25s)."""
+        allowed_ids = self._allowed_ids(articles)
+        mask = None
+        if allowed_ids is not None:
+            mask = np.zeros(len(self.version.chunks), dtype=bool)
+            mask[allowed_ids] = True
+        tokens = lexical_tokens(query)
+        ids, scores = self.version.lexical.search(tokens, k, mask)
+        return tokens, ids, scores
+
+    def fused_search(self, query: str, query_vector: np.ndarray, k: int, depth: int, rrf_k: int,
+                     articles: list[str] | None) -> list[Fused]:
+        """FAISS has no fusion of its own: the project's RRF fuses its legs."""
+        raise ValueError("the FAISS store has no fusion of its own")
