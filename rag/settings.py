@@ -38,6 +38,7 @@ class Settings:
     index_dir: Path = Path("index")
     models_dir: Path = Path("models")
     cache_dir: Path | None = None  # embedding cache; None: index_dir/cache
+    eval_dir: Path = Path("eval-runs")  # evaluation runs (reports) and their cached indexes (.index/)
     # embedding model
     model: str = DEFAULT_MODEL
     encoder_backend: str = "auto"  # onnx-int8 for the default model (2.2x torch, same hit@5), torch for others
@@ -119,6 +120,11 @@ class Settings:
     def embedding_cache_path(self) -> Path:
         """The SQLite file of the embedding cache."""
         return (self.cache_dir or self.index_dir / "cache") / "embeddings.sqlite"
+
+    @property
+    def chunking(self) -> dict[str, int]:
+        """The chunking part of an index's identity, as stored in manifests and Milvus metadata."""
+        return {"chunk_size": self.chunk_size, "chunk_overlap": self.chunk_overlap, "context": int(self.chunk_context)}
 
     @property
     def milvus_address(self) -> str:

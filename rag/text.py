@@ -7,9 +7,22 @@ half-width), lower case, then traditional Chinese folded to simplified (OpenCC).
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from functools import lru_cache
 from typing import Any
+
+# What ends a sentence, the one set for every stage: terminators (full- and
+# half-width), then the closing quotes and brackets that may follow them. A
+# paragraph or a PDF line ending in any of these (or a colon) ends a sentence;
+# any other ending (a CJK character, a letter, a digit) means it was broken
+# mid-sentence.
+SENTENCE_TERMINATORS = "。！？!?；;…."
+CLOSING_MARKS = "”’\"'」』）)】》〉"
+SENTENCE_END = frozenset(SENTENCE_TERMINATORS + CLOSING_MARKS + ":：")
+# An answer's citation marker: [n].
+CITATION_MARKER = re.compile(r"\[(\d+)\]")
+
 
 
 @lru_cache(maxsize=1)
@@ -60,6 +73,24 @@ def fold_script(text: str) -> str:
     return str(_converter().convert(text))
 
 
+def fold_text(text: str) -> str:
+    """The one normalisation order: NFKC (full-width to half-width), lower case, then simplified script.
+
+    >>> fold_text("臺灣ＡＩ產業")
+    '台湾ai产业'
+    """
+    return fold_script(unicodedata.normalize("NFKC", text).lower())
+
+
+def strip_citation_markers(text: str) -> str:
+    """The text without its ``[n]`` citation markers.
+
+    >>> strip_citation_markers("约 2200 亿元[1]。")
+    '约 2200 亿元。'
+    """
+    return CITATION_MARKER.sub("", text).strip()
+
+
 def _is_word(token: str) -> bool:
     return any(ch.isalnum() for ch in token)
 
@@ -70,7 +101,7 @@ def lexical_tokens(text: str) -> list[str]:
     >>> lexical_tokens("深圳的人工智能產業？")
     ['深圳', '人工', '智能', '人工智能', '产业']
     """
-    folded = fold_script(unicodedata.normalize("NFKC", text).lower())
+    folded = fold_text(text)
     return [
         token
         for token in jieba_tokenizer().cut_for_search(folded, HMM=True)
