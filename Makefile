@@ -15,9 +15,7 @@ export TRANSFORMERS_OFFLINE := 1
 run: setup index
 	$(VENV)/bin/rag serve
 
-test: setup-test
-	$(VENV)/bin/ruff check rag tests benchmarks scripts app.py
-	$(VENV)/bin/mypy rag
+test: setup-test lint
 	$(VENV)/bin/pytest -q
 
 setup: $(VENV)/.stamp-install model
@@ -58,9 +56,12 @@ model-onnx: model
 index: setup
 	$(VENV)/bin/rag index corpus
 
+# Style, types, the layering (import-linter contracts in pyproject.toml) and copied code.
 lint: setup-test
 	$(VENV)/bin/ruff check rag tests benchmarks scripts app.py
 	$(VENV)/bin/mypy rag
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/pylint --disable=all --enable=duplicate-code --min-similarity-lines=6 rag
 
 bench: setup-test
 	$(PY) benchmarks/run.py

@@ -29,8 +29,8 @@ from rag.embed.encoder import Encoder
 from rag.kb.knowledge_base import KnowledgeBase
 from rag.search.searcher import Searcher
 from rag.settings import Settings
-from rag.store.dense import DenseIndex, auto_kind
-from rag.store.milvus.build import FLAT_LIMIT, fill_collection, finish_sync
+from rag.store.dense import EXACT_LIMIT, DenseIndex, auto_kind
+from rag.store.milvus.build import fill_collection, finish_sync
 from rag.store.milvus.store import disconnect
 from rag.store.versions import load_version
 
@@ -131,7 +131,7 @@ def fill_milvus(settings: Settings, chunk_vectors: np.ndarray) -> float:
     """Insert the current index version's chunks with their ready vectors into a new collection; seconds."""
     t0 = time.perf_counter()
     version = load_version(settings.index_dir)
-    hashes = {path: str(info["sha256"]) for path, info in version.manifest["articles"].items()}
+    hashes = {path: info.sha256 for path, info in version.manifest.articles.items()}
     pending = fill_collection(settings, version.chunks, hashes, lambda ids: chunk_vectors[np.asarray(ids)],
                               int(chunk_vectors.shape[1]), rebuild=True)
     finish_sync(pending)
@@ -205,7 +205,7 @@ def measure_size(base: BaseCorpus, size: int, settings: Settings, encoder: Encod
     faiss_row, faiss_hybrid = measure_store(size, "faiss", kind, faiss_build, KnowledgeBase(faiss_settings, encoder),
                                             questions, vectors, chunk_vectors, exact_scores, None)
     rows = [faiss_row]
-    milvus_index = "FLAT" if size <= FLAT_LIMIT else "HNSW"
+    milvus_index = "FLAT" if size <= EXACT_LIMIT else "HNSW"
     estimate, available = milvus_memory_estimate(previous or [], size), available_mib()
     if estimate is not None and estimate > MEMORY_SHARE * available:
         reason = (f"Milvus Lite would hold about {estimate / 1024:.1f} GiB at {size_label(size)} chunks (its memory "

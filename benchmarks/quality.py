@@ -62,7 +62,7 @@ def baselines(settings: Settings, report: EvalReport) -> list[str]:
     questions = [q for q in report.question_set.questions if not q.unanswerable]
     vectors = kb.encoder().encode_queries([q.question for q in questions])
     # The baseline: dense similarity alone, whole sentences, never refusing.
-    plain = replace(AnswerParams(), w_lexical=0.0, w_rank=0.0, w_type=0.0, refusal_threshold=0.0,
+    plain = replace(AnswerParams.from_settings(settings), w_lexical=0.0, w_rank=0.0, w_type=0.0, refusal_threshold=0.0,
                     refuse_missing_terms=False, trim=False)
     variants = {
         "most similar sentence (1)": replace(plain, max_sentences=1),

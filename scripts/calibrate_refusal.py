@@ -56,7 +56,7 @@ def main() -> int:
             result = kb.search(row["question"])
             assert result.query_vector is not None
             sentences = score_sentences(version, result.hits, result.query_vector, lexical_tokens(row["question"]),
-                                        AnswerParams(), row["question"])
+                                        AnswerParams.from_settings(settings), row["question"])
             # A missing name or number refuses whatever the threshold: score it 0.
             score = 0.0 if missing_terms(row["question"], result.hits) else evidence_score(result.hits, sentences)
             scored[row["split"]].append((score, bool(row.get("unanswerable"))))

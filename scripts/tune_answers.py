@@ -17,6 +17,7 @@ import re
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from rag.answer.extractive import AnswerParams, extractive_answer
@@ -99,16 +100,17 @@ def main() -> int:
         return cont, med
 
     baseline = dict(w_lexical=0.0, w_rank=0.0, w_type=0.0, refusal_threshold=0.0)
-    evaluate("baseline most-similar 1 sentence", AnswerParams(**baseline, max_sentences=1, trim=False))
+    defaults = AnswerParams.from_settings(settings)
+    evaluate("baseline most-similar 1 sentence", replace(defaults, **baseline, max_sentences=1, trim=False))
     evaluate("baseline most-similar 2 sentences",
-             AnswerParams(**baseline, strategy="top2", trim=False, second_margin=float("inf")))
-    evaluate("default", AnswerParams(refusal_threshold=0.0))
+             replace(defaults, **baseline, strategy="top2", trim=False, second_margin=float("inf")))
+    evaluate("default", replace(defaults, refusal_threshold=0.0))
     if args.grid:
         grid = itertools.product((0.2, 0.3), (0.08, 0.15, 0.2, float("inf")), (True, False), (0.0, 0.05, 0.1, 0.15))
         for w_lex, margin, trim, w_rank in grid:
             evaluate(f"lex={w_lex} margin={margin} trim={trim} rank={w_rank} top2",
-                     AnswerParams(w_lexical=w_lex, w_rank=w_rank, w_type=0.05, strategy="top2", second_margin=margin,
-                                  trim=trim, refusal_threshold=0.0))
+                     replace(defaults, w_lexical=w_lex, w_rank=w_rank, w_type=0.05, strategy="top2",
+                             second_margin=margin, trim=trim, refusal_threshold=0.0))
     return 0
 
 

@@ -33,7 +33,7 @@ def main() -> int:
     args = parser.parse_args()
     settings = load_settings()
     questions = select_questions(load_question_set(bundled_dataset("cmrc2018-dev")), args.split)
-    encoder = Encoder.load(settings.model, settings.backend, settings.models_dir)
+    encoder = Encoder.from_settings(settings)
 
     def run(s: Settings) -> tuple[float, float, float, float]:
         m = run_evaluation(s, questions, options=EvalOptions(), encoder=encoder).summary

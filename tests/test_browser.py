@@ -18,8 +18,8 @@ import pytest
 
 from rag.evaluation.datasets import parse_jsonl
 from rag.ingest.articles import load_article
+from rag.kb.feedback import feedback_path
 from rag.kb.knowledge_base import KnowledgeBase
-from rag.kb.uploads import feedback_path
 from rag.serialize import answer_to_json
 from rag.settings import Settings
 from tests.browser_support import (

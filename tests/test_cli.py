@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 
 from rag import __version__
 from rag.cli import build_parser, main
-from rag.errors import SettingsError
+from rag.errors import RagError, SettingsError
 from rag.settings import load_settings
 
 COMMANDS = ["index", "search", "ask", "status", "serve", "eval"]
@@ -76,3 +77,10 @@ def test_unknown_setting_in_file_is_named(tmp_path: Path, capsys: pytest.Capture
     config.write_text("chunk_sise = 3\n", encoding="utf-8")
     assert main(["status", "--config", str(config)]) == 2
     assert "unknown setting 'chunk_sise'" in capsys.readouterr().err
+
+
+def test_an_unknown_command_is_an_error() -> None:
+    from rag.cli import commands
+
+    with pytest.raises(RagError, match="unknown command 'nope'"):
+        commands.run(argparse.Namespace(command="nope"), load_settings(None, None, {}))

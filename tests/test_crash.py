@@ -85,7 +85,7 @@ def test_fault_point_leaves_previous_index(indexed: tuple[Path, dict, str], poin
     proc.wait(timeout=300)
     assert proc.returncode == EXIT_CODE, proc.stderr.read().decode()
     after = KnowledgeBase(make_settings(tmp_path, store=store), encoder)
-    assert after.version().manifest["counts"]["articles"] == 1
+    assert after.version().manifest.counts.articles == 1
     assert snapshot(after) == before
     # The next build completes and sees the new articles; cached work is reused.
     report = after.build()

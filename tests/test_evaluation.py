@@ -10,6 +10,7 @@ from __future__ import annotations
 import doctest
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -38,8 +39,9 @@ from rag.evaluation.metrics import (
     score_question,
     summarize,
 )
-from rag.evaluation.report import write_reports
+from rag.evaluation.report_files import write_reports
 from rag.evaluation.runner import EvalOptions, EvalReport, IndexInfo, evaluation_settings, index_cache_key
+from rag.evaluation.session import Selection, choose_questions, new_run_folder
 from rag.records import Answer, Chunk, Citation, Hit
 from rag.settings import Settings
 
@@ -420,3 +422,18 @@ def test_cli_errors_are_one_line_messages(tmp_path: Path, monkeypatch: pytest.Mo
     assert err.startswith("error: empty.jsonl: no valid question (empty.jsonl:2: not valid JSON")
     assert "Traceback" not in err
     assert not (tmp_path / "eval-runs").exists()
+
+
+def test_run_folders_are_named_by_time_set_and_mode_and_never_reused(tmp_path: Path) -> None:
+    first = new_run_folder(tmp_path, "questions", "hybrid")
+    assert re.fullmatch(r"\d{8}-\d{6}-questions-hybrid", first.name) and first.parent == tmp_path
+    first.mkdir()
+    second = new_run_folder(tmp_path, "questions", "hybrid")
+    assert second.name.startswith(first.name) and not second.exists()
+
+
+def test_no_selection_keeps_the_set_and_the_default_one_names_its_split() -> None:
+    qs = _hand_made_report().question_set
+    assert choose_questions(qs, None) is qs
+    chosen = choose_questions(qs, Selection())
+    assert chosen.selection == "split=all" and chosen.questions == qs.questions

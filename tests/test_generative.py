@@ -27,15 +27,8 @@ from typing import Any
 import pytest
 
 from rag.answer.extractive import REFUSAL
-from rag.answer.generative import (
-    PASSAGE_END,
-    MarkerFilter,
-    ThinkFilter,
-    build_messages,
-    cite_passages,
-    collect_stream,
-    stream_answer,
-)
+from rag.answer.generative import PASSAGE_END, build_messages, cite_passages, collect_stream, stream_answer
+from rag.answer.stream_filters import MarkerFilter, ThinkFilter
 from rag.errors import EndpointError, SettingsError
 from rag.ingest.articles import load_article
 from rag.ingest.chunking import chunk_article

@@ -17,7 +17,8 @@ from rag.embed.cache import EmbeddingCache, text_key
 from rag.embed.encoder import Encoder
 from rag.errors import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexMissingError
 from rag.kb.knowledge_base import KnowledgeBase
-from rag.store.build import build_lock, chunk_embedding_text
+from rag.store.build import chunk_embedding_text
+from rag.store.lock import build_lock
 from rag.store.versions import current_version, load_version
 from tests.helpers import STORES, copy_index, make_settings, on_store, rank_one_misses
 
@@ -151,6 +152,39 @@ def test_hand_edited_manifest_is_reported(built: KnowledgeBase, tmp_path: Path) 
     manifest.write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(IndexCorruptError, match="changed after the build"):
         load_version(kb.settings.index_dir)
+
+
+@pytest.mark.parametrize("damage", ["cut short", "edited by hand"])
+def test_corrupt_manifest_stops_status_and_index_until_rebuild(built: KnowledgeBase, tmp_path: Path, damage: str,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """A damaged manifest is never taken for "no index": one line naming the file and the fix, which works."""
+    from rag.kb.uploads import list_articles
+
+    kb = copy_index(built, tmp_path)
+    s = kb.settings
+    manifest = s.index_dir / "versions" / current_version(s.index_dir) / "manifest.json"
+    text = manifest.read_text(encoding="utf-8")
+    if damage == "cut short":
+        manifest.write_text(text[: len(text) // 2], encoding="utf-8")
+    else:
+        data = json.loads(text)
+        data["articles"]["shenzhen-ai-industry.txt"]["title"] = "改过的标题"
+        manifest.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    where = ["--index-dir", str(s.index_dir)]
+    for command in (["status"], ["index", str(s.corpus_dir)]):
+        code = main([*command, *where])
+        err = capsys.readouterr().err
+        assert code == 2, err
+        assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+        assert str(manifest) in err and "`rag index --rebuild`" in err
+    with pytest.raises(IndexCorruptError, match=r"manifest\.json.*rag index --rebuild"):
+        list_articles(s)  # the browser's Articles tab does not call every file new
+    assert main(["index", str(s.corpus_dir), *where, "--rebuild", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["articles"] == 1 and report["embedded"] == 0
+    assert main(["status", "--json", *where]) == 0
+    assert json.loads(capsys.readouterr().out)["articles"] == 1
+    assert [r.state for r in list_articles(s)] == ["indexed"]
 
 
 def test_second_build_refuses_while_first_holds_lock(built: KnowledgeBase, tmp_path: Path) -> None:

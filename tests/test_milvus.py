@@ -332,10 +332,10 @@ def test_milvus_bench_memory_estimate_extrapolates_the_two_largest_sizes() -> No
 
 
 def test_hnsw_above_the_flat_limit(tmp_path: Path, encoder: Encoder, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Above FLAT_LIMIT chunks the dense field gets an HNSW graph: built, searched, same first hits as FAISS."""
+    """Above EXACT_LIMIT chunks the dense field gets an HNSW graph: built, searched, same first hits as FAISS."""
     import rag.store.milvus.build as milvus_build
 
-    monkeypatch.setattr(milvus_build, "FLAT_LIMIT", 3)
+    monkeypatch.setattr(milvus_build, "EXACT_LIMIT", 3)  # Milvus's use of it only: FAISS stays flat
     settings = make_settings(tmp_path, store="milvus")
     kb = KnowledgeBase(settings, encoder)
     try:

@@ -5,16 +5,22 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from rag.errors import SettingsError
+from rag.errors import IndexCorruptError, SettingsError
 from rag.ingest.articles import parse_article
 from rag.records import Answer, Article, Chunk, Citation, Hit
 from rag.settings import Settings
+from rag.store.format import CURRENT, MANIFEST, VERSIONS
 from rag.ui import render as view
-from rag.ui.app import _focus_of, _parse_cite, serve
-from tests.helpers import ROOT
+from rag.ui.app import ChatApp
+from rag.ui.chat import _article_view, _focus_of, _parse_cite, example_questions
+from rag.ui.eval_tab import hit_bars, metric_rows, question_rows
+from rag.ui.layout import static_text
+from rag.ui.server import serve
+from tests.helpers import ROOT, make_settings
 
 EVIL = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
 TEXT = (
@@ -132,7 +138,7 @@ def test_markdown_copy_holds_the_answer_and_its_sources(answer: Answer) -> None:
 
 
 def test_example_questions_put_hand_picked_ones_first() -> None:
-    got = view.example_questions([("x/new.txt", "新文章"), ("shenzhen-ai-industry.txt", "深圳")], limit=5)
+    got = example_questions([("x/new.txt", "新文章"), ("shenzhen-ai-industry.txt", "深圳")], limit=5)
     assert got[0] == "2025年深圳人工智能核心产业营收约多少？"
     assert got[-1] == "《新文章》主要讲了什么？"
 
@@ -143,17 +149,17 @@ def test_question_rows_put_failures_first() -> None:
         {"id": "b", "question": "q2", "gold_answers": [], "unanswerable": True, "prediction": "y", "failed": True},
         {"id": "c", "question": "q3", "gold_answers": ["z"], "refused": True, "failed": True, "total_ms": 12.3},
     ]
-    rows = view.question_rows(questions)
+    rows = question_rows(questions)
     assert [r[1] for r in rows] == ["b", "c", "a"]
     assert rows[0][3] == "（无答案）" and rows[1][4] == "（拒答）" and rows[1][7] == "12"
 
 
 def test_metric_rows_and_bars() -> None:
     summary = {"hit@1": 0.5, "hit@3": 0.75, "hit@5": 1.0, "hit@10": None, "f1": 0.25}
-    rows = view.metric_rows(summary)
+    rows = metric_rows(summary)
     assert ["hit@3", "0.750", "前 3 个块含答案的比例"] in rows
     assert all(r[0] != "hit@10" for r in rows)
-    assert view.hit_bars(summary) == [("hit@1", 0.5), ("hit@3", 0.75), ("hit@5", 1.0)]
+    assert hit_bars(summary) == [("hit@1", 0.5), ("hit@3", 0.75), ("hit@5", 1.0)]
 
 
 def test_citation_keys(answer: Answer) -> None:
@@ -177,3 +183,27 @@ def test_importing_the_ui_does_not_import_gradio() -> None:
 def test_login_needs_both_user_and_password() -> None:
     with pytest.raises(SettingsError, match="auth_user and auth_password"):
         serve(Settings(auth_user="admin"))
+
+
+def test_css_and_scripts_are_package_files() -> None:
+    """The page's CSS and scripts are files of rag/ui/static/, read as package resources."""
+    assert ".gradio-container" in static_text("app.css")
+    assert "window.__ragOpenCite" in static_text("sources.js")
+    assert "para.target" in static_text("viewer.js")
+    assert static_text("copy.js").startswith("(md) =>")
+
+
+def test_index_errors_reach_the_page_and_no_index_is_an_empty_state(tmp_path: Path) -> None:
+    app = ChatApp(make_settings(tmp_path))
+    assert app.article("a.txt") is None and app.indexed_articles() == []
+    broken = app.settings.index_dir / VERSIONS / "v1"
+    broken.mkdir(parents=True)
+    (broken / MANIFEST).write_text("{not json", encoding="utf-8")
+    (app.settings.index_dir / CURRENT).write_text("v1", encoding="utf-8")
+    with pytest.raises(IndexCorruptError):
+        app.article("a.txt")
+    with pytest.raises(IndexCorruptError):
+        app.indexed_articles()
+    html = _article_view(app, "a.txt", view.Focus(1, 0, 1), "x")
+    assert "manifest.json" in html and "rag index --rebuild" in html
+    assert app.status_line().startswith("⚠")

@@ -10,7 +10,6 @@ the refusal 「文章中没有找到相关信息」 instead of a guess.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -18,9 +17,10 @@ from typing import Any
 import numpy as np
 
 from rag.records import Answer, Citation, Hit, Sentence
-from rag.search.sentences import ScoredSentence, score_sentences, sentence_text
+from rag.search.sentences import SENTENCE_WEIGHTS, ScoredSentence, score_sentences, sentence_text
+from rag.settings import Settings
 from rag.store.versions import IndexVersion
-from rag.text import fold_script, jieba_tokenizer, lexical_tokens
+from rag.text import fold_text, jieba_tokenizer, lexical_tokens
 
 REFUSAL = "文章中没有找到相关信息。"
 CLAUSE_SPLIT = re.compile(r"(?<=[，,；;：:])")
@@ -28,20 +28,31 @@ CLAUSE_SPLIT = re.compile(r"(?<=[，,；;：:])")
 
 @dataclass(frozen=True)
 class AnswerParams:
-    """Weights of the sentence score and the refusal rule (tuned on the tuning half)."""
+    """Weights of the sentence score, the answer's shape and the refusal rule.
 
-    # Chosen on the CMRC tuning half with scripts/tune_answers.py --grid (see BENCHMARKS.md).
-    w_dense: float = 1.0
-    w_lexical: float = 0.2
+    The values that are settings (sentences, length, refusal threshold) have no
+    default here: ``from_settings`` takes them from ``Settings``; the score
+    weights default to ``SENTENCE_WEIGHTS``. The rest was chosen on the CMRC
+    tuning half with scripts/tune_answers.py --grid (see BENCHMARKS.md).
+    """
+
+    max_sentences: int
+    max_chars: int
+    refusal_threshold: float  # below it the answer is the refusal (calibrated: scripts/calibrate_refusal.py)
+    w_dense: float = SENTENCE_WEIGHTS.w_dense
+    w_lexical: float = SENTENCE_WEIGHTS.w_lexical
     w_rank: float = 0.15  # bonus 0.15/rank of the best chunk holding the sentence (after the sentence re-rank)
-    w_type: float = 0.05  # bonus when the sentence holds what the question asks for (a number, a date, …)
+    w_type: float = SENTENCE_WEIGHTS.w_type
     strategy: str = "top2"  # "top2": the two best sentences; "neighbour": the best and an adjacent one
     second_margin: float = 0.15  # a second sentence only when it scores within this of the best
     trim: bool = True  # trim long sentences to the clauses that answer
-    max_sentences: int = 2
-    max_chars: int = 200
-    refusal_threshold: float = 0.9186  # calibrated (onnx-int8): scripts/calibrate_refusal.py
     refuse_missing_terms: bool = True  # refuse when a name, place or number of the question is nowhere retrieved
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AnswerParams:
+        """The answer parameters ``rag ask`` uses."""
+        return cls(max_sentences=settings.answer_sentences, max_chars=settings.answer_max_chars,
+                   refusal_threshold=settings.refusal_threshold)
 
 
 def evidence_score(hits: list[Hit], scored: list[ScoredSentence]) -> float:
@@ -72,7 +83,7 @@ def specific_terms(question: str) -> list[str]:
     >>> specific_terms("2019年北京的AI企业有多少家？")
     ['2019', '北京', 'ai']
     """
-    folded = fold_script(unicodedata.normalize("NFKC", question)).lower()
+    folded = fold_text(question)
     terms = []
     for word, tag in _pos_tokenizer().cut(folded):
         word = word.strip()
@@ -87,7 +98,7 @@ def missing_terms(question: str, hits: list[Hit]) -> list[str]:
     A question about another city, year or company than the articles cover
     shares its topic words with them, so similarity alone would answer it.
     """
-    text = fold_script(unicodedata.normalize("NFKC", " ".join(h.chunk.text for h in hits))).lower()
+    text = fold_text(" ".join(h.chunk.text for h in hits))
     return [t for t in specific_terms(question) if t not in text]
 
 

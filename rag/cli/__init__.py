@@ -1,7 +1,8 @@
 """The ``rag`` command line: a face over the library, with no pipeline logic of its own.
 
-``main`` parses arguments and calls ``commands`` (index, search, ask, status, serve)
-or ``eval`` (``rag eval``); progress bars and printing live here, never in the library.
+``main`` parses arguments and calls ``commands`` (index, search, ask, status, serve,
+eval), which hands ``rag eval`` to ``eval``; the progress bars (``progress``) and
+the printing live here, never in the library.
 May import every layer below it; nothing in the library imports it.
 """
 

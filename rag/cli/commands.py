@@ -15,14 +15,13 @@ from rag.settings import Settings
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    """Run the command named in ``args``."""
+    """Run the command named in ``args``; RagError for a command there is none of."""
     handler = {
         "index": cmd_index, "search": cmd_search, "ask": cmd_ask, "status": cmd_status, "serve": cmd_serve,
+        "eval": cmd_eval,
     }.get(args.command)
     if handler is None:
-        from rag.cli.eval import run_eval
-
-        return run_eval(args, settings)
+        raise RagError(f"unknown command {args.command!r}; run `rag --help` for the commands")
     return handler(args, settings)
 
 
@@ -37,31 +36,17 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     if args.watch:
         from rag.ingest.watch import watch_corpus
 
-        watch_corpus(settings.corpus_dir, lambda: _index_once(kb, args))
+        print(f"watching {settings.corpus_dir} for changes (Ctrl+C to stop)", flush=True)
+        watch_corpus(settings.corpus_dir, lambda: _index_once(kb, args),
+                     on_error=lambda exc: print(f"error: {exc}", flush=True))
     return code
 
 
 def _index_once(kb: KnowledgeBase, args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+    from rag.cli.progress import stage_bars
 
-    bars: dict[str, Any] = {}
-
-    def progress(stage: str, done: int, total: int) -> None:
-        if args.json:
-            return
-        bar = bars.get(stage)
-        if bar is None:
-            bar = bars[stage] = tqdm(total=total, desc={"embed": "embedding", "write": "writing"}.get(stage, stage),
-                                     unit="texts" if stage == "embed" else "steps", file=sys.stderr)
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-
-    try:
-        report = kb.build(rebuild=args.rebuild, progress=progress)
-    finally:
-        for bar in bars.values():
-            bar.close()
+    with stage_bars({"embed": "embedding", "write": "writing"}) as progress:
+        report = kb.build(rebuild=args.rebuild, progress=None if args.json else progress)
     for line in report.warnings:
         print(f"warning: {line}", file=sys.stderr)
     for line in report.errors:
@@ -160,9 +145,16 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    """Evaluate a question set, or compare two runs (``rag eval``)."""
+    from rag.cli.eval import run_eval
+
+    return run_eval(args, settings)
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Start the browser chat."""
-    from rag.ui.app import serve
+    from rag.ui.server import serve
 
     started = time.perf_counter()
     serve(settings, started=started)

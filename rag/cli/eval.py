@@ -1,13 +1,11 @@
-"""``rag eval``: argument parsing, progress bars and printing; the work is in ``runner`` and ``report``."""
+"""``rag eval``: argument parsing, progress bars and printing; the work is in ``rag.evaluation.session``."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import datetime
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +13,6 @@ from rag.errors import RagError
 from rag.evaluation.datasets import BUNDLED_DATASETS, MAX_PROBLEMS_SHOWN, SPLITS
 from rag.settings import RETRIEVAL_MODES, Settings
 
-EVAL_RUNS = Path("eval-runs")
 EPILOG = """\
 examples:
   rag eval --dataset cmrc2018-dev --sample 100 --seed 0
@@ -84,22 +81,16 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     bounds = [_parse_bound(text) for text in args.fail_under]
 
-    from rag.evaluation.datasets import bundled_dataset, hold_out_articles, load_question_set, select_questions
-    from rag.evaluation.report import summary_to_json, write_reports
-    from rag.evaluation.runner import DEFAULT_INDEX_CACHE, EvalOptions, run_evaluation
+    from rag.cli.progress import count_bar, stage_bars
+    from rag.evaluation.datasets import bundled_dataset, load_question_set
+    from rag.evaluation.report import summary_to_json
+    from rag.evaluation.runner import EvalOptions
+    from rag.evaluation.session import Selection, evaluate
 
     if (args.file is None) == (args.dataset is None):
         raise RagError("give a question-set file or --dataset (e.g. `rag eval --dataset cmrc2018-dev`), not both")
-    path = args.file if args.file is not None else bundled_dataset(args.dataset)
-    question_set = load_question_set(path)
-    for line in question_set.problems[:MAX_PROBLEMS_SHOWN]:
-        print(f"skipped: {line}", file=sys.stderr)
-    if len(question_set.problems) > MAX_PROBLEMS_SHOWN:
-        print(f"skipped: … and {len(question_set.problems) - MAX_PROBLEMS_SHOWN} more rows", file=sys.stderr)
-    question_set = select_questions(question_set, args.split, args.sample, args.seed, args.limit)
-    if args.hold_out:
-        question_set = hold_out_articles(question_set, args.hold_out, args.seed)
-
+    question_set = load_question_set(args.file if args.file is not None else bundled_dataset(args.dataset))
+    _print_problems(question_set.problems)
     changes = {name: value for name, value in (("retrieval_mode", args.eval_mode),
                                                ("chunk_size", args.eval_chunk_size),
                                                ("chunk_overlap", args.eval_chunk_overlap)) if value is not None}
@@ -108,42 +99,37 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
             args.eval_chunk_size is not None or args.eval_chunk_overlap is not None):
         raise RagError("--chunk-size/--chunk-overlap need an index built for them: add --corpus DIR "
                        "(or rebuild your index with `rag index --chunk-size …`)")
-    options = EvalOptions(depth=args.depth, index_cache=args.index_cache or DEFAULT_INDEX_CACHE,
-                          corpus_dir=args.corpus, passages=args.passages)
+    selection = Selection(args.split, args.sample, args.seed, args.limit, args.hold_out)
+    # index_cache None: the runner's default, <eval_dir>/.index
+    options = EvalOptions(depth=args.depth, index_cache=args.index_cache, corpus_dir=args.corpus,
+                          passages=args.passages)
+    with stage_bars({"embed": "embedding", "write": "writing index"}) as build_progress, \
+            count_bar("questions", "q") as progress:
+        run = evaluate(settings, question_set, selection, options, args.output, progress, build_progress)
 
-    from tqdm import tqdm
-
-    bars: list[Any] = []
-
-    def progress(done: int, total: int) -> None:
-        if not bars:  # created at the first question, so its rate and ETA leave the index build out
-            bars.append(tqdm(total=total, desc="questions", unit="q", file=sys.stderr))
-        bars[0].update(done - bars[0].n)
-
-    with _build_bars() as build_progress:
-        try:
-            report = run_evaluation(settings, question_set, progress=progress, options=options,
-                                    build_progress=build_progress)
-        finally:
-            for bar in bars:
-                bar.close()
-
-    out_dir = args.output or _new_run_folder(Path(question_set.name).stem, settings.retrieval_mode)
-    files = write_reports(report, out_dir)
+    report = run.report
     summary = summary_to_json(report.summary)
     if args.json:
-        print(json.dumps({"summary": summary, "reports": {k: str(v) for k, v in files.items()}},
+        print(json.dumps({"summary": summary, "reports": {k: str(v) for k, v in run.files.items()}},
                          ensure_ascii=False))
     else:
-        print(f"{question_set.name}: {len(report.questions)} questions ({question_set.selection}), "
+        print(f"{report.question_set.name}: {len(report.questions)} questions ({report.question_set.selection}), "
               f"mode {settings.retrieval_mode}")
         print(_summary_table(summary))
-        print(f"reports in {out_dir}: {', '.join(p.name for p in files.values())}")
+        print(f"reports in {run.out_dir}: {', '.join(p.name for p in run.files.values())}")
     missed = [(key, bound, summary.get(key)) for key, bound in bounds
               if summary.get(key) is None or summary[key] < bound]
     for key, bound, value in missed:
         print(f"below bound: {key} = {value} < {bound}", file=sys.stderr)
     return 1 if missed or question_set.problems else 0
+
+
+def _print_problems(problems: list[str]) -> None:
+    """The malformed rows that were skipped, the first MAX_PROBLEMS_SHOWN of them, on stderr."""
+    for line in problems[:MAX_PROBLEMS_SHOWN]:
+        print(f"skipped: {line}", file=sys.stderr)
+    if len(problems) > MAX_PROBLEMS_SHOWN:
+        print(f"skipped: … and {len(problems) - MAX_PROBLEMS_SHOWN} more rows", file=sys.stderr)
 
 
 def _summary_table(summary: dict[str, Any]) -> str:
@@ -164,37 +150,3 @@ def _parse_bound(text: str) -> tuple[str, float]:
         return key, float(value)
     except ValueError as exc:
         raise RagError(f"--fail-under {text!r}: the bound must be a number, e.g. {key}=0.8") from exc
-
-
-def _new_run_folder(name: str, mode: str) -> Path:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = EVAL_RUNS / f"{stamp}-{name}-{mode}"
-    folder, n = base, 1
-    while folder.exists():
-        n += 1
-        folder = base.with_name(f"{base.name}-{n}")
-    return folder
-
-
-@contextmanager
-def _build_bars() -> Iterator[Callable[[str, int, int], None]]:
-    """Progress bars for an evaluation index build (embedding, writing), closed at the end."""
-    from tqdm import tqdm
-
-    bars: dict[str, Any] = {}
-
-    def progress(stage: str, done: int, total: int) -> None:
-        bar = bars.get(stage)
-        if bar is None:
-            desc = {"embed": "embedding", "write": "writing index"}.get(stage, stage)
-            bar = bars[stage] = tqdm(total=total, desc=desc, unit="texts" if stage == "embed" else "steps",
-                                     file=sys.stderr)
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-
-    try:
-        yield progress
-    finally:
-        for bar in bars.values():
-            bar.close()

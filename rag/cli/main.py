@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
@@ -99,6 +98,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     return load_settings(getattr(args, "config", None), overrides)
 
 
+def _warnings_only(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``rag`` console script."""
     parser = build_parser()
@@ -111,6 +114,17 @@ def main(argv: list[str] | None = None) -> int:
     # Some libraries (bm25s, jieba) set their own loggers to DEBUG when imported: filter at the handler.
     for handler in logging.getLogger().handlers:
         handler.setLevel(level)
+    # Other libraries' loggers are quieted here, by the face, never by the library. pymilvus and
+    # Milvus Lite log every failure with a traceback of their own: each reaches the user once, as a
+    # StoreError. jieba (Milvus Lite's analyzer uses it too) announces its dictionary on a handler of
+    # its own and resets its level when imported, so a filter on its logger does it.
+    for name in ("pymilvus", "milvus_lite"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    if _warnings_only not in logging.getLogger("jieba").filters:
+        logging.getLogger("jieba").addFilter(_warnings_only)
+    from rag.store.faults import arm_from_environment
+
+    arm_from_environment()  # crash tests' RAG_FAULT_POINT, read once here: the build never reads it
     try:
         settings = settings_from_args(args)
         from rag.cli import commands
@@ -122,11 +136,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-
-
-def print_json(data: Any) -> None:
-    """Print JSON with Chinese kept readable."""
-    print(json.dumps(data, ensure_ascii=False))
 
 
 if __name__ == "__main__":

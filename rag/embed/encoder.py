@@ -15,8 +15,8 @@ onnxruntime are imported only when an encoder is loaded.
 from __future__ import annotations
 
 import json
+import logging
 import os
-import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,8 +26,9 @@ import numpy as np
 
 from rag.embed.modelprep import ONNX_DIRNAME, ONNX_INT8, SETUP_HINT, ensure_model, export_onnx
 from rag.errors import ModelError
-from rag.settings import BACKEND_CHOICES, DEFAULT_MODEL, encoder_identity, resolve_backend
+from rag.settings import BACKEND_CHOICES, DEFAULT_MODEL, Settings, encoder_identity, resolve_backend
 
+_log = logging.getLogger(__name__)
 _QUERY_PROMPT_KEYS = ("query",)
 _PASSAGE_PROMPT_KEYS = ("passage", "document", "doc")
 
@@ -169,6 +170,12 @@ class Encoder:
         return cls._load_torch(model, resolved, query_prefix, passage_prefix, batch_size, threads)
 
     @classmethod
+    def from_settings(cls, settings: Settings) -> Encoder:
+        """The encoder the settings ask for (model, backend, prefixes, batch size, threads)."""
+        return cls.load(settings.model, settings.backend, settings.models_dir, settings.query_prefix,
+                        settings.passage_prefix, settings.batch_size, settings.threads)
+
+    @classmethod
     def _load_torch(cls, model: str, resolved: str, query_prefix: str | None, passage_prefix: str | None,
                     batch_size: int, threads: int) -> Encoder:
         import torch
@@ -220,8 +227,8 @@ class Encoder:
         onnx_path = folder / ONNX_DIRNAME / ONNX_INT8
         if not onnx_path.is_file() and model == DEFAULT_MODEL:
             # Like the conversion itself: prepared once, on first use, when set-up did not do it.
-            print(f"exporting {model} to ONNX int8 once (a few minutes) into {onnx_path.parent}",
-                  file=sys.stderr, flush=True)
+            # A warning, so the CLI shows it by default: the export takes a few minutes.
+            _log.warning("exporting %s to ONNX int8 once (a few minutes) into %s", model, onnx_path.parent)
             export_onnx(folder)
         if not onnx_path.is_file():
             hint = ("run `python -m rag.modelprep --onnx`" if model == DEFAULT_MODEL

@@ -12,10 +12,15 @@ One module per stage, imports flowing one way:
 - ``runner``: ``run_evaluation(settings, question_set, progress) -> EvalReport``:
   prepares the index (a SQuAD file's own passages in a cached index of their own),
   asks every question and scores it.
-- ``report`` and ``html_report``: ``write_reports(report, out_dir)`` writes
-  report.json, report.md, report.html, predictions.json (and gold.json).
+- ``report``: report.json, report.md, predictions.json and gold.json as data and
+  text; ``html_report``: report.html (it reads ``report``); ``report_files``:
+  ``write_reports(report, out_dir)`` writes them all.
+- ``session``: ``evaluate(settings, question_set, selection, options)``: choose
+  the questions, run them, write the reports into a new run folder under
+  ``settings.eval_dir``. ``rag eval`` and the Evaluate tab both call it.
 - ``compare``: two report.json files side by side.
-- ``cli``: the ``rag eval`` argument parsing and progress bars, nothing more.
+
+The ``rag eval`` argument parsing and progress bars are in ``rag.cli.eval``, nothing more.
 
 The split. CMRC 2018 dev is cut by passage, never by question, so that no passage
 is seen in both halves: a passage belongs to the tuning half when the SHA-1 of its

@@ -11,20 +11,19 @@ a rate with nothing to count is None (JSON null), never a made-up 0.
 from __future__ import annotations
 
 import math
-import re
 import unicodedata
 from dataclasses import dataclass, field
 
 from rag.evaluation.cmrc_scorer import CMRC_PUNCTUATION, exact_match, f1_score
 from rag.evaluation.questions import LOCATED_MISSING, LOCATED_NEAREST, LOCATED_NORMALIZED, Question
 from rag.records import Answer, Chunk, Hit
+from rag.text import strip_citation_markers
 
 STANDARD_K = (1, 3, 5, 10)
 # An answer longer than this is a miss for containment, whatever the settings allow: the
 # metric must not move with the knob it judges.
 MAX_ANSWER_CHARS = 200
 MRR_DEPTH = 10
-_CITATION_MARK = re.compile(r"\[\d+\]")
 _EXTRA_PUNCT = frozenset(CMRC_PUNCTUATION)
 
 
@@ -69,7 +68,7 @@ def answer_prediction(answer: Answer) -> str:
         # The extractive text is the cited spans each followed by its mark: rebuild it from the spans
         # so that a "[3]" inside the article's own text survives.
         return "".join(c.sentence_text for c in answer.citations)
-    return _CITATION_MARK.sub("", answer.text).strip()
+    return strip_citation_markers(answer.text)
 
 
 # -- retrieval ----------------------------------------------------------------------------------

@@ -1,4 +1,6 @@
-"""Reports of a run: report.json, report.md, report.html, predictions.json and gold.json.
+"""What a run's reports say: report.json, report.md, predictions.json and gold.json as data and text.
+
+``report_files.write_reports`` writes them (with ``html_report``'s report.html) into a run folder.
 
 ``predictions.json`` ({question id: answer text}, "" for a refusal) is the file the
 official CMRC 2018 and SQuAD scorers read; ``gold.json`` holds exactly the
@@ -11,10 +13,8 @@ prints our ``em`` and ``f1`` times 100.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 from rag.evaluation.datasets import MAX_PROBLEMS_SHOWN
@@ -195,28 +195,6 @@ def markdown_report(report: EvalReport) -> str:
         if len(qs["problems"]) > MAX_PROBLEMS_SHOWN:
             lines.append(f"- … and {len(qs['problems']) - MAX_PROBLEMS_SHOWN} more (see report.json)")
     return "\n".join(lines) + "\n"
-
-
-def write_reports(report: EvalReport, out_dir: Path) -> dict[str, Path]:
-    """Write the report files into ``out_dir`` (created); returns {kind: path}."""
-    from rag.evaluation.html_report import html_report
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    files = {
-        "json": (out_dir / "report.json", _json(report_to_json(report))),
-        "markdown": (out_dir / "report.md", markdown_report(report)),
-        "html": (out_dir / "report.html", html_report(report)),
-        "predictions": (out_dir / "predictions.json", _json(predictions(report))),
-    }
-    if report.summary.counts.answer_graded:
-        files["gold"] = (out_dir / "gold.json", _json(gold_squad(report)))
-    for path, text in files.values():
-        path.write_text(text, encoding="utf-8")
-    return {kind: path for kind, (path, _) in files.items()}
-
-
-def _json(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False, indent=1) + "\n"
 
 
 def _round(value: float | None, digits: int = 4) -> float | None:

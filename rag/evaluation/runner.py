@@ -24,22 +24,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag import __version__
-from rag.answer.extractive import AnswerParams, extractive_answer
 from rag.errors import QuestionSetError, RagError
 from rag.evaluation.datasets import QuestionSet, passage_articles, questions_passages
 from rag.evaluation.metrics import QuestionResult, Summary, score_question, summarize
-from rag.kb.knowledge_base import KnowledgeBase
+from rag.kb.knowledge_base import KnowledgeBase, Retrieved
 from rag.records import Answer, Hit
 from rag.settings import Settings
-from rag.store.build import Progress, chunking_settings
+from rag.store.build import Progress
 
 if TYPE_CHECKING:
     from rag.embed.encoder import Encoder
-    from rag.search.searcher import Searcher
 
 log = logging.getLogger(__name__)
 
-DEFAULT_INDEX_CACHE = Path("eval-runs") / ".index"
+# Where evaluation indexes are cached, inside the settings' eval_dir, unless EvalOptions.index_cache says.
+INDEX_CACHE_DIRNAME = ".index"
+DEFAULT_INDEX_CACHE = Path("eval-runs") / INDEX_CACHE_DIRNAME  # the default eval_dir's; use index_cache_root()
 PASSAGE_SCOPES = ("all", "questions")
 # Versions worth knowing when two runs disagree.
 LIBRARIES = ("numpy", "faiss-cpu", "torch", "sentence-transformers", "transformers", "onnxruntime", "jieba",
@@ -51,7 +51,7 @@ class EvalOptions:
     """How to run a set, beyond the pipeline settings."""
 
     depth: int = 10  # chunks retrieved per question for hit@k; answers use the top settings.top_k
-    index_cache: Path = DEFAULT_INDEX_CACHE
+    index_cache: Path | None = None  # None: settings.eval_dir/.index
     corpus_dir: Path | None = None  # JSONL/CSV sets: index this folder instead of using settings.index_dir
     passages: str = "all"  # SQuAD sets: "all" the file's passages, or only the selected "questions"' passages
 
@@ -99,7 +99,7 @@ def index_cache_key(settings: Settings, question_set: QuestionSet, options: Eval
             ids = sorted(p.id for p in questions_passages(question_set))
             source["ids"] = hashlib.sha256("\n".join(ids).encode("utf-8")).hexdigest()
         label = Path(question_set.name).stem
-    body = {**source, "encoder": settings.encoder_identity, "chunking": chunking_settings(settings)}
+    body = {**source, "encoder": settings.encoder_identity, "chunking": settings.chunking}
     digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode("utf-8")).hexdigest()[:16]
     return f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', label)[:40]}-{digest}"
 
@@ -111,6 +111,11 @@ def _passages_digest(question_set: QuestionSet) -> str:
     return digest.hexdigest()
 
 
+def index_cache_root(settings: Settings, options: EvalOptions) -> Path:
+    """The folder that holds the cached evaluation indexes and their shared embedding cache."""
+    return options.index_cache or settings.eval_dir / INDEX_CACHE_DIRNAME
+
+
 def evaluation_settings(settings: Settings, question_set: QuestionSet, options: EvalOptions) -> Settings:
     """The settings a run searches with: index_dir moved to the cached evaluation index when there is one."""
     if options.passages not in PASSAGE_SCOPES:
@@ -118,11 +123,12 @@ def evaluation_settings(settings: Settings, question_set: QuestionSet, options: 
     if options.depth < 1:
         raise RagError(f"the retrieval depth must be at least 1, got {options.depth}")
     if question_set.format == "squad" or options.corpus_dir is not None:
-        folder = options.index_cache / index_cache_key(settings, question_set, options)
+        root = index_cache_root(settings, options)
+        folder = root / index_cache_key(settings, question_set, options)
         # One embedding cache for every evaluation index: another chunk size
         # then embeds only its new chunks, not the sentences again.
         changes: dict[str, object] = {"index_dir": folder,
-                                      "cache_dir": settings.cache_dir or options.index_cache / "cache"}
+                                      "cache_dir": settings.cache_dir or root / "cache"}
         if options.corpus_dir is not None:
             changes["corpus_dir"] = options.corpus_dir
         if settings.store == "milvus":
@@ -154,33 +160,17 @@ def run_evaluation(
     kb = KnowledgeBase(run_settings, encoder)
 
     t0 = time.perf_counter()
-    up_to_date, embedded = True, 0
-    if question_set.format == "squad" or options.corpus_dir is not None:
-        _describe_cache(run_settings, question_set, options)
-        if options.corpus_dir is not None:
-            build = kb.build(progress=build_progress)
-        else:
-            passages = question_set.passages if options.passages == "all" else questions_passages(question_set)
-            if not passages:
-                raise QuestionSetError(f"{question_set.name}: no passage to index")
-            build = kb.build(progress=build_progress, articles=passage_articles(passages))
-        up_to_date, embedded = build.up_to_date, build.embedded
-        for line in build.errors:
-            log.warning("evaluation corpus: %s", line)
-        log.info("evaluation index %s: %s", run_settings.index_dir,
-                 "up to date" if build.up_to_date else f"built, {build.embedded} texts embedded")
+    up_to_date, embedded = _prepare_index(kb, question_set, options, build_progress)
     index_seconds = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    searcher = kb.searcher()  # loads the index and the encoder: not part of any latency
-    params = kb.answer_params()
+    version = kb.version()  # loads the index and the encoder: not part of any latency
     # Held-out articles stay in the index (no second build) but out of every search.
-    allowed = [path for path in searcher.version.articles if path not in question_set.held_out] \
+    allowed = [path for path in version.articles if path not in question_set.held_out] \
         if question_set.held_out else None
-    if allowed is not None and len(allowed) == len(searcher.version.articles):
+    if allowed is not None and len(allowed) == len(version.articles):
         raise QuestionSetError(f"none of the held-out articles is in the index {run_settings.index_dir}")
-    ask_question(searcher, params, question_set.questions[0].question, 1, 1, run_settings.retrieval_mode,
-                 allowed)  # warm-up
+    ask_question(kb, question_set.questions[0].question, 1, 1, run_settings.retrieval_mode, allowed)  # warm-up
     load_seconds = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -189,34 +179,63 @@ def run_evaluation(
     if progress:
         progress(0, total)
     for done, question in enumerate(question_set.questions, start=1):
-        hits, answer = ask_question(searcher, params, question.question, options.depth, run_settings.top_k,
+        hits, answer = ask_question(kb, question.question, options.depth, run_settings.top_k,
                                     run_settings.retrieval_mode, allowed)
         results.append(score_question(question, hits, answer))
         if progress:
             progress(done, total)
     questions_seconds = time.perf_counter() - t0
 
-    version = searcher.version
-    chunks = version.chunks
-    n_articles = max(len(version.articles), 1)
     return EvalReport(
         summary=summarize(results, options.depth),
         questions=results,
         question_set=question_set,
         settings=run_settings,
         options=options,
-        index=IndexInfo(
-            index_dir=str(run_settings.index_dir), version=version.name, up_to_date=up_to_date, embedded=embedded,
-            articles=len(version.articles), chunks=len(chunks),
-            mean_chunk_chars=sum(len(c.text) for c in chunks) / max(len(chunks), 1),
-            chunks_per_article=len(chunks) / n_articles, dimension=version.dense.dimension,
-            store=store_label(run_settings),
-        ),
+        index=_index_info(kb, up_to_date, embedded),
         encoder=run_settings.encoder_identity,
         started_at=started_at,
         versions=library_versions(),
         timings={"index": index_seconds, "load": load_seconds, "questions": questions_seconds,
                  "total": time.perf_counter() - t_start},
+    )
+
+
+def _prepare_index(kb: KnowledgeBase, question_set: QuestionSet, options: EvalOptions,
+                   build_progress: Progress | None) -> tuple[bool, int]:
+    """Build (or find up to date) the evaluation index a run needs; return (up to date, texts embedded).
+
+    A JSONL/CSV set without ``corpus_dir`` runs on the settings' own index: nothing to build.
+    """
+    if question_set.format != "squad" and options.corpus_dir is None:
+        return True, 0
+    run_settings = kb.settings
+    _describe_cache(run_settings, question_set, options)
+    if options.corpus_dir is not None:
+        build = kb.build(progress=build_progress)
+    else:
+        passages = question_set.passages if options.passages == "all" else questions_passages(question_set)
+        if not passages:
+            raise QuestionSetError(f"{question_set.name}: no passage to index")
+        build = kb.build(progress=build_progress, articles=passage_articles(passages))
+    for line in build.errors:
+        log.warning("evaluation corpus: %s", line)
+    log.info("evaluation index %s: %s", run_settings.index_dir,
+             "up to date" if build.up_to_date else f"built, {build.embedded} texts embedded")
+    return build.up_to_date, build.embedded
+
+
+def _index_info(kb: KnowledgeBase, up_to_date: bool, embedded: int) -> IndexInfo:
+    """What the report says about the index a run searched."""
+    version = kb.version()
+    chunks = version.chunks
+    n_articles = max(len(version.articles), 1)
+    return IndexInfo(
+        index_dir=str(kb.settings.index_dir), version=version.name, up_to_date=up_to_date, embedded=embedded,
+        articles=len(version.articles), chunks=len(chunks),
+        mean_chunk_chars=sum(len(c.text) for c in chunks) / max(len(chunks), 1),
+        chunks_per_article=len(chunks) / n_articles, dimension=version.dense.dimension,
+        store=store_label(kb.settings),
     )
 
 
@@ -229,25 +248,17 @@ def store_label(settings: Settings) -> str:
     return f"milvus {display_uri(settings.milvus_address)} ({settings.milvus_collection})"
 
 
-def ask_question(searcher: Searcher, params: AnswerParams, question: str, depth: int, top_k: int,
-                 mode: str, articles: list[str] | None = None) -> tuple[list[Hit], Answer]:
-    """Retrieve ``depth`` chunks (for hit@k) and answer from the top ``top_k``, as ``rag ask`` would.
+def ask_question(kb: KnowledgeBase, question: str, depth: int, top_k: int, mode: str,
+                 articles: list[str] | None = None) -> tuple[list[Hit], Answer]:
+    """Retrieve ``depth`` chunks (for hit@k) and answer from the top ``top_k``, exactly as ``rag ask`` does.
 
-    The fused ranking does not depend on how many are kept (both legs fetch
-    ``candidates`` first), so the top ``top_k`` are exactly what ``rag ask`` sees.
     ``articles`` limits the search to those article paths.
     """
-    t0 = time.perf_counter()
-    result = searcher.search(question, max(depth, top_k), mode, articles)
-    t1 = time.perf_counter()
-    if result.query_vector is None:
-        raise RagError("answering needs the question's vector, but the searcher has no encoder")
-    answer = extractive_answer(searcher.version, question, question, result.hits[:top_k], result.query_vector,
-                               params)
-    t2 = time.perf_counter()
-    answer.timings_ms = {**result.timings_ms, "search": (t1 - t0) * 1000, "answer": (t2 - t1) * 1000,
-                         "total": (t2 - t0) * 1000}
-    return result.hits[:depth], answer
+    *steps, answer = kb.answer_steps(question, k=top_k, mode=mode, articles=articles, depth=depth)
+    retrieved = steps[0]
+    if not isinstance(retrieved, Retrieved) or not isinstance(answer, Answer):
+        raise RagError("the knowledge base did not answer in the expected steps")  # a bug, not user input
+    return retrieved.result.hits[:depth], answer
 
 
 def _describe_cache(settings: Settings, question_set: QuestionSet, options: EvalOptions) -> None:
@@ -258,7 +269,7 @@ def _describe_cache(settings: Settings, question_set: QuestionSet, options: Eval
         "source": str(options.corpus_dir or question_set.path or question_set.name),
         "sha256": question_set.sha256 if options.corpus_dir is None else None,
         "passages": options.passages if options.corpus_dir is None else None,
-        "encoder": settings.encoder_identity, "chunking": chunking_settings(settings),
+        "encoder": settings.encoder_identity, "chunking": settings.chunking,
     }
     (folder / "eval-key.json").write_text(json.dumps(note, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 

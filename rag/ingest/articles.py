@@ -15,6 +15,7 @@ from pathlib import Path
 from rag.errors import ArticleError
 from rag.ingest.decode import control_ratio, decode_bytes
 from rag.records import Article, Paragraph
+from rag.text import SENTENCE_END
 
 log = logging.getLogger(__name__)
 
@@ -22,9 +23,6 @@ TEXT_SUFFIXES = (".txt", ".md", ".markdown")
 EXTRACTED_SUFFIXES = (".html", ".htm", ".docx", ".pdf")
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES + EXTRACTED_SUFFIXES
 
-# A block that ends in one of these ends a sentence; any other ending (a CJK
-# character, a letter, a digit) means the paragraph was broken mid-sentence.
-SENTENCE_END = set("。！？!?；;…」』”’）)】》〉.:：")
 # Characters that make a short plain-text line a sentence rather than a heading.
 HEADING_FORBIDDEN = re.compile(r"[。！？!?；;，,：:（）()“”\"‘’'《》…]")
 ENUMERATION = re.compile(r"^(?:[一二三四五六七八九十百]+、|（[一二三四五六七八九十]+）|\d+[.、]\s*)")

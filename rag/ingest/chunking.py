@@ -12,12 +12,15 @@ from __future__ import annotations
 import re
 
 from rag.records import Article, Chunk, Sentence
-from rag.text import jieba_tokenizer
+from rag.text import CLOSING_MARKS, SENTENCE_TERMINATORS, jieba_tokenizer
 
-# A sentence ends after a run of terminators (full- and half-width) and the
-# closing quotes or brackets right after them.
+# A sentence ends after a run of terminators (full- and half-width: rag.text's
+# SENTENCE_TERMINATORS, with "…" and "." by their own rules: an ellipsis run,
+# three dots, or a period that ends a word rather than a number) and the closing
+# quotes or brackets right after them (rag.text's CLOSING_MARKS).
 _TERMINATOR = re.compile(
-    r"(?:[。！？!?；;]+|…+|\.{3,}|(?<=[^\d\s.])\.(?=\s|$))[”’\"'」』）)】》〉]*"
+    r"(?:[" + re.escape(SENTENCE_TERMINATORS.replace("…", "").replace(".", "")) + r"]+|…+|\.{3,}"
+    r"|(?<=[^\d\s.])\.(?=\s|$))[" + re.escape(CLOSING_MARKS) + r"]*"
 )
 _CLAUSE_PUNCT = set("，,：:、")
 

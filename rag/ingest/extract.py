@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from rag.errors import ArticleError
 from rag.ingest.decode import decode_bytes
+from rag.text import SENTENCE_END
 
-_SENTENCE_END = tuple("。！？!?；;…」』”）)】》:：")
 _BOILERPLATE_TAGS = ("script", "style", "nav", "footer", "header", "aside", "form", "noscript")
 
 
@@ -146,7 +146,7 @@ def _pdf_paragraphs(page_text: str) -> str:
         # CJK lines join without a space; Latin words need one.
         joiner = " " if current and current[-1].isascii() and line[0].isascii() else ""
         current += joiner + line
-        if line.endswith(_SENTENCE_END):
+        if line[-1] in SENTENCE_END:
             paragraphs.append(current)
             current = ""
     if current:

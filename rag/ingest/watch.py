@@ -17,10 +17,13 @@ DEBOUNCE_SECONDS = 2.0
 
 
 def watch_corpus(corpus_dir: Path, reindex: Callable[[], Any], debounce: float = DEBOUNCE_SECONDS,
-                 stop: threading.Event | None = None) -> None:
+                 stop: threading.Event | None = None,
+                 on_error: Callable[[RagError], None] | None = None) -> None:
     """Call ``reindex`` once the corpus has been quiet for ``debounce`` seconds after a change.
 
-    Runs until ``stop`` is set or the process is interrupted.
+    Runs until ``stop`` is set or the process is interrupted. A re-index that
+    fails with a ``RagError`` is logged and passed to ``on_error``, and watching
+    goes on.
     """
     from watchdog.events import FileSystemEvent, FileSystemEventHandler
     from watchdog.observers import Observer
@@ -44,7 +47,7 @@ def watch_corpus(corpus_dir: Path, reindex: Callable[[], Any], debounce: float =
     observer = Observer()
     observer.schedule(Handler(), str(corpus_dir), recursive=True)
     observer.start()
-    print(f"watching {corpus_dir} for changes (Ctrl+C to stop)", flush=True)
+    log.info("watching %s for changes", corpus_dir)
     stop = stop or threading.Event()
     try:
         while not stop.is_set():
@@ -60,7 +63,8 @@ def watch_corpus(corpus_dir: Path, reindex: Callable[[], Any], debounce: float =
                 reindex()
             except RagError as exc:  # keep watching: the next change may fix it
                 log.error("re-index failed: %s", exc)
-                print(f"error: {exc}", flush=True)
+                if on_error is not None:
+                    on_error(exc)
     finally:
         observer.stop()
         observer.join(timeout=5)

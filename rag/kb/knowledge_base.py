@@ -21,9 +21,9 @@ from rag.errors import IndexMissingError
 from rag.records import Answer, Article
 from rag.search.searcher import Searcher, SearchResult
 from rag.settings import Settings
-from rag.store.build import BuildReport, Progress, build_index, chunking_settings, read_manifest
+from rag.store.build import BuildReport, Progress, build_index
 from rag.store.chunk_store import ChunkStore
-from rag.store.versions import IndexVersion, current_version, load_version
+from rag.store.versions import IndexVersion, current_version, load_version, read_manifest
 
 if TYPE_CHECKING:
     from rag.embed.encoder import Encoder
@@ -59,9 +59,7 @@ class KnowledgeBase:
             if self._encoder is None:
                 from rag.embed.encoder import Encoder
 
-                s = self.settings
-                self._encoder = Encoder.load(s.model, s.backend, s.models_dir, s.query_prefix,
-                                             s.passage_prefix, s.batch_size, s.threads)
+                self._encoder = Encoder.from_settings(self.settings)
             return self._encoder
 
     def version(self) -> IndexVersion:
@@ -74,7 +72,7 @@ class KnowledgeBase:
             name = current_version(self.settings.index_dir)
             if self._searcher is None or self._searcher.version.name != name:
                 version = load_version(self.settings.index_dir, self.settings.encoder_identity,
-                                       chunking_settings(self.settings))
+                                       self.settings.chunking)
                 store: ChunkStore | None = None
                 if self.settings.store == "milvus":
                     from rag.store.milvus.store import MilvusStore
@@ -83,9 +81,7 @@ class KnowledgeBase:
                 encoder = self.encoder()
                 if self._searcher is not None:
                     log.info("index version %s replaces %s", version.name, self._searcher.version.name)
-                self._searcher = Searcher(version, encoder, self.settings.candidates, self.settings.rrf_k,
-                                          self._pool, store, self.settings.rrf_lexical_weight,
-                                          self.settings.rerank_weight, self.settings.rerank_depth)
+                self._searcher = Searcher.from_settings(version, encoder, self.settings, self._pool, store)
             return self._searcher
 
     # -- the three jobs ------------------------------------------------------------
@@ -103,37 +99,39 @@ class KnowledgeBase:
 
     def answer_params(self) -> AnswerParams:
         """Answer parameters from the settings."""
-        s = self.settings
-        return AnswerParams(max_sentences=s.answer_sentences, max_chars=s.answer_max_chars,
-                            refusal_threshold=s.refusal_threshold)
+        return AnswerParams.from_settings(self.settings)
 
     def answer_steps(self, question: str, history: list[str] | None = None, k: int | None = None,
                      mode: str | None = None, articles: list[str] | None = None,
-                     generative: bool = False) -> Iterator[Retrieved | str | Answer]:
+                     generative: bool = False, depth: int | None = None) -> Iterator[Retrieved | str | Answer]:
         """Yield ``Retrieved`` when retrieval ends, then (generative) text deltas, then the ``Answer``.
 
         For interfaces that show the sources before the answer. One searcher is
         taken for both steps, so a rebuild switching the index in between cannot
-        pair hits of one version with sentences of another.
+        pair hits of one version with sentences of another. ``depth``: retrieve
+        this many chunks (an evaluation grades hit@10) while the answer is drawn
+        from the top ``k`` only; the fused ranking does not depend on how many are
+        kept (both legs fetch ``candidates`` first), so the top ``k`` are the same.
         """
         started = time.perf_counter()
         searcher = self.searcher()
         query = followup_query(question, history or [])
-        result = searcher.search(query, k or self.settings.top_k, mode or self.settings.retrieval_mode,
-                                 articles or None)
+        k = k or self.settings.top_k
+        result = searcher.search(query, max(k, depth or k), mode or self.settings.retrieval_mode, articles or None)
+        hits = result.hits[:k]
         searched = time.perf_counter()
         yield Retrieved(query, result)
         if generative:
             from rag.answer.generative import stream_answer
 
-            for item in stream_answer(self.settings, searcher.version, question, query, result.hits):
+            for item in stream_answer(self.settings, searcher.version, question, query, hits):
                 if isinstance(item, Answer):
                     item.timings_ms = {**result.timings_ms, "search": (searched - started) * 1000,
                                        **item.timings_ms}
                 yield item
             return
         assert result.query_vector is not None  # the searcher always encodes the query
-        answer = extractive_answer(searcher.version, question, query, result.hits, result.query_vector,
+        answer = extractive_answer(searcher.version, question, query, hits, result.query_vector,
                                    self.answer_params())
         done = time.perf_counter()
         answer.timings_ms = {**result.timings_ms, "search": (searched - started) * 1000,
@@ -166,15 +164,15 @@ class KnowledgeBase:
             store.update(collection_status(self.settings))
         return {
             "index_dir": str(self.settings.index_dir),
-            "version": m["version"],
-            "built_at": m["created_at"],
-            "model": m["model"]["name"],
-            "encoder": m["model"]["identity"],
-            "dimension": m["model"]["dimension"],
-            "chunking": m["chunking"],
-            "dense_index": m["dense"]["type"],
-            "articles": m["counts"]["articles"],
-            "chunks": m["counts"]["chunks"],
-            "sentences": m["counts"]["sentences"],
+            "version": m.version,
+            "built_at": m.created_at,
+            "model": m.model.name,
+            "encoder": m.model.identity,
+            "dimension": m.model.dimension,
+            "chunking": dict(m.chunking),
+            "dense_index": m.dense.kind,
+            "articles": m.counts.articles,
+            "chunks": m.counts.chunks,
+            "sentences": m.counts.sentences,
             **store,
         }

@@ -17,7 +17,8 @@ import numpy as np
 from rag.records import Fused, Hit
 from rag.search.fusion import fuse_rankings
 from rag.search.sentences import SENTENCE_WEIGHTS, score_sentences
-from rag.store.chunk_store import ChunkStore, FaissStore
+from rag.settings import Settings
+from rag.store.chunk_store import ChunkStore, FaissStore, FusingStore
 from rag.store.versions import IndexVersion
 from rag.text import lexical_tokens
 
@@ -38,11 +39,12 @@ class SearchResult:
 class Searcher:
     """Searches one index version with one encoder."""
 
-    def __init__(self, version: IndexVersion, encoder: Encoder | None, candidates: int = 50, rrf_k: int = 60,
-                 pool: ThreadPoolExecutor | None = None, store: ChunkStore | None = None,
-                 lexical_weight: float = 1.0, rerank_weight: float = 0.0, rerank_depth: int = 20):
-        """``pool``: threads for the lexical leg, shared by the searchers of successive index versions.
+    def __init__(self, version: IndexVersion, encoder: Encoder | None, *, candidates: int, rrf_k: int,
+                 lexical_weight: float, rerank_weight: float, rerank_depth: int,
+                 pool: ThreadPoolExecutor | None = None, store: ChunkStore | None = None):
+        """The fusion and re-rank values have no defaults here: ``from_settings`` gives the tuned ones.
 
+        ``pool``: threads for the lexical leg, shared by the searchers of successive index versions.
         ``store``: where the legs run (default: the version's own FAISS and bm25s files).
         """
         self.version = version
@@ -55,6 +57,14 @@ class Searcher:
         self.rerank_depth = rerank_depth
         self._own_pool = pool is None
         self._pool = pool or ThreadPoolExecutor(max_workers=2, thread_name_prefix="rag-search")
+
+    @classmethod
+    def from_settings(cls, version: IndexVersion, encoder: Encoder | None, settings: Settings,
+                      pool: ThreadPoolExecutor | None = None, store: ChunkStore | None = None) -> Searcher:
+        """A searcher with the settings' candidates, fusion constant and weights (what ``rag search`` uses)."""
+        return cls(version, encoder, candidates=settings.candidates, rrf_k=settings.rrf_k,
+                   lexical_weight=settings.rrf_lexical_weight, rerank_weight=settings.rerank_weight,
+                   rerank_depth=settings.rerank_depth, pool=pool, store=store)
 
     def search(self, query: str, k: int = 5, mode: str = "hybrid", articles: list[str] | None = None,
                query_vector: np.ndarray | None = None) -> SearchResult:
@@ -73,8 +83,8 @@ class Searcher:
             timings["lexical"] = (time.perf_counter() - t) * 1000
             return found
 
-        if mode == "hybrid" and self.store.own_fusion:
-            return self._search_fused_by_store(query, k, depth, articles, query_vector)
+        if mode == "hybrid" and isinstance(self.store, FusingStore) and self.store.own_fusion:
+            return self._search_fused_by_store(self.store, query, k, depth, articles, query_vector)
         lexical_future = self._pool.submit(lexical_leg) if mode in ("hybrid", "lexical") else None
         dense_ids = np.zeros(0, dtype=np.int64)
         dense_scores = np.zeros(0, dtype=np.float32)
@@ -143,13 +153,13 @@ class Searcher:
         timings["encode"] = (time.perf_counter() - t) * 1000
         return vector
 
-    def _search_fused_by_store(self, query: str, k: int, depth: int, articles: list[str] | None,
+    def _search_fused_by_store(self, store: FusingStore, query: str, k: int, depth: int, articles: list[str] | None,
                                query_vector: np.ndarray | None) -> SearchResult:
         timings: dict[str, float] = {}
         if query_vector is None:
             query_vector = self._encode(query, timings)
         t = time.perf_counter()
-        fused = self.store.fused_search(query, query_vector, k, depth, self.rrf_k, articles)
+        fused = store.fused_search(query, query_vector, k, depth, self.rrf_k, articles)
         timings["fusion"] = (time.perf_counter() - t) * 1000
         hits = [Hit(chunk=self.version.chunks[f.id], rank=rank, score=f.score)
                 for rank, f in enumerate(fused[:k], start=1)]

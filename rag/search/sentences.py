@@ -34,12 +34,17 @@ class SentenceWeights(Protocol):
 
 @dataclass(frozen=True)
 class Weights:
-    """Sentence-score weights for re-ranking chunks: the answer weights without the rank bonus."""
+    """The weights of a sentence's score: the one place their tuned values live.
+
+    Chosen on the CMRC tuning half with scripts/tune_answers.py --grid (see
+    BENCHMARKS.md). Re-ranking chunks uses them as they are; answers add a rank
+    bonus (``AnswerParams.w_rank``).
+    """
 
     w_dense: float = 1.0
     w_lexical: float = 0.2
     w_rank: float = 0.0
-    w_type: float = 0.05
+    w_type: float = 0.05  # bonus when the sentence holds what the question asks for (a number, a date, …)
 
 
 SENTENCE_WEIGHTS = Weights()

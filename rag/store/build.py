@@ -2,57 +2,41 @@
 
 Only articles that are new or changed since the current version cost embedding
 work: every chunk and sentence vector is looked up in the embedding cache first.
-A build writes a complete new version, then switches CURRENT in one rename.
+A build writes a complete new version (``rag.store.write``), then switches
+CURRENT in one rename.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rag import filelock
 from rag.embed.cache import EmbeddingCache, text_key
-from rag.errors import ArticleError, IndexLockedError, RagError
+from rag.errors import ArticleError, IndexCorruptError, IndexMismatchError, RagError
+from rag.files import file_sha256
 from rag.ingest.articles import find_article_files, load_article
 from rag.ingest.chunking import chunk_article
 from rag.records import Article, Chunk, Sentence
 from rag.settings import Settings
-from rag.store.dense import DenseIndex
 from rag.store.faults import fault
-from rag.store.lexical import TOKENS_FILE, LexicalIndex, saved_tokens
-from rag.store.versions import (
-    FORMAT_VERSION,
-    MANIFEST,
-    VERSIONS,
-    article_to_json,
-    chunk_to_json,
-    current_version,
-    file_sha256,
-    fsync_dir,
-    manifest_checksum,
-    prune_versions,
-    switch_current,
-    write_text_durably,
-)
+from rag.store.format import CHUNKS_FILE, LEXICAL_DIR, VERSIONS, Manifest
+from rag.store.lexical import TOKENS_FILE, saved_tokens
+from rag.store.lock import build_lock
+from rag.store.versions import current_version, load_version, prune_versions, read_manifest, switch_current
+from rag.store.write import Progress, write_version
 from rag.text import TOKENIZER_VERSION, lexical_tokens
 
 if TYPE_CHECKING:
     from rag.embed.encoder import Encoder
 
 log = logging.getLogger(__name__)
-
-
-Progress = Callable[[str, int, int], None]
 
 
 @dataclass
@@ -76,45 +60,6 @@ class BuildReport:
     store: str = "faiss"
     store_inserted: int = 0  # chunks written into the Milvus collection (from the cache, never embedded)
     store_deleted: int = 0  # old article groups deleted from it
-
-
-@contextmanager
-def build_lock(index_dir: Path, wait: bool = False) -> Iterator[None]:
-    """Hold the index's build lock; a second build refuses (or waits) with a clear message."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        fh = filelock.acquire(index_dir / "build.lock", wait)
-    except filelock.LockHeldError as held:
-        raise IndexLockedError(
-            f"another build (pid {held.holder}) is running on {index_dir}; wait for it to finish, then try again"
-        ) from held
-    try:
-        yield
-    finally:
-        filelock.release(fh)
-
-
-def settings_identity(settings: Settings) -> str:
-    """The encoder identity the settings ask for (model and backend/precision)."""
-    return settings.encoder_identity
-
-
-def chunking_settings(settings: Settings) -> dict[str, int]:
-    """The chunking part of the manifest."""
-    return {"chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap,
-            "context": int(settings.chunk_context)}
-
-
-def read_manifest(index_dir: Path) -> dict[str, Any] | None:
-    """The current manifest, or None when there is none or it cannot be read."""
-    name = current_version(index_dir)
-    if name is None:
-        return None
-    try:
-        data = json.loads((index_dir / VERSIONS / name / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def load_corpus(settings: Settings, report: BuildReport) -> list[Article]:
@@ -149,8 +94,7 @@ def build_index(
     unless a complete new version is ready.
     """
     started = time.perf_counter()
-    index_dir = settings.index_dir
-    with build_lock(index_dir, wait=wait_for_lock):
+    with build_lock(settings.index_dir, wait=wait_for_lock):
         report = BuildReport(version=None, store=settings.store)
         if settings.store == "milvus":
             from rag.store.milvus.store import connect
@@ -160,15 +104,8 @@ def build_index(
         if articles is None:
             articles = load_corpus(settings, report)
         report.timings["load"] = time.perf_counter() - t0
-        old = read_manifest(index_dir)
-        old_articles: dict[str, Any] = (old or {}).get("articles", {})
-        new_hashes = {a.path: a.sha256 for a in articles}
-        report.added = sorted(p for p in new_hashes if p not in old_articles)
-        report.changed = sorted(
-            p for p in new_hashes if p in old_articles and old_articles[p]["sha256"] != new_hashes[p]
-        )
-        report.removed = sorted(p for p in old_articles if p not in new_hashes)
-        report.articles = len(articles)
+        old = _previous_manifest(settings.index_dir, rebuild)
+        _compare_articles(report, old, articles)
         if not articles:
             raise ArticleError(
                 f"no article in {settings.corpus_dir} could be indexed"
@@ -177,76 +114,109 @@ def build_index(
             )
         same_settings = (
             old is not None
-            and old["model"]["identity"] == settings.encoder_identity
-            and old["chunking"] == chunking_settings(settings)
-            and old.get("lexical", {}).get("tokenizer") == TOKENIZER_VERSION
-            and old.get("format_version") == FORMAT_VERSION
+            and old.model.identity == settings.encoder_identity
+            and old.chunking == settings.chunking
+            and old.tokenizer == TOKENIZER_VERSION
         )
         if same_settings and not rebuild and not (report.added or report.changed or report.removed):
             assert old is not None
             report.up_to_date = True
-            report.version = current_version(index_dir)
-            report.chunks = old["counts"]["chunks"]
-            report.sentences = old["counts"]["sentences"]
+            report.version = current_version(settings.index_dir)
+            report.chunks, report.sentences = old.counts.chunks, old.counts.sentences
             if settings.store == "milvus":
                 _fill_milvus_from_cache(settings, report)
-            report.seconds = time.perf_counter() - started
-            return report
-
-        t0 = time.perf_counter()
-        chunks, sentences = chunk_articles(articles, settings)
-        report.chunks, report.sentences = len(chunks), len(sentences)
-        report.timings["chunk"] = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        by_path = {a.path: a for a in articles}
-        chunk_texts = [chunk_embedding_text(c, settings.chunk_context) for c in chunks]
-        sentence_texts = [by_path[s.article].text[s.start : s.end] for s in sentences]
-        cache = EmbeddingCache(settings.embedding_cache_path)
-        try:
-            vectors = _embed_with_cache(settings, load_encoder, cache, chunk_texts + sentence_texts,
-                                        report, progress)
-            chunk_vectors, sentence_vectors = vectors[: len(chunks)], vectors[len(chunks) :]
-            report.timings["embed"] = time.perf_counter() - t0
-            fault("after-embedding")
-
-            t0 = time.perf_counter()
-            tokens = chunk_lexical_tokens(chunks, None if rebuild else index_dir)
-            report.timings["tokenise"] = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            version = write_version(settings, articles, chunks, sentences, chunk_vectors, sentence_vectors,
-                                    progress, chunk_tokens=tokens, chunk_prefixes=context_tokens(chunks, settings))
-            report.timings["write"] = time.perf_counter() - t0
-            pending = None
-            if settings.store == "milvus":
-                from rag.store.milvus.build import fill_collection
-
-                t0 = time.perf_counter()
-                pending = fill_collection(
-                    settings, chunks, {a.path: a.sha256 for a in articles},
-                    lambda ids: chunk_vectors[np.asarray(ids, dtype=np.int64)], int(chunk_vectors.shape[1]),
-                    rebuild=rebuild or not same_settings,
-                )
-                report.store_inserted = pending.inserted
-                report.timings["store"] = time.perf_counter() - t0
-            fault("before-switch")
-            switch_current(index_dir, version)
-            report.version = version
-            if pending is not None:
-                from rag.store.milvus.build import finish_sync
-
-                finish_sync(pending)
-                report.store_deleted = len(pending.stale)
-            prune_versions(index_dir)
-            if settings.cache_dir is None:
-                # A private cache forgets deleted text; a shared one (cache_dir set,
-                # e.g. for evaluation runs over several chunkings) keeps everything.
-                live = {text_key("passage", t) for t in chunk_texts + sentence_texts}
-                cache.keep_only(settings.encoder_identity, live)
-        finally:
-            cache.close()
+        else:
+            _build_version(settings, load_encoder, articles, old, rebuild or not same_settings, report,
+                           progress, reuse_tokens=not rebuild)
         report.seconds = time.perf_counter() - started
         return report
+
+
+def _previous_manifest(index_dir: Path, rebuild: bool) -> Manifest | None:
+    """The current version's manifest (None before the first build).
+
+    One that cannot be used stops an incremental build (its error names
+    ``rag index --rebuild``); a full rebuild does not need it and goes on without.
+    """
+    try:
+        return read_manifest(index_dir)
+    except (IndexCorruptError, IndexMismatchError) as exc:
+        if not rebuild:
+            raise
+        log.warning("rebuilding without the current version's manifest: %s", exc)
+        return None
+
+
+def _compare_articles(report: BuildReport, old: Manifest | None, articles: list[Article]) -> None:
+    """Fill the report's added, changed and removed articles (against the current version) and its count."""
+    old_hashes = {path: info.sha256 for path, info in old.articles.items()} if old is not None else {}
+    new_hashes = {a.path: a.sha256 for a in articles}
+    report.added = sorted(p for p in new_hashes if p not in old_hashes)
+    report.changed = sorted(p for p in new_hashes if p in old_hashes and old_hashes[p] != new_hashes[p])
+    report.removed = sorted(p for p in old_hashes if p not in new_hashes)
+    report.articles = len(articles)
+
+
+def _build_version(settings: Settings, load_encoder: Callable[[], Encoder], articles: list[Article],
+                   old: Manifest | None, full: bool, report: BuildReport, progress: Progress | None,
+                   reuse_tokens: bool) -> None:
+    """Chunk, embed (what the cache lacks), write a new version, fill Milvus, switch CURRENT, prune.
+
+    ``full``: the Milvus collection is filled anew (a rebuild, or other settings).
+    ``reuse_tokens``: take the current version's lexical tokens for unchanged chunk text.
+    """
+    index_dir = settings.index_dir
+    t0 = time.perf_counter()
+    chunks, sentences = chunk_articles(articles, settings)
+    report.chunks, report.sentences = len(chunks), len(sentences)
+    report.timings["chunk"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    by_path = {a.path: a for a in articles}
+    chunk_texts = [chunk_embedding_text(c, settings.chunk_context) for c in chunks]
+    sentence_texts = [by_path[s.article].text[s.start : s.end] for s in sentences]
+    cache = EmbeddingCache(settings.embedding_cache_path)
+    try:
+        vectors = _embed_with_cache(settings, load_encoder, cache, chunk_texts + sentence_texts, report, progress)
+        chunk_vectors, sentence_vectors = vectors[: len(chunks)], vectors[len(chunks) :]
+        report.timings["embed"] = time.perf_counter() - t0
+        fault("after-embedding")
+
+        t0 = time.perf_counter()
+        tokens = chunk_lexical_tokens(chunks, index_dir if reuse_tokens else None, old)
+        report.timings["tokenise"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        version = write_version(settings, articles, chunks, sentences, chunk_vectors, sentence_vectors, progress,
+                                chunk_tokens=tokens, chunk_prefixes=context_tokens(chunks, settings), previous=old)
+        report.timings["write"] = time.perf_counter() - t0
+        pending = None
+        if settings.store == "milvus":
+            from rag.store.milvus.build import fill_collection
+
+            t0 = time.perf_counter()
+            pending = fill_collection(
+                settings, chunks, {a.path: a.sha256 for a in articles},
+                lambda ids: chunk_vectors[np.asarray(ids, dtype=np.int64)], int(chunk_vectors.shape[1]),
+                rebuild=full,
+            )
+            report.store_inserted = pending.inserted
+            report.timings["store"] = time.perf_counter() - t0
+        fault("before-switch")
+        switch_current(index_dir, version)
+        report.version = version
+        if pending is not None:
+            from rag.store.milvus.build import finish_sync
+
+            finish_sync(pending)
+            report.store_deleted = len(pending.stale)
+        prune_versions(index_dir)
+        if settings.cache_dir is None:
+            # A private cache forgets deleted text; a shared one (cache_dir set,
+            # e.g. for evaluation runs over several chunkings) keeps everything.
+            live = {text_key("passage", t) for t in chunk_texts + sentence_texts}
+            cache.keep_only(settings.encoder_identity, live)
+    finally:
+        cache.close()
 
 
 def _fill_milvus_from_cache(settings: Settings, report: BuildReport) -> None:
@@ -256,11 +226,10 @@ def _fill_milvus_from_cache(settings: Settings, report: BuildReport) -> None:
     nothing is embedded.
     """
     from rag.store.milvus.build import fill_collection, finish_sync
-    from rag.store.versions import load_version
 
     t0 = time.perf_counter()
-    version = load_version(settings.index_dir, settings.encoder_identity, chunking_settings(settings))
-    hashes = {path: str(info["sha256"]) for path, info in version.manifest["articles"].items()}
+    version = load_version(settings.index_dir, settings.encoder_identity, settings.chunking)
+    hashes = {path: info.sha256 for path, info in version.manifest.articles.items()}
     chunks = version.chunks
     cache = EmbeddingCache(settings.embedding_cache_path)
     try:
@@ -275,8 +244,7 @@ def _fill_milvus_from_cache(settings: Settings, report: BuildReport) -> None:
                 )
             return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)
 
-        pending = fill_collection(settings, chunks, hashes, vectors,
-                                  int(version.manifest["model"]["dimension"]))
+        pending = fill_collection(settings, chunks, hashes, vectors, version.manifest.model.dimension)
         finish_sync(pending)
     finally:
         cache.close()
@@ -327,30 +295,30 @@ def context_tokens(chunks: Sequence[Chunk], settings: Settings) -> list[list[str
     return out
 
 
-def chunk_lexical_tokens(chunks: Sequence[Chunk], index_dir: Path | None = None) -> list[list[str]]:
+def chunk_lexical_tokens(chunks: Sequence[Chunk], index_dir: Path | None = None,
+                         manifest: Manifest | None = None) -> list[list[str]]:
     """Each chunk's ``lexical_tokens``, reusing those of the current version in ``index_dir`` for known text.
 
-    The reused tokens are read only when the current version's files match its
-    manifest's checksums; anything else is tokenised afresh.
+    ``manifest``: the current version's. The reused tokens are read only when
+    the version's files match its checksums; anything else is tokenised afresh.
     """
-    known = _indexed_tokens(index_dir) if index_dir is not None else {}
+    known = _indexed_tokens(index_dir, manifest) if index_dir is not None and manifest is not None else {}
     return [known[c.text] if c.text in known else lexical_tokens(c.text) for c in chunks]
 
 
-def _indexed_tokens(index_dir: Path) -> dict[str, list[str]]:
+def _indexed_tokens(index_dir: Path, manifest: Manifest) -> dict[str, list[str]]:
     """Chunk text → tokens of the current version (empty when it has none or they cannot be trusted)."""
     name = current_version(index_dir)
-    manifest = read_manifest(index_dir)
-    if name is None or manifest is None or manifest.get("lexical", {}).get("tokenizer") != TOKENIZER_VERSION:
+    if name is None or manifest.tokenizer != TOKENIZER_VERSION:
         return {}
     folder = index_dir / VERSIONS / name
-    files = manifest.get("files", {})
     try:
-        for fname in ("chunks.jsonl", f"lexical/{TOKENS_FILE}"):
-            if fname not in files or file_sha256(folder / fname) != files[fname]["sha256"]:
+        for fname in (CHUNKS_FILE, f"{LEXICAL_DIR}/{TOKENS_FILE}"):
+            info = manifest.files.get(fname)
+            if info is None or file_sha256(folder / fname) != info.sha256:
                 return {}  # an older index without tokens, or a damaged one: tokenise again
-        tokens = saved_tokens(folder / "lexical")
-        with (folder / "chunks.jsonl").open(encoding="utf-8") as fh:
+        tokens = saved_tokens(folder / LEXICAL_DIR)
+        with (folder / CHUNKS_FILE).open(encoding="utf-8") as fh:
             texts = [json.loads(line)["text"] for line in fh if line.strip()]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.warning("cannot reuse the lexical tokens of %s (%s): tokenising every chunk", folder, exc)
@@ -406,105 +374,3 @@ def _embed_with_cache(
     if not texts:
         return np.zeros((0, 0), dtype=np.float32)
     return np.stack([cached[k] for k in keys]).astype(np.float32, copy=False)
-
-
-def write_version(
-    settings: Settings,
-    articles: list[Article],
-    chunks: Sequence[Chunk],
-    sentences: Sequence[Sentence],
-    chunk_vectors: np.ndarray,
-    sentence_vectors: np.ndarray,
-    progress: Progress | None = None,
-    chunk_tokens: Iterable[list[str]] | None = None,
-    dense: DenseIndex | None = None,
-    chunk_prefixes: Sequence[list[str]] | None = None,
-) -> str:
-    """Write a complete version folder (under a .tmp name, renamed when complete); return its name.
-
-    ``chunk_tokens`` (each chunk's ``lexical_tokens``) and ``dense`` (an index
-    built from ``chunk_vectors``) spare the work when the caller has them, e.g.
-    a benchmark that writes a million synthetic chunks made of repeated text.
-    """
-    index_dir = settings.index_dir
-    versions = index_dir / VERSIONS
-    versions.mkdir(parents=True, exist_ok=True)
-    name = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ") + f"-{os.getpid()}"
-    tmp = versions / (name + ".tmp")
-    tmp.mkdir()
-    if progress:
-        progress("write", 0, 4)
-    _write_jsonl(tmp / "articles.jsonl", (article_to_json(a) for a in articles))
-    _write_jsonl(tmp / "chunks.jsonl", (chunk_to_json(c) for c in chunks))
-    _write_jsonl(tmp / "sentences.jsonl", ([s.article, s.start, s.end, s.paragraph] for s in sentences))
-    if progress:
-        progress("write", 1, 4)
-    if dense is None:
-        dense = DenseIndex.build(chunk_vectors)
-    dense.save(tmp / "dense.faiss")
-    fault("while-writing")
-    np.save(tmp / "sentences.f16.npy", np.asarray(sentence_vectors, dtype=np.float16), allow_pickle=False)
-    if progress:
-        progress("write", 2, 4)
-    if chunk_tokens is None:
-        chunk_tokens = (lexical_tokens(c.text) for c in chunks)
-    LexicalIndex.build(chunk_tokens, chunk_prefixes).save(tmp / "lexical")
-    if progress:
-        progress("write", 3, 4)
-    files = {}
-    for path in sorted(tmp.rglob("*")):
-        if path.is_file():
-            files[path.relative_to(tmp).as_posix()] = {"bytes": path.stat().st_size, "sha256": file_sha256(path)}
-            with path.open("rb") as fh:
-                os.fsync(fh.fileno())
-    now = datetime.now(UTC).isoformat(timespec="seconds")
-    chunk_counts: dict[str, int] = {}
-    for c in chunks:
-        chunk_counts[c.article] = chunk_counts.get(c.article, 0) + 1
-    old = read_manifest(index_dir) or {}
-    old_articles = old.get("articles", {})
-    manifest: dict[str, Any] = {
-        "format_version": FORMAT_VERSION,
-        "version": name,
-        "created_at": now,
-        "model": {
-            "name": settings.model,
-            "identity": settings.encoder_identity,
-            "backend": settings.backend,
-            "dimension": int(chunk_vectors.shape[1]),
-        },
-        "chunking": chunking_settings(settings),
-        "lexical": {"tokenizer": TOKENIZER_VERSION},
-        "dense": {"type": dense.kind, "count": dense.size},
-        "counts": {"articles": len(articles), "chunks": len(chunks), "sentences": len(sentences)},
-        "articles": {
-            a.path: {
-                "sha256": a.sha256,
-                "title": a.title,
-                "size_bytes": a.size_bytes,
-                "paragraphs": len(a.paragraphs),
-                "chunks": chunk_counts.get(a.path, 0),
-                # An unchanged article keeps the time it was first indexed.
-                "indexed_at": (old_articles[a.path]["indexed_at"]
-                               if old_articles.get(a.path, {}).get("sha256") == a.sha256 else now),
-            }
-            for a in articles
-        },
-        "files": files,
-    }
-    manifest["checksum"] = manifest_checksum(manifest)
-    write_text_durably(tmp / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=1))
-    fsync_dir(tmp)
-    final = versions / name
-    os.replace(tmp, final)
-    fsync_dir(versions)
-    if progress:
-        progress("write", 4, 4)
-    return name
-
-
-def _write_jsonl(path: Path, rows: Any) -> None:
-    with path.open("w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False))
-            fh.write("\n")

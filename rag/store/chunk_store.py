@@ -1,11 +1,12 @@
 """Where one index version's chunks are searched: the ``ChunkStore`` protocol and the FAISS files' store.
 
-The Milvus store (``rag.store.milvus``) is the protocol's other implementation.
+The Milvus store (``rag.store.milvus``) is the protocol's other implementation,
+and the only ``FusingStore``: one that can fuse both legs itself.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -22,8 +23,6 @@ class ChunkStore(Protocol):
     ``articles`` limits a search to those article paths.
     """
 
-    own_fusion: bool  # True: hybrid search is fused by the store itself (``fused_search``)
-
     def dense_search(self, query_vector: np.ndarray, k: int,
                      articles: list[str] | None) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` chunk ids and inner-product scores for a query vector."""
@@ -34,16 +33,21 @@ class ChunkStore(Protocol):
         """The query's lexical tokens, and the top ``k`` chunk ids with BM25 scores."""
         ...
 
+
+@runtime_checkable
+class FusingStore(ChunkStore, Protocol):
+    """A store that can also fuse both legs itself (Milvus's hybrid search), used when ``own_fusion``."""
+
+    own_fusion: bool  # True: hybrid search is fused by the store itself; False: by the project's RRF
+
     def fused_search(self, query: str, query_vector: np.ndarray, k: int, depth: int, rrf_k: int,
                      articles: list[str] | None) -> list[Fused]:
-        """Both legs fused by the store itself (when ``own_fusion``; by default the project's RRF fuses)."""
+        """Both legs searched and fused by the store: the top ``k`` of ``depth`` candidates per leg."""
         ...
 
 
 class FaissStore:
-    """The index version's own FAISS file and bm25s folder."""
-
-    own_fusion = False
+    """The index version's own FAISS file and bm25s folder (the project's RRF fuses its legs)."""
 
     def __init__(self, version: IndexVersion):
         self.version = version
@@ -67,8 +71,3 @@ class FaissStore:
         tokens = lexical_tokens(query)
         ids, scores = self.version.lexical.search(tokens, k, mask)
         return tokens, ids, scores
-
-    def fused_search(self, query: str, query_vector: np.ndarray, k: int, depth: int, rrf_k: int,
-                     articles: list[str] | None) -> list[Fused]:
-        """FAISS has no fusion of its own: the project's RRF fuses its legs."""
-        raise ValueError("the FAISS store has no fusion of its own")

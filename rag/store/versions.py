@@ -1,21 +1,12 @@
-"""The index on disk: versions, manifest, loading with checks, atomic switch.
+"""The index on disk: the current version, loading with checks, the atomic switch, pruning.
 
-Layout of the index folder::
-
-    CURRENT                  name of the version in use (replaced atomically)
-    versions/<version>/      manifest.json, articles.jsonl, chunks.jsonl,
-                             sentences.jsonl, dense.faiss, sentences.f16.npy, lexical/
-    cache/embeddings.sqlite  the embedding cache
-    build.lock               held by the build in progress
-
-A build writes a new version folder beside the current one and switches by
-replacing CURRENT in one rename, so readers see the old index or the new one,
-never half of one.
+The layout and the manifest are ``rag.store.format``'s. A build writes a new
+version folder beside the current one and switches by replacing CURRENT in one
+rename, so readers see the old index or the new one, never half of one.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import mmap
 import os
@@ -29,56 +20,41 @@ from typing import Any, Generic, TypeVar, overload
 import numpy as np
 
 from rag.errors import IndexCorruptError, IndexMismatchError, IndexMissingError
-from rag.records import Article, Chunk, Paragraph, Sentence
+from rag.files import file_sha256, write_atomically
+from rag.records import Article, Chunk, Sentence
 from rag.store.dense import DenseIndex
+from rag.store.format import (
+    ARTICLES_FILE,
+    CHUNKS_FILE,
+    CURRENT,
+    DENSE_FILE,
+    LEXICAL_DIR,
+    MANIFEST,
+    REBUILD_HINT,
+    SENTENCE_VECTORS_FILE,
+    SENTENCES_FILE,
+    VERSIONS,
+    Manifest,
+    article_from_json,
+    chunk_from_json,
+    load_manifest,
+    sentence_from_json,
+)
 from rag.store.lexical import LexicalIndex
 from rag.text import TOKENIZER_VERSION
 
-FORMAT_VERSION = 1
-CURRENT = "CURRENT"
-VERSIONS = "versions"
-MANIFEST = "manifest.json"
-CHECKED_FILES = ("articles.jsonl", "chunks.jsonl", "sentences.jsonl", "dense.faiss", "sentences.f16.npy")
-REBUILD_HINT = "run `rag index --rebuild`"
 KEEP_VERSIONS = 2
 # Above this many chunks the FAISS vectors and the BM25 arrays are memory-mapped
 # rather than read into memory.
 MMAP_ABOVE_CHUNKS = 100_000
+# Files this large are checked by size only when loaded. They belong to indexes
+# that are memory-mapped (dense.faiss passes 256 MB near 170k chunks), so a query
+# reads only the pages it needs; hashing would read every byte at each start
+# (SHA-256 runs near 1.7 GB/s on one core here, from memory; slower from disk).
+CHECKSUM_BELOW_BYTES = 256 * 1024 * 1024
 _SCAN_BLOCK = 64 * 1024 * 1024
 
 T = TypeVar("T")
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file, read in blocks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def manifest_checksum(manifest: dict[str, Any]) -> str:
-    """Checksum of a manifest's content (without its own checksum field)."""
-    body = {k: v for k, v in manifest.items() if k != "checksum"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
-
-
-def fsync_dir(path: Path) -> None:
-    """Flush a folder's entries to disk (so a rename survives a crash)."""
-    fd = os.open(str(path), os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_text_durably(path: Path, text: str) -> None:
-    """Write a file and flush it to disk."""
-    with path.open("w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
 
 
 def current_version(index_dir: Path) -> str | None:
@@ -90,12 +66,19 @@ def current_version(index_dir: Path) -> str | None:
     return name or None
 
 
+def read_manifest(index_dir: Path) -> Manifest | None:
+    """The current version's manifest, or None when there is no index yet.
+
+    A manifest that is missing, unreadable, damaged or edited by hand raises
+    ``IndexCorruptError`` naming the file and ``rag index --rebuild``.
+    """
+    name = current_version(index_dir)
+    return None if name is None else load_manifest(index_dir / VERSIONS / name / MANIFEST)
+
+
 def switch_current(index_dir: Path, version: str) -> None:
     """Point CURRENT at ``version`` in one atomic rename."""
-    tmp = index_dir / (CURRENT + ".tmp")
-    write_text_durably(tmp, version + "\n")
-    os.replace(tmp, index_dir / CURRENT)
-    fsync_dir(index_dir)
+    write_atomically(index_dir / CURRENT, version + "\n")
 
 
 def prune_versions(index_dir: Path, keep: int = KEEP_VERSIONS) -> None:
@@ -222,7 +205,7 @@ class IndexVersion:
 
     path: Path
     name: str
-    manifest: dict[str, Any]
+    manifest: Manifest
     articles: Mapping[str, Article]
     chunks: Sequence[Chunk]
     sentences: Sequence[Sentence]
@@ -234,7 +217,7 @@ class IndexVersion:
     @property
     def encoder_identity(self) -> str:
         """The encoder that built this index (the one that must query it)."""
-        return str(self.manifest["model"]["identity"])
+        return self.manifest.model.identity
 
     def chunk_range(self, article_path: str) -> tuple[int, int] | None:
         """The run of chunk ids ``[first, stop)`` that belongs to an article (None when not indexed)."""
@@ -242,9 +225,9 @@ class IndexVersion:
             # A build numbers chunks article by article, in the manifest's order,
             # so each article owns one run of ids; no chunk record is read.
             ranges, first = {}, 0
-            for path, info in self.manifest["articles"].items():
-                ranges[path] = (first, first + int(info["chunks"]))
-                first += int(info["chunks"])
+            for path, info in self.manifest.articles.items():
+                ranges[path] = (first, first + info.chunks)
+                first += info.chunks
             self._article_ranges = ranges
         return self._article_ranges.get(article_path)
 
@@ -256,63 +239,29 @@ class IndexVersion:
 
 
 def load_version(index_dir: Path, expected_identity: str | None = None,
-                 expected_chunking: dict[str, int] | None = None) -> IndexVersion:
+                 expected_chunking: Mapping[str, int] | None = None) -> IndexVersion:
     """Load the current index version and check it; errors name the problem and the fix."""
     name = current_version(index_dir)
     if name is None:
         raise IndexMissingError(f"no index in {index_dir}: run `rag index` first")
     path = index_dir / VERSIONS / name
-    manifest_path = path / MANIFEST
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise IndexCorruptError(f"{manifest_path} is missing: {REBUILD_HINT}") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise IndexCorruptError(f"{manifest_path} is not valid JSON ({exc}): {REBUILD_HINT}") from exc
-    if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
-        found = manifest.get("format_version") if isinstance(manifest, dict) else None
-        raise IndexMismatchError(
-            f"{index_dir} has index format {found!r}, this version of rag reads format {FORMAT_VERSION}: "
-            f"{REBUILD_HINT}"
-        )
-    if manifest.get("checksum") != manifest_checksum(manifest):
-        raise IndexCorruptError(f"{manifest_path} was changed after the build (checksum differs): {REBUILD_HINT}")
-    if expected_identity is not None and manifest["model"]["identity"] != expected_identity:
-        raise IndexMismatchError(
-            f"{index_dir} was built with encoder {manifest['model']['identity']} but settings ask for "
-            f"{expected_identity}: {REBUILD_HINT} (or set `model` and `encoder_backend` back to what built it)"
-        )
-    if expected_chunking is not None and manifest["chunking"] != expected_chunking:
-        raise IndexMismatchError(
-            f"{index_dir} was built with chunking {manifest['chunking']} but settings ask for "
-            f"{expected_chunking}: {REBUILD_HINT}"
-        )
-    if manifest.get("lexical", {}).get("tokenizer") != TOKENIZER_VERSION:
-        raise IndexMismatchError(f"{index_dir} has an older lexical tokenizer: {REBUILD_HINT}")
-    for fname, info in manifest["files"].items():
-        fpath = path / fname
-        if not fpath.is_file():
-            raise IndexCorruptError(f"{fpath} is missing: {REBUILD_HINT}")
-        size = fpath.stat().st_size
-        if size != info["bytes"]:
-            raise IndexCorruptError(
-                f"{fpath} has {size} bytes, the manifest says {info['bytes']} (truncated or changed): {REBUILD_HINT}"
-            )
-        if info["bytes"] < 256 * 1024 * 1024 and file_sha256(fpath) != info["sha256"]:
-            raise IndexCorruptError(f"{fpath} was changed after the build (checksum differs): {REBUILD_HINT}")
-    titles = {path: str(info["title"]) for path, info in manifest["articles"].items()}
-    articles = ArticleRecords(JsonlRecords(path / "articles.jsonl", _article_from_json), list(titles))
-    chunks = JsonlRecords(path / "chunks.jsonl", lambda d: _chunk_from_json(d, titles))
-    sentences = JsonlRecords(path / "sentences.jsonl", lambda d: Sentence(*d))
-    if len(chunks) != manifest["counts"]["chunks"] or len(sentences) != manifest["counts"]["sentences"]:
+    manifest = load_manifest(path / MANIFEST)
+    _check_built_for(manifest, index_dir, expected_identity, expected_chunking)
+    _check_files(path, manifest)
+    titles = {article: info.title for article, info in manifest.articles.items()}
+    articles = ArticleRecords(JsonlRecords(path / ARTICLES_FILE, article_from_json), list(titles))
+    chunks = JsonlRecords(path / CHUNKS_FILE, lambda d: chunk_from_json(d, titles))
+    sentences = JsonlRecords(path / SENTENCES_FILE, sentence_from_json)
+    counts = manifest.counts
+    if len(chunks) != counts.chunks or len(sentences) != counts.sentences:
         raise IndexCorruptError(
             f"{path} holds {len(chunks)} chunks and {len(sentences)} sentences, the manifest says "
-            f"{manifest['counts']['chunks']} and {manifest['counts']['sentences']}: {REBUILD_HINT}"
+            f"{counts.chunks} and {counts.sentences}: {REBUILD_HINT}"
         )
     big = len(chunks) > MMAP_ABOVE_CHUNKS
-    dense = DenseIndex.load(path / "dense.faiss", mmap=big)
-    sentence_vectors = np.load(path / "sentences.f16.npy", mmap_mode="r", allow_pickle=False)
-    lexical = LexicalIndex.load(path / "lexical", mmap=big)
+    dense = DenseIndex.load(path / DENSE_FILE, mmap=big)
+    sentence_vectors = np.load(path / SENTENCE_VECTORS_FILE, mmap_mode="r", allow_pickle=False)
+    lexical = LexicalIndex.load(path / LEXICAL_DIR, mmap=big)
     if not (dense.size == lexical.size == len(chunks)) or len(sentence_vectors) != len(sentences):
         raise IndexCorruptError(
             f"{path}: {len(chunks)} chunks but {dense.size} dense and {lexical.size} lexical entries: {REBUILD_HINT}"
@@ -320,37 +269,34 @@ def load_version(index_dir: Path, expected_identity: str | None = None,
     return IndexVersion(path, name, manifest, articles, chunks, sentences, sentence_vectors, dense, lexical)
 
 
-def article_to_json(article: Article) -> dict[str, Any]:
-    """An article as a JSON record (its text is kept: offsets point into it)."""
-    return {
-        "path": article.path, "title": article.title, "sha256": article.sha256,
-        "encoding": article.encoding, "size_bytes": article.size_bytes,
-        "paragraphs": [[p.number, p.start, p.end, p.section, p.page] for p in article.paragraphs],
-        "text": article.text,
-    }
+def _check_built_for(manifest: Manifest, index_dir: Path, expected_identity: str | None,
+                     expected_chunking: Mapping[str, int] | None) -> None:
+    """Raise IndexMismatchError when a version was built with another encoder, chunking or tokenizer."""
+    built = manifest.model.identity
+    if expected_identity is not None and built != expected_identity:
+        raise IndexMismatchError(
+            f"{index_dir} was built with encoder {built} but settings ask for "
+            f"{expected_identity}: {REBUILD_HINT} (or set `model` and `encoder_backend` back to what built it)"
+        )
+    if expected_chunking is not None and manifest.chunking != expected_chunking:
+        raise IndexMismatchError(
+            f"{index_dir} was built with chunking {dict(manifest.chunking)} but settings ask for "
+            f"{dict(expected_chunking)}: {REBUILD_HINT}"
+        )
+    if manifest.tokenizer != TOKENIZER_VERSION:
+        raise IndexMismatchError(f"{index_dir} has an older lexical tokenizer: {REBUILD_HINT}")
 
 
-def _article_from_json(d: dict[str, Any]) -> Article:
-    return Article(
-        path=d["path"], title=d["title"], text=d["text"], sha256=d["sha256"], encoding=d["encoding"],
-        size_bytes=d["size_bytes"], paragraphs=tuple(Paragraph(*p) for p in d["paragraphs"]),
-    )
-
-
-def chunk_to_json(chunk: Chunk) -> dict[str, Any]:
-    """A chunk as a JSON record."""
-    return {
-        "id": chunk.id, "article": chunk.article, "section": chunk.section,
-        "paragraphs": list(chunk.paragraphs), "start": chunk.start, "end": chunk.end,
-        "sentences": [chunk.sentence_ids[0], chunk.sentence_ids[-1] + 1] if chunk.sentence_ids else [0, 0],
-        "text": chunk.text,
-    }
-
-
-def _chunk_from_json(d: dict[str, Any], titles: Mapping[str, str]) -> Chunk:
-    first, stop = d["sentences"]
-    return Chunk(
-        id=d["id"], article=d["article"], title=titles[d["article"]], section=d["section"],
-        paragraphs=tuple(d["paragraphs"]), start=d["start"], end=d["end"], text=d["text"],
-        sentence_ids=tuple(range(first, stop)),
-    )
+def _check_files(path: Path, manifest: Manifest) -> None:
+    """Raise IndexCorruptError when a version file is missing or differs from the manifest's size and checksum."""
+    for fname, info in manifest.files.items():
+        fpath = path / fname
+        if not fpath.is_file():
+            raise IndexCorruptError(f"{fpath} is missing: {REBUILD_HINT}")
+        size = fpath.stat().st_size
+        if size != info.size_bytes:
+            raise IndexCorruptError(
+                f"{fpath} has {size} bytes, the manifest says {info.size_bytes} (truncated or changed): {REBUILD_HINT}"
+            )
+        if info.size_bytes < CHECKSUM_BELOW_BYTES and file_sha256(fpath) != info.sha256:
+            raise IndexCorruptError(f"{fpath} was changed after the build (checksum differs): {REBUILD_HINT}")

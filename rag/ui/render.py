@@ -16,16 +16,13 @@ import html
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from rag.kb.uploads import ArticleRow
 from rag.records import Answer, Article, Citation, Hit
+from rag.text import CITATION_MARKER
 
-_MARKER = re.compile(r"\[(\d+)\]")
 # ASCII punctuation that Markdown may read as syntax; a backslash makes each literal (CommonMark).
 _MARKDOWN_PUNCT = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$])")
 ARTICLE_VIEW_CHARS = 300_000  # past this, the viewer shows the paragraphs around the target only
-STATE_LABELS = {"indexed": "已索引", "changed": "已修改，待重建", "new": "新文件，待重建", "removed": "已删除，待重建"}
 
 
 def esc(text: str) -> str:
@@ -280,7 +277,7 @@ def linked_markers(turn: int, text: str, numbers: set[int]) -> str:
     """
     out = []
     pos = 0
-    for m in _MARKER.finditer(text):
+    for m in CITATION_MARKER.finditer(text):
         n = int(m.group(1))
         if n not in numbers:
             continue
@@ -316,201 +313,3 @@ def answer_markdown(answer: Answer) -> str:
             lines.append(f"- {h.chunk.title} · {h.chunk.section} · {paragraph_label(h.chunk.paragraphs)}"
                          f"（{h.chunk.article}）")
     return "\n".join(lines).rstrip() + "\n"
-
-
-# -- articles tab -----------------------------------------------------------------------------
-def format_size(n: int) -> str:
-    """Bytes for people.
-
-    >>> format_size(5214)
-    '5.1 KB'
-    """
-    if n < 1024:
-        return f"{n} B"
-    if n < 1024 * 1024:
-        return f"{n / 1024:.1f} KB"
-    return f"{n / 1024 / 1024:.1f} MB"
-
-
-ARTICLE_COLUMNS = ["标题", "文件", "大小", "段落", "块", "索引时间", "状态"]
-
-
-def article_table(rows: list[ArticleRow]) -> list[list[Any]]:
-    """Rows of the articles table (plain values: the table shows them as text)."""
-    return [
-        [r.title, r.path, format_size(r.size_bytes), "" if r.paragraphs is None else r.paragraphs,
-         "" if r.chunks is None else r.chunks, (r.indexed_at or "").replace("T", " ").replace("+00:00", " UTC"),
-         STATE_LABELS[r.state]]
-        for r in rows
-    ]
-
-
-# -- example questions ------------------------------------------------------------------------
-# Good questions about the default article (each answered by one of its sentences).
-DEFAULT_ARTICLE_QUESTIONS = {
-    "shenzhen-ai-industry.txt": [
-        "2025年深圳人工智能核心产业营收约多少？",
-        "荣耀累计投入了多少资金用于AI研发？",
-        "比亚迪的AI视觉检测系统电池缺陷识别准确率是多少？",
-        "到2027年深圳将开放多少个应用场景？",
-    ],
-}
-
-
-def example_questions(articles: Sequence[tuple[str, str]], limit: int = 5) -> list[str]:
-    """Example questions for the indexed articles, given as (path, title) pairs.
-
-    Known articles have hand-picked questions; others get one about their title.
-
-    >>> example_questions([("x/a.txt", "深圳低空经济")])
-    ['《深圳低空经济》主要讲了什么？']
-    """
-    picked: list[str] = []
-    derived: list[str] = []
-    for path, title in articles:
-        known = DEFAULT_ARTICLE_QUESTIONS.get(path.rsplit("/", 1)[-1])
-        if known:
-            picked.extend(known)
-        else:
-            derived.append(f"《{title}》主要讲了什么？")
-    # Hand-picked questions first: they show what a good question looks like.
-    return list(dict.fromkeys(picked + derived))[:limit]
-
-
-# -- page style and behaviour ----------------------------------------------------------------
-CSS = """
-.gradio-container { max-width: 1400px !important; }
-#status-line p { font-size: 0.85em; color: var(--body-text-color-subdued); margin: 0; }
-.rag-sources, .rag-article { font-size: 0.95em; line-height: 1.7; }
-.rag-sources .src-q { font-weight: 600; margin: 0 0 4px; }
-.rag-sources .src-query { color: var(--body-text-color-subdued); font-size: 0.9em; margin: 0 0 6px; }
-.rag-sources .src-note { margin: 6px 0; color: var(--body-text-color-subdued); }
-.rag-sources .src-note.refused, .rag-sources .src-note.warn, .rag-sources .src-note.error { color: #b45309; }
-.cite-card, .hit-card { border: 1px solid var(--border-color-primary); border-radius: 8px;
-  padding: 8px 10px; margin: 8px 0; background: var(--background-fill-secondary); }
-.cite-meta { font-size: 0.88em; color: var(--body-text-color-subdued); margin-bottom: 4px; }
-.cite-meta .src-title { color: var(--body-text-color); font-weight: 600; }
-.cite-meta a.cite-n { font-weight: 700; text-decoration: none; margin-right: 2px; }
-.cite-meta a.open-article { margin-left: 6px; white-space: nowrap; }
-.hit-rank { font-weight: 700; margin-right: 2px; }
-.hit-score { float: right; font-size: 0.85em; }
-.cite-para, .hit-text { margin: 0; white-space: pre-wrap; }
-.rag-sources mark, .rag-article mark { background: #fde68a; color: inherit; padding: 0 1px; border-radius: 2px; }
-details.uncited { margin-top: 10px; }
-details.uncited summary { cursor: pointer; color: var(--body-text-color-subdued); }
-.rag-sources .timings { font-size: 0.8em; color: var(--body-text-color-subdued); margin-top: 8px; }
-.rag-article { max-height: 68vh; overflow-y: auto; position: relative; padding-right: 6px; }
-.rag-article .art-title { margin: 0 0 2px; }
-.rag-article .art-path, .rag-article .art-gap { font-size: 0.85em; color: var(--body-text-color-subdued); }
-.rag-article .art-section { margin: 14px 0 6px; }
-.rag-article .para { white-space: pre-wrap; margin: 0 0 10px; padding: 4px 6px 4px 2.6em; border-radius: 6px;
-  position: relative; }
-.rag-article .para.target { background: var(--background-fill-secondary); outline: 2px solid #f59e0b;
-  outline-offset: -2px; }
-.rag-article .para-n { position: absolute; left: 6px; top: 6px; font-size: 0.75em;
-  color: var(--body-text-color-subdued); user-select: none; }
-#articles-status p { margin: 4px 0; }
-"""
-
-# Clicks on citation links (in the sources panel, or [n] links in the chat) open the article.
-# The chat's links are plain "#cite-..." anchors: its sanitiser drops data-* attributes.
-SOURCES_JS = """
-window.__ragOpenCite = (key) => trigger('click', {cite: key});
-element.addEventListener('click', (ev) => {
-  const a = ev.target.closest('[data-cite]');
-  if (a) { ev.preventDefault(); window.__ragOpenCite(a.dataset.cite); }
-});
-if (!window.__ragChatLinks) {
-  window.__ragChatLinks = true;
-  document.addEventListener('click', (ev) => {
-    const a = ev.target.closest && ev.target.closest('a[href^="#cite-"]');
-    if (!a) return;
-    ev.preventDefault(); ev.stopPropagation();
-    window.__ragOpenCite(a.getAttribute('href').slice(6));
-  }, true);
-}
-"""
-
-# Scroll the article view to the target paragraph after each update (twice: the tab may still be opening).
-VIEWER_JS = """
-const go = () => {
-  const box = element.querySelector('.rag-article');
-  const t = element.querySelector('.para.target');
-  if (box && t) box.scrollTop = Math.max(0, t.offsetTop - box.clientHeight / 4);
-};
-watch('value', () => { setTimeout(go, 50); setTimeout(go, 400); });
-"""
-
-
-# -- evaluate tab -----------------------------------------------------------------------------
-METRIC_NOTES = {
-    "hit@1": "第 1 个块含答案的比例", "mrr@10": "首个命中名次的倒数均值",
-    "em": "与标准答案完全一致", "f1": "字级 F1（CMRC 官方定义）", "containment": "回答包含标准答案",
-    "false_refusals": "可回答却拒答的比例", "refusal_precision": "拒答中确实无答案的比例",
-    "refusal_recall": "无答案问题被拒答的比例",
-}
-QUESTION_COLUMNS = ["结果", "编号", "问题", "标准答案", "回答", "首个命中", "F1", "用时 ms"]
-
-
-def metric_rows(summary: dict[str, Any]) -> list[list[str]]:
-    """The metrics table of a report.json ``summary``: label, value, what it means."""
-    from rag.evaluation.report import METRICS, format_value
-
-    rows = []
-    for key, label, kind in METRICS:
-        if summary.get(key) is None:
-            continue
-        note = METRIC_NOTES.get(key, "")
-        if not note and key.startswith("hit@"):
-            note = f"前 {key[4:]} 个块含答案的比例"
-        rows.append([label, format_value(summary.get(key), kind), note])
-    return rows
-
-
-HIT_LABELS = ("hit@1", "hit@3", "hit@5", "hit@10")
-
-
-def hit_bars(summary: dict[str, Any]) -> list[tuple[str, float]]:
-    """(label, value) of hit@1, 3, 5, 10 for the chart; empty when no question was graded by retrieval."""
-    return [(label, float(summary[label])) for label in HIT_LABELS if summary.get(label) is not None]
-
-
-def question_rows(questions: list[dict[str, Any]]) -> list[list[Any]]:
-    """Per-question rows of a report.json, failures first (then file order)."""
-    ordered = sorted(enumerate(questions), key=lambda iq: (not iq[1].get("failed"), iq[0]))
-    rows = []
-    for _, q in ordered:
-        gold = "（无答案）" if q.get("unanswerable") else " | ".join(q.get("gold_answers") or []) or "–"
-        verdict = "✗ 失败" if q.get("failed") else "✓"
-        f1 = q.get("f1")
-        rows.append([verdict, q.get("id", ""), q.get("question", ""), gold,
-                     "（拒答）" if q.get("refused") else q.get("prediction", ""),
-                     q.get("first_hit_rank") or "–", "–" if f1 is None else f"{f1:.2f}",
-                     "–" if q.get("total_ms") is None else f"{q['total_ms']:.0f}"])
-    return rows
-
-
-def eval_summary_text(data: dict[str, Any]) -> str:
-    """One paragraph about a run: the set, how many questions, failures, the index, time (Markdown, escaped)."""
-    qs = data.get("question_set", {})
-    counts = data.get("summary", {}).get("counts", {})
-    failed = sum(1 for q in data.get("questions", []) if q.get("failed"))
-    index = data.get("index", {})
-    text = (f"问题集 {esc_markdown(str(qs.get('name', '')))}：{counts.get('questions', 0)} 题"
-            f"（{esc_markdown(str(qs.get('selection', 'all')))}），失败 {failed} 题；"
-            f"索引 {index.get('articles', 0)} 篇、{index.get('chunks', 0)} 个块，"
-            f"用时 {data.get('timings_s', {}).get('total', 0):.1f} 秒。")
-    if qs.get("skipped_rows"):
-        text += f" 跳过 {qs['skipped_rows']} 行格式有误的题目（见 report.json）。"
-    return text
-
-
-# Copy the shown answer's Markdown; the clipboard API needs a secure context (localhost or https).
-COPY_JS = """
-(md) => {
-  if (!md) return;
-  if (navigator.clipboard && window.isSecureContext) { navigator.clipboard.writeText(md); return; }
-  const t = document.createElement('textarea');
-  t.value = md; document.body.appendChild(t); t.select(); document.execCommand('copy'); t.remove();
-}
-"""

@@ -24,6 +24,7 @@ import numpy as np
 from rag.errors import StoreError
 from rag.records import Chunk
 from rag.settings import Settings
+from rag.store.dense import EXACT_LIMIT
 from rag.store.faults import fault
 from rag.store.milvus.store import (
     META_PROPERTY,
@@ -48,9 +49,8 @@ ANALYZER: dict[str, Any] = {
         STOPWORDS | set("，。、；：？！“”‘’（）《》〈〉【】「」『』…—·,.;:?!\"'()[]{}<>-_/\\|~@#$%^&*+=`")
     )}],
 }
-# Up to this many chunks the dense field is searched exactly (FLAT), as on the
-# FAISS path; above it an HNSW graph.
-FLAT_LIMIT = 100_000
+# Up to EXACT_LIMIT chunks (rag.store.dense's) the dense field is searched
+# exactly (FLAT), as on the FAISS path; above it an HNSW graph.
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
 INSERT_ROWS = 2000
@@ -89,7 +89,7 @@ def _create_collection(conn: MilvusConnection, name: str, meta: dict[str, Any], 
                                  input_field_names=["search_text"], output_field_names=["sparse"]))
     index = conn.client.prepare_index_params()
     index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
-    if rows <= FLAT_LIMIT:
+    if rows <= EXACT_LIMIT:
         index.add_index("dense", index_type="FLAT", metric_type="IP")
     else:
         index.add_index("dense", index_type="HNSW", metric_type="IP",

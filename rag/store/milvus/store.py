@@ -22,11 +22,9 @@ import atexit
 import json
 import logging
 import threading
-import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
@@ -35,7 +33,8 @@ from rag.errors import IndexMismatchError, StoreError
 from rag.records import Fused
 from rag.settings import Settings
 from rag.store.versions import IndexVersion
-from rag.text import fold_script, lexical_tokens
+from rag.text import fold_text, lexical_tokens
+from rag.urls import mask_url
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +59,7 @@ def display_uri(address: str) -> str:
     >>> display_uri("https://root:secret@milvus.example:19530/db")
     'https://milvus.example:19530/db'
     """
-    if is_lite(address):
-        return address
-    parts = urlsplit(address)
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return mask_url(address)  # a Lite path has no "://" and is kept as it is
 
 
 def search_text(text: str) -> str:
@@ -74,15 +68,14 @@ def search_text(text: str) -> str:
     >>> search_text("臺灣ＡＩ產業")
     '台湾ai产业'
     """
-    return fold_script(unicodedata.normalize("NFKC", text).lower())
+    return fold_text(text)
 
 
 def collection_meta(settings: Settings, dimension: int) -> dict[str, Any]:
     """What a collection must have been built with to serve these settings."""
     return {
         "schema": SCHEMA_VERSION, "encoder": settings.encoder_identity, "dimension": int(dimension),
-        "chunking": {"chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap,
-                     "context": int(settings.chunk_context)},
+        "chunking": settings.chunking,
     }
 
 
@@ -104,21 +97,8 @@ class MilvusConnection:
                                  "(e.g. index/milvus.db), a server address starts with http://")
             Path(address).parent.mkdir(parents=True, exist_ok=True)
             self._lock_file = _take_store_lock(Path(address))
-        try:
-            from pymilvus import MilvusClient
-        except ImportError as exc:
-            self.close()
-            raise StoreError(
-                "store = milvus needs pymilvus with Milvus Lite: pip install 'pymilvus[milvus-lite]'"
-            ) from exc
-        # pymilvus and Milvus Lite log every failure with a traceback of their own; each
-        # failure reaches the user once, as a StoreError.
-        logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
-        logging.getLogger("milvus_lite").setLevel(logging.CRITICAL)
-        if self.lite:
-            import jieba  # Milvus Lite's analyzer uses jieba's global tokenizer, which announces itself
+        from pymilvus import MilvusClient
 
-            jieba.setLogLevel(logging.WARNING)
         try:
             self.client = MilvusClient(uri=address, token=token or "", timeout=10)
         except Exception as exc:
@@ -290,8 +270,7 @@ class MilvusStore:
         if target is None:
             raise IndexMismatchError(f"{where} does not exist yet: run `rag index` with store = milvus")
         meta = read_meta(self.conn, target)
-        dimension = int(version.manifest["model"]["dimension"])
-        expected = collection_meta(settings, dimension)
+        expected = collection_meta(settings, version.manifest.model.dimension)
         expected["encoder"] = version.encoder_identity
         if meta != expected:
             built = meta or {}
@@ -300,7 +279,7 @@ class MilvusStore:
             raise IndexMismatchError(f"{where} was built with other settings: {differ}; run `{REBUILD_COMMAND}`")
         # A collection is searchable once loaded; Milvus keeps it released after a restart.
         self.conn.call("load the collection", self.conn.client.load_collection, target)
-        self._hashes = {p: str(info["sha256"]) for p, info in version.manifest["articles"].items()}
+        self._hashes = {path: info.sha256 for path, info in version.manifest.articles.items()}
 
     def _filter(self, articles: list[str] | None) -> str:
         if not articles:

@@ -1,0 +1,97 @@
+"""Ratings (👍/👎) of answers, kept beside the index as rows of a question set.
+
+A rating is stored in the evaluation JSONL format, so the ratings file can be
+re-run as a question set (``rag eval index/feedback.jsonl``, or the browser's
+Evaluate tab). The file is rewritten atomically on every change.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rag.files import write_atomically
+from rag.records import Answer
+from rag.settings import Settings
+from rag.text import strip_citation_markers
+
+log = logging.getLogger(__name__)
+
+FEEDBACK_FILE = "feedback.jsonl"
+# Ratings of several browser sessions may arrive at once: one read-modify-write at a time.
+_feedback_lock = threading.Lock()
+
+
+def feedback_path(settings: Settings) -> Path:
+    """Where ratings are kept: a question set beside the index."""
+    return settings.index_dir / FEEDBACK_FILE
+
+
+def feedback_record(answer_id: str, answer: Answer, rating: str, articles: list[str] | None = None) -> dict[str, Any]:
+    """A rating as one row of a question set in the evaluation JSONL format.
+
+    👍 ("up"): the shown answer becomes the gold answer and its first citation the
+    gold article and paragraph, so a re-run checks they still come; a 👍 on a
+    refusal marks the question unanswerable. 👎 ("down"): the shown answer was
+    wrong and the right one is not known yet, so ``answers`` stays empty and the
+    rejected text is kept for someone to fill in the right one.
+    """
+    if rating not in ("up", "down"):
+        raise ValueError(f"rating must be 'up' or 'down', got {rating!r}")
+    shown = strip_citation_markers(answer.text)  # the form a gold answer takes
+    row: dict[str, Any] = {"id": answer_id, "question": answer.question, "rating": rating}
+    if rating == "up":
+        row["answers"] = [] if answer.refused else [shown]
+        row["unanswerable"] = answer.refused
+        if answer.citations and not answer.refused:
+            row["article"] = answer.citations[0].article
+            row["paragraph"] = answer.citations[0].paragraph
+    else:
+        row["answers"] = []
+        row["rejected_answer"] = shown
+        row["refused"] = answer.refused
+    if articles:
+        row["articles"] = list(articles)  # the question was limited to these
+    if answer.query != answer.question:
+        row["query"] = answer.query
+    row["mode"] = answer.mode
+    row["rated_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    return row
+
+
+def save_feedback(settings: Settings, record: dict[str, Any] | None, answer_id: str) -> Path:
+    """Store a rating (replacing an earlier one of the same answer); ``record`` None removes it.
+
+    The file is rewritten atomically, so a reader never sees half a line.
+    """
+    path = feedback_path(settings)
+    with _feedback_lock:
+        rows = [r for r in read_feedback(path) if r.get("id") != answer_id]
+        if record is not None:
+            rows.append(record)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+    return path
+
+
+def read_feedback(path: Path) -> list[dict[str, Any]]:
+    """The ratings stored so far; a line that is not a JSON object is logged and left out."""
+    if not path.is_file():
+        return []
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            row = None
+        if isinstance(row, dict):
+            rows.append(row)
+        else:
+            log.warning("%s line %d is not a JSON object; it is left out", path, number)
+    return rows

@@ -1,0 +1,233 @@
+"""The chat tab's handlers: answer a question, rate an answer, show a turn's sources, open a citation.
+
+Each browser session keeps its own turns (a ``gr.State`` list of ``Turn``); the
+handlers return what the page shows, built by ``render``. gradio is imported
+inside the handlers only.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from rag.errors import RagError
+from rag.kb.feedback import feedback_record, save_feedback
+from rag.kb.knowledge_base import Retrieved
+from rag.records import Answer
+from rag.settings import RETRIEVAL_MODES
+from rag.ui import render as view
+
+if TYPE_CHECKING:
+    import gradio as gr
+
+    from rag.ui.app import ChatApp
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Turn:
+    """One question of a session and its answer (None when it failed)."""
+
+    question: str
+    answer: Answer | None
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    articles: list[str] = field(default_factory=list)
+
+
+def respond(app: ChatApp, question: str, messages: list[dict[str, Any]], turns: list[Turn], mode: str,
+            k: float, answer_mode: str, articles: list[str] | None) -> Iterator[tuple[Any, ...]]:
+    """Answer a question: sources when retrieval ends, then the answer (generative: token by token)."""
+    import gradio as gr
+
+    question = (question or "").strip()
+    if not question:
+        gr.Warning("请输入问题。")
+        yield messages, turns, gr.skip(), "", gr.skip()
+        return
+    if mode not in RETRIEVAL_MODES:
+        mode = app.settings.retrieval_mode
+    number = len(turns)
+    history = [t.question for t in turns]
+    messages = [*messages, {"role": "user", "content": view.esc_markdown(question)},
+                {"role": "assistant", "content": "正在检索…"}]
+    turn = Turn(question, None, articles=list(articles or []))
+    turns = [*turns, turn]
+    yield messages, turns, view.render_searching(question), "", ""
+    streamed = ""
+    try:
+        for step in app.answer_steps(question, history, int(k), mode, list(articles or []),
+                                     generative=answer_mode == "generative"):
+            if isinstance(step, Retrieved):
+                messages[-1] = {"role": "assistant", "content": "正在生成回答…"}
+                yield messages, turns, view.render_retrieved(number, question, step.query, step.result.hits), \
+                    "", ""
+            elif isinstance(step, str):
+                streamed += step
+                messages[-1] = {"role": "assistant", "content": view.streaming_text(streamed)}
+                yield messages, turns, gr.skip(), "", ""
+            else:
+                turn.answer = step
+                messages[-1] = {"role": "assistant", "content": view.chat_text(number, step)}
+                yield messages, turns, view.render_sources(number, step), "", view.answer_markdown(step)
+    except RagError as exc:
+        message = str(exc)
+        gr.Warning(message)
+        messages[-1] = {"role": "assistant", "content": "⚠ " + view.esc_markdown(message)}
+        yield messages, turns, view.render_error(message), "", ""
+    except Exception as exc:
+        # Not an error the user caused: logged with its traceback here, a short message there.
+        log.exception("answering %r failed", question)
+        message = f"内部错误：{type(exc).__name__}: {exc}"
+        gr.Warning(message)
+        messages[-1] = {"role": "assistant", "content": "⚠ " + view.esc_markdown(message)}
+        yield messages, turns, view.render_error(message), "", ""
+
+
+def _turn_at(turns: list[Turn], index: Any) -> tuple[int, Turn] | None:
+    """The turn of a chat message index (messages come in user/assistant pairs)."""
+    if isinstance(index, (list, tuple)):
+        index = index[0]
+    if not isinstance(index, int):
+        return None
+    number = index // 2
+    if 0 <= number < len(turns):
+        return number, turns[number]
+    return None
+
+
+def rate(app: ChatApp, turns: list[Turn], evt: gr.LikeData) -> None:
+    """Store a 👍/👎 as a question-set row beside the index (a second click replaces it)."""
+    import gradio as gr
+
+    found = _turn_at(turns, evt.index)
+    if found is None or found[1].answer is None:
+        return
+    turn = found[1]
+    assert turn.answer is not None
+    liked = evt.liked
+    record = None
+    if liked is True or liked == "Like":
+        record = feedback_record(turn.id, turn.answer, "up", turn.articles)
+    elif liked is False or liked == "Dislike":
+        record = feedback_record(turn.id, turn.answer, "down", turn.articles)
+    try:
+        path = save_feedback(app.settings, record, turn.id)
+    except OSError as exc:
+        gr.Warning(f"评价没有保存：{exc}")
+        return
+    if record is None:
+        gr.Info("已撤销评价。")
+    else:
+        # The file name only: the server's folders are none of a remote user's business.
+        gr.Info(f"已记录评价「{'有用' if record['rating'] == 'up' else '没用'}」（索引文件夹中的 {path.name}，"
+                "可在「评测」页重新评测）")
+
+
+def show_turn(turns: list[Turn], evt: gr.SelectData) -> tuple[str, str]:
+    """Clicking a message shows the sources of its answer."""
+    import gradio as gr
+
+    found = _turn_at(turns, evt.index)
+    if found is None or found[1].answer is None:
+        return gr.skip(), gr.skip()
+    number, turn = found
+    assert turn.answer is not None
+    return view.render_sources(number, turn.answer), view.answer_markdown(turn.answer)
+
+
+def open_citation(app: ChatApp, turns: list[Turn], evt: gr.EventData) -> tuple[Any, ...]:
+    """Open the whole article at a cited paragraph (``<turn>-c<n>``) or a retrieved passage (``<turn>-h<rank>``)."""
+    import gradio as gr
+
+    data = getattr(evt, "_data", None)  # what the page's script passed to trigger('click', ...)
+    key = str(data.get("cite", "")) if isinstance(data, dict) else ""
+    parsed = _parse_cite(key)
+    if parsed is None or parsed[0] >= len(turns) or turns[parsed[0]].answer is None:
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    number, kind, n = parsed
+    answer = turns[number].answer
+    assert answer is not None
+    path, focus, expected = _focus_of(answer, kind, n)
+    if path is None or focus is None:
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    html = _article_view(app, path, focus, expected)
+    return html, gr.Tabs(selected="viewer"), view.render_sources(number, answer), view.answer_markdown(answer)
+
+
+def _article_view(app: ChatApp, path: str, focus: view.Focus, expected: str) -> str:
+    """The article view at ``focus``, or a message when the article is gone or the index cannot be read."""
+    try:
+        article = app.article(path)
+    except RagError as exc:  # a corrupt index, or one built with other settings: say so, never hide it
+        return view.render_error(str(exc))
+    # The index may have been rebuilt since the answer: show the article only if the text is the same.
+    if article is None or article.text[focus.start : focus.end] != expected:
+        return view.render_error(f"{path} 在回答之后已被修改或删除；来源面板中的段落是回答时的原文。")
+    return view.render_article(article, focus)
+
+
+def _parse_cite(key: str) -> tuple[int, str, int] | None:
+    """``"3-c1"`` -> (3, "c", 1); None for anything else.
+
+    >>> _parse_cite("3-c1"), _parse_cite("0-h12"), _parse_cite("x")
+    ((3, 'c', 1), (0, 'h', 12), None)
+    """
+    turn, _, rest = key.partition("-")
+    if not turn.isdigit() or len(rest) < 2 or rest[0] not in "ch" or not rest[1:].isdigit():
+        return None
+    return int(turn), rest[0], int(rest[1:])
+
+
+def _focus_of(answer: Answer, kind: str, n: int) -> tuple[str | None, view.Focus | None, str]:
+    """The article, focus and expected focus text of citation ``n`` or hit rank ``n`` of an answer."""
+    if kind == "c":
+        for c in answer.citations:
+            if c.n == n:
+                return c.article, view.Focus(c.paragraph, c.start, c.end), c.sentence_text
+        return None, None, ""
+    for hit in answer.hits:
+        if hit.rank == n:
+            ch = hit.chunk
+            return ch.article, view.Focus(ch.paragraphs[0], ch.start, ch.end), ch.text
+    return None, None, ""
+
+
+def clear_chat() -> tuple[Any, ...]:
+    """An empty chat: no messages, no turns, empty sources, question, Markdown and article view."""
+    return [], [], view.render_empty_sources(), "", "", view.render_article_placeholder()
+
+
+# -- example questions ------------------------------------------------------------------------
+# Good questions about the default article (each answered by one of its sentences).
+DEFAULT_ARTICLE_QUESTIONS = {
+    "shenzhen-ai-industry.txt": [
+        "2025年深圳人工智能核心产业营收约多少？",
+        "荣耀累计投入了多少资金用于AI研发？",
+        "比亚迪的AI视觉检测系统电池缺陷识别准确率是多少？",
+        "到2027年深圳将开放多少个应用场景？",
+    ],
+}
+
+
+def example_questions(articles: Sequence[tuple[str, str]], limit: int = 5) -> list[str]:
+    """Example questions for the indexed articles, given as (path, title) pairs.
+
+    Known articles have hand-picked questions; others get one about their title.
+
+    >>> example_questions([("x/a.txt", "深圳低空经济")])
+    ['《深圳低空经济》主要讲了什么？']
+    """
+    picked: list[str] = []
+    derived: list[str] = []
+    for path, title in articles:
+        known = DEFAULT_ARTICLE_QUESTIONS.get(path.rsplit("/", 1)[-1])
+        if known:
+            picked.extend(known)
+        else:
+            derived.append(f"《{title}》主要讲了什么？")
+    # Hand-picked questions first: they show what a good question looks like.
+    return list(dict.fromkeys(picked + derived))[:limit]

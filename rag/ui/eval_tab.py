@@ -1,0 +1,141 @@
+"""The Evaluate tab's handler and tables: run a question set, show its metrics, rows and report files.
+
+The run is the library's (``rag.evaluation.session.evaluate``, the same as ``rag eval``):
+reports go to a new folder under ``settings.eval_dir``. gradio and pandas are
+imported inside the handler only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rag.errors import RagError
+from rag.kb.feedback import feedback_path
+from rag.settings import Settings
+from rag.ui import render as view
+from rag.ui.texts import stage_name
+
+if TYPE_CHECKING:
+    from rag.ui.app import ChatApp
+
+NO_SET = "请先上传问题集，或从列表中选择一个。"
+
+
+def question_set_choices(settings: Settings) -> list[tuple[str, str]]:
+    """Question sets offered without an upload: the ratings, the project's own set, CMRC 2018 dev."""
+    choices = [("上传的文件", "")]
+    ratings = feedback_path(settings)
+    if ratings.is_file():
+        choices.append((f"评价记录（{ratings}）", str(ratings)))
+    own = Path("questions")
+    if own.is_dir():
+        choices.extend((f"项目问题集（{p}）", str(p)) for p in sorted(own.glob("*.jsonl")))
+    choices.append(("CMRC 2018 dev（内置）", "dataset:cmrc2018-dev"))
+    return choices
+
+
+def run_eval(app: ChatApp, source: str, sample: int, small: bool, progress: Any) -> tuple[Any, ...]:
+    """Run a question set (a file, or ``dataset:NAME``) and write its reports; return what the tab shows.
+
+    ``sample`` > 0 runs a random sample (seed 0); ``small``: a SQuAD file indexes only the sampled questions' passages.
+    """
+    import gradio as gr
+    import pandas as pd
+
+    from rag.evaluation.datasets import bundled_dataset, load_question_set
+    from rag.evaluation.report import report_to_json
+    from rag.evaluation.runner import EvalOptions
+    from rag.evaluation.session import Selection, evaluate
+
+    nothing = (gr.skip(), gr.skip(), gr.skip(), gr.skip())
+    if not source:
+        gr.Warning(NO_SET)
+        return (NO_SET, *nothing)
+
+    def on_build(stage: str, done: int, total: int) -> None:
+        progress((done, max(total, 1)), desc=f"评测索引：{stage_name(stage)} {done}/{total}")
+
+    def on_question(done: int, total: int) -> None:
+        progress((done, max(total, 1)), desc=f"问题 {done}/{total}")
+
+    try:
+        path = bundled_dataset(source.split(":", 1)[1]) if source.startswith("dataset:") else Path(source)
+        question_set = load_question_set(path)
+        options = EvalOptions(passages="questions" if small and question_set.format == "squad" else "all")
+        progress(0, desc="准备索引…")
+        run = evaluate(app.settings, question_set, Selection(sample=sample) if sample > 0 else None, options,
+                       progress=on_question, build_progress=on_build, encoder=app.kb.encoder())
+    except (RagError, OSError) as exc:
+        gr.Warning(str(exc))
+        return ("✗ " + view.esc(str(exc)), *nothing)
+    data = report_to_json(run.report)
+    summary = data["summary"]
+    curve = pd.DataFrame(hit_bars(summary), columns=["k", "命中率"])
+    shown = [str(run.files[kind].resolve()) for kind in ("html", "json", "markdown", "predictions")
+             if kind in run.files]
+    text = eval_summary_text(data) + f" 报告：`{view.esc(str(run.out_dir))}`"
+    return text, metric_rows(summary), curve, question_rows(data["questions"]), shown
+
+
+# -- the tables ---------------------------------------------------------------------------------
+METRIC_NOTES = {
+    "hit@1": "第 1 个块含答案的比例", "mrr@10": "首个命中名次的倒数均值",
+    "em": "与标准答案完全一致", "f1": "字级 F1（CMRC 官方定义）", "containment": "回答包含标准答案",
+    "false_refusals": "可回答却拒答的比例", "refusal_precision": "拒答中确实无答案的比例",
+    "refusal_recall": "无答案问题被拒答的比例",
+}
+QUESTION_COLUMNS = ["结果", "编号", "问题", "标准答案", "回答", "首个命中", "F1", "用时 ms"]
+
+
+def metric_rows(summary: dict[str, Any]) -> list[list[str]]:
+    """The metrics table of a report.json ``summary``: label, value, what it means."""
+    from rag.evaluation.report import METRICS, format_value
+
+    rows = []
+    for key, label, kind in METRICS:
+        if summary.get(key) is None:
+            continue
+        note = METRIC_NOTES.get(key, "")
+        if not note and key.startswith("hit@"):
+            note = f"前 {key[4:]} 个块含答案的比例"
+        rows.append([label, format_value(summary.get(key), kind), note])
+    return rows
+
+
+HIT_LABELS = ("hit@1", "hit@3", "hit@5", "hit@10")
+
+
+def hit_bars(summary: dict[str, Any]) -> list[tuple[str, float]]:
+    """(label, value) of hit@1, 3, 5, 10 for the chart; empty when no question was graded by retrieval."""
+    return [(label, float(summary[label])) for label in HIT_LABELS if summary.get(label) is not None]
+
+
+def question_rows(questions: list[dict[str, Any]]) -> list[list[Any]]:
+    """Per-question rows of a report.json, failures first (then file order)."""
+    ordered = sorted(enumerate(questions), key=lambda iq: (not iq[1].get("failed"), iq[0]))
+    rows = []
+    for _, q in ordered:
+        gold = "（无答案）" if q.get("unanswerable") else " | ".join(q.get("gold_answers") or []) or "–"
+        verdict = "✗ 失败" if q.get("failed") else "✓"
+        f1 = q.get("f1")
+        rows.append([verdict, q.get("id", ""), q.get("question", ""), gold,
+                     "（拒答）" if q.get("refused") else q.get("prediction", ""),
+                     q.get("first_hit_rank") or "–", "–" if f1 is None else f"{f1:.2f}",
+                     "–" if q.get("total_ms") is None else f"{q['total_ms']:.0f}"])
+    return rows
+
+
+def eval_summary_text(data: dict[str, Any]) -> str:
+    """One paragraph about a run: the set, how many questions, failures, the index, time (Markdown, escaped)."""
+    qs = data.get("question_set", {})
+    counts = data.get("summary", {}).get("counts", {})
+    failed = sum(1 for q in data.get("questions", []) if q.get("failed"))
+    index = data.get("index", {})
+    text = (f"问题集 {view.esc_markdown(str(qs.get('name', '')))}：{counts.get('questions', 0)} 题"
+            f"（{view.esc_markdown(str(qs.get('selection', 'all')))}），失败 {failed} 题；"
+            f"索引 {index.get('articles', 0)} 篇、{index.get('chunks', 0)} 个块，"
+            f"用时 {data.get('timings_s', {}).get('total', 0):.1f} 秒。")
+    if qs.get("skipped_rows"):
+        text += f" 跳过 {qs['skipped_rows']} 行格式有误的题目（见 report.json）。"
+    return text

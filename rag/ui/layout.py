@@ -1,0 +1,324 @@
+"""The page: a chat tab with sources and the article view, an articles tab and an evaluate tab.
+
+``build_app`` lays out each tab (``_chat_tab``, ``_articles_tab``, ``_eval_tab``,
+which return their components) and then connects the events to the handlers of
+``chat``, ``articles_tab`` and ``eval_tab``. The page's CSS and scripts are
+package files in ``static/`` (``static_text``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from rag.ingest.articles import SUPPORTED_SUFFIXES
+from rag.kb.uploads import list_articles
+from rag.settings import Settings
+from rag.ui import render as view
+from rag.ui.articles_tab import (
+    ARTICLE_COLUMNS,
+    add_upload,
+    article_choices,
+    article_table,
+    ask_delete,
+    cancel_delete,
+    confirm_replace,
+    corpus_choices,
+    format_size,
+    keep_corpus,
+    rebuild,
+    remove_article,
+)
+from rag.ui.chat import clear_chat, example_questions, open_citation, rate, respond, show_turn
+from rag.ui.eval_tab import HIT_LABELS, QUESTION_COLUMNS, question_set_choices, run_eval
+
+if TYPE_CHECKING:
+    import gradio as gr
+
+    from rag.ui.app import ChatApp
+
+
+def static_text(name: str) -> str:
+    """A file of ``rag/ui/static/`` (the page's CSS and scripts), as text."""
+    return resources.files("rag.ui").joinpath("static", name).read_text(encoding="utf-8")
+
+
+@dataclass
+class ChatTab:
+    """The chat tab's components that events read or write."""
+
+    chatbot: gr.Chatbot
+    question: gr.Textbox
+    ask_btn: gr.Button
+    clear_btn: gr.Button
+    copy_btn: gr.Button
+    retrieval_mode: gr.Radio
+    top_k: gr.Slider
+    answer_mode: gr.Radio
+    article_filter: gr.Dropdown
+    side_tabs: gr.Tabs
+    sources: gr.HTML
+    markdown_box: gr.Textbox
+    viewer: gr.HTML
+
+
+@dataclass
+class ArticlesTab:
+    """The articles tab's components that events read or write."""
+
+    notice: gr.Markdown
+    table: gr.Dataframe
+    upload: gr.File
+    upload_btn: gr.Button
+    confirm_row: gr.Row
+    replace_btn: gr.Button
+    keep_btn: gr.Button
+    delete_choice: gr.Dropdown
+    delete_btn: gr.Button
+    confirm_delete_row: gr.Row
+    really_delete_btn: gr.Button
+    cancel_delete_btn: gr.Button
+    full_rebuild: gr.Checkbox
+    rebuild_btn: gr.Button
+    pending_upload: gr.State
+
+
+@dataclass
+class EvalTab:
+    """The evaluate tab's components that events read or write."""
+
+    file: gr.File
+    choice: gr.Dropdown
+    sample: gr.Number
+    small: gr.Checkbox
+    run_btn: gr.Button
+    status: gr.Markdown
+    metrics: gr.Dataframe
+    chart: gr.BarPlot
+    questions: gr.Dataframe
+    downloads: gr.File
+
+
+def build_app(app: ChatApp) -> gr.Blocks:
+    """The page: a chat tab with sources and the article view, an articles tab and an evaluate tab."""
+    import gradio as gr
+
+    settings = app.settings
+    indexed = app.indexed_articles()
+    # delete_cache: uploads gradio keeps in its temporary folder go after a day.
+    with gr.Blocks(title="文章问答", analytics_enabled=False, delete_cache=(3600, 86400)) as demo:
+        gr.Markdown("## 文章问答 · 回答引用原文段落")
+        status_line = gr.Markdown(app.status_line(), elem_id="status-line")
+        turns = gr.State([])
+        with gr.Tabs(elem_id="main-tabs"):
+            with gr.Tab("问答", id="chat", elem_id="tab-chat"), gr.Row(equal_height=False):
+                chat = _chat_tab(settings, indexed)
+            with gr.Tab("文章", id="articles", elem_id="tab-articles"):
+                articles = _articles_tab(settings)
+            with gr.Tab("评测", id="evaluate", elem_id="tab-evaluate") as eval_tab:
+                evaluation = _eval_tab(settings)
+                _connect_eval(app, evaluation)
+        # Ratings made since the page loaded become a choice when the tab is opened.
+        eval_tab.select(lambda: gr.Dropdown(choices=question_set_choices(settings)), outputs=[evaluation.choice],
+                        show_progress="hidden")
+        _connect_chat(app, chat, turns)
+        _connect_articles(app, articles, status_line, chat.article_filter)
+    return demo
+
+
+# -- the tabs -----------------------------------------------------------------------------------
+def _chat_tab(settings: Settings, indexed: list[tuple[str, str]]) -> ChatTab:
+    """The chat with its question box, examples and settings; beside it the sources and the article view."""
+    import gradio as gr
+
+    with gr.Column(scale=3):
+        copy_btn = gr.Button("复制为 Markdown", size="sm", elem_id="copy-answer")
+        # No per-message copy: a message's source is escaped Markdown with link targets;
+        # this button copies the shown answer with its sources instead.
+        chatbot = gr.Chatbot(
+            elem_id="chat", label="对话", height=520, latex_delimiters=[],
+            buttons=[copy_btn], feedback_options=("Like", "Dislike"), sanitize_html=True,
+            placeholder="向文章提问，回答会标出引用的段落 [1]、[2]。",
+        )
+        with gr.Row():
+            question = gr.Textbox(
+                elem_id="question", show_label=False, scale=5, lines=1, max_lines=4,
+                placeholder="输入问题，例如：2025年深圳人工智能核心产业营收约多少？", max_length=1000,
+            )
+            ask_btn = gr.Button("提问", variant="primary", elem_id="ask", scale=1, min_width=80)
+        examples = example_questions(indexed)
+        if examples:
+            gr.Examples(examples=[[q] for q in examples], inputs=[question], label="示例问题")
+        with gr.Row():
+            clear_btn = gr.Button("清空对话", elem_id="clear", size="sm")
+        with gr.Accordion("设置", open=False, elem_id="settings"):
+            retrieval_mode, top_k, answer_mode, article_filter = _chat_settings(settings, indexed)
+    with gr.Column(scale=2), gr.Tabs(elem_id="side-tabs") as side_tabs:
+        with gr.Tab("来源", id="sources", elem_id="tab-sources"):
+            # sources.js: clicks on citation links (here, or [n] links in the chat) open the article.
+            sources = gr.HTML(view.render_empty_sources(), elem_id="sources", js_on_load=static_text("sources.js"))
+            with gr.Accordion("复制为 Markdown", open=False, elem_id="copy-md"):
+                markdown_box = gr.Textbox(show_label=False, lines=8, max_lines=20, buttons=["copy"],
+                                          interactive=False, elem_id="answer-markdown")
+        with gr.Tab("原文", id="viewer", elem_id="tab-viewer"):
+            # viewer.js: scroll the article view to the target paragraph after each update.
+            viewer = gr.HTML(view.render_article_placeholder(), elem_id="viewer", js_on_load=static_text("viewer.js"))
+    return ChatTab(chatbot, question, ask_btn, clear_btn, copy_btn, retrieval_mode, top_k, answer_mode,
+                   article_filter, side_tabs, sources, markdown_box, viewer)
+
+
+def _chat_settings(settings: Settings, indexed: list[tuple[str, str]]) -> tuple[Any, Any, Any, Any]:
+    """The chat's settings: retrieval mode, passages retrieved, answer mode, article filter."""
+    import gradio as gr
+
+    retrieval_mode = gr.Radio(
+        [("混合（向量 + 关键词）", "hybrid"), ("向量", "dense"), ("关键词", "lexical")],
+        value=settings.retrieval_mode, label="检索方式", elem_id="retrieval-mode")
+    top_k = gr.Slider(1, 20, value=settings.top_k, step=1, label="检索段落数", elem_id="top-k")
+    answer_choices = [("抽取式（原文句子）", "extractive")]
+    if settings.generative_available:
+        answer_choices.append((f"生成式（{settings.llm_model}）", "generative"))
+    answer_mode = gr.Radio(
+        answer_choices, value=settings.answer_mode if settings.generative_available else "extractive",
+        label="回答方式", elem_id="answer-mode",
+        info=None if settings.generative_available else "生成式需要 OpenAI 兼容接口（设置 llm_base_url 与 llm_model）")
+    article_filter = gr.Dropdown(
+        article_choices(indexed), value=[], multiselect=True, label="只在这些文章中查找",
+        info="不选则查找全部文章", elem_id="article-filter")
+    return retrieval_mode, top_k, answer_mode, article_filter
+
+
+def _articles_tab(settings: Settings) -> ArticlesTab:
+    """The corpus table, upload (asking before a replacement), delete (asking first) and rebuild."""
+    import gradio as gr
+
+    rows = list_articles(settings)
+    notice = gr.Markdown("", elem_id="articles-status")
+    table = gr.Dataframe(value=article_table(rows), headers=ARTICLE_COLUMNS, interactive=False, wrap=True,
+                         elem_id="articles-table", label="语料中的文章")
+    with gr.Row(equal_height=False):
+        with gr.Column():
+            upload = gr.File(label=f"上传文章（{', '.join(SUPPORTED_SUFFIXES)}，不超过 "
+                                   f"{format_size(settings.max_upload_bytes)}）",
+                             file_types=list(SUPPORTED_SUFFIXES), type="filepath", elem_id="upload")
+            upload_btn = gr.Button("添加到语料", elem_id="upload-btn")
+            with gr.Row(visible=False, elem_id="confirm-replace") as confirm_row:
+                replace_btn = gr.Button("替换", variant="stop", elem_id="replace-btn")
+                keep_btn = gr.Button("取消", elem_id="keep-btn")
+        with gr.Column():
+            delete_choice = gr.Dropdown(corpus_choices(rows), label="删除文章", elem_id="delete-choice")
+            delete_btn = gr.Button("删除", elem_id="delete-btn")
+            with gr.Row(visible=False, elem_id="confirm-delete") as confirm_delete_row:
+                really_delete_btn = gr.Button("确认删除", variant="stop", elem_id="really-delete")
+                cancel_delete_btn = gr.Button("取消", elem_id="cancel-delete")
+    with gr.Row():
+        full_rebuild = gr.Checkbox(False, label="从头重建（嵌入缓存仍然有效）", elem_id="full-rebuild")
+        rebuild_btn = gr.Button("重建索引", variant="primary", elem_id="rebuild")
+    pending_upload = gr.State(None)
+    return ArticlesTab(notice, table, upload, upload_btn, confirm_row, replace_btn, keep_btn, delete_choice,
+                       delete_btn, confirm_delete_row, really_delete_btn, cancel_delete_btn, full_rebuild,
+                       rebuild_btn, pending_upload)
+
+
+def _eval_tab(settings: Settings) -> EvalTab:
+    """Choose or upload a question set, run it, see metrics and download the reports."""
+    import gradio as gr
+
+    gr.Markdown("上传问题集（JSONL、CSV，或 SQuAD 格式的 JSON，如 CMRC 2018），逐题检索、回答并打分。"
+                "JSONL/CSV 问题集用当前索引；SQuAD 文件的段落建立单独的评测索引（有缓存）。")
+    with gr.Row(equal_height=False):
+        with gr.Column():
+            file = gr.File(label="问题集文件（.jsonl / .csv / .json）", file_types=[".jsonl", ".ndjson", ".csv",
+                                                                              ".json"],
+                           type="filepath", elem_id="eval-file")
+        with gr.Column():
+            choice = gr.Dropdown(question_set_choices(settings), value="", label="或选择", elem_id="eval-choice")
+            sample = gr.Number(0, precision=0, minimum=0, label="随机抽样题数（0 = 全部，种子 0）",
+                               elem_id="eval-sample")
+            small = gr.Checkbox(True, label="SQuAD 文件：只索引所抽问题的段落（更快）", elem_id="eval-small")
+            run_btn = gr.Button("运行评测", variant="primary", elem_id="eval-run")
+    status = gr.Markdown("", elem_id="eval-status")
+    with gr.Row(equal_height=False):
+        metrics = gr.Dataframe(headers=["指标", "值", "含义"], interactive=False, label="指标",
+                               elem_id="eval-metrics", wrap=True)
+        chart = gr.BarPlot(x="k", y="命中率", title="hit@k：前 k 个块含答案的比例", y_lim=[0, 1],
+                           sort=list(HIT_LABELS), label="检索命中", elem_id="eval-chart", height=300)
+    questions = gr.Dataframe(headers=QUESTION_COLUMNS, interactive=False, wrap=True, max_height=480,
+                             column_widths=["7%", "6%", "22%", "14%", "33%", "7%", "5%", "6%"],
+                             label="逐题结果（失败在前）", elem_id="eval-questions")
+    downloads = gr.File(label="下载报告", file_count="multiple", interactive=False, elem_id="eval-downloads")
+    return EvalTab(file, choice, sample, small, run_btn, status, metrics, chart, questions, downloads)
+
+
+# -- the events ---------------------------------------------------------------------------------
+def _connect_chat(app: ChatApp, c: ChatTab, turns: gr.State) -> None:
+    """Ask, clear, copy, rate, show a turn's sources, open a citation."""
+    import gradio as gr
+
+    chat_outputs = [c.chatbot, turns, c.sources, c.question, c.markdown_box]
+    ask_inputs = [c.question, c.chatbot, turns, c.retrieval_mode, c.top_k, c.answer_mode, c.article_filter]
+    gr.on([c.ask_btn.click, c.question.submit], lambda *a: (yield from respond(app, *a)), inputs=ask_inputs,
+          outputs=chat_outputs, concurrency_limit=4, show_progress="hidden")
+    clear_outputs = [c.chatbot, turns, c.sources, c.question, c.markdown_box, c.viewer]
+    c.clear_btn.click(clear_chat, outputs=clear_outputs, show_progress="hidden")
+    c.chatbot.clear(clear_chat, outputs=clear_outputs, show_progress="hidden")  # the chat's own bin icon
+    # copy.js: the clipboard API needs a secure context (localhost or https); elsewhere a textarea and execCommand.
+    c.copy_btn.click(None, inputs=[c.markdown_box], js=static_text("copy.js"))
+    c.chatbot.like(_with_event(lambda t, evt: rate(app, t, evt), gr.LikeData), inputs=[turns], outputs=None,
+                   show_progress="hidden")
+    c.chatbot.select(_with_event(show_turn, gr.SelectData), inputs=[turns], outputs=[c.sources, c.markdown_box],
+                     show_progress="hidden")
+    c.sources.click(_with_event(lambda t, evt: open_citation(app, t, evt), gr.EventData), inputs=[turns],
+                    outputs=[c.viewer, c.side_tabs, c.sources, c.markdown_box], show_progress="hidden")
+
+
+def _connect_articles(app: ChatApp, a: ArticlesTab, status_line: gr.Markdown, article_filter: gr.Dropdown) -> None:
+    """Upload, replace or keep, delete after asking, rebuild (which refreshes the status line and the filter)."""
+    import gradio as gr
+
+    corpus_outputs = [a.notice, a.table, a.delete_choice]
+    upload_outputs = [*corpus_outputs, a.confirm_row, a.pending_upload, a.upload]
+    a.upload_btn.click(lambda f: add_upload(app, f), inputs=[a.upload], outputs=upload_outputs)
+    a.replace_btn.click(lambda p: confirm_replace(app, p), inputs=[a.pending_upload], outputs=upload_outputs)
+    a.keep_btn.click(keep_corpus, outputs=[a.notice, a.confirm_row, a.pending_upload])
+    a.delete_btn.click(ask_delete, inputs=[a.delete_choice], outputs=[a.notice, a.confirm_delete_row])
+    a.really_delete_btn.click(lambda p: remove_article(app, p), inputs=[a.delete_choice],
+                              outputs=[*corpus_outputs, a.confirm_delete_row])
+    a.cancel_delete_btn.click(cancel_delete, outputs=[a.notice, a.confirm_delete_row])
+    tracker = gr.Progress()  # gradio finds the progress parameter by this default value
+
+    def on_rebuild(full: bool, progress: Any = tracker) -> tuple[Any, ...]:
+        return rebuild(app, full, progress)
+
+    a.rebuild_btn.click(on_rebuild, inputs=[a.full_rebuild], outputs=[*corpus_outputs, status_line, article_filter])
+
+
+def _connect_eval(app: ChatApp, e: EvalTab) -> None:
+    """Run the chosen or uploaded question set."""
+    import gradio as gr
+
+    tracker = gr.Progress()  # gradio finds the progress parameter by this default value
+
+    def on_run(file: str | None, choice: str, sample: float | None, small: bool,
+               progress: Any = tracker) -> tuple[Any, ...]:
+        return run_eval(app, file or choice, int(sample or 0), small, progress)
+
+    e.run_btn.click(on_run, inputs=[e.file, e.choice, e.sample, e.small],
+                    outputs=[e.status, e.metrics, e.chart, e.questions, e.downloads])
+
+
+def _with_event(fn: Callable[..., Any], event_type: type) -> Callable[..., Any]:
+    """``fn(state, evt)`` as a handler that gradio passes its event data to.
+
+    gradio finds the event parameter by its type annotation; this module's
+    annotations are strings naming a lazily imported ``gr``, which gradio cannot
+    resolve, so the handler carries the real type instead.
+    """
+
+    def handler(state: Any, evt: Any) -> Any:
+        return fn(state, evt)
+
+    handler.__annotations__ = {"state": object, "evt": event_type}
+    return handler
