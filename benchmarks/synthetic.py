@@ -21,8 +21,9 @@ import numpy as np
 from rag.records import Article, Chunk, Sentence
 from rag.settings import Settings
 from rag.store.build import context_tokens
+from rag.store.current import switch_current
 from rag.store.dense import DenseIndex
-from rag.store.versions import load_version, switch_current
+from rag.store.versions import load_version
 from rag.store.write import write_version
 from rag.text import lexical_tokens
 

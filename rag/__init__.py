@@ -22,7 +22,9 @@ from rag.errors import (
     IndexLockedError,
     IndexMismatchError,
     IndexMissingError,
+    IndexReadOnlyError,
     ModelError,
+    QuestionError,
     QuestionSetError,
     RagError,
     SettingsError,
@@ -36,8 +38,8 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 __all__ = [
     "ArticleError", "EndpointError", "IndexCorruptError", "IndexLockedError", "IndexMismatchError",
-    "IndexMissingError", "KnowledgeBase", "ModelError", "QuestionSetError", "RagError", "Settings",
-    "SettingsError", "StoreError", "load_settings",
+    "IndexMissingError", "IndexReadOnlyError", "KnowledgeBase", "ModelError", "QuestionError",
+    "QuestionSetError", "RagError", "Settings", "SettingsError", "StoreError", "load_settings",
 ]
 
 

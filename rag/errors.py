@@ -36,8 +36,16 @@ class IndexLockedError(RagError):
     """Another build holds the index lock."""
 
 
+class IndexReadOnlyError(RagError):
+    """The index folder cannot be written (questions still work; building does not)."""
+
+
 class ModelError(RagError):
     """The embedding model cannot be prepared or loaded."""
+
+
+class QuestionError(RagError):
+    """A question cannot be asked: too long, or limited to articles that are not indexed."""
 
 
 class QuestionSetError(RagError):

@@ -1,4 +1,4 @@
-"""Files written whole or not at all, and their checksums: the one place for both.
+"""Files written whole or not at all, their checksums, and file names as text to show.
 
 A crash (kill -9, power loss) leaves either the old file or the new one: data
 goes to a hidden temporary file in the same folder, is flushed to disk, then
@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 from pathlib import Path
 
 _BLOCK = 1 << 20
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # controls and line separators
 
 
 def file_sha256(path: Path) -> str:
@@ -52,3 +54,25 @@ def write_atomically(path: Path, data: bytes | str) -> Path:
         raise
     fsync_dir(path.parent)
     return path
+
+
+def display_name(name: str | os.PathLike[str]) -> str:
+    r"""A file name as one line of text that can be shown, logged or tokenised.
+
+    Linux file names are bytes; ``os.fsdecode`` keeps bytes that are not UTF-8
+    (e.g. a GBK name) as lone surrogates U+DC80-U+DCFF, which open the file but
+    cannot be encoded, printed or tokenised: each is shown as ``\xNN``. Control
+    characters (a newline is allowed in a name) are shown escaped too. The name
+    itself stays as the file system gives it; this is only how it is shown.
+
+    >>> display_name(os.fsdecode(b"\xb0\xa1.txt"))
+    '\\xb0\\xa1.txt'
+    >>> display_name("报告\n草稿.txt")
+    '报告\\n草稿.txt'
+    """
+    text = os.fspath(name)
+    try:
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate no file system name holds: show its code point
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return _CONTROL.sub(lambda match: repr(match.group())[1:-1], text)

@@ -1,7 +1,8 @@
-"""Records as JSON with stable keys (``--json`` output, reports, the browser)."""
+"""Records as JSON with stable keys (``--json`` output, reports, the browser); JSON read from outside."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from rag.records import Answer, Citation, Hit
@@ -38,3 +39,35 @@ def answer_to_json(answer: Answer) -> dict[str, Any]:
         "hits": [hit_to_json(h) for h in answer.hits],
         "timings_ms": {k: round(v, 2) for k, v in answer.timings_ms.items()},
     }
+
+
+def parse_json(text: str) -> Any:
+    """``json.loads`` for text from outside (question sets, reports): too deep a nesting is malformed JSON too.
+
+    The parser recurses once per ``[`` or ``{``; a few thousand of them would raise
+    RecursionError, which no caller expects from bad input.
+
+    >>> parse_json("[" * 100_000)
+    Traceback (most recent call last):
+    json.decoder.JSONDecodeError: nested too deeply to read: line 1 column 1 (char 0)
+    """
+    try:
+        return json.loads(text)
+    except RecursionError as exc:
+        raise json.JSONDecodeError("nested too deeply to read", text, 0) from exc
+
+
+def json_text(data: Any, **options: Any) -> str:
+    r"""``json.dumps(data, ensure_ascii=False, **options)`` with each lone surrogate as its ``\udcNN`` escape.
+
+    A file name that is not UTF-8 reaches Python as lone surrogates
+    (``os.fsdecode``), which no UTF-8 file can hold as they are; as JSON escapes
+    the text is valid UTF-8, and ``json.loads`` gives the very same name back.
+    Valid text is written exactly as ``json.dumps`` writes it.
+
+    >>> json_text({"path": "\udcb0\udca1.txt", "title": "标题"})
+    '{"path": "\\udcb0\\udca1.txt", "title": "标题"}'
+    >>> json.loads(json_text(["\udcb0.txt"])) == ["\udcb0.txt"]
+    True
+    """
+    return json.dumps(data, ensure_ascii=False, **options).encode("utf-8", "backslashreplace").decode("utf-8")

@@ -9,6 +9,7 @@ passes it down.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import tomllib
@@ -38,7 +39,7 @@ class Settings:
     index_dir: Path = Path("index")
     models_dir: Path = Path("models")
     cache_dir: Path | None = None  # embedding cache; None: index_dir/cache
-    eval_dir: Path = Path("eval-runs")  # evaluation runs (reports) and their cached indexes (.index/)
+    eval_dir: Path | None = None  # evaluation runs and cached indexes (.index/); None: eval-runs/ beside index_dir
     # embedding model
     model: str = DEFAULT_MODEL
     encoder_backend: str = "auto"  # onnx-int8 for the default model (2.2x torch, same hit@5), torch for others
@@ -67,11 +68,13 @@ class Settings:
     llm_base_url: str | None = None
     llm_model: str | None = None
     llm_api_key: str | None = field(default=None, repr=False)
-    llm_timeout: float = 30.0
+    llm_timeout: float = 30.0  # seconds to connect, and between two pieces of a streamed answer
+    llm_deadline: float = 120.0  # seconds a whole generative answer may take
     # limits
     max_article_bytes: int = 20 * MB
     max_extracted_chars: int = 10_000_000
     max_upload_bytes: int = 20 * MB
+    max_question_chars: int = 2000  # enforced by the knowledge base before any tokenising (CLI, browser, API)
     # server
     host: str = "127.0.0.1"
     port: int = 7860
@@ -95,22 +98,13 @@ class Settings:
                 f"milvus_collection must be letters, digits and underscores, starting with a letter or "
                 f"underscore (at most 201 characters); got {self.milvus_collection!r}"
             )
-        for name in ("batch_size", "chunk_size", "top_k", "rrf_k", "candidates", "rerank_depth",
-                     "answer_sentences", "answer_max_chars", "max_article_bytes",
-                     "max_extracted_chars", "max_upload_bytes"):
-            if getattr(self, name) < 1:
-                raise SettingsError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name, (low, high) in NUMBER_RANGES.items():
+            _check_range(name, getattr(self, name), low, high)
         if not 0 <= self.chunk_overlap < self.chunk_size:
             raise SettingsError(
                 f"chunk_overlap must be between 0 and chunk_size-1 ({self.chunk_size - 1}), "
                 f"got {self.chunk_overlap}"
             )
-        if self.rerank_weight < 0:
-            raise SettingsError(f"rerank_weight must be 0 (off) or more, got {self.rerank_weight}")
-        if not self.rrf_lexical_weight > 0:
-            raise SettingsError(f"rrf_lexical_weight must be above 0, got {self.rrf_lexical_weight}")
-        if self.threads < 0:
-            raise SettingsError(f"threads must be 0 (all cores) or more, got {self.threads}")
 
     def replace(self, **changes: Any) -> Settings:
         """Return a copy with some fields changed (validated again)."""
@@ -120,6 +114,14 @@ class Settings:
     def embedding_cache_path(self) -> Path:
         """The SQLite file of the embedding cache."""
         return (self.cache_dir or self.index_dir / "cache") / "embeddings.sqlite"
+
+    @property
+    def eval_root(self) -> Path:
+        """Where evaluation runs go: ``eval_dir``, else ``eval-runs/`` in the folder that holds the index folder.
+
+        Never the folder a server happens to be started from.
+        """
+        return self.eval_dir if self.eval_dir is not None else self.index_dir.parent / "eval-runs"
 
     @property
     def chunking(self) -> dict[str, int]:
@@ -159,6 +161,25 @@ class Settings:
 
 
 SECRET_FIELDS = frozenset({"llm_api_key", "auth_password", "milvus_token"})
+INF = float("inf")
+# Every numeric setting's range (inclusive); nan and infinite values are refused too.
+NUMBER_RANGES: dict[str, tuple[float, float]] = {
+    "batch_size": (1, 100_000), "threads": (0, 1024), "chunk_size": (1, 1_000_000),
+    "top_k": (1, 10_000), "rrf_k": (1, 1_000_000), "rrf_lexical_weight": (1e-9, 1e6),
+    "rerank_weight": (0, 1e6), "rerank_depth": (1, 10_000), "candidates": (1, 1_000_000),
+    "answer_sentences": (1, 100), "answer_max_chars": (1, 1_000_000),
+    # the evidence score is a cosine plus a small overlap bonus, so 0-2 covers every useful value
+    "refusal_threshold": (0, 2), "llm_timeout": (0.001, 86_400), "llm_deadline": (0.001, 86_400),
+    "max_article_bytes": (1, 1 << 40), "max_extracted_chars": (1, 1 << 40), "max_upload_bytes": (1, 1 << 40),
+    "max_question_chars": (1, 10_000_000), "port": (1, 65_535),
+}
+
+
+def _check_range(name: str, value: float, low: float, high: float) -> None:
+    """Refuse nan, infinities and values outside [low, high], naming the setting and its range."""
+    if not math.isfinite(value) or not low <= value <= high:
+        high_text = "" if high == INF else f" and at most {high:g}"
+        raise SettingsError(f"{name} must be a number of at least {low:g}{high_text}; got {value!r}")
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -211,10 +232,14 @@ def load_settings(
     if path is None and Path("rag.toml").is_file():
         path = Path("rag.toml")
     if path is not None:
+        if path.is_dir():
+            raise SettingsError(f"settings file {path} is a folder, not a file: give a TOML file (e.g. rag.toml)")
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
             raise SettingsError(f"settings file {path} does not exist") from exc
+        except OSError as exc:
+            raise SettingsError(f"settings file {path} cannot be read ({exc.strerror}); check its permissions") from exc
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise SettingsError(f"settings file {path} is not valid TOML: {exc}") from exc
         for key, raw in data.items():

@@ -1,8 +1,8 @@
 """Support for the browser tests: `rag serve` in a subprocess on a free port, Debian's Chromium.
 
 The app runs exactly as a user starts it (``python -m rag.cli serve``), with its
-corpus and index in a temporary folder given through ``RAG_…`` variables, and its
-working folder there too, so evaluation reports land in the temporary folder.
+corpus and index in a temporary folder given through ``RAG_…`` variables; its
+evaluation reports go beside the index folder, whatever its working folder is.
 """
 
 from __future__ import annotations
@@ -88,15 +88,18 @@ class ServedApp:
 
 
 def start_app(workdir: Path, settings: Settings, extra_env: dict[str, str] | None = None,
-              timeout: float = START_TIMEOUT) -> ServedApp:
-    """Start `python -m rag.cli serve` on a free port and wait until it prints its URL."""
+              timeout: float = START_TIMEOUT, cwd: Path | None = None) -> ServedApp:
+    """Start `python -m rag.cli serve` on a free port (in ``cwd``, default ``workdir``) and wait for its URL.
+
+    Its output goes to ``workdir``/serve.log.
+    """
     port = free_port()
     log_path = workdir / "serve.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "rag.cli", "serve", "--port", str(port)],
-            cwd=workdir, env={**app_environment(settings), **(extra_env or {})}, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+            cwd=cwd or workdir, env={**app_environment(settings), **(extra_env or {})}, stdout=log,
+            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
     app = ServedApp(url="", process=process, log_path=log_path)
     deadline = time.monotonic() + timeout
@@ -111,6 +114,15 @@ def start_app(workdir: Path, settings: Settings, extra_env: dict[str, str] | Non
         time.sleep(0.25)
     app.stop()
     raise RuntimeError(f"rag serve did not start within {timeout:.0f} s:\n{app.log()[-3000:]}")
+
+
+def log_in(page: Any, url: str, user: str, password: str) -> None:
+    """Fill in gradio's login form at ``url`` and wait for the chat page behind it."""
+    page.goto(url)
+    page.fill("input[data-testid=textbox]", user)
+    page.fill("input[type=password]", password)
+    page.locator("button", has_text="登录").click()
+    page.wait_for_selector("#question textarea")
 
 
 def ask(page: Any, question: str) -> Any:

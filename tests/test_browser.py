@@ -1,14 +1,18 @@
 """The browser chat in a real headless Chromium, against `rag serve` with the real model and index.
 
-One app per module: its corpus (a copy of corpus/) and index live in a temporary
-folder. Tests wait for elements, never for "network idle". Screenshots go to
-test-artifacts/ for a person to look at.
+One app per module, behind a login: its corpus (a copy of corpus/) and index live
+in a temporary folder, and it runs from another, empty one. Tests wait for
+elements, never for "network idle". Every page counts the requests it makes: none
+may go where an article's markup points. Screenshots go to test-artifacts/ for a
+person to look at.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +36,7 @@ from tests.browser_support import (
     ROOT,
     FakeChatEndpoint,
     ask,
+    log_in,
     screenshot,
     start_app,
     upload,
@@ -56,6 +61,15 @@ EVIL_ARTICLE = ("markup-test.txt",
 EVIL_QUESTION = "星河动力公司的火箭年产量是多少枚？"
 # What the fake chat endpoint streams (it holds back all but the first piece until released).
 GENERATIVE_PIECES = ["深圳人工智能核心产业", "营收约 2200 亿元", "[1]。"]
+# A title that is markup pointing at a port nobody serves, and a "[1]" in the article's own text.
+TRAP = "127.0.0.1:8799"
+HOSTILE_TITLE = f'T<img src="http://{TRAP}/p.png"><a href="http://x">重新登录</a>'
+HOSTILE_ARTICLE = ("hostile-title.md",
+                   f"# {HOSTILE_TITLE}\n\n这篇文章的编号是 [1]，蓝鲸公司的员工有 5150 名[2]。"
+                   f"![图](http://{TRAP}/i.png)\n")
+HOSTILE_QUESTION = "蓝鲸公司的员工有多少名？"
+DEFAULT_TITLE = "全栈创新+全域应用 深圳「雁阵梯队」AI产业图景正加速成型"
+LOGIN = ("reader", "pw-not-a-secret")
 
 
 @dataclass
@@ -63,26 +77,30 @@ class Served:
     """The app under test and what it was started with."""
 
     url: str
-    settings: Settings
-    workdir: Path
+    settings: Settings  # corpus and index in data/ of a temporary folder
+    cwd: Path  # where the server runs from: nothing may be written there
     cli: dict[str, Any]  # the `rag ask --json QUESTION` output for the same index
     endpoint: FakeChatEndpoint  # the chat endpoint generative mode streams from
+    requests: list[str]  # every URL the test pages asked for
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """`rag serve` on a free port over a fresh index of the default article."""
     workdir = tmp_path_factory.mktemp("browser")
-    settings = make_settings(workdir)
+    settings = make_settings(workdir / "data")
+    cwd = workdir / "cwd"
+    cwd.mkdir()
     kb = KnowledgeBase(settings)
     kb.build()
     # Exactly what `rag ask --json QUESTION` prints (commands.cmd_ask), without loading the model again.
     cli = json.loads(json.dumps(answer_to_json(kb.ask(QUESTION)), ensure_ascii=False))
     endpoint = FakeChatEndpoint(GENERATIVE_PIECES).start()
     app = start_app(workdir, settings, {"RAG_LLM_BASE_URL": endpoint.base_url, "RAG_LLM_MODEL": endpoint.model,
-                                        "RAG_LLM_API_KEY": "sk-test-not-a-secret"})
+                                        "RAG_LLM_API_KEY": "sk-test-not-a-secret", "RAG_AUTH_USER": LOGIN[0],
+                                        "RAG_AUTH_PASSWORD": LOGIN[1]}, cwd=cwd)
     try:
-        yield Served(app.url, settings, workdir, cli, endpoint)
+        yield Served(app.url, settings, cwd, cli, endpoint, [])
     finally:
         app.stop()
         endpoint.stop()
@@ -97,45 +115,84 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
+def new_context(browser: Any, served: Served) -> Any:
+    """A Chinese browser logged in to the app (through the login form's endpoint), counting its requests."""
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(30_000)
+    context.on("request", lambda request: served.requests.append(request.url))
+    login = context.request.post(served.url.rstrip("/") + "/login",
+                                 form={"username": LOGIN[0], "password": LOGIN[1]})
+    assert login.ok, login.text()
+    return context
+
+
 @pytest.fixture
 def page(browser: Any, served: Served) -> Iterator[Any]:
     """A fresh page (a new chat session) on the app, in a Chinese browser."""
-    context = browser.new_context(locale="zh-CN", viewport={"width": 1400, "height": 1000})
+    context = new_context(browser, served)
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=served.url.rstrip("/"))
-    context.set_default_timeout(30_000)
     page = context.new_page()
     page.goto(served.url)
     page.wait_for_selector("#question textarea")
     yield page
     context.close()
+    assert not [url for url in served.requests if TRAP in url], "a page fetched what an article pointed at"
 
 
 @pytest.fixture(scope="module")
 def rebuilt(browser: Any, served: Served, tmp_path_factory: pytest.TempPathFactory) -> str:
     """Upload the new article and the markup article in the browser, rebuild there; return the notice."""
     files = tmp_path_factory.mktemp("uploads")
-    context = browser.new_context(locale="zh-CN", viewport={"width": 1400, "height": 1000})
+    context = new_context(browser, served)
     page = context.new_page()
     page.goto(served.url)
     page.click("#tab-articles-button")
     status = page.locator("#articles-status")
-    for name, text in (NEW_ARTICLE, EVIL_ARTICLE):
+    for name, text in (NEW_ARTICLE, EVIL_ARTICLE, HOSTILE_ARTICLE):
         (files / name).write_text(text, encoding="utf-8")
         upload(page, files / name)
-        expect(status).to_contain_text(f"已添加「{text.splitlines()[0].lstrip('# ')}」")
+        # the notice quotes the title as text: a hostile title shows its markup, which neither loads nor links
+        expect(status).to_contain_text(f"已添加「{text.splitlines()[0][2:]}」")
+    assert page.locator("#articles-status img, #articles-status a, #articles-table img, #articles-table a").count() == 0
     expect(page.locator("#articles-table")).to_contain_text("新文件，待重建")
     page.click("#rebuild")
     expect(status).to_contain_text("重建完成", timeout=180_000)
     notice = status.inner_text()
     expect(page.locator("#articles-table")).not_to_contain_text("待重建")
+    expect(page.locator("#articles-table")).to_contain_text(HOSTILE_TITLE)  # indexed: listed by its title
+    assert page.locator("#articles-table img, #articles-table a").count() == 0
     screenshot(page, "articles-tab.png")
     context.close()
+    assert not [url for url in served.requests if TRAP in url], "the upload page fetched what a title pointed at"
     return str(notice)
 
 
 def test_server_binds_to_localhost_by_default(served: Served) -> None:
     """Safe by default: 127.0.0.1 unless --host says otherwise."""
     assert served.url.startswith("http://127.0.0.1:")
+
+
+def test_nothing_of_the_corpus_before_the_login_and_all_of_it_after(browser: Any, served: Served) -> None:
+    """A stranger's GET of the page or its configuration names no article; the login form opens the chat."""
+    for path in ("", "config", "gradio_api/info"):
+        try:
+            with urllib.request.urlopen(served.url + path, timeout=30) as response:
+                body = response.read().decode("utf-8", "replace")
+        except urllib.error.HTTPError as exc:
+            body = exc.read().decode("utf-8", "replace")
+        for secret in ("shenzhen-ai-industry", DEFAULT_TITLE, "雁阵梯队"):
+            assert secret not in body, (path, secret)
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    log_in(page, served.url, *LOGIN)
+    expect(page.locator("#status-line")).to_contain_text("篇文章")
+    page.click("#settings")
+    page.click("#article-filter input")
+    expect(page.get_by_role("option", name=f"{DEFAULT_TITLE}（shenzhen-ai-industry.txt）")).to_be_visible()
+    page.keyboard.press("Escape")
+    page.locator("#examples").get_by_text(QUESTION).click()  # the examples came with the load too
+    expect(page.locator("#question textarea")).to_have_value(QUESTION)
+    context.close()
 
 
 def test_answer_highlights_the_span_rag_ask_json_gives(page: Any, served: Served) -> None:
@@ -241,6 +298,24 @@ def test_uploaded_article_answers_after_rebuild(page: Any, rebuilt: str) -> None
     expect(page.locator("#sources .cite-card").first).to_contain_text("深圳低空经济发展报告")
 
 
+def test_hostile_title_and_brackets_in_the_article_stay_text(page: Any, served: Served, rebuilt: str) -> None:
+    """The title's markup shows literally wherever it appears; the article's own [1] links nowhere."""
+    message = ask(page, HOSTILE_QUESTION)
+    expect(message).to_contain_text("5150")
+    expect(message).to_contain_text("这篇文章的编号是 [1]")
+    cited = page.locator("#sources .cite-card")
+    # only the answer's own markers are links, one per citation
+    expect(message.locator("a")).to_have_count(cited.count())
+    expect(message.locator("a[href*='#cite-']")).to_have_count(cited.count())
+    expect(cited.first).to_contain_text(HOSTILE_TITLE)
+    cited.first.locator(".open-article").click()
+    expect(page.locator("#viewer .art-title")).to_have_text(HOSTILE_TITLE)
+    for where in ("#viewer", "#sources", "#chat .message-content", "#status-line"):
+        assert page.locator(f"{where} img").count() == 0, where
+    assert served.url in served.requests[0]  # the pages' requests are counted
+    assert not [url for url in served.requests if TRAP in url]  # and again when the page closes
+
+
 def test_article_markup_is_shown_as_text_and_never_runs(page: Any, rebuilt: str) -> None:
     """<script> and <img onerror> in an article appear literally in chat, sources and article view."""
     message = ask(page, EVIL_QUESTION)
@@ -331,10 +406,11 @@ def test_evaluate_tab_runs_a_question_set(page: Any, served: Served) -> None:
     assert len(verdicts) == 8, verdicts
     failed = [v.startswith("✗") for v in verdicts]
     assert failed == sorted(failed, reverse=True), "failures come first"
-    runs = sorted((served.workdir / "eval-runs").glob("*/report.json"))
-    assert runs, "the reports are written under eval-runs/ of the working folder"
+    runs = sorted((served.settings.index_dir.parent / "eval-runs").glob("*/report.json"))
+    assert runs, "the reports are written under eval-runs/ beside the index folder"
     report = json.loads(runs[-1].read_text(encoding="utf-8"))
     assert report["summary"]["counts"]["questions"] == 8
+    assert list(served.cwd.iterdir()) == [], "nothing is written in the folder the server was started from"
     screenshot(page, "evaluate-tab.png")
 
 

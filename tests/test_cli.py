@@ -84,3 +84,17 @@ def test_an_unknown_command_is_an_error() -> None:
 
     with pytest.raises(RagError, match="unknown command 'nope'"):
         commands.run(argparse.Namespace(command="nope"), load_settings(None, None, {}))
+
+
+def test_eval_help_says_when_it_fails(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["eval", "--help"])
+    out = capsys.readouterr().out
+    assert "--strict" in out and "skipped rows or not" in out and "beside the index folder" in out
+
+
+def test_text_arguments_must_be_utf8(capsys: pytest.CaptureFixture[str]) -> None:
+    """A question the shell passed as bytes that are not UTF-8 (lone surrogates in argv) is one line, exit 2."""
+    assert main(["search", "caf\udce9"]) == 2
+    assert capsys.readouterr().err == ("error: the argument caf\\xe9 is not valid UTF-8 (the bytes shown as \\xNN); "
+                                       "pass UTF-8 text, e.g. with a UTF-8 locale (LANG=C.UTF-8)\n")

@@ -101,3 +101,11 @@ def test_find_files_skips_outside_symlink_and_unsupported(tmp_path: Path) -> Non
     assert [f.name for f in files] == ["好文章 一.txt"]
     assert any("link.txt" in w and "outside" in w for w in warnings)
     assert any("image.png" in w for w in warnings)
+
+
+def test_os_errors_are_the_files_one_line_reason(tmp_path: Path) -> None:
+    (tmp_path / "folder.txt").mkdir()  # listed by name, but not a file: open() fails
+    with pytest.raises(ArticleError, match=r"^folder\.txt: cannot be read \(Is a directory\); check"):
+        load_article(tmp_path / "folder.txt", tmp_path, LIMIT, 10_000_000)
+    with pytest.raises(ArticleError, match=r"^gone\.md: cannot be read \(No such file or directory\)"):
+        load_article(tmp_path / "gone.md", tmp_path, LIMIT, 10_000_000)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.errors import QuestionSetError
+from rag.errors import QuestionSetError, RagError
 from rag.evaluation import cmrc_scorer, compare, datasets, html_report, metrics, report
 from rag.evaluation.cmrc_scorer import exact_match, f1_score, mixed_segmentation
 from rag.evaluation.datasets import (
@@ -24,6 +24,7 @@ from rag.evaluation.datasets import (
     load_question_set,
     parse_csv,
     parse_jsonl,
+    parse_squad,
     passage_articles,
     select_questions,
     split_of,
@@ -41,7 +42,7 @@ from rag.evaluation.metrics import (
 )
 from rag.evaluation.report_files import write_reports
 from rag.evaluation.runner import EvalOptions, EvalReport, IndexInfo, evaluation_settings, index_cache_key
-from rag.evaluation.session import Selection, choose_questions, new_run_folder
+from rag.evaluation.session import Selection, check_output_folder, choose_questions, new_run_folder
 from rag.records import Answer, Chunk, Citation, Hit
 from rag.settings import Settings
 
@@ -214,6 +215,21 @@ def test_csv_answers_cell_is_a_json_array() -> None:
     assert qs.questions[1].answer_texts == ("甲, 乙",)
     assert qs.questions[2].unanswerable
     assert len(qs.problems) == 1 and qs.problems[0].startswith("eval_questions.csv:5: the answers cell")
+
+
+def test_json_nested_too_deeply_is_a_malformed_row_not_a_crash(tmp_path: Path) -> None:
+    """The parser recurses per bracket: a row of 100,000 of them is bad input, said in one line."""
+    deep = "[" * 100_000
+    qs = parse_jsonl(f'{{"question": "问？", "answers": ["甲"]}}\n{deep}\n', "deep.jsonl")
+    assert len(qs.questions) == 1 and qs.problems == [
+        "deep.jsonl:2: not valid JSON (nested too deeply to read at column 1)"]
+    qs = parse_csv(f'question,answers\n问？,"[""甲""]"\n问？,{deep}\n', "deep.csv")
+    assert len(qs.questions) == 1 and "nested too deeply" in qs.problems[0]
+    with pytest.raises(QuestionSetError, match=r"deep\.json:1: not valid JSON \(nested too deeply"):
+        parse_squad(deep, "deep.json")
+    (tmp_path / "report.json").write_text(deep, encoding="utf-8")
+    with pytest.raises(RagError, match=r"not a readable report\.json"):
+        compare.load_report(tmp_path)
 
 
 def test_csv_needs_a_question_column() -> None:
@@ -399,6 +415,33 @@ def test_compare_prints_differences(tmp_path: Path) -> None:
     assert "chunk_size: 200 -> 300" in text
 
 
+def test_reports_hold_no_credentials(tmp_path: Path) -> None:
+    """A password or key in llm_base_url or milvus_uri is masked in report.json, report.md and report.html."""
+    hand_made = _hand_made_report()
+    hand_made.settings = Settings(
+        llm_base_url="http://user:PASSWORD-1@llm.example:8000/v1?api_key=KEY-2&x=1", llm_model="m",
+        llm_api_key="KEY-3", store="milvus", milvus_uri="https://root:PASSWORD-4@milvus.example:19530/db?token=KEY-5",
+        milvus_token="KEY-6", auth_user="admin", auth_password="PASSWORD-7")
+    write_reports(hand_made, tmp_path)
+    for name in ("report.json", "report.md", "report.html", "predictions.json", "gold.json"):
+        text = (tmp_path / name).read_text(encoding="utf-8")
+        for secret in ("PASSWORD", "KEY-", "user:", "root:"):
+            assert secret not in text, (name, secret)
+    settings = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))["settings"]
+    assert settings["llm_base_url"] == "http://llm.example:8000/v1?api_key=***&x=1"
+    assert settings["milvus_uri"] == "https://milvus.example:19530/db?token=***"
+    assert settings["llm_api_key"] == settings["milvus_token"] == settings["auth_password"] == "***"
+
+
+def test_reports_folder_that_is_a_file_is_refused_before_the_run(tmp_path: Path) -> None:
+    taken = tmp_path / "report.txt"
+    taken.write_text("x", encoding="utf-8")
+    for folder in (taken, taken / "sub"):
+        with pytest.raises(RagError, match="give a folder for the reports"):
+            check_output_folder(folder)
+    check_output_folder(tmp_path / "new" / "run")  # a folder to be made is fine
+
+
 def test_summary_rates_are_fractions() -> None:
     s = _hand_made_report().summary
     for value in (s.em, s.f1, s.containment, s.refusal_precision, s.refusal_recall, s.false_refusals):
@@ -421,6 +464,15 @@ def test_cli_errors_are_one_line_messages(tmp_path: Path, monkeypatch: pytest.Mo
     err = capsys.readouterr().err
     assert err.startswith("error: empty.jsonl: no valid question (empty.jsonl:2: not valid JSON")
     assert "Traceback" not in err
+    taken = tmp_path / "taken.txt"
+    taken.write_text("x", encoding="utf-8")
+    # checked before the question set is even read, so before any index is loaded or built
+    assert main(["eval", str(DATA / "eval_questions.csv"), "--output", str(taken)]) == 2
+    assert capsys.readouterr().err.startswith(f"error: --output {taken} is a file: give a folder for the reports")
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000, encoding="utf-8")
+    assert main(["eval", str(deep)]) == 2
+    assert "deep.json:1: not valid JSON (nested too deeply to read" in capsys.readouterr().err
     assert not (tmp_path / "eval-runs").exists()
 
 

@@ -79,23 +79,36 @@ def test_cmrc_sample_writes_reports_and_reuses_its_index(isolated: Path, capsys:
 
 
 def test_jsonl_set_over_a_corpus_folder_scores_refusals_and_reports_bad_lines(
-        isolated: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        isolated: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     corpus = isolated / "articles"
     corpus.mkdir()
     shutil.copy(ROOT / "corpus" / "shenzhen-ai-industry.txt", corpus)
-    code = main(["eval", str(DATA / "eval_questions_broken.jsonl"), "--corpus", str(corpus),
-                 "--index-cache", str(isolated / "cache"), "--output", str(isolated / "run"), "--json"])
+    # The index folder lives elsewhere than the working folder: the runs go beside it, nothing lands here.
+    monkeypatch.setenv("RAG_INDEX_DIR", str(isolated / "kb" / "index"))
+    cwd = isolated / "elsewhere"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    code = main(["eval", str(DATA / "eval_questions_broken.jsonl"), "--corpus", str(corpus), "--json"])
     captured = capsys.readouterr()
-    assert code == 1  # rows were skipped
+    assert code == 0  # two rows were skipped, but the reports cover the rest: a warning, not a failure
     assert "eval_questions_broken.jsonl:3:" in captured.err and "eval_questions_broken.jsonl:6:" in captured.err
+    assert "warning: 2 malformed rows of eval_questions_broken.jsonl skipped" in captured.err
     printed = json.loads(captured.out)
     assert set(printed["reports"]) >= {"json", "markdown", "html", "predictions"}
-    report = _report(isolated / "run")
+    run = Path(printed["reports"]["json"]).parent
+    assert run.parent == isolated / "kb" / "eval-runs" and (run.parent / ".index").is_dir()
+    assert list(cwd.iterdir()) == []
+    report = _report(run)
     counts = report["summary"]["counts"]
     assert (counts["questions"], counts["unanswerable"]) == (4, 1)
     assert report["summary"]["refusal_recall"] in (0.0, 1.0)  # one unanswerable question: refused or not
     assert report["question_set"]["skipped_rows"] == 2
     assert report["run"]["corpus_dir"] == str(corpus)
+
+    # --strict: skipped rows fail the run (the cached evaluation index is reused)
+    assert main(["eval", str(DATA / "eval_questions_broken.jsonl"), "--corpus", str(corpus), "--strict",
+                 "--output", str(isolated / "strict")]) == 1
+    assert (isolated / "strict" / "report.json").is_file()
 
 
 def test_eval_without_a_question_set_is_a_clean_error(isolated: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -129,3 +130,105 @@ def test_broken_documents_get_clear_errors(tmp_path: Path, name: str, data: byte
     path.write_bytes(data)
     with pytest.raises(ArticleError, match=message):
         load_article(path, tmp_path, LIMIT, 10_000_000)
+
+
+def python_docx_text(data: bytes) -> str:
+    """The reference: the text python-docx gives (paragraphs, then table rows), as rag extracted it before."""
+    import re
+
+    import docx
+
+    document = docx.Document(io.BytesIO(data))
+    blocks: list[str] = []
+    for para in document.paragraphs:
+        text = para.text.strip()
+        if not text:
+            continue
+        style = (para.style.name if para.style is not None else "") or ""
+        match = re.match(r"Heading (\d)", style)
+        if style == "Title":
+            blocks.append(f"# {text}")
+        elif match:
+            blocks.append(f"{'#' * (int(match.group(1)) + 1)} {text}")
+        else:
+            blocks.append(text)
+    for table in document.tables:
+        for row in table.rows:
+            cells = [c.text.strip() for c in row.cells if c.text.strip()]
+            if cells:
+                blocks.append(" | ".join(cells))
+    return "\n\n".join(blocks) + ("\n" if blocks else "")
+
+
+def rich_docx() -> bytes:
+    """Headings of every level, tabs and breaks, a hyperlink, styles, and tables with merged and nested cells."""
+    import docx
+    from docx.enum.text import WD_BREAK
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    def element(tag: str, text: str | None = None, **attrs: str) -> Any:
+        el = OxmlElement(tag)
+        if text is not None:
+            el.text = text
+        for key, value in attrs.items():
+            el.set(qn(key.replace("_", ":")), value)
+        return el
+
+    document = docx.Document()
+    for level in range(10):
+        document.add_heading(f"标题{level}", level=level)
+    p = document.add_paragraph("前\t中")
+    run = p.add_run("行一")
+    run.add_break()
+    run.add_text("行二")
+    run = p.add_run("页")
+    run.add_break(WD_BREAK.PAGE)
+    run.add_text("后")
+    for style in ("Quote", "List Bullet", "Caption"):
+        document.add_paragraph(f"{style}段落", style=style)
+    p = document.add_paragraph("链接前")
+    link = element("w:hyperlink", r_id="rId99")
+    link_run = element("w:r")
+    link_run.append(element("w:t", "超链接"))
+    link.append(link_run)
+    p._p.append(link)
+    odd = element("w:r")
+    for tag in ("w:noBreakHyphen", "w:cr", "w:ptab"):
+        odd.append(element(tag))
+    p._p.append(odd)
+    inserted = element("w:ins")  # python-docx does not read tracked insertions
+    inserted_run = element("w:r")
+    inserted_run.append(element("w:t", "插入"))
+    inserted.append(inserted_run)
+    p._p.append(inserted)
+    unknown = document.add_paragraph("未知样式")
+    unknown._p.get_or_add_pPr().insert(0, element("w:pStyle", w_val="NoSuchStyle"))
+    table = document.add_table(rows=4, cols=4)
+    for i, row in enumerate(table.rows):
+        for j, cell in enumerate(row.cells):
+            cell.text = f"格{i}{j}"
+    table.cell(0, 0).merge(table.cell(0, 1))
+    table.cell(1, 0).merge(table.cell(3, 0))
+    table.cell(1, 2).merge(table.cell(2, 3))
+    table.cell(3, 3).text = ""
+    table.cell(3, 2).add_paragraph("第二段")
+    table.cell(3, 1).add_table(rows=1, cols=2).cell(0, 0).text = "嵌套"
+    second = document.add_table(rows=2, cols=2)
+    second.cell(1, 1).text = "乙"
+    document.add_paragraph("表后段落。")
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def test_docx_text_is_what_python_docx_gives(tmp_path: Path) -> None:
+    from rag.ingest.docx_text import docx_text
+
+    data = rich_docx()
+    expected = python_docx_text(data)
+    assert "格10\n格20\n格30 | 格11" in expected and "####### 标题6" in expected  # merges and levels covered
+    assert docx_text(data, "rich.docx", 10_000_000) == expected
+    path = tmp_path / "rich.docx"
+    path.write_bytes(data)
+    assert load_article(path, tmp_path, LIMIT, 10_000_000).text == expected

@@ -198,3 +198,31 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
     err = capsys.readouterr().err
     assert code == 2
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("module", ["rag.store.current", "rag.store.recovery", "rag.store.versions"])
+def test_docstring_examples(module: str) -> None:
+    import doctest
+    import importlib
+
+    failures, _ = doctest.testmod(importlib.import_module(module))
+    assert failures == 0
+
+
+def test_clean_up_keeps_current_and_previous_and_nothing_else(tmp_path: Path) -> None:
+    """The switch order decides, not the names: an unswitched version is newer than the live one."""
+    from rag.store.current import prune_versions, switch_current
+
+    versions = tmp_path / "versions"
+    for name in ("v1", "v2", "v3-unswitched", "v4", "v5.tmp"):
+        (versions / name).mkdir(parents=True)
+        (versions / name / "data").write_text(name, encoding="utf-8")
+    assert prune_versions(tmp_path) == []  # no CURRENT yet: nothing is deleted
+    switch_current(tmp_path, "v1")
+    switch_current(tmp_path, "v2")
+    switch_current(tmp_path, "v4")
+    assert (tmp_path / "PREVIOUS").read_text(encoding="utf-8") == "v2\n"
+    assert prune_versions(tmp_path) == ["v1", "v3-unswitched", "v5.tmp"]
+    assert sorted(p.name for p in versions.iterdir()) == ["v2", "v4"]
+    (tmp_path / "CURRENT").write_text("gone\n", encoding="utf-8")  # damaged: clean-up waits for the rebuild
+    assert prune_versions(tmp_path) == []

@@ -76,7 +76,7 @@ def test_escape_and_highlight() -> None:
     assert view.esc(EVIL).startswith("&lt;script&gt;")
     assert view.highlight("甲<乙>丙", 1, 4) == "甲<mark>&lt;乙&gt;</mark>丙"
     assert view.highlight("abc", 5, 9) == "abc"  # a span past the end highlights nothing
-    assert view.esc_markdown("[x](javascript:a) *b*") == "\\[x\\]\\(javascript:a\\) \\*b\\*"
+    assert view.esc_markdown("[x](javascript:a) *b*") == "\\[x\\]\\(javascript\\:a\\) \\*b\\*"
 
 
 def test_sources_mark_the_cited_span_and_fold_the_rest(article: Article, answer: Answer) -> None:
@@ -125,16 +125,39 @@ def test_chat_text_links_citations_and_escapes_the_rest(answer: Answer) -> None:
     assert "[\\[1\\]](#cite-4-c1)" in md
     assert no_markup_from(md)
     assert md.startswith("实际检索：")
-    # a bracketed number that is no citation stays text
-    assert view.linked_markers(0, "见[9]", {1}) == "见\\[9\\]"
+
+
+def test_only_the_answers_own_markers_become_links(article: Article) -> None:
+    """A [1] or [2] in article text is text; the markers after each cited sentence are the links."""
+    text = "人才超 1200 人。"
+    cited = citation(article, 1, text)
+    quoting = Citation(n=1, article=cited.article, title=cited.title, section=cited.section,
+                       paragraph=cited.paragraph, page=None, paragraph_text="见[2]与[1]。", paragraph_start=0,
+                       start=0, end=len("见[2]与[1]。"))
+    second = Citation(n=2, article=cited.article, title=cited.title, section=cited.section,
+                      paragraph=cited.paragraph, page=None, paragraph_text="另[1]句。", paragraph_start=0, start=0,
+                      end=len("另[1]句。"))
+    answer = Answer(question="q", query="q", text="见[2]与[1]。[1]另[1]句。[2]", refused=False,
+                    citations=[quoting, second])
+    md = view.chat_text(0, answer)
+    assert md == ("见\\[2\\]与\\[1\\]。[\\[1\\]](#cite-0-c1)另\\[1\\]句。[\\[2\\]](#cite-0-c2)")
+    assert view.answer_markdown(answer).splitlines()[2] == "**答：** 见\\[2\\]与\\[1\\]。[1]另\\[1\\]句。[2]"
+    # A text that is not its citations' sentences (an answer made elsewhere) links nothing it cannot place.
+    odd = Answer(question="q", query="q", text="别的[1]", refused=False, citations=[quoting])
+    assert "#cite-" not in view.chat_text(0, odd)
+    # Generative: the model's markers, checked as they streamed, are the ones whose number is a citation.
+    generated = Answer(question="q", query="q", text="甲[1]乙[3]", refused=False, citations=[quoting],
+                       mode="generative")
+    assert view.chat_text(0, generated) == "甲[\\[1\\]](#cite-0-c1)乙\\[3\\]"
 
 
 def test_markdown_copy_holds_the_answer_and_its_sources(answer: Answer) -> None:
     md = view.answer_markdown(answer)
     c = answer.citations[0]
-    assert f"**答：** {answer.text}" in md
-    assert f"[1] 测试文章 · 一、规模 · 第1段（{c.article}）" in md
-    assert f"**{c.sentence_text}**" in md
+    assert f"**答：** {view.esc_markdown(c.sentence_text)}[1]" in md
+    assert f"[1] 测试文章 · 一、规模 · 第1段（{view.esc_markdown(c.article)}）" in md
+    assert f"**{view.esc_markdown(c.sentence_text)}**" in md
+    assert no_markup_from(md)
 
 
 def test_example_questions_put_hand_picked_ones_first() -> None:
@@ -207,3 +230,17 @@ def test_index_errors_reach_the_page_and_no_index_is_an_empty_state(tmp_path: Pa
     html = _article_view(app, "a.txt", view.Focus(1, 0, 1), "x")
     assert "manifest.json" in html and "rag index --rebuild" in html
     assert app.status_line().startswith("⚠")
+
+
+def test_a_damaged_version_is_shown_in_the_header_with_the_fix(tmp_path: Path, encoder: object) -> None:
+    from rag.kb.knowledge_base import KnowledgeBase
+
+    settings = make_settings(tmp_path)
+    KnowledgeBase(settings, encoder).build()  # type: ignore[arg-type]
+    app = ChatApp(settings)
+    assert not app.status_line().startswith("⚠")
+    version = settings.index_dir / VERSIONS / (settings.index_dir / CURRENT).read_text(encoding="utf-8").strip()
+    chunks = version / "chunks.jsonl"
+    chunks.write_bytes(chunks.read_bytes()[:-10])  # truncated: the manifest still reads
+    line = app.status_line()
+    assert line.startswith("⚠ 索引已损坏") and "chunks.jsonl" in line.replace("\\", "") and "1 篇文章" in line

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 from collections.abc import Generator, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from rag.errors import EndpointError
 from rag.settings import Settings
@@ -109,8 +110,16 @@ def _error_detail(body: Any) -> str:
 
 
 def _chat_url(base_url: str) -> str:
-    base = base_url.rstrip("/")
-    return base if base.endswith("/chat/completions") else base + "/chat/completions"
+    """The chat-completions URL under ``base_url``; a query string (``?api-version=…``) stays at the end.
+
+    >>> _chat_url("http://h:8000/v1/?key=1")
+    'http://h:8000/v1/chat/completions?key=1'
+    """
+    parts = urlsplit(base_url)
+    path = parts.path.rstrip("/")
+    if not path.endswith("/chat/completions"):
+        path += "/chat/completions"
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
 
 
 def shown_url(settings: Settings) -> str:
@@ -158,6 +167,20 @@ def _status_problem(response: httpx.Response) -> str:
     return f"answered HTTP {code} ({detail or response.reason_phrase}); {check}"
 
 
+def _until_deadline(lines: Iterable[str], settings: Settings) -> Iterator[str]:
+    """The stream's lines, cut off with an EndpointError once the whole answer has taken ``llm_deadline``.
+
+    ``llm_timeout`` bounds each wait; a server that keeps sending (tokens or
+    keep-alive comments) forever would pass it, so the whole answer has a deadline too.
+    """
+    deadline = time.monotonic() + settings.llm_deadline
+    for line in lines:
+        if time.monotonic() > deadline:
+            raise endpoint_error(settings, f"was still answering after {settings.llm_deadline:g} s (llm_deadline): "
+                                           "it may be stuck in a loop; try again or raise llm_deadline")
+        yield line
+
+
 def chat_deltas(settings: Settings, messages: list[dict[str, str]]) -> Generator[str, None, None]:
     """Raw content deltas from the endpoint; every failure becomes an EndpointError."""
     import httpx
@@ -185,7 +208,7 @@ def chat_deltas(settings: Settings, messages: list[dict[str, str]]) -> Generator
                 response.read()
                 yield _whole_answer(response.text)
                 return
-            yield from parse_sse(response.iter_lines())
+            yield from parse_sse(_until_deadline(response.iter_lines(), settings))
     except StreamFormatError as exc:
         raise failure(str(exc)) from exc
     except httpx.ConnectTimeout as exc:

@@ -2,7 +2,8 @@
 
 ``main`` parses arguments and calls ``commands`` (index, search, ask, status, serve,
 eval), which hands ``rag eval`` to ``eval``; the progress bars (``progress``) and
-the printing live here, never in the library.
+the printing live here, never in the library. What comes from articles and file
+names is printed through ``terminal`` (control characters shown as ``\\xNN``).
 May import every layer below it; nothing in the library imports it.
 """
 

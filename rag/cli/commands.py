@@ -1,15 +1,20 @@
-"""What each ``rag`` command does with parsed arguments: call the library, print the result."""
+"""What each ``rag`` command does with parsed arguments: call the library, print the result.
+
+Whatever comes from articles, file names or settings is printed through
+``terminal_line``/``terminal_text``: data, never escape codes.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from typing import Any
 
+from rag.cli.terminal import json_line, terminal_line, terminal_text
 from rag.errors import RagError
 from rag.kb.knowledge_base import KnowledgeBase
+from rag.records import Answer
 from rag.serialize import answer_to_json, hit_to_json
 from rag.settings import Settings
 
@@ -26,7 +31,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _dump(data: Any) -> None:
-    print(json.dumps(data, ensure_ascii=False))
+    print(json_line(data))
 
 
 def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
@@ -36,9 +41,9 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     if args.watch:
         from rag.ingest.watch import watch_corpus
 
-        print(f"watching {settings.corpus_dir} for changes (Ctrl+C to stop)", flush=True)
+        print(f"watching {terminal_line(str(settings.corpus_dir))} for changes (Ctrl+C to stop)", flush=True)
         watch_corpus(settings.corpus_dir, lambda: _index_once(kb, args),
-                     on_error=lambda exc: print(f"error: {exc}", flush=True))
+                     on_error=lambda exc: print(f"error: {terminal_line(str(exc))}", flush=True))
     return code
 
 
@@ -48,9 +53,9 @@ def _index_once(kb: KnowledgeBase, args: argparse.Namespace) -> int:
     with stage_bars({"embed": "embedding", "write": "writing"}) as progress:
         report = kb.build(rebuild=args.rebuild, progress=None if args.json else progress)
     for line in report.warnings:
-        print(f"warning: {line}", file=sys.stderr)
+        print(f"warning: {terminal_line(line)}", file=sys.stderr)
     for line in report.errors:
-        print(f"skipped: {line}", file=sys.stderr)
+        print(f"skipped: {terminal_line(line)}", file=sys.stderr)
     if args.json:
         _dump({
             "version": report.version, "up_to_date": report.up_to_date, "articles": report.articles,
@@ -69,14 +74,16 @@ def _index_once(kb: KnowledgeBase, args: argparse.Namespace) -> int:
         parts = []
         for label, items in (("added", report.added), ("changed", report.changed), ("removed", report.removed)):
             if items:
-                parts.append(f"{label} {', '.join(items)}")
+                parts.append(f"{label} {', '.join(map(terminal_line, items))}")
         print(f"indexed {report.articles} articles into {report.chunks} chunks in {report.seconds:.1f}s: "
               f"embedded {report.embedded} texts, {report.from_cache} from cache"
               + (f"; {'; '.join(parts)}" if parts else ""))
-        print(f"index version {report.version} in {kb.settings.index_dir}")
+        print(f"index version {report.version} in {terminal_line(str(kb.settings.index_dir))}")
         if report.store == "milvus":
             print(f"milvus: wrote {report.store_inserted} chunks, removed {report.store_deleted} old articles")
-    return 1 if report.errors else 0
+    # Skipped files are reported above, one line each, and the rest is indexed: that is a success (exit 0);
+    # a build that cannot index anything raises instead (exit 2).
+    return 0
 
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
@@ -93,9 +100,9 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     for hit in result.hits:
         c = hit.chunk
         paras = ",".join(str(p) for p in c.paragraphs)
-        where = f"{c.article} · {c.section or c.title} · ¶{paras}"
+        where = f"{terminal_line(c.article)} · {terminal_line(c.section or c.title)} · ¶{paras}"
         print(f"[{hit.rank}] {hit.score:.4f}  {where}")
-        print(f"    {c.text.replace(chr(10), ' ')}")
+        print(f"    {terminal_line(c.text.replace(chr(10), ' '))}")
     return 0
 
 
@@ -104,44 +111,52 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     if not args.question.strip():
         raise RagError("the question is empty; ask something about the articles")
     kb = KnowledgeBase(settings)
-    if args.generative:
-        from rag.answer.generative import collect_stream
-
-        answer = collect_stream(kb.ask_generative(args.question, articles=args.articles),
-                                None if args.json else sys.stdout)
-    else:
-        answer = kb.ask(args.question, articles=args.articles)
+    answer = _generative_answer(kb, args) if args.generative else kb.ask(args.question, articles=args.articles)
     if args.json:
         _dump(answer_to_json(answer))
         return 0
     if not args.generative:
-        print(answer.text)
+        print(terminal_text(answer.text))
     if answer.refused:
         if answer.hits:
             print("\n可能相关的段落:")
             for hit in answer.hits[:3]:
                 chunk = hit.chunk
                 paras = ",".join(map(str, chunk.paragraphs))
-                print(f"  - {chunk.title} · {chunk.section} · 第{paras}段: {chunk.text[:60]}…")
+                print(f"  - {terminal_line(chunk.title)} · {terminal_line(chunk.section)} · 第{paras}段: "
+                      f"{terminal_line(chunk.text[:60])}…")
         return 0
     print()
     for c in answer.citations:
         page = f" · 第{c.page}页" if c.page else ""
-        print(f"[{c.n}] {c.title} · {c.section or '正文'} · 第{c.paragraph}段{page} ({c.article})")
+        print(f"[{c.n}] {terminal_line(c.title)} · {terminal_line(c.section or '正文')} · 第{c.paragraph}段{page} "
+              f"({terminal_line(c.article)})")
     if answer.uncited:
         print("注意: 回答没有引用任何检索到的段落, 请核实。")
     return 0
 
 
+def _generative_answer(kb: KnowledgeBase, args: argparse.Namespace) -> Answer:
+    """The endpoint's answer; without --json its text is printed as it streams (escaped: it quotes articles)."""
+    from rag.answer.generative import collect_stream
+
+    stream = kb.ask_generative(args.question, articles=args.articles)
+    if args.json:
+        return collect_stream(stream)
+    return collect_stream((terminal_text(item) if isinstance(item, str) else item for item in stream), sys.stdout)
+
+
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    """Print what the index holds."""
+    """Print what the index holds; a damaged index is also an error (exit 2) that names the fix."""
     status = KnowledgeBase(settings).status()
     if args.json:
         _dump(status)
-        return 0
-    width = max(map(len, status), default=0)
-    for key, value in status.items():
-        print(f"{key:{width}} {value}")
+    else:
+        width = max(map(len, status), default=0)
+        for key, value in status.items():
+            print(f"{key:{width}} {terminal_line(str(value))}")
+    if status.get("health", "ok") != "ok":
+        raise RagError(str(status["health"]))
     return 0
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rag.cli.terminal import json_line, terminal_line, terminal_text
 from rag.errors import RagError
 from rag.evaluation.datasets import BUNDLED_DATASETS, MAX_PROBLEMS_SHOWN, SPLITS
 from rag.settings import RETRIEVAL_MODES, Settings
@@ -24,8 +24,10 @@ examples:
 A SQuAD-format file (CMRC 2018, DRCD) is answered from its own passages, indexed
 once into --index-cache and reused while the file, encoder and chunking stay the same.
 --split cuts CMRC by passage: tune = SHA-1 of the passage id is even, test = odd.
-Exit status: 0 when all went well; 1 when rows were skipped or a --fail-under bound
-was missed; 2 on an error.
+Reports go to a new folder under eval-runs/ beside the index folder (setting eval_dir).
+Malformed rows of a question set are skipped with a warning and listed in the reports.
+Exit status: 0 when the reports were written, skipped rows or not; 1 when a
+--fail-under bound was missed, or with --strict when rows were skipped; 2 on an error.
 """
 
 
@@ -55,9 +57,10 @@ def add_eval_parser(subparsers: Any, common: Callable[[argparse.ArgumentParser],
                    help="keep the passages of N random chosen questions (seeded by --seed) out of the search; "
                         "their questions count as unanswerable (refusal recall on CMRC)")
     p.add_argument("--output", type=Path, metavar="DIR",
-                   help="folder for the reports (default: a new timestamped folder under eval-runs/)")
+                   help="folder for the reports, created if missing (default: a new timestamped folder under "
+                        "eval-runs/ beside the index folder)")
     p.add_argument("--index-cache", type=Path, metavar="DIR",
-                   help="where evaluation indexes are cached (default: eval-runs/.index)")
+                   help="where evaluation indexes are cached (default: eval-runs/.index beside the index folder)")
     p.add_argument("--corpus", type=Path, metavar="DIR",
                    help="for a JSONL/CSV set: index this folder (cached) instead of using the index in --index-dir")
     p.add_argument("--passages", choices=("all", "questions"), default="all",
@@ -67,6 +70,8 @@ def add_eval_parser(subparsers: Any, common: Callable[[argparse.ArgumentParser],
                    help="print two runs (report.json files or run folders) side by side and exit")
     p.add_argument("--fail-under", action="append", default=[], metavar="METRIC=VALUE",
                    help="exit with status 1 when a summary metric is below VALUE, e.g. hit@5=0.8; repeatable")
+    p.add_argument("--strict", action="store_true",
+                   help="exit with status 1 when malformed rows of the question set were skipped")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     common(p)
 
@@ -77,7 +82,7 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.compare:
         a, b = (load_report(path) for path in args.compare)
-        print(format_comparison(a, b, str(args.compare[0]), str(args.compare[1])))
+        print(terminal_text(format_comparison(a, b, str(args.compare[0]), str(args.compare[1]))))
         return 0
     bounds = [_parse_bound(text) for text in args.fail_under]
 
@@ -85,7 +90,10 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
     from rag.evaluation.datasets import bundled_dataset, load_question_set
     from rag.evaluation.report import summary_to_json
     from rag.evaluation.runner import EvalOptions
-    from rag.evaluation.session import Selection, evaluate
+    from rag.evaluation.session import Selection, check_output_folder, evaluate
+
+    if args.output is not None:
+        check_output_folder(args.output)  # before the run, not after it
 
     if (args.file is None) == (args.dataset is None):
         raise RagError("give a question-set file or --dataset (e.g. `rag eval --dataset cmrc2018-dev`), not both")
@@ -100,7 +108,7 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
         raise RagError("--chunk-size/--chunk-overlap need an index built for them: add --corpus DIR "
                        "(or rebuild your index with `rag index --chunk-size …`)")
     selection = Selection(args.split, args.sample, args.seed, args.limit, args.hold_out)
-    # index_cache None: the runner's default, <eval_dir>/.index
+    # index_cache None: the runner's default, <eval_root>/.index
     options = EvalOptions(depth=args.depth, index_cache=args.index_cache, corpus_dir=args.corpus,
                           passages=args.passages)
     with stage_bars({"embed": "embedding", "write": "writing index"}) as build_progress, \
@@ -110,24 +118,28 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
     report = run.report
     summary = summary_to_json(report.summary)
     if args.json:
-        print(json.dumps({"summary": summary, "reports": {k: str(v) for k, v in run.files.items()}},
-                         ensure_ascii=False))
+        print(json_line({"summary": summary, "reports": {k: str(v) for k, v in run.files.items()}}))
     else:
-        print(f"{report.question_set.name}: {len(report.questions)} questions ({report.question_set.selection}), "
-              f"mode {settings.retrieval_mode}")
+        print(f"{terminal_line(report.question_set.name)}: {len(report.questions)} questions "
+              f"({report.question_set.selection}), mode {settings.retrieval_mode}")
         print(_summary_table(summary))
-        print(f"reports in {run.out_dir}: {', '.join(p.name for p in run.files.values())}")
+        print(f"reports in {terminal_line(str(run.out_dir))}: {', '.join(p.name for p in run.files.values())}")
+    skipped = len(question_set.problems)
+    if skipped:
+        print(f"warning: {skipped} malformed row{'s' if skipped != 1 else ''} of {terminal_line(question_set.name)} "
+              f"skipped (listed above and in report.json); the reports cover the other {len(report.questions)} "
+              f"questions{'' if args.strict else ' (--strict makes this exit with status 1)'}", file=sys.stderr)
     missed = [(key, bound, summary.get(key)) for key, bound in bounds
               if summary.get(key) is None or summary[key] < bound]
     for key, bound, value in missed:
         print(f"below bound: {key} = {value} < {bound}", file=sys.stderr)
-    return 1 if missed or question_set.problems else 0
+    return 1 if missed or (args.strict and skipped) else 0
 
 
 def _print_problems(problems: list[str]) -> None:
     """The malformed rows that were skipped, the first MAX_PROBLEMS_SHOWN of them, on stderr."""
     for line in problems[:MAX_PROBLEMS_SHOWN]:
-        print(f"skipped: {line}", file=sys.stderr)
+        print(f"skipped: {terminal_line(line)}", file=sys.stderr)
     if len(problems) > MAX_PROBLEMS_SHOWN:
         print(f"skipped: … and {len(problems) - MAX_PROBLEMS_SHOWN} more rows", file=sys.stderr)
 

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from rag import __version__
+from rag.cli.terminal import terminal_line
 from rag.errors import RagError
 from rag.settings import RETRIEVAL_MODES, STORES, Settings, load_settings
+
+# Libraries that log every request with its full URL (a password in user-info, a key in the
+# query) or every page hit: kept at WARNING even with -v, whose INFO is about our own work.
+URL_LOGGERS = ("httpx", "httpcore", "urllib3", "requests", "huggingface_hub", "gradio", "gradio_client",
+               "uvicorn", "uvicorn.access", "uvicorn.error", "fastapi", "starlette", "websockets")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -102,14 +109,31 @@ def _warnings_only(record: logging.LogRecord) -> bool:
     return record.levelno >= logging.WARNING
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``rag`` console script."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
-    level = logging.INFO if args.verbose else logging.WARNING
+def check_text_arguments(args: argparse.Namespace) -> None:
+    """Refuse a text argument that is not valid UTF-8 (bytes the shell passed through as lone surrogates).
+
+    Path arguments may hold such bytes (a file system's names need not be UTF-8); a
+    question or an option's value cannot be searched, printed or stored.
+    """
+    for name, value in vars(args).items():
+        if name == "articles":  # corpus paths, which keep their file system's bytes
+            continue
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str) and any("\ud800" <= ch <= "\udfff" for ch in text):
+                raise RagError(f"the argument {terminal_line(text)} is not valid UTF-8 (the bytes shown as \\xNN); "
+                               "pass UTF-8 text, e.g. with a UTF-8 locale (LANG=C.UTF-8)")
+
+
+def _set_up_output() -> None:
+    """Never fail on printing: what the terminal cannot encode is written as a backslash escape."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+
+
+def _set_up_logging(verbose: bool) -> None:
+    level = logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     # Some libraries (bm25s, jieba) set their own loggers to DEBUG when imported: filter at the handler.
     for handler in logging.getLogger().handlers:
@@ -120,22 +144,50 @@ def main(argv: list[str] | None = None) -> int:
     # its own and resets its level when imported, so a filter on its logger does it.
     for name in ("pymilvus", "milvus_lite"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
+    for name in URL_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     if _warnings_only not in logging.getLogger("jieba").filters:
         logging.getLogger("jieba").addFilter(_warnings_only)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``rag`` console script."""
+    _set_up_output()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    _set_up_logging(args.verbose)
     from rag.store.faults import arm_from_environment
 
     arm_from_environment()  # crash tests' RAG_FAULT_POINT, read once here: the build never reads it
     try:
+        check_text_arguments(args)
         settings = settings_from_args(args)
         from rag.cli import commands
 
         return int(commands.run(args, settings))
     except RagError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {terminal_line(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`rag search … --json | head -1`): stop quietly, as Unix tools do
+        # (the shell reports 128 + SIGPIPE for them). What is still buffered goes nowhere, so
+        # the interpreter's last flush cannot fail with a message of its own.
+        _discard_stdout()
+        return 141
+
+
+def _discard_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # not a real file (a test's capture): nothing is left to flush there
+        pass
 
 
 if __name__ == "__main__":

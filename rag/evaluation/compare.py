@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rag.errors import RagError
 from rag.evaluation.report import METRICS, format_value
+from rag.serialize import parse_json
 
 # Settings that decide the numbers; the rest (ports, limits) would only clutter the table.
 COMPARED_SETTINGS = ("retrieval_mode", "model", "encoder_backend", "chunk_size", "chunk_overlap", "top_k", "rrf_k",
@@ -36,7 +36,7 @@ def load_report(path: Path) -> dict[str, Any]:
     """A report.json (or the run folder holding one), checked to have a summary."""
     file = path / "report.json" if path.is_dir() else path
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
+        data = parse_json(file.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise RagError(f"{file} does not exist; give a report.json or the run folder holding it") from exc
     except (OSError, ValueError) as exc:

@@ -36,6 +36,7 @@ from rag.evaluation.questions import (
     QuestionSet,
 )
 from rag.records import Article, Paragraph
+from rag.serialize import parse_json
 
 # --dataset NAME -> file shipped in rag/data/ (licence and attribution in rag/data/README.md)
 BUNDLED_DATASETS = {"cmrc2018-dev": "cmrc2018_dev.json"}
@@ -45,7 +46,6 @@ MAX_PROBLEMS_SHOWN = 20
 
 
 # -- reading ---------------------------------------------------------------------------
-
 
 def bundled_dataset(name: str) -> Path:
     """The path of a dataset shipped with the package (``--dataset NAME``)."""
@@ -88,7 +88,7 @@ def parse_jsonl(text: str, name: str) -> QuestionSet:
         if not line.strip():
             continue
         try:
-            rows.append((number, json.loads(line)))
+            rows.append((number, parse_json(line)))
         except json.JSONDecodeError as exc:
             problems.append(f"{name}:{number}: not valid JSON ({exc.msg} at column {exc.colno})")
     return _from_rows(rows, name, "jsonl", problems)
@@ -126,7 +126,7 @@ def _csv_row(row: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {k: v for k, v in row.items() if v.strip() != ""}
     if "answers" in out:
         try:
-            out["answers"] = json.loads(out["answers"])
+            out["answers"] = parse_json(out["answers"])
         except json.JSONDecodeError as exc:
             raise ValueError(f"the answers cell is not a JSON array ({exc.msg}): {out['answers'][:60]!r}") from exc
     if "paragraph" in out:
@@ -201,7 +201,7 @@ def question_from_row(row: Any, line: int) -> Question:
 def parse_squad(text: str, name: str) -> QuestionSet:
     """Questions and passages from SQuAD-format JSON (CMRC 2018, DRCD, SQuAD 1/2)."""
     try:
-        data = json.loads(text)
+        data = parse_json(text)
     except json.JSONDecodeError as exc:
         raise QuestionSetError(f"{name}:{exc.lineno}: not valid JSON ({exc.msg} at column {exc.colno})") from exc
     documents = data.get("data") if isinstance(data, dict) else None

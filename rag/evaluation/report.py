@@ -20,6 +20,8 @@ from typing import Any
 from rag.evaluation.datasets import MAX_PROBLEMS_SHOWN
 from rag.evaluation.metrics import MAX_ANSWER_CHARS, STANDARD_K, QuestionResult, Summary
 from rag.evaluation.runner import EvalReport
+from rag.settings import Settings
+from rag.urls import mask_url
 
 REPORT_FORMAT = "rag-eval/1"
 # (summary key, label, kind): kind decides the number format and what "better" means in comparisons.
@@ -112,11 +114,20 @@ def report_to_json(report: EvalReport) -> dict[str, Any]:
         "model": {"name": s.model, "encoder": report.encoder, "backend": s.backend,
                   "dimension": report.index.dimension},
         "index": asdict(report.index),
-        "settings": s.public_dict(),
+        "settings": public_settings(s),
         "versions": report.versions,
         "timings_s": {k: round(v, 3) for k, v in report.timings.items()},
         "questions": [question_to_json(r) for r in report.questions],
     }
+
+
+def public_settings(settings: Settings) -> dict[str, Any]:
+    """The settings as reports show them: secrets left out, every URL without user-info or keys (``mask_url``).
+
+    >>> public_settings(Settings(llm_base_url="http://u:pw@h/v1?api_key=k"))["llm_base_url"]
+    'http://h/v1?api_key=***'
+    """
+    return {k: mask_url(v) if isinstance(v, str) else v for k, v in settings.public_dict().items()}
 
 
 def predictions(report: EvalReport) -> dict[str, str]:

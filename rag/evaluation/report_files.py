@@ -6,13 +6,13 @@ Its own module so that ``report`` (the data and the Markdown) and ``html_report`
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from rag.evaluation.html_report import html_report
 from rag.evaluation.report import gold_squad, markdown_report, predictions, report_to_json
 from rag.evaluation.runner import EvalReport
+from rag.serialize import json_text
 
 
 def write_reports(report: EvalReport, out_dir: Path) -> dict[str, Path]:
@@ -32,4 +32,4 @@ def write_reports(report: EvalReport, out_dir: Path) -> dict[str, Path]:
 
 
 def _json(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False, indent=1) + "\n"
+    return json_text(data, indent=1) + "\n"

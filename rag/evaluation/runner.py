@@ -29,6 +29,7 @@ from rag.evaluation.datasets import QuestionSet, passage_articles, questions_pas
 from rag.evaluation.metrics import QuestionResult, Summary, score_question, summarize
 from rag.kb.knowledge_base import KnowledgeBase, Retrieved
 from rag.records import Answer, Hit
+from rag.serialize import json_text
 from rag.settings import Settings
 from rag.store.build import Progress
 
@@ -37,9 +38,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Where evaluation indexes are cached, inside the settings' eval_dir, unless EvalOptions.index_cache says.
+# Where evaluation indexes are cached, inside the settings' eval_root, unless EvalOptions.index_cache says.
 INDEX_CACHE_DIRNAME = ".index"
-DEFAULT_INDEX_CACHE = Path("eval-runs") / INDEX_CACHE_DIRNAME  # the default eval_dir's; use index_cache_root()
 PASSAGE_SCOPES = ("all", "questions")
 # Versions worth knowing when two runs disagree.
 LIBRARIES = ("numpy", "faiss-cpu", "torch", "sentence-transformers", "transformers", "onnxruntime", "jieba",
@@ -51,7 +51,7 @@ class EvalOptions:
     """How to run a set, beyond the pipeline settings."""
 
     depth: int = 10  # chunks retrieved per question for hit@k; answers use the top settings.top_k
-    index_cache: Path | None = None  # None: settings.eval_dir/.index
+    index_cache: Path | None = None  # None: settings.eval_root/.index
     corpus_dir: Path | None = None  # JSONL/CSV sets: index this folder instead of using settings.index_dir
     passages: str = "all"  # SQuAD sets: "all" the file's passages, or only the selected "questions"' passages
 
@@ -113,7 +113,7 @@ def _passages_digest(question_set: QuestionSet) -> str:
 
 def index_cache_root(settings: Settings, options: EvalOptions) -> Path:
     """The folder that holds the cached evaluation indexes and their shared embedding cache."""
-    return options.index_cache or settings.eval_dir / INDEX_CACHE_DIRNAME
+    return options.index_cache or settings.eval_root / INDEX_CACHE_DIRNAME
 
 
 def evaluation_settings(settings: Settings, question_set: QuestionSet, options: EvalOptions) -> Settings:
@@ -271,7 +271,7 @@ def _describe_cache(settings: Settings, question_set: QuestionSet, options: Eval
         "passages": options.passages if options.corpus_dir is None else None,
         "encoder": settings.encoder_identity, "chunking": settings.chunking,
     }
-    (folder / "eval-key.json").write_text(json.dumps(note, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    (folder / "eval-key.json").write_text(json_text(note, indent=1) + "\n", encoding="utf-8")
 
 
 def library_versions() -> dict[str, str]:

@@ -2,8 +2,9 @@
 
 ``evaluate`` chooses the questions (split, sample, limit, held-out articles),
 runs them (``runner.run_evaluation``) and writes the reports into a run folder,
-by default a new one under ``settings.eval_dir``. The faces only read their
-arguments, load the set, and show progress and results.
+by default a new one under ``settings.eval_root`` (``eval-runs/`` beside the index
+folder). A folder the reports cannot go to is refused before the run, not after
+it. The faces only read their arguments, load the set, and show progress and results.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rag.errors import RagError
 from rag.evaluation.datasets import QuestionSet, hold_out_articles, select_questions
 from rag.evaluation.report_files import write_reports
 from rag.evaluation.runner import EvalOptions, EvalReport, run_evaluation
@@ -69,6 +71,17 @@ def new_run_folder(root: Path, name: str, mode: str) -> Path:
     return folder
 
 
+def check_output_folder(folder: Path) -> None:
+    """Refuse a reports folder that is a file, or lies under one, before anything runs."""
+    for place in (folder, *folder.parents):
+        if place.exists():
+            if not place.is_dir():
+                what = "is a file" if place == folder else f"lies under {place}, which is a file"
+                raise RagError(f"--output {folder} {what}: give a folder for the reports (it is created "
+                               "if missing), or leave --output out for a new one under eval-runs/")
+            return
+
+
 def evaluate(
     settings: Settings,
     question_set: QuestionSet,
@@ -84,8 +97,15 @@ def evaluate(
     ``progress(done, total)`` follows the questions and ``build_progress(stage, done, total)``
     the evaluation index build; ``encoder`` is an already loaded one to share.
     """
+    if out_dir is not None:
+        check_output_folder(out_dir)
     chosen = choose_questions(question_set, selection)
     report = run_evaluation(settings, chosen, progress=progress, options=options, build_progress=build_progress,
                             encoder=encoder)
-    folder = out_dir or new_run_folder(settings.eval_dir, Path(chosen.name).stem, settings.retrieval_mode)
-    return EvalRun(report, folder, write_reports(report, folder))
+    folder = out_dir or new_run_folder(settings.eval_root, Path(chosen.name).stem, settings.retrieval_mode)
+    try:
+        files = write_reports(report, folder)
+    except OSError as exc:  # a full disk, a read-only folder
+        raise RagError(f"the reports could not be written to {folder} ({exc.strerror or exc}); "
+                       "give another folder with --output") from exc
+    return EvalRun(report, folder, files)

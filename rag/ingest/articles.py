@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from rag.errors import ArticleError
+from rag.files import display_name
 from rag.ingest.decode import control_ratio, decode_bytes
+from rag.ingest.limits import one_line, too_much_text
 from rag.records import Article, Paragraph
 from rag.text import SENTENCE_END
 
@@ -108,10 +111,12 @@ def parse_article(
     """Turn decoded text into an Article: title, sections and numbered paragraphs.
 
     The title is the first ``#`` heading, else a short unpunctuated first line,
-    else the file name. Paragraphs broken mid-sentence are rejoined with the next.
+    else the file name (bytes of it that are not UTF-8 shown as ``\\xNN``).
+    Paragraphs broken mid-sentence are rejoined with the next.
     """
     if not text.strip():
-        raise ArticleError(f"{path}: the article is empty (no text after decoding); add text or delete it")
+        raise ArticleError(
+            f"{display_name(path)}: the article is empty (no text after decoding); add text or delete it")
     blocks = split_blocks(text, markdown_headings=True, plain_headings=plain_headings)
     title = ""
     first_h1 = next((b for b in blocks if b.heading_level == 1), None)
@@ -123,7 +128,7 @@ def parse_article(
         title = blocks[0].heading_text
         blocks = blocks[1:]
     if not title:
-        title = Path(path).stem
+        title = display_name(Path(path).stem)
 
     paragraphs: list[Paragraph] = []
     section = ""
@@ -145,7 +150,7 @@ def parse_article(
     if pending is not None:
         paragraphs.append(_paragraph(len(paragraphs) + 1, pending.start, pending.end, section, page_starts))
     if not paragraphs:
-        raise ArticleError(f"{path}: the article has headings but no paragraphs of text")
+        raise ArticleError(f"{display_name(path)}: the article has headings but no paragraphs of text")
     return Article(path=path, title=title, text=text, paragraphs=tuple(paragraphs), sha256=sha256,
                    encoding=encoding, size_bytes=size_bytes)
 
@@ -163,39 +168,64 @@ def load_article(
     max_bytes: int,
     max_chars: int,
 ) -> Article:
-    """Read, decode and parse one article file; raise ArticleError with the reason."""
+    """Read, decode and parse one article file: the one boundary between a file and the index.
+
+    Every reason a file cannot be an article is an ArticleError whose message
+    is one line naming the file and what to do: its type, size, encoding or
+    damage, a limit, an OS error, a file nested too deeply, an extractor
+    failing. Anything else it raises is a bug in this package.
+    """
     rel = relative_name(path, corpus_dir)
+    shown = display_name(rel)
+    try:
+        return _load(path, rel, shown, max_bytes, max_chars)
+    except (OSError, UnicodeError, RecursionError, MemoryError) as exc:
+        raise ArticleError(one_line(f"{shown}: {_reason(exc)}")) from exc
+
+
+def _reason(exc: BaseException) -> str:
+    """What to tell about a file whose reading raised ``exc`` (not an ArticleError)."""
+    if isinstance(exc, OSError):
+        return f"cannot be read ({exc.strerror or exc}); check that it exists and its permissions"
+    if isinstance(exc, UnicodeError):
+        return f"cannot be decoded ({exc}); re-save it as UTF-8"
+    if isinstance(exc, RecursionError):
+        return "nested too deeply to be read; save it again in a simpler form"
+    return "too large to be read in memory; split it"
+
+
+def _load(path: Path, rel: str, shown: str, max_bytes: int, max_chars: int) -> Article:
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
-        raise ArticleError(
-            f"{rel}: unsupported file type {suffix or '(none)'}; use {', '.join(SUPPORTED_SUFFIXES)}"
-        )
+        raise ArticleError(one_line(
+            f"{shown}: unsupported file type {display_name(suffix) or '(none)'}; use {', '.join(SUPPORTED_SUFFIXES)}"
+        ))
     # Size is checked before reading: a huge file must not be loaded to be refused.
     size = path.stat().st_size
     if size > max_bytes:
         raise ArticleError(
-            f"{rel}: {size / 1024 / 1024:.1f} MB is over the article size limit of "
+            f"{shown}: {size / 1024 / 1024:.1f} MB is over the article size limit of "
             f"{max_bytes / 1024 / 1024:.0f} MB (setting max_article_bytes); split the file or raise the limit"
         )
     if size == 0:
-        raise ArticleError(f"{rel}: the file is empty; add text or delete it")
-    data = path.read_bytes()
+        raise ArticleError(f"{shown}: the file is empty; add text or delete it")
+    with path.open("rb") as fh:
+        data = fh.read(max_bytes + 1)  # a file that grew since stat is still read no further than the limit
+    if len(data) > max_bytes:
+        raise ArticleError(f"{shown}: it grew past the article size limit while being read; try again")
     digest = hashlib.sha256(data).hexdigest()
     page_starts: list[int] | None = None
     if suffix in TEXT_SUFFIXES:
-        text, encoding = decode_bytes(data, rel)
+        text, encoding = decode_bytes(data, shown)
         if control_ratio(text) > 0.01:
-            raise ArticleError(f"{rel}: looks like a binary file (control characters), not text")
+            raise ArticleError(f"{shown}: looks like a binary file (control characters), not text")
     else:
         from rag.ingest.extract import extract_document
 
-        document = extract_document(data, suffix, rel)
+        document = extract_document(data, suffix, shown, max_chars)
         text, encoding, page_starts = document.text, document.source_format, document.page_starts
     if len(text) > max_chars:
-        raise ArticleError(
-            f"{rel}: {len(text):,} characters is over the limit of {max_chars:,} "
-            "(setting max_extracted_chars); split the document"
-        )
+        raise too_much_text(shown, max_chars, len(text))
     return parse_article(text, rel, digest, encoding, size, plain_headings=suffix != ".md",
                          page_starts=page_starts)
 
@@ -211,29 +241,51 @@ def relative_name(path: Path, corpus_dir: Path) -> str:
 def find_article_files(corpus_dir: Path) -> tuple[list[Path], list[str]]:
     """List supported files under the corpus folder; return (files, warnings).
 
-    Symlinks that point outside the corpus are skipped with a warning, never followed.
-    Hidden files and folders (``.name``) and README files are not articles.
+    Symlinks that point outside the corpus, or in a loop, are skipped with a
+    warning, never followed; so are folders that cannot be read. Hidden files
+    and folders (``.name``) and README files are not articles. Names are kept
+    as the file system gives them (``display_name`` shows them).
     """
     if not corpus_dir.is_dir():
         raise ArticleError(f"corpus folder {corpus_dir} does not exist; create it and put .txt or .md articles in it")
     root = corpus_dir.resolve()
     files: list[Path] = []
     warnings: list[str] = []
-    for path in sorted(corpus_dir.rglob("*")):
+    for path in sorted(_corpus_entries(corpus_dir, warnings)):
         rel = relative_name(path, corpus_dir)
         if any(part.startswith(".") for part in Path(rel).parts):
             continue
-        if path.is_symlink():
-            target = path.resolve()
-            if not target.is_relative_to(root):
-                warnings.append(f"{rel}: symlink to a file outside the corpus folder, skipped")
+        shown = display_name(rel)
+        try:
+            if path.is_symlink() and not path.resolve().is_relative_to(root):
+                warnings.append(f"{shown}: symlink to a file outside the corpus folder, skipped")
                 continue
-        if not path.is_file():
+            if not path.is_file():
+                continue
+        except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python 3.11's Path.resolve)
+            warnings.append(one_line(f"{shown}: cannot be followed ({exc}); skipped"))
             continue
         if path.stem.upper() in ("README", "LICENSE", "NOTICE"):
             continue
         if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-            warnings.append(f"{rel}: unsupported file type, skipped (use {', '.join(SUPPORTED_SUFFIXES)})")
+            warnings.append(f"{shown}: unsupported file type, skipped (use {', '.join(SUPPORTED_SUFFIXES)})")
             continue
         files.append(path)
     return files, warnings
+
+
+def _corpus_entries(corpus_dir: Path, warnings: list[str]) -> list[Path]:
+    """Every file and folder under ``corpus_dir`` (what ``rglob("*")`` lists), symlinked folders not entered.
+
+    A folder that cannot be listed is a warning, not a stop.
+    """
+    def unreadable(exc: OSError) -> None:
+        rel = relative_name(Path(exc.filename or corpus_dir), corpus_dir)
+        name = display_name(str(corpus_dir) if rel == "." else rel)
+        warnings.append(one_line(f"{name}: folder cannot be read ({exc.strerror or exc}); its articles are skipped"))
+
+    entries: list[Path] = []
+    for folder, folders, names in os.walk(corpus_dir, onerror=unreadable):
+        folders[:] = [f for f in folders if not f.startswith(".")]  # hidden folders hold no articles
+        entries.extend(Path(folder, name) for name in (*folders, *names))
+    return entries

@@ -8,14 +8,25 @@ PDF the offset where each page starts is kept so citations can name the page.
 from __future__ import annotations
 
 import io
+import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from rag.errors import ArticleError
 from rag.ingest.decode import decode_bytes
+from rag.ingest.limits import one_line, third_party, too_much_text
 from rag.text import SENTENCE_END
 
+log = logging.getLogger(__name__)
+
 _BOILERPLATE_TAGS = ("script", "style", "nav", "footer", "header", "aside", "form", "noscript")
+# lxml refuses a str that declares its encoding; the bytes were decoded already.
+_XML_DECLARATION = re.compile(r"\A\s*<\?xml[^>]*>")
+# A PDF's text layer can map glyphs to lone surrogates; they cannot be encoded, stored or tokenised.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+READ_AGAIN_PDF = "save it again or print it to a new PDF"
 
 
 @dataclass(frozen=True)
@@ -27,52 +38,47 @@ class ExtractedDocument:
     page_starts: list[int] | None = None
 
 
-def extract_document(data: bytes, suffix: str, name: str) -> ExtractedDocument:
-    """Extract the main text of an .html/.htm, .docx or .pdf file; raise ArticleError when it has none."""
+def extract_document(data: bytes, suffix: str, name: str, max_chars: int = 10_000_000) -> ExtractedDocument:
+    """Extract the main text of an .html/.htm, .docx or .pdf file; raise ArticleError when it has none.
+
+    ``max_chars`` (the setting ``max_extracted_chars``) stops a .docx or .pdf
+    as soon as its text passes it. Whatever an extraction library raises on a
+    damaged file is this file's ArticleError.
+    """
     if suffix in (".html", ".htm"):
         doc = ExtractedDocument(_extract_html(data, name), "html")
     elif suffix == ".docx":
-        doc = ExtractedDocument(_extract_docx(data, name), "docx")
+        from rag.ingest.docx_text import docx_text
+
+        doc = ExtractedDocument(docx_text(data, name, max_chars), "docx")
     elif suffix == ".pdf":
-        text, pages = _extract_pdf(data, name)
+        text, pages = _extract_pdf(data, name, max_chars)
         doc = ExtractedDocument(text, "pdf", pages)
     else:
         raise ArticleError(f"{name}: no text extractor for {suffix}")
     if not doc.text.strip():
         raise ArticleError(f"{name}: no text could be extracted from this {suffix} file")
+    if _LONE_SURROGATE.search(doc.text):
+        doc = ExtractedDocument(_LONE_SURROGATE.sub("\ufffd", doc.text), doc.source_format, doc.page_starts)
     return doc
 
 
 def _extract_html(data: bytes, name: str) -> str:
-    import lxml.html
-    import trafilatura
+    from rag.ingest.html_text import flat_html, html_shape_problem
 
     html, _ = decode_bytes(data, name)
-    try:
-        tree = lxml.html.fromstring(html)
-    except (ValueError, lxml.etree.ParserError) as exc:
-        raise ArticleError(f"{name}: not a readable HTML document ({exc})") from exc
-    headings: dict[str, int] = {}
-    for level in range(1, 7):
-        for el in tree.iter(f"h{level}"):
-            text = " ".join(el.text_content().split())
-            if text:
-                headings.setdefault(text, level)
-    title = next((t for t, lvl in headings.items() if lvl == 1), None)
-    if title is None:
-        found = tree.findtext(".//title")
-        title = " ".join(found.split()) if found else None
-    # trafilatura keeps the main text and drops menus, footers and the like.
-    main = trafilatura.extract(html, output_format="txt", include_comments=False, include_tables=True,
-                               favor_precision=True)
-    if not main:
-        for bad in tree.xpath("|".join(f"//{t}" for t in _BOILERPLATE_TAGS)):
-            bad.drop_tree()
-        main = "\n".join(" ".join(p.text_content().split()) for p in tree.iter("p", "li", "h1", "h2", "h3"))
+    problem = html_shape_problem(html)
+    if problem is None:
+        page_title, headings, lines = _html_main_text(_XML_DECLARATION.sub("", html, count=1), name)
+    else:
+        log.info("%s: %s; its text is read without lxml (menus and footers are kept)", name, problem)
+        flat = flat_html(html)
+        page_title, headings, lines = flat.title, flat.headings, flat.lines
+    title = next((t for t, lvl in headings.items() if lvl == 1), None) or page_title
     blocks: list[str] = []
-    if title and title not in main.splitlines():
+    if title and title not in lines:
         blocks.append(f"# {title}")
-    for line in main.splitlines():
+    for line in lines:
         line = line.strip()
         if not line:
             continue
@@ -81,55 +87,77 @@ def _extract_html(data: bytes, name: str) -> str:
     return "\n\n".join(blocks) + "\n"
 
 
-def _extract_docx(data: bytes, name: str) -> str:
-    import zipfile
+def _html_main_text(html: str, name: str) -> tuple[str | None, dict[str, int], list[str]]:
+    """The page's <title>, its headings by text (level), and the lines of its main text (trafilatura)."""
+    import lxml.html
+    import trafilatura
 
-    import docx
-
-    try:
-        document = docx.Document(io.BytesIO(data))
-    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise ArticleError(f"{name}: not a readable .docx file ({exc}); save it again from Word") from exc
-    blocks: list[str] = []
-    for para in document.paragraphs:
-        text = para.text.strip()
-        if not text:
-            continue
-        style = (para.style.name if para.style is not None else "") or ""
-        match = re.match(r"Heading (\d)", style)
-        if style == "Title":
-            blocks.append(f"# {text}")
-        elif match:
-            blocks.append(f"{'#' * (int(match.group(1)) + 1)} {text}")
-        else:
-            blocks.append(text)
-    for table in document.tables:
-        for row in table.rows:
-            cells = [c.text.strip() for c in row.cells if c.text.strip()]
-            if cells:
-                blocks.append(" | ".join(cells))
-    return "\n\n".join(blocks) + ("\n" if blocks else "")
+    with third_party(name, "not a readable HTML document", "save it again as UTF-8 HTML"):
+        tree = lxml.html.fromstring(html)
+    with third_party(name, "its HTML could not be read", "save it again as UTF-8 HTML"):
+        headings: dict[str, int] = {}
+        for level in range(1, 7):
+            for el in tree.iter(f"h{level}"):
+                text = " ".join(el.text_content().split())
+                if text:
+                    headings.setdefault(text, level)
+        found = tree.findtext(".//title")
+        page_title = " ".join(found.split()) if found else None
+        # trafilatura keeps the main text and drops menus, footers and the like.
+        main = trafilatura.extract(html, output_format="txt", include_comments=False, include_tables=True,
+                                   favor_precision=True)
+        if not main:
+            for bad in tree.xpath("|".join(f"//{t}" for t in _BOILERPLATE_TAGS)):
+                bad.drop_tree()
+            main = "\n".join(" ".join(p.text_content().split()) for p in tree.iter("p", "li", "h1", "h2", "h3"))
+    return page_title, headings, main.splitlines()
 
 
-def _extract_pdf(data: bytes, name: str) -> tuple[str, list[int]]:
+def _extract_pdf(data: bytes, name: str, max_chars: int) -> tuple[str, list[int]]:
+    """The text of each page, rejoined into paragraphs, and the offset where each page starts.
+
+    pypdf's own limits (e.g. 75 MB out of one FlateDecode stream, 2 million
+    tokens in one content stream) raise LimitReachedError; that, and whatever a
+    damaged file makes pypdf raise, is this file's error. Pages stop being read
+    once the text passes ``max_chars``.
+    """
     import pypdf
-    from pypdf.errors import PdfReadError
 
-    try:
+    with _pdf_errors(name, "the PDF"):
         reader = pypdf.PdfReader(io.BytesIO(data))
-        pages = [page.extract_text() or "" for page in reader.pages]
-    except (PdfReadError, ValueError, KeyError, OSError) as exc:
-        raise ArticleError(f"{name}: not a readable PDF ({exc})") from exc
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise ArticleError(f"{name}: the PDF is password-protected; save a copy without a password")
+        count = len(reader.pages)
     text = ""
     page_starts: list[int] = []
-    for page_text in pages:
+    for number in range(count):
+        with _pdf_errors(name, f"page {number + 1} of the PDF"):
+            page_text = reader.pages[number].extract_text() or ""
         if text:
             text += "\n\n"
         page_starts.append(len(text))
         text += _pdf_paragraphs(page_text)
+        if len(text) > max_chars:
+            raise too_much_text(name, max_chars)
     if not text.strip():
         raise ArticleError(f"{name}: the PDF has no text layer (a scan?); run OCR on it first")
     return text + "\n", page_starts
+
+
+@contextmanager
+def _pdf_errors(name: str, where: str) -> Iterator[None]:
+    """Whatever pypdf raises in the block as this file's ArticleError; its safety limits said as such."""
+    from pypdf.errors import LimitReachedError
+
+    try:
+        with third_party(name, f"{where} is not readable", READ_AGAIN_PDF):
+            yield
+    except ArticleError as exc:
+        if isinstance(exc.__cause__, LimitReachedError):
+            raise ArticleError(one_line(
+                f"{name}: {where} passes pypdf's safety limits ({exc.__cause__}): a decompression bomb or a "
+                f"damaged file; {READ_AGAIN_PDF}")) from exc.__cause__
+        raise
 
 
 def _pdf_paragraphs(page_text: str) -> str:

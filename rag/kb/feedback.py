@@ -16,6 +16,7 @@ from typing import Any
 
 from rag.files import write_atomically
 from rag.records import Answer
+from rag.serialize import json_text
 from rag.settings import Settings
 from rag.text import strip_citation_markers
 
@@ -74,7 +75,7 @@ def save_feedback(settings: Settings, record: dict[str, Any] | None, answer_id: 
         if record is not None:
             rows.append(record)
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+        write_atomically(path, "".join(json_text(row) + "\n" for row in rows))  # json_text: names not UTF-8
     return path
 
 

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from rag.answer.extractive import AnswerParams, extractive_answer
 from rag.answer.followup import followup_query
-from rag.errors import IndexMissingError
+from rag.errors import IndexMissingError, QuestionError
 from rag.records import Answer, Article
 from rag.search.searcher import Searcher, SearchResult
 from rag.settings import Settings
 from rag.store.build import BuildReport, Progress, build_index
 from rag.store.chunk_store import ChunkStore
-from rag.store.versions import IndexVersion, current_version, load_version, read_manifest
+from rag.store.versions import IndexVersion, current_version, load_version, read_manifest, verify_current
 
 if TYPE_CHECKING:
     from rag.embed.encoder import Encoder
@@ -54,7 +54,7 @@ class KnowledgeBase:
 
     # -- parts, loaded on first use -------------------------------------------------
     def encoder(self) -> Encoder:
-        """The query/passage encoder (prepared and loaded on first use)."""
+        """The query/passage encoder, loaded on first use (the set-up prepares the default model)."""
         with self._lock:
             if self._encoder is None:
                 from rag.embed.encoder import Encoder
@@ -94,8 +94,23 @@ class KnowledgeBase:
     def search(self, query: str, k: int | None = None, mode: str | None = None,
                articles: list[str] | None = None) -> SearchResult:
         """Ranked chunks for a query."""
-        return self.searcher().search(query, k or self.settings.top_k, mode or self.settings.retrieval_mode,
-                                      articles)
+        self.check_question(query)
+        searcher = self.searcher()
+        check_articles(searcher.version, articles)
+        return searcher.search(query, k or self.settings.top_k, mode or self.settings.retrieval_mode, articles)
+
+    def check_question(self, question: str, history: list[str] | None = None) -> None:
+        """Refuse a question (or a previous one it leans on) over ``max_question_chars``, before any tokenising.
+
+        Enforced here so the CLI, the browser and any API share the limit: a
+        200,000-character question took 20 s of CPU to tokenise and search.
+        """
+        limit = self.settings.max_question_chars
+        for n, text in enumerate([question, *(history or [])]):
+            if len(text) > limit:
+                which = "the question" if n == 0 else "a previous question of the conversation"
+                raise QuestionError(f"{which} has {len(text):,} characters, over the limit of {limit:,} "
+                                    "(setting max_question_chars); ask a shorter question")
 
     def answer_params(self) -> AnswerParams:
         """Answer parameters from the settings."""
@@ -113,8 +128,10 @@ class KnowledgeBase:
         from the top ``k`` only; the fused ranking does not depend on how many are
         kept (both legs fetch ``candidates`` first), so the top ``k`` are the same.
         """
+        self.check_question(question, history)
         started = time.perf_counter()
         searcher = self.searcher()
+        check_articles(searcher.version, articles)
         query = followup_query(question, history or [])
         k = k or self.settings.top_k
         result = searcher.search(query, max(k, depth or k), mode or self.settings.retrieval_mode, articles or None)
@@ -153,10 +170,16 @@ class KnowledgeBase:
                 yield step
 
     def status(self) -> dict[str, Any]:
-        """What the index holds: version, model, counts, build time, store."""
+        """What the index holds: version, model, counts, build time, health, store.
+
+        ``health`` is "ok", or what is damaged in the current version and the fix
+        (the checks loading makes: file sizes, checksums, counts). A manifest or
+        CURRENT that cannot be read raises its IndexCorruptError instead.
+        """
         m = read_manifest(self.settings.index_dir)
         if m is None:
             raise IndexMissingError(f"no index in {self.settings.index_dir}: run `rag index` first")
+        health = verify_current(self.settings.index_dir)
         store: dict[str, Any] = {"store": self.settings.store}
         if self.settings.store == "milvus":
             from rag.store.milvus.store import collection_status
@@ -174,5 +197,18 @@ class KnowledgeBase:
             "articles": m.counts.articles,
             "chunks": m.counts.chunks,
             "sentences": m.counts.sentences,
+            "health": health,
             **store,
         }
+
+
+def check_articles(version: IndexVersion, articles: list[str] | None) -> None:
+    """Refuse a search limited to an article the index does not hold (a typo, a path outside the corpus)."""
+    unknown = [path for path in articles or [] if path not in version.articles]
+    if unknown:
+        known = sorted(version.articles)
+        shown = ", ".join(known[:5]) + (f" … ({len(known)} in all)" if len(known) > 5 else "")
+        raise QuestionError(
+            f"{unknown[0]!r} is not an indexed article: give a path relative to the corpus folder "
+            f"as the index lists it ({shown or 'the index is empty'}), or run `rag index` if it is new"
+        )

@@ -19,17 +19,19 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from rag.embed.cache import EmbeddingCache, text_key
-from rag.errors import ArticleError, IndexCorruptError, IndexMismatchError, RagError
+from rag.errors import ArticleError, RagError
 from rag.files import file_sha256
-from rag.ingest.articles import find_article_files, load_article
+from rag.ingest.articles import find_article_files, load_article, relative_name
 from rag.ingest.chunking import chunk_article
 from rag.records import Article, Chunk, Sentence
 from rag.settings import Settings
+from rag.store.current import current_version, switch_current
 from rag.store.faults import fault
-from rag.store.format import CHUNKS_FILE, LEXICAL_DIR, VERSIONS, Manifest
+from rag.store.format import CHUNKS_FILE, CURRENT, LEXICAL_DIR, VERSIONS, Manifest
 from rag.store.lexical import TOKENS_FILE, saved_tokens
 from rag.store.lock import build_lock
-from rag.store.versions import current_version, load_version, prune_versions, read_manifest, switch_current
+from rag.store.recovery import clean_up, current_damaged, keep_unreadable, previous_manifest
+from rag.store.versions import load_version
 from rag.store.write import Progress, write_version
 from rag.text import TOKENIZER_VERSION, lexical_tokens
 
@@ -60,10 +62,15 @@ class BuildReport:
     store: str = "faiss"
     store_inserted: int = 0  # chunks written into the Milvus collection (from the cache, never embedded)
     store_deleted: int = 0  # old article groups deleted from it
+    failed: dict[str, str] = field(default_factory=dict)  # article path -> its line in ``errors``
 
 
 def load_corpus(settings: Settings, report: BuildReport) -> list[Article]:
-    """Load every article; a bad file becomes an error line in the report, not a stop."""
+    """Load every article; a bad file becomes an error line in the report, not a stop.
+
+    ``load_article`` is the boundary: every reason one file cannot be indexed
+    (OS errors, limits, damage, an extractor failing) is its one-line ArticleError.
+    """
     files, warnings = find_article_files(settings.corpus_dir)
     report.warnings.extend(warnings)
     articles: list[Article] = []
@@ -73,8 +80,7 @@ def load_corpus(settings: Settings, report: BuildReport) -> list[Article]:
                                          settings.max_extracted_chars))
         except ArticleError as exc:
             report.errors.append(str(exc))
-        except OSError as exc:
-            report.errors.append(f"{path.name}: cannot be read ({exc.strerror}); check its permissions")
+            report.failed[relative_name(path, settings.corpus_dir)] = str(exc)
     return articles
 
 
@@ -91,20 +97,29 @@ def build_index(
     ``articles``: index these (already parsed) articles instead of reading the
     corpus folder, e.g. the passages of an evaluation set. The encoder is loaded
     only when something must be embedded. Nothing happens to the current index
-    unless a complete new version is ready.
+    unless a complete new version is ready. A current version that fails the
+    checks loading makes (a file truncated, changed or missing) is rebuilt, and
+    the report's warnings say so.
     """
     started = time.perf_counter()
-    with build_lock(settings.index_dir, wait=wait_for_lock):
+    cache_path = settings.embedding_cache_path
+    with build_lock(settings.index_dir, wait=wait_for_lock, writes=(cache_path.parent, cache_path)):
         report = BuildReport(version=None, store=settings.store)
         if settings.store == "milvus":
             from rag.store.milvus.store import connect
 
             connect(settings)  # fails now, not after the embedding, when another process holds the store
         t0 = time.perf_counter()
+        from_corpus = articles is None
         if articles is None:
             articles = load_corpus(settings, report)
         report.timings["load"] = time.perf_counter() - t0
-        old = _previous_manifest(settings.index_dir, rebuild)
+        old = previous_manifest(settings.index_dir, rebuild, report.warnings)
+        if from_corpus and old is not None:
+            articles = keep_unreadable(settings.corpus_dir, settings.index_dir, old, articles, report.warnings)
+            # A kept article is not a skipped one: its "cannot be read" line is in the warnings instead.
+            kept = {a.path for a in articles} & set(report.failed)
+            report.errors = [line for line in report.errors if line not in {report.failed[p] for p in kept}]
         _compare_articles(report, old, articles)
         if not articles:
             raise ArticleError(
@@ -118,33 +133,26 @@ def build_index(
             and old.chunking == settings.chunking
             and old.tokenizer == TOKENIZER_VERSION
         )
-        if same_settings and not rebuild and not (report.added or report.changed or report.removed):
+        incremental = same_settings and not rebuild
+        damaged = incremental and current_damaged(settings.index_dir, report.warnings)
+        if incremental and not damaged and not (report.added or report.changed or report.removed):
             assert old is not None
-            report.up_to_date = True
-            report.version = current_version(settings.index_dir)
-            report.chunks, report.sentences = old.counts.chunks, old.counts.sentences
-            if settings.store == "milvus":
-                _fill_milvus_from_cache(settings, report)
+            _report_up_to_date(settings, old, report)
         else:
-            _build_version(settings, load_encoder, articles, old, rebuild or not same_settings, report,
+            _build_version(settings, load_encoder, articles, old, not incremental, report,
                            progress, reuse_tokens=not rebuild)
         report.seconds = time.perf_counter() - started
         return report
 
 
-def _previous_manifest(index_dir: Path, rebuild: bool) -> Manifest | None:
-    """The current version's manifest (None before the first build).
-
-    One that cannot be used stops an incremental build (its error names
-    ``rag index --rebuild``); a full rebuild does not need it and goes on without.
-    """
-    try:
-        return read_manifest(index_dir)
-    except (IndexCorruptError, IndexMismatchError) as exc:
-        if not rebuild:
-            raise
-        log.warning("rebuilding without the current version's manifest: %s", exc)
-        return None
+def _report_up_to_date(settings: Settings, old: Manifest, report: BuildReport) -> None:
+    """Nothing to build: fill the report from the current version, bring Milvus up to it, clean up."""
+    report.up_to_date = True
+    report.version = current_version(settings.index_dir)
+    report.chunks, report.sentences = old.counts.chunks, old.counts.sentences
+    if settings.store == "milvus":
+        _fill_milvus_from_cache(settings, report)
+    clean_up(settings.index_dir)
 
 
 def _compare_articles(report: BuildReport, old: Manifest | None, articles: list[Article]) -> None:
@@ -202,21 +210,31 @@ def _build_version(settings: Settings, load_encoder: Callable[[], Encoder], arti
             report.store_inserted = pending.inserted
             report.timings["store"] = time.perf_counter() - t0
         fault("before-switch")
-        switch_current(index_dir, version)
+        moved = switch_current(index_dir, version)
+        if moved is not None:
+            report.warnings.append(f"{index_dir / CURRENT} was a folder, not the file naming the version: "
+                                   f"moved it to {moved}")
         report.version = version
         if pending is not None:
             from rag.store.milvus.build import finish_sync
 
             finish_sync(pending)
             report.store_deleted = len(pending.stale)
-        prune_versions(index_dir)
+        clean_up(index_dir)
         if settings.cache_dir is None:
             # A private cache forgets deleted text; a shared one (cache_dir set,
             # e.g. for evaluation runs over several chunkings) keeps everything.
             live = {text_key("passage", t) for t in chunk_texts + sentence_texts}
             cache.keep_only(settings.encoder_identity, live)
     finally:
-        cache.close()
+        _close_cache(cache, report)
+
+
+def _close_cache(cache: EmbeddingCache, report: BuildReport) -> None:
+    """Close the embedding cache; when it was found damaged and started anew, the report says so."""
+    if cache.recovered:
+        report.warnings.append(cache.recovered)
+    cache.close()
 
 
 def _fill_milvus_from_cache(settings: Settings, report: BuildReport) -> None:
@@ -247,7 +265,7 @@ def _fill_milvus_from_cache(settings: Settings, report: BuildReport) -> None:
         pending = fill_collection(settings, chunks, hashes, vectors, version.manifest.model.dimension)
         finish_sync(pending)
     finally:
-        cache.close()
+        _close_cache(cache, report)
     report.store_inserted = pending.inserted
     report.store_deleted = len(pending.stale)
     report.timings["store"] = time.perf_counter() - t0

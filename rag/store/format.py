@@ -3,6 +3,7 @@
 Layout of the index folder::
 
     CURRENT                  name of the version in use (replaced atomically)
+    PREVIOUS                 name of the version in use before it (clean-up keeps both)
     versions/<version>/      manifest.json, articles.jsonl, chunks.jsonl,
                              sentences.jsonl, dense.faiss, sentences.f16.npy, lexical/
     cache/embeddings.sqlite  the embedding cache
@@ -26,9 +27,11 @@ from typing import Any, TypeVar
 
 from rag.errors import IndexCorruptError, IndexMismatchError
 from rag.records import Article, Chunk, Paragraph, Sentence
+from rag.serialize import json_text
 
 FORMAT_VERSION = 1
 CURRENT = "CURRENT"
+PREVIOUS = "PREVIOUS"
 VERSIONS = "versions"
 MANIFEST = "manifest.json"
 ARTICLES_FILE = "articles.jsonl"
@@ -122,7 +125,7 @@ class FileInfo:
 def manifest_checksum(body: Mapping[str, Any]) -> str:
     """SHA-256 of a manifest's JSON content without its own ``checksum`` field (keys sorted)."""
     content = {k: v for k, v in body.items() if k != "checksum"}
-    return hashlib.sha256(json.dumps(content, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+    return hashlib.sha256(json_text(content, sort_keys=True).encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -157,7 +160,7 @@ class Manifest:
 
     def to_text(self) -> str:
         """The text of ``manifest.json`` (one key per line, Chinese kept readable)."""
-        return json.dumps(self.to_json(), ensure_ascii=False, indent=1)
+        return json_text(self.to_json(), indent=1)  # a name that is not UTF-8 as its \udcNN escape
 
     @classmethod
     def from_json(cls, data: Any, source: Path) -> Manifest:
@@ -170,7 +173,7 @@ class Manifest:
             raise IndexCorruptError(f"{source} is not an index manifest (no format_version): {REBUILD_HINT}")
         if data["format_version"] != FORMAT_VERSION:
             raise IndexMismatchError(
-                f"{source} has index format {data['format_version']!r}, this version of rag reads format "
+                f"{source} has index format {data['format_version']!r:.40}, this version of rag reads format "
                 f"{FORMAT_VERSION}: {REBUILD_HINT}"
             )
         if data.get("checksum") != manifest_checksum(data):
@@ -213,7 +216,7 @@ def load_manifest(path: Path) -> Manifest:
         raise IndexCorruptError(f"{path} is not valid JSON ({exc}): {REBUILD_HINT}") from exc
     try:
         data = json.loads(text)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:  # RecursionError: nested too deep to be a manifest
         raise IndexCorruptError(f"{path} is not valid JSON ({exc}): {REBUILD_HINT}") from exc
     return Manifest.from_json(data, path)
 

@@ -17,6 +17,7 @@ import numpy as np
 from rag.text import TOKENIZER_VERSION
 
 TOKENS_FILE = "tokens.jsonl"
+META_FILE = "tokenizer.json"  # the tokenizer's version and the number of chunks
 
 
 class LexicalIndex:
@@ -56,7 +57,7 @@ class LexicalIndex:
                 for tokens in self._tokens:
                     fh.write(json.dumps(tokens, ensure_ascii=False))
                     fh.write("\n")
-        (folder / "tokenizer.json").write_text(
+        (folder / META_FILE).write_text(
             json.dumps({"tokenizer": TOKENIZER_VERSION, "size": self.size}), encoding="utf-8"
         )
 
@@ -65,7 +66,7 @@ class LexicalIndex:
         """Load an index written by ``save``."""
         import bm25s
 
-        meta = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
+        meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
         model = bm25s.BM25.load(str(folder), mmap=mmap, show_progress=False)
         return cls(model, int(meta["size"]))
 

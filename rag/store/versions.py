@@ -1,17 +1,18 @@
-"""The index on disk: the current version, loading with checks, the atomic switch, pruning.
+"""The index on disk: loading the current version with checks, and verifying it.
 
-The layout and the manifest are ``rag.store.format``'s. A build writes a new
-version folder beside the current one and switches by replacing CURRENT in one
-rename, so readers see the old index or the new one, never half of one.
+The layout and the manifest are ``rag.store.format``'s; the CURRENT pointer,
+the atomic switch and clean-up are ``rag.store.current``'s. A build writes a
+new version folder beside the current one and switches by replacing CURRENT in
+one rename, so readers see the old index or the new one, never half of one.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import mmap
 import os
-import shutil
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -20,13 +21,14 @@ from typing import Any, Generic, TypeVar, overload
 import numpy as np
 
 from rag.errors import IndexCorruptError, IndexMismatchError, IndexMissingError
-from rag.files import file_sha256, write_atomically
+from rag.files import file_sha256
 from rag.records import Article, Chunk, Sentence
+from rag.store.current import current_version as current_version
+from rag.store.current import read_manifest as read_manifest
 from rag.store.dense import DenseIndex
 from rag.store.format import (
     ARTICLES_FILE,
     CHUNKS_FILE,
-    CURRENT,
     DENSE_FILE,
     LEXICAL_DIR,
     MANIFEST,
@@ -40,10 +42,11 @@ from rag.store.format import (
     load_manifest,
     sentence_from_json,
 )
-from rag.store.lexical import LexicalIndex
+from rag.store.lexical import META_FILE, LexicalIndex
 from rag.text import TOKENIZER_VERSION
 
-KEEP_VERSIONS = 2
+log = logging.getLogger(__name__)
+
 # Above this many chunks the FAISS vectors and the BM25 arrays are memory-mapped
 # rather than read into memory.
 MMAP_ABOVE_CHUNKS = 100_000
@@ -53,49 +56,11 @@ MMAP_ABOVE_CHUNKS = 100_000
 # (SHA-256 runs near 1.7 GB/s on one core here, from memory; slower from disk).
 CHECKSUM_BELOW_BYTES = 256 * 1024 * 1024
 _SCAN_BLOCK = 64 * 1024 * 1024
+# Files every version has; a manifest that does not list one is not trusted.
+REQUIRED_FILES = (ARTICLES_FILE, CHUNKS_FILE, SENTENCES_FILE, DENSE_FILE, SENTENCE_VECTORS_FILE,
+                  f"{LEXICAL_DIR}/{META_FILE}")
 
 T = TypeVar("T")
-
-
-def current_version(index_dir: Path) -> str | None:
-    """Name of the version CURRENT points to, or None before the first build."""
-    try:
-        name = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        return None
-    return name or None
-
-
-def read_manifest(index_dir: Path) -> Manifest | None:
-    """The current version's manifest, or None when there is no index yet.
-
-    A manifest that is missing, unreadable, damaged or edited by hand raises
-    ``IndexCorruptError`` naming the file and ``rag index --rebuild``.
-    """
-    name = current_version(index_dir)
-    return None if name is None else load_manifest(index_dir / VERSIONS / name / MANIFEST)
-
-
-def switch_current(index_dir: Path, version: str) -> None:
-    """Point CURRENT at ``version`` in one atomic rename."""
-    write_atomically(index_dir / CURRENT, version + "\n")
-
-
-def prune_versions(index_dir: Path, keep: int = KEEP_VERSIONS) -> None:
-    """Delete old and unfinished version folders, keeping the newest ``keep`` complete ones.
-
-    The version CURRENT points to is always kept. A reader that still has an old
-    version open keeps its open files (Linux unlinks lazily).
-    """
-    versions_dir = index_dir / VERSIONS
-    if not versions_dir.is_dir():
-        return
-    current = current_version(index_dir)
-    complete = sorted(p for p in versions_dir.iterdir() if p.is_dir() and not p.name.endswith(".tmp"))
-    keep_names = {p.name for p in complete[-keep:]} | ({current} if current else set())
-    for path in versions_dir.iterdir():
-        if path.name not in keep_names:
-            shutil.rmtree(path, ignore_errors=True)
 
 
 def line_spans(data: bytes | mmap.mmap) -> tuple[np.ndarray, np.ndarray]:
@@ -241,13 +206,50 @@ class IndexVersion:
 def load_version(index_dir: Path, expected_identity: str | None = None,
                  expected_chunking: Mapping[str, int] | None = None) -> IndexVersion:
     """Load the current index version and check it; errors name the problem and the fix."""
+    path = _current_path(index_dir)
+    manifest = load_manifest(path / MANIFEST)
+    _check_built_for(manifest, index_dir, expected_identity, expected_chunking)
+    return open_version(path, manifest)
+
+
+def verify_current(index_dir: Path) -> str:
+    """Check the current version as loading does (sizes, checksums, counts); "ok" or what is wrong.
+
+    Only damage counts: a version built with other settings is "ok" here (its
+    loading names that). An index folder without CURRENT raises IndexMissingError.
+    """
+    path = _current_path(index_dir)
+    try:
+        open_version(path, load_manifest(path / MANIFEST), mmap=True)
+    except IndexCorruptError as exc:
+        return str(exc)
+    return "ok"
+
+
+def _current_path(index_dir: Path) -> Path:
+    """The current version's folder; IndexMissingError before the first build."""
     name = current_version(index_dir)
     if name is None:
         raise IndexMissingError(f"no index in {index_dir}: run `rag index` first")
-    path = index_dir / VERSIONS / name
-    manifest = load_manifest(path / MANIFEST)
-    _check_built_for(manifest, index_dir, expected_identity, expected_chunking)
+    return index_dir / VERSIONS / name
+
+
+def open_version(path: Path, manifest: Manifest, mmap: bool | None = None) -> IndexVersion:
+    """Check a version folder against its manifest and open it; damage raises IndexCorruptError.
+
+    ``mmap``: memory-map the vectors and BM25 arrays (default: for big indexes only).
+    """
+    _check_manifest(path, manifest)
     _check_files(path, manifest)
+    try:
+        return _open_checked(path, manifest, mmap)
+    except (OSError, ValueError, KeyError, EOFError) as exc:
+        # The files match the manifest's checksums, so only a manifest rewritten
+        # by hand (checksum and all) gets here.
+        raise IndexCorruptError(f"{path} cannot be loaded ({exc}): {REBUILD_HINT}") from exc
+
+
+def _open_checked(path: Path, manifest: Manifest, mmap: bool | None) -> IndexVersion:
     titles = {article: info.title for article, info in manifest.articles.items()}
     articles = ArticleRecords(JsonlRecords(path / ARTICLES_FILE, article_from_json), list(titles))
     chunks = JsonlRecords(path / CHUNKS_FILE, lambda d: chunk_from_json(d, titles))
@@ -258,7 +260,7 @@ def load_version(index_dir: Path, expected_identity: str | None = None,
             f"{path} holds {len(chunks)} chunks and {len(sentences)} sentences, the manifest says "
             f"{counts.chunks} and {counts.sentences}: {REBUILD_HINT}"
         )
-    big = len(chunks) > MMAP_ABOVE_CHUNKS
+    big = len(chunks) > MMAP_ABOVE_CHUNKS if mmap is None else mmap
     dense = DenseIndex.load(path / DENSE_FILE, mmap=big)
     sentence_vectors = np.load(path / SENTENCE_VECTORS_FILE, mmap_mode="r", allow_pickle=False)
     lexical = LexicalIndex.load(path / LEXICAL_DIR, mmap=big)
@@ -266,7 +268,29 @@ def load_version(index_dir: Path, expected_identity: str | None = None,
         raise IndexCorruptError(
             f"{path}: {len(chunks)} chunks but {dense.size} dense and {lexical.size} lexical entries: {REBUILD_HINT}"
         )
-    return IndexVersion(path, name, manifest, articles, chunks, sentences, sentence_vectors, dense, lexical)
+    return IndexVersion(path, path.name, manifest, articles, chunks, sentences, sentence_vectors, dense, lexical)
+
+
+def indexed_articles(index_dir: Path, manifest: Manifest, paths: Iterable[str]) -> dict[str, Article]:
+    """The current version's records of these articles (those it holds), read from its articles.jsonl.
+
+    The file is read only when it matches the manifest's size and checksum;
+    anything else returns nothing, as does an article the version does not hold.
+    """
+    wanted = [p for p in paths if p in manifest.articles]
+    name = current_version(index_dir)
+    info = manifest.files.get(ARTICLES_FILE)
+    if not wanted or name is None or info is None:
+        return {}
+    fpath = index_dir / VERSIONS / name / ARTICLES_FILE
+    try:
+        if fpath.stat().st_size != info.size_bytes or file_sha256(fpath) != info.sha256:
+            return {}
+        records = ArticleRecords(JsonlRecords(fpath, article_from_json), list(manifest.articles))
+        return {p: records[p] for p in wanted}
+    except (OSError, IndexCorruptError) as exc:
+        log.warning("cannot read the indexed articles of %s: %s", fpath, exc)
+        return {}
 
 
 def _check_built_for(manifest: Manifest, index_dir: Path, expected_identity: str | None,
@@ -287,16 +311,38 @@ def _check_built_for(manifest: Manifest, index_dir: Path, expected_identity: str
         raise IndexMismatchError(f"{index_dir} has an older lexical tokenizer: {REBUILD_HINT}")
 
 
+def _check_manifest(path: Path, manifest: Manifest) -> None:
+    """Raise IndexCorruptError when a manifest's counts disagree with each other or it lacks a file's entry.
+
+    A manifest's checksum catches edits; these catch a manifest rewritten by
+    hand, checksum and all, whose counts would otherwise be shown as true.
+    """
+    counts = manifest.counts
+    per_article = sum(info.chunks for info in manifest.articles.values())
+    problem = ""
+    if counts.articles != len(manifest.articles):
+        problem = f"counts {counts.articles} articles but lists {len(manifest.articles)}"
+    elif per_article != counts.chunks or manifest.dense.count != counts.chunks:
+        problem = (f"counts {counts.chunks} chunks, its articles {per_article} and its dense index "
+                   f"{manifest.dense.count}")
+    elif missing := [f for f in REQUIRED_FILES if f not in manifest.files]:
+        problem = f"lists no {missing[0]}"
+    if problem:
+        raise IndexCorruptError(f"{path / MANIFEST} {problem}: {REBUILD_HINT}")
+
+
 def _check_files(path: Path, manifest: Manifest) -> None:
     """Raise IndexCorruptError when a version file is missing or differs from the manifest's size and checksum."""
     for fname, info in manifest.files.items():
         fpath = path / fname
         if not fpath.is_file():
             raise IndexCorruptError(f"{fpath} is missing: {REBUILD_HINT}")
-        size = fpath.stat().st_size
-        if size != info.size_bytes:
-            raise IndexCorruptError(
-                f"{fpath} has {size} bytes, the manifest says {info.size_bytes} (truncated or changed): {REBUILD_HINT}"
-            )
-        if info.size_bytes < CHECKSUM_BELOW_BYTES and file_sha256(fpath) != info.sha256:
-            raise IndexCorruptError(f"{fpath} was changed after the build (checksum differs): {REBUILD_HINT}")
+        try:
+            size = fpath.stat().st_size
+            if size != info.size_bytes:
+                raise IndexCorruptError(f"{fpath} has {size} bytes, the manifest says {info.size_bytes} "
+                                        f"(truncated or changed): {REBUILD_HINT}")
+            if info.size_bytes < CHECKSUM_BELOW_BYTES and file_sha256(fpath) != info.sha256:
+                raise IndexCorruptError(f"{fpath} was changed after the build (checksum differs): {REBUILD_HINT}")
+        except OSError as exc:  # e.g. permission denied, an I/O error
+            raise IndexCorruptError(f"{fpath} cannot be read ({exc.strerror or exc}): {REBUILD_HINT}") from exc

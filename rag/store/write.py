@@ -9,7 +9,6 @@ by the caller.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ import numpy as np
 
 from rag.files import file_sha256, fsync_dir, write_atomically
 from rag.records import Article, Chunk, Sentence
+from rag.serialize import json_text
 from rag.settings import Settings
 from rag.store.dense import DenseIndex
 from rag.store.faults import fault
@@ -144,5 +144,5 @@ def _flushed_files(folder: Path) -> dict[str, FileInfo]:
 def _write_jsonl(path: Path, rows: Iterable[Any]) -> None:
     with path.open("w", encoding="utf-8") as fh:
         for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False))
+            fh.write(json_text(row))  # a name that is not UTF-8 as its \udcNN escape
             fh.write("\n")

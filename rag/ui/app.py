@@ -20,6 +20,7 @@ from rag.settings import Settings
 from rag.store.build import BuildReport
 from rag.ui import render as view
 from rag.ui.texts import build_failed_text
+from rag.urls import mask_url
 
 log = logging.getLogger(__name__)
 
@@ -106,11 +107,15 @@ class ChatApp:
         try:
             s = self.kb.status()
         except RagError as exc:
-            return f"⚠ {view.esc(str(exc))}"
+            return f"⚠ {view.esc_markdown(str(exc))}"
         built = str(s["built_at"]).replace("T", " ").replace("+00:00", " UTC")
-        store = "FAISS" if s.get("store") != "milvus" else f"Milvus `{str(s.get('milvus_uri')).replace('`', '')}`"
-        return (f"索引 `{s['version']}` · {s['articles']} 篇文章 · {s['chunks']} 个块 · "
-                f"模型 {view.esc(str(s['model']))} · 存储 {store} · 构建于 {built}")
+        # A Milvus server address may carry a password or a key: masked, like every URL on a page.
+        store = "FAISS" if s.get("store") != "milvus" else f"Milvus {mask_url(str(s.get('milvus_uri')))}"
+        line = view.esc_markdown(f"索引 {s['version']} · {s['articles']} 篇文章 · {s['chunks']} 个块 · "
+                                 f"模型 {s['model']} · 存储 {store} · 构建于 {built}")
+        health = str(s.get("health", "ok"))
+        # A damaged version still loads its manifest: say so first, with the fix (重建索引 in the 文章 tab).
+        return line if health == "ok" else f"⚠ 索引已损坏，请在「文章」页重建索引：{view.esc_markdown(health)} · {line}"
 
     # -- building ---------------------------------------------------------------------------
     def start_build(self, rebuild: bool) -> BuildJob:

@@ -2,7 +2,9 @@
 
 The checks and the writing are the library's (``rag.kb.uploads``); these handlers
 ask before replacing or deleting, word the results (``texts``) and refresh the
-article table. gradio is imported inside the handlers only.
+article table. Notices are built as plain text and escaped once, by ``notice``,
+where they become the Markdown of the page (titles and file names are data).
+gradio is imported inside the handlers only.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from rag.kb.uploads import (
     list_articles,
     save_upload,
 )
-from rag.ui import render as view
+from rag.ui.render import esc_markdown
 from rag.ui.texts import build_report_text, error_text, stage_name, upload_check_text
+from rag.ui.toasts import info_toast, warning_toast
 
 if TYPE_CHECKING:
     from rag.ui.app import ChatApp
@@ -68,17 +71,22 @@ def article_choices(indexed: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return [(f"{title}（{path}）", path) for path, title in indexed]
 
 
-def _corpus_updates(app: ChatApp, notice: str) -> tuple[Any, ...]:
+def notice(text: str) -> str:
+    """A plain-text notice as the Markdown of the articles tab's status (escaped: it quotes names and titles)."""
+    return esc_markdown(text)
+
+
+def _corpus_updates(app: ChatApp, text: str) -> tuple[Any, ...]:
     """The notice (with a reminder to rebuild when the corpus differs from the index), the table, the delete list."""
     import gradio as gr
 
     try:
         rows = list_articles(app.settings)
     except RagError as exc:  # a damaged index manifest: the table cannot be told, say why
-        return notice + "\n\n✗ " + view.esc(str(exc)), gr.skip(), gr.skip()
-    if corpus_changed(rows) and "重建" not in notice:
-        notice += "\n\n语料与索引不一致：点击「重建索引」后，新的内容才能被检索到。"
-    return notice, article_table(rows), gr.Dropdown(choices=corpus_choices(rows), value=None)
+        return notice(text + "\n\n✗ " + str(exc)), gr.skip(), gr.skip()
+    if corpus_changed(rows) and "重建" not in text:
+        text += "\n\n语料与索引不一致：点击「重建索引」后，新的内容才能被检索到。"
+    return notice(text), article_table(rows), gr.Dropdown(choices=corpus_choices(rows), value=None)
 
 
 # -- handlers -----------------------------------------------------------------------------------
@@ -88,13 +96,13 @@ def add_upload(app: ChatApp, file: str | None) -> tuple[Any, ...]:
 
     hidden = gr.update(visible=False)
     if not file:
-        gr.Warning(NO_FILE)
+        warning_toast(NO_FILE)
         return (*_corpus_updates(app, NO_FILE), hidden, None, gr.skip())
     source = Path(file)
     try:
         check = check_upload(source, source.name, app.settings)
         if check.status == "duplicate":
-            gr.Info(upload_check_text(check))
+            info_toast(upload_check_text(check))
             return (*_corpus_updates(app, "提示：" + upload_check_text(check)), hidden, None, None)
         if check.status == "replace":
             return (*_corpus_updates(app, "请确认：" + upload_check_text(check)), gr.update(visible=True),
@@ -102,7 +110,7 @@ def add_upload(app: ChatApp, file: str | None) -> tuple[Any, ...]:
         save_upload(source, check, app.settings)
     except (RagError, OSError) as exc:
         message = error_text(exc)
-        gr.Warning(message)
+        warning_toast(message)
         return (*_corpus_updates(app, "✗ " + message), hidden, None, None)
     return (*_corpus_updates(app, f"✓ 已添加「{check.title}」（{check.name}，{check.paragraphs} 段）。"
                                   "点击「重建索引」后即可提问。"), hidden, None, None)
@@ -119,7 +127,7 @@ def confirm_replace(app: ChatApp, pending: tuple[str, UploadCheck] | None) -> tu
     try:
         save_upload(Path(file), check, app.settings, replace=True)
     except (RagError, OSError) as exc:
-        gr.Warning(error_text(exc))
+        warning_toast(error_text(exc))
         return (*_corpus_updates(app, "✗ " + error_text(exc)), hidden, None, None)
     return (*_corpus_updates(app, f"✓ 已替换 {check.name}。点击「重建索引」后生效。"), hidden, None, None)
 
@@ -128,7 +136,7 @@ def keep_corpus() -> tuple[Any, ...]:
     """The replacement was cancelled: hide the question, forget the pending upload."""
     import gradio as gr
 
-    return NOTHING_CHANGED, gr.update(visible=False), None
+    return notice(NOTHING_CHANGED), gr.update(visible=False), None
 
 
 def ask_delete(path: str | None) -> tuple[Any, ...]:
@@ -136,15 +144,15 @@ def ask_delete(path: str | None) -> tuple[Any, ...]:
     import gradio as gr
 
     if not path:
-        return NO_ARTICLE, gr.update(visible=False)
-    return f"请确认：确定从语料中删除 {view.esc(path)} 吗？", gr.update(visible=True)
+        return notice(NO_ARTICLE), gr.update(visible=False)
+    return notice(f"请确认：确定从语料中删除 {path} 吗？"), gr.update(visible=True)
 
 
 def cancel_delete() -> tuple[Any, ...]:
     """The deletion was cancelled: hide the question."""
     import gradio as gr
 
-    return NOTHING_CHANGED, gr.update(visible=False)
+    return notice(NOTHING_CHANGED), gr.update(visible=False)
 
 
 def remove_article(app: ChatApp, path: str | None) -> tuple[Any, ...]:
@@ -157,9 +165,9 @@ def remove_article(app: ChatApp, path: str | None) -> tuple[Any, ...]:
     try:
         delete_article(path, app.settings)
     except (RagError, OSError) as exc:
-        gr.Warning(error_text(exc))
-        return (*_corpus_updates(app, "✗ " + view.esc(error_text(exc))), hidden)
-    return (*_corpus_updates(app, f"✓ 已删除 {view.esc(path)}。点击「重建索引」后，它不再出现在回答中。"), hidden)
+        warning_toast(error_text(exc))
+        return (*_corpus_updates(app, "✗ " + error_text(exc)), hidden)
+    return (*_corpus_updates(app, f"✓ 已删除 {path}。点击「重建索引」后，它不再出现在回答中。"), hidden)
 
 
 def rebuild(app: ChatApp, full: bool, progress: Any) -> tuple[Any, ...]:
@@ -174,14 +182,14 @@ def rebuild(app: ChatApp, full: bool, progress: Any) -> tuple[Any, ...]:
         time.sleep(0.2)
     job.thread.join()
     if job.error is not None:
-        gr.Warning(job.error)
-        notice = "✗ " + view.esc(job.error)
+        warning_toast(job.error)
+        text = "✗ " + job.error
     else:
         assert job.report is not None
-        notice = view.esc(build_report_text(job.report))
+        text = build_report_text(job.report)
     try:
         choices = article_choices(app.indexed_articles())
     except RagError as exc:  # the new index cannot be read: say why (the status line says it too)
-        notice += "\n\n✗ " + view.esc(str(exc))
+        text += "\n\n✗ " + str(exc)
         choices = []
-    return (*_corpus_updates(app, notice), app.status_line(), gr.Dropdown(choices=choices, value=[]))
+    return (*_corpus_updates(app, text), app.status_line(), gr.Dropdown(choices=choices, value=[], multiselect=True))

@@ -19,6 +19,7 @@ from rag.kb.knowledge_base import Retrieved
 from rag.records import Answer
 from rag.settings import RETRIEVAL_MODES
 from rag.ui import render as view
+from rag.ui.toasts import info_toast, warning_toast
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -45,21 +46,25 @@ def respond(app: ChatApp, question: str, messages: list[dict[str, Any]], turns: 
 
     question = (question or "").strip()
     if not question:
-        gr.Warning("请输入问题。")
+        warning_toast("请输入问题。")
         yield messages, turns, gr.skip(), "", gr.skip()
         return
+    # What the page offers is checked here too: a request may come from elsewhere than the page.
     if mode not in RETRIEVAL_MODES:
         mode = app.settings.retrieval_mode
+    passages = passages_asked(k, app.settings.top_k)
+    chosen = [articles] if isinstance(articles, str) else [str(a) for a in articles or []]
     number = len(turns)
-    history = [t.question for t in turns]
+    # Answered turns only: a question refused (too long, say) must not refuse every later one as history.
+    history = [t.question for t in turns if t.answer is not None]
     messages = [*messages, {"role": "user", "content": view.esc_markdown(question)},
                 {"role": "assistant", "content": "正在检索…"}]
-    turn = Turn(question, None, articles=list(articles or []))
+    turn = Turn(question, None, articles=chosen)
     turns = [*turns, turn]
     yield messages, turns, view.render_searching(question), "", ""
     streamed = ""
     try:
-        for step in app.answer_steps(question, history, int(k), mode, list(articles or []),
+        for step in app.answer_steps(question, history, passages, mode, chosen,
                                      generative=answer_mode == "generative"):
             if isinstance(step, Retrieved):
                 messages[-1] = {"role": "assistant", "content": "正在生成回答…"}
@@ -73,18 +78,34 @@ def respond(app: ChatApp, question: str, messages: list[dict[str, Any]], turns: 
                 turn.answer = step
                 messages[-1] = {"role": "assistant", "content": view.chat_text(number, step)}
                 yield messages, turns, view.render_sources(number, step), "", view.answer_markdown(step)
-    except RagError as exc:
+    except RagError as exc:  # a question over max_question_chars, an unknown article, an endpoint down
         message = str(exc)
-        gr.Warning(message)
+        warning_toast(message)
         messages[-1] = {"role": "assistant", "content": "⚠ " + view.esc_markdown(message)}
         yield messages, turns, view.render_error(message), "", ""
     except Exception as exc:
         # Not an error the user caused: logged with its traceback here, a short message there.
         log.exception("answering %r failed", question)
         message = f"内部错误：{type(exc).__name__}: {exc}"
-        gr.Warning(message)
+        warning_toast(message)
         messages[-1] = {"role": "assistant", "content": "⚠ " + view.esc_markdown(message)}
         yield messages, turns, view.render_error(message), "", ""
+
+
+TOP_K_RANGE = (1, 20)  # the page's slider
+
+
+def passages_asked(k: Any, default: int) -> int:
+    """The number of passages to retrieve, as the slider allows it (1–20); ``default`` for anything unreadable.
+
+    >>> passages_asked(5.0, 5), passages_asked(10**9, 5), passages_asked(float("nan"), 5)
+    (5, 20, 5)
+    """
+    try:
+        number = int(k)
+    except (TypeError, ValueError, OverflowError):
+        return default
+    return min(max(number, TOP_K_RANGE[0]), TOP_K_RANGE[1])
 
 
 def _turn_at(turns: list[Turn], index: Any) -> tuple[int, Turn] | None:
@@ -101,8 +122,6 @@ def _turn_at(turns: list[Turn], index: Any) -> tuple[int, Turn] | None:
 
 def rate(app: ChatApp, turns: list[Turn], evt: gr.LikeData) -> None:
     """Store a 👍/👎 as a question-set row beside the index (a second click replaces it)."""
-    import gradio as gr
-
     found = _turn_at(turns, evt.index)
     if found is None or found[1].answer is None:
         return
@@ -117,14 +136,14 @@ def rate(app: ChatApp, turns: list[Turn], evt: gr.LikeData) -> None:
     try:
         path = save_feedback(app.settings, record, turn.id)
     except OSError as exc:
-        gr.Warning(f"评价没有保存：{exc}")
+        warning_toast(f"评价没有保存：{exc.strerror or exc}")
         return
     if record is None:
-        gr.Info("已撤销评价。")
+        info_toast("已撤销评价。")
     else:
         # The file name only: the server's folders are none of a remote user's business.
-        gr.Info(f"已记录评价「{'有用' if record['rating'] == 'up' else '没用'}」（索引文件夹中的 {path.name}，"
-                "可在「评测」页重新评测）")
+        info_toast(f"已记录评价「{'有用' if record['rating'] == 'up' else '没用'}」（索引文件夹中的 {path.name}，"
+                   "可在「评测」页重新评测）")
 
 
 def show_turn(turns: list[Turn], evt: gr.SelectData) -> tuple[str, str]:

@@ -1,8 +1,9 @@
 """The Evaluate tab's handler and tables: run a question set, show its metrics, rows and report files.
 
 The run is the library's (``rag.evaluation.session.evaluate``, the same as ``rag eval``):
-reports go to a new folder under ``settings.eval_dir``. gradio and pandas are
-imported inside the handler only.
+reports go to a new folder under ``settings.eval_root`` (``eval-runs/`` beside the
+index folder unless ``eval_dir`` says), never into the folder the server was
+started from. gradio and pandas are imported inside the handler only.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from rag.kb.feedback import feedback_path
 from rag.settings import Settings
 from rag.ui import render as view
 from rag.ui.texts import stage_name
+from rag.ui.toasts import warning_toast
 
 if TYPE_CHECKING:
     from rag.ui.app import ChatApp
@@ -35,6 +37,18 @@ def question_set_choices(settings: Settings) -> list[tuple[str, str]]:
     return choices
 
 
+def sample_size(value: Any) -> int:
+    """The sample size field as a count: 0 (all questions) for anything that is not a positive number.
+
+    >>> sample_size(8.0), sample_size(None), sample_size(-3), sample_size(float("inf"))
+    (8, 0, 0, 0)
+    """
+    try:
+        return max(int(value or 0), 0)
+    except (TypeError, ValueError, OverflowError):
+        return 0
+
+
 def run_eval(app: ChatApp, source: str, sample: int, small: bool, progress: Any) -> tuple[Any, ...]:
     """Run a question set (a file, or ``dataset:NAME``) and write its reports; return what the tab shows.
 
@@ -50,7 +64,7 @@ def run_eval(app: ChatApp, source: str, sample: int, small: bool, progress: Any)
 
     nothing = (gr.skip(), gr.skip(), gr.skip(), gr.skip())
     if not source:
-        gr.Warning(NO_SET)
+        warning_toast(NO_SET)
         return (NO_SET, *nothing)
 
     def on_build(stage: str, done: int, total: int) -> None:
@@ -67,14 +81,14 @@ def run_eval(app: ChatApp, source: str, sample: int, small: bool, progress: Any)
         run = evaluate(app.settings, question_set, Selection(sample=sample) if sample > 0 else None, options,
                        progress=on_question, build_progress=on_build, encoder=app.kb.encoder())
     except (RagError, OSError) as exc:
-        gr.Warning(str(exc))
-        return ("✗ " + view.esc(str(exc)), *nothing)
+        warning_toast(str(exc))
+        return ("✗ " + view.esc_markdown(str(exc)), *nothing)
     data = report_to_json(run.report)
     summary = data["summary"]
     curve = pd.DataFrame(hit_bars(summary), columns=["k", "命中率"])
     shown = [str(run.files[kind].resolve()) for kind in ("html", "json", "markdown", "predictions")
              if kind in run.files]
-    text = eval_summary_text(data) + f" 报告：`{view.esc(str(run.out_dir))}`"
+    text = eval_summary_text(data) + f" 报告：{view.esc_markdown(str(run.out_dir))}"
     return text, metric_rows(summary), curve, question_rows(data["questions"]), shown
 
 

@@ -4,6 +4,12 @@
 which return their components) and then connects the events to the handlers of
 ``chat``, ``articles_tab`` and ``eval_tab``. The page's CSS and scripts are
 package files in ``static/`` (``static_text``).
+
+Nothing about the corpus is in the page as built: the page's configuration (every
+component's value and choices) is what gradio serves first, whatever a gradio
+version lets through before the login. The status line, the article filter, the
+example questions, the article table and the question sets are filled by
+``fill_page`` when the page loads, an event that runs only for a logged-in user.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
+from rag.errors import RagError
 from rag.ingest.articles import SUPPORTED_SUFFIXES
 from rag.kb.uploads import list_articles
 from rag.settings import Settings
@@ -32,7 +39,7 @@ from rag.ui.articles_tab import (
     remove_article,
 )
 from rag.ui.chat import clear_chat, example_questions, open_citation, rate, respond, show_turn
-from rag.ui.eval_tab import HIT_LABELS, QUESTION_COLUMNS, question_set_choices, run_eval
+from rag.ui.eval_tab import HIT_LABELS, QUESTION_COLUMNS, question_set_choices, run_eval, sample_size
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -51,6 +58,7 @@ class ChatTab:
 
     chatbot: gr.Chatbot
     question: gr.Textbox
+    examples: gr.Dataset
     ask_btn: gr.Button
     clear_btn: gr.Button
     copy_btn: gr.Button
@@ -106,30 +114,55 @@ def build_app(app: ChatApp) -> gr.Blocks:
     import gradio as gr
 
     settings = app.settings
-    indexed = app.indexed_articles()
     # delete_cache: uploads gradio keeps in its temporary folder go after a day.
     with gr.Blocks(title="文章问答", analytics_enabled=False, delete_cache=(3600, 86400)) as demo:
         gr.Markdown("## 文章问答 · 回答引用原文段落")
-        status_line = gr.Markdown(app.status_line(), elem_id="status-line")
+        status_line = gr.Markdown("", elem_id="status-line")
         turns = gr.State([])
         with gr.Tabs(elem_id="main-tabs"):
             with gr.Tab("问答", id="chat", elem_id="tab-chat"), gr.Row(equal_height=False):
-                chat = _chat_tab(settings, indexed)
+                chat = _chat_tab(settings)
             with gr.Tab("文章", id="articles", elem_id="tab-articles"):
                 articles = _articles_tab(settings)
             with gr.Tab("评测", id="evaluate", elem_id="tab-evaluate") as eval_tab:
-                evaluation = _eval_tab(settings)
+                evaluation = _eval_tab()
                 _connect_eval(app, evaluation)
         # Ratings made since the page loaded become a choice when the tab is opened.
         eval_tab.select(lambda: gr.Dropdown(choices=question_set_choices(settings)), outputs=[evaluation.choice],
                         show_progress="hidden")
+        demo.load(lambda: fill_page(app), outputs=[status_line, chat.article_filter, chat.examples, articles.table,
+                                                   articles.delete_choice, evaluation.choice], show_progress="hidden")
         _connect_chat(app, chat, turns)
         _connect_articles(app, articles, status_line, chat.article_filter)
     return demo
 
 
+def fill_page(app: ChatApp) -> tuple[Any, ...]:
+    """What the page shows of the corpus, sent when it loads (after the login, when there is one).
+
+    The status line, the article filter's choices, the example questions, the
+    article table, the delete list and the question sets. An index that cannot be
+    read leaves the filter and the examples empty; the status line says why.
+    """
+    import gradio as gr
+
+    try:
+        indexed = app.indexed_articles()
+    except RagError:
+        indexed = []
+    try:
+        rows = list_articles(app.settings)
+    except RagError:  # a damaged manifest: the status line names it
+        rows = []
+    examples = example_questions(indexed)
+    return (app.status_line(), gr.Dropdown(choices=article_choices(indexed), value=[], multiselect=True),
+            gr.Dataset(samples=[[q] for q in examples], visible=bool(examples)), article_table(rows),
+            gr.Dropdown(choices=corpus_choices(rows), value=None),
+            gr.Dropdown(choices=question_set_choices(app.settings), value=""))
+
+
 # -- the tabs -----------------------------------------------------------------------------------
-def _chat_tab(settings: Settings, indexed: list[tuple[str, str]]) -> ChatTab:
+def _chat_tab(settings: Settings) -> ChatTab:
     """The chat with its question box, examples and settings; beside it the sources and the article view."""
     import gradio as gr
 
@@ -143,18 +176,20 @@ def _chat_tab(settings: Settings, indexed: list[tuple[str, str]]) -> ChatTab:
             placeholder="向文章提问，回答会标出引用的段落 [1]、[2]。",
         )
         with gr.Row():
+            # The same limit as the knowledge base's, which refuses longer questions from anywhere.
             question = gr.Textbox(
                 elem_id="question", show_label=False, scale=5, lines=1, max_lines=4,
-                placeholder="输入问题，例如：2025年深圳人工智能核心产业营收约多少？", max_length=1000,
+                placeholder="输入问题，例如：2025年深圳人工智能核心产业营收约多少？",
+                max_length=settings.max_question_chars,
             )
             ask_btn = gr.Button("提问", variant="primary", elem_id="ask", scale=1, min_width=80)
-        examples = example_questions(indexed)
-        if examples:
-            gr.Examples(examples=[[q] for q in examples], inputs=[question], label="示例问题")
+        # Filled when the page loads (fill_page): example questions name the articles.
+        examples = gr.Dataset(components=[question], samples=[], label="示例问题", elem_id="examples",
+                              visible=False)
         with gr.Row():
             clear_btn = gr.Button("清空对话", elem_id="clear", size="sm")
         with gr.Accordion("设置", open=False, elem_id="settings"):
-            retrieval_mode, top_k, answer_mode, article_filter = _chat_settings(settings, indexed)
+            retrieval_mode, top_k, answer_mode, article_filter = _chat_settings(settings)
     with gr.Column(scale=2), gr.Tabs(elem_id="side-tabs") as side_tabs:
         with gr.Tab("来源", id="sources", elem_id="tab-sources"):
             # sources.js: clicks on citation links (here, or [n] links in the chat) open the article.
@@ -165,11 +200,11 @@ def _chat_tab(settings: Settings, indexed: list[tuple[str, str]]) -> ChatTab:
         with gr.Tab("原文", id="viewer", elem_id="tab-viewer"):
             # viewer.js: scroll the article view to the target paragraph after each update.
             viewer = gr.HTML(view.render_article_placeholder(), elem_id="viewer", js_on_load=static_text("viewer.js"))
-    return ChatTab(chatbot, question, ask_btn, clear_btn, copy_btn, retrieval_mode, top_k, answer_mode,
+    return ChatTab(chatbot, question, examples, ask_btn, clear_btn, copy_btn, retrieval_mode, top_k, answer_mode,
                    article_filter, side_tabs, sources, markdown_box, viewer)
 
 
-def _chat_settings(settings: Settings, indexed: list[tuple[str, str]]) -> tuple[Any, Any, Any, Any]:
+def _chat_settings(settings: Settings) -> tuple[Any, Any, Any, Any]:
     """The chat's settings: retrieval mode, passages retrieved, answer mode, article filter."""
     import gradio as gr
 
@@ -185,7 +220,7 @@ def _chat_settings(settings: Settings, indexed: list[tuple[str, str]]) -> tuple[
         label="回答方式", elem_id="answer-mode",
         info=None if settings.generative_available else "生成式需要 OpenAI 兼容接口（设置 llm_base_url 与 llm_model）")
     article_filter = gr.Dropdown(
-        article_choices(indexed), value=[], multiselect=True, label="只在这些文章中查找",
+        [], value=[], multiselect=True, label="只在这些文章中查找",
         info="不选则查找全部文章", elem_id="article-filter")
     return retrieval_mode, top_k, answer_mode, article_filter
 
@@ -194,9 +229,8 @@ def _articles_tab(settings: Settings) -> ArticlesTab:
     """The corpus table, upload (asking before a replacement), delete (asking first) and rebuild."""
     import gradio as gr
 
-    rows = list_articles(settings)
     notice = gr.Markdown("", elem_id="articles-status")
-    table = gr.Dataframe(value=article_table(rows), headers=ARTICLE_COLUMNS, interactive=False, wrap=True,
+    table = gr.Dataframe(value=[], headers=ARTICLE_COLUMNS, interactive=False, wrap=True,
                          elem_id="articles-table", label="语料中的文章")
     with gr.Row(equal_height=False):
         with gr.Column():
@@ -208,7 +242,7 @@ def _articles_tab(settings: Settings) -> ArticlesTab:
                 replace_btn = gr.Button("替换", variant="stop", elem_id="replace-btn")
                 keep_btn = gr.Button("取消", elem_id="keep-btn")
         with gr.Column():
-            delete_choice = gr.Dropdown(corpus_choices(rows), label="删除文章", elem_id="delete-choice")
+            delete_choice = gr.Dropdown([], label="删除文章", elem_id="delete-choice")
             delete_btn = gr.Button("删除", elem_id="delete-btn")
             with gr.Row(visible=False, elem_id="confirm-delete") as confirm_delete_row:
                 really_delete_btn = gr.Button("确认删除", variant="stop", elem_id="really-delete")
@@ -222,7 +256,7 @@ def _articles_tab(settings: Settings) -> ArticlesTab:
                        rebuild_btn, pending_upload)
 
 
-def _eval_tab(settings: Settings) -> EvalTab:
+def _eval_tab() -> EvalTab:
     """Choose or upload a question set, run it, see metrics and download the reports."""
     import gradio as gr
 
@@ -234,7 +268,7 @@ def _eval_tab(settings: Settings) -> EvalTab:
                                                                               ".json"],
                            type="filepath", elem_id="eval-file")
         with gr.Column():
-            choice = gr.Dropdown(question_set_choices(settings), value="", label="或选择", elem_id="eval-choice")
+            choice = gr.Dropdown([("上传的文件", "")], value="", label="或选择", elem_id="eval-choice")
             sample = gr.Number(0, precision=0, minimum=0, label="随机抽样题数（0 = 全部，种子 0）",
                                elem_id="eval-sample")
             small = gr.Checkbox(True, label="SQuAD 文件：只索引所抽问题的段落（更快）", elem_id="eval-small")
@@ -261,6 +295,8 @@ def _connect_chat(app: ChatApp, c: ChatTab, turns: gr.State) -> None:
     ask_inputs = [c.question, c.chatbot, turns, c.retrieval_mode, c.top_k, c.answer_mode, c.article_filter]
     gr.on([c.ask_btn.click, c.question.submit], lambda *a: (yield from respond(app, *a)), inputs=ask_inputs,
           outputs=chat_outputs, concurrency_limit=4, show_progress="hidden")
+    c.examples.click(lambda sample: sample[0] if sample else "", inputs=[c.examples], outputs=[c.question],
+                     show_progress="hidden")
     clear_outputs = [c.chatbot, turns, c.sources, c.question, c.markdown_box, c.viewer]
     c.clear_btn.click(clear_chat, outputs=clear_outputs, show_progress="hidden")
     c.chatbot.clear(clear_chat, outputs=clear_outputs, show_progress="hidden")  # the chat's own bin icon
@@ -303,7 +339,7 @@ def _connect_eval(app: ChatApp, e: EvalTab) -> None:
 
     def on_run(file: str | None, choice: str, sample: float | None, small: bool,
                progress: Any = tracker) -> tuple[Any, ...]:
-        return run_eval(app, file or choice, int(sample or 0), small, progress)
+        return run_eval(app, file or choice, sample_size(sample), small, progress)
 
     e.run_btn.click(on_run, inputs=[e.file, e.choice, e.sample, e.small],
                     outputs=[e.status, e.metrics, e.chart, e.questions, e.downloads])

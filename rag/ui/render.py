@@ -1,9 +1,14 @@
 """HTML and Markdown for the browser: pure functions from records to escaped text.
 
-Article text is data, never markup: every piece of it goes through ``html.escape``
-(and, for the chat's Markdown, a backslash before Markdown punctuation) before it
-is put into a page, so an article holding ``<script>`` shows those characters and
-runs nothing. The only tags here are the ones written in this module.
+Article text is data, never markup. The rule, for every string that comes from
+a user or an article (titles, file names, article text, questions, error messages
+quoting them): into HTML (``gr.HTML``, and gradio's toasts, which render HTML)
+through ``esc``; into Markdown (the chat, ``gr.Markdown`` notices, the copied
+answer) through ``esc_markdown``; nothing else. So an article holding ``<script>``,
+``<img src=…>`` or ``[x](http://…)`` shows those characters and loads or runs
+nothing. The only tags and links are the ones written in this module, and the only
+citation links are the answer's own markers (``marker_spans``), never a ``[1]``
+that article text happens to hold.
 
 Citation links carry ``data-cite="<turn>-c<n>"`` (a citation of answer ``turn``)
 or ``"<turn>-h<rank>"`` (a retrieved passage); the chat's Markdown links use
@@ -14,14 +19,15 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from rag.records import Answer, Article, Citation, Hit
 from rag.text import CITATION_MARKER
 
 # ASCII punctuation that Markdown may read as syntax; a backslash makes each literal (CommonMark).
-_MARKDOWN_PUNCT = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$])")
+# ":" and "." too: a bare http://… or www.… would otherwise become a link (GFM autolinks).
+_MARKDOWN_PUNCT = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$:=])")
 ARTICLE_VIEW_CHARS = 300_000  # past this, the viewer shows the paragraphs around the target only
 
 
@@ -37,8 +43,12 @@ def esc(text: str) -> str:
 def esc_markdown(text: str) -> str:
     """Text for a Markdown message: Markdown punctuation backslashed, then HTML-escaped.
 
+    No link, image, tag or autolink survives: ``[``, ``]``, ``<``, ``:`` are all escaped.
+
     >>> esc_markdown("*注意* <b>")
     '\\\\*注意\\\\* &lt;b&gt;'
+    >>> esc_markdown("![x](http://h/p.png)")
+    '\\\\!\\\\[x\\\\]\\\\(http\\\\://h/p\\\\.png\\\\)'
     """
     return esc(_MARKDOWN_PUNCT.sub(r"\\\1", text))
 
@@ -256,36 +266,59 @@ def render_article_placeholder() -> str:
 
 
 # -- chat messages ----------------------------------------------------------------------------
+def marker_spans(answer: Answer) -> list[tuple[int, int, int]]:
+    """(start, end, n) of the answer's own citation markers in ``answer.text``.
+
+    An extractive answer is its cited sentences, each followed by its marker
+    (``sentence[1]sentence[2]``): the markers are found by walking the citations, so
+    a ``[1]`` that a cited sentence holds (article text) is never one, and past a
+    piece that does not fit nothing more is. A generative answer's markers are the
+    model's, already checked against the passages as they streamed: each ``[n]``
+    whose ``n`` is a citation.
+    """
+    if answer.mode != "extractive":
+        numbers = {c.n for c in answer.citations}
+        return [(m.start(), m.end(), int(m.group(1))) for m in CITATION_MARKER.finditer(answer.text)
+                if int(m.group(1)) in numbers]
+    spans: list[tuple[int, int, int]] = []
+    pos = 0
+    for c in answer.citations:
+        marker = f"[{c.n}]"
+        at = pos + len(c.sentence_text)
+        if not (answer.text.startswith(c.sentence_text, pos) and answer.text.startswith(marker, at)):
+            break
+        spans.append((at, at + len(marker), c.n))
+        pos = at + len(marker)
+    return spans
+
+
+def _with_markers(answer: Answer, marker: Callable[[int], str]) -> str:
+    """The answer text escaped for Markdown, each of its own markers written by ``marker(n)``."""
+    out, pos = [], 0
+    for start, end, n in marker_spans(answer):
+        out.append(esc_markdown(answer.text[pos:start]))
+        out.append(marker(n))
+        pos = end
+    out.append(esc_markdown(answer.text[pos:]))
+    return "".join(out)
+
+
 def chat_text(turn: int, answer: Answer) -> str:
-    """An answer as a chat message (Markdown): escaped text, citation markers as links to the sources."""
+    """An answer as a chat message (Markdown): escaped text, its own markers as links ``#cite-<turn>-c<n>``.
+
+    >>> a = Answer("q", "q", "见[9]条[1]", False, [Citation(1, "a.txt", "T", "", 1, None, "见[9]条", 0, 0, 5)])
+    >>> chat_text(0, a)
+    '见\\\\[9\\\\]条[\\\\[1\\\\]](#cite-0-c1)'
+    """
     lines = []
     if answer.query != answer.question:
         lines.append(f"实际检索：{esc_markdown(answer.query)}\n\n")
-    lines.append(linked_markers(turn, answer.text, {c.n for c in answer.citations}))
+    lines.append(_with_markers(answer, lambda n: f"[\\[{n}\\]](#cite-{turn}-c{n})"))
     if answer.refused and answer.hits:
         lines.append("\n\n（右侧列出可能相关的段落）")
     elif answer.uncited:
         lines.append("\n\n⚠ 回答没有引用任何检索到的段落，请核实。")
     return "".join(lines)
-
-
-def linked_markers(turn: int, text: str, numbers: set[int]) -> str:
-    """Escape ``text`` for Markdown; each ``[n]`` that is a citation becomes a link ``#cite-<turn>-c<n>``.
-
-    >>> linked_markers(0, "营收约2200亿元[1]", {1})
-    '营收约2200亿元[\\\\[1\\\\]](#cite-0-c1)'
-    """
-    out = []
-    pos = 0
-    for m in CITATION_MARKER.finditer(text):
-        n = int(m.group(1))
-        if n not in numbers:
-            continue
-        out.append(esc_markdown(text[pos : m.start()]))
-        out.append(f"[\\[{n}\\]](#cite-{turn}-c{n})")
-        pos = m.end()
-    out.append(esc_markdown(text[pos:]))
-    return "".join(out)
 
 
 def streaming_text(text: str) -> str:
@@ -294,22 +327,29 @@ def streaming_text(text: str) -> str:
 
 
 def answer_markdown(answer: Answer) -> str:
-    """An answer with its sources as Markdown, for copying (raw text: shown in a text box, not rendered)."""
-    lines = [f"**问：** {answer.question}", "", f"**答：** {answer.text}"]
+    """An answer with its sources as Markdown, for copying (shown in a text box, pasted anywhere).
+
+    Like every Markdown here, what comes from articles and users is escaped, so
+    pasting it into a Markdown page cannot add a link or an image; the ``[n]``
+    markers and the bold cited span are this function's own.
+    """
+    lines = [f"**问：** {esc_markdown(answer.question)}", "", f"**答：** {_with_markers(answer, lambda n: f'[{n}]')}"]
     if answer.citations:
         lines += ["", "**来源：**", ""]
         for c in answer.citations:
-            where = " · ".join(x for x in (c.title, c.section, f"第{c.paragraph}段",
-                                           f"第{c.page}页" if c.page else "") if x)
+            where = " · ".join(esc_markdown(x) for x in (c.title, c.section, f"第{c.paragraph}段",
+                                                         f"第{c.page}页" if c.page else "") if x)
             a = c.start - c.paragraph_start
             b = a + (c.end - c.start)
-            quoted = c.paragraph_text[:a] + "**" + c.paragraph_text[a:b] + "**" + c.paragraph_text[b:]
-            lines.append(f"[{c.n}] {where}（{c.article}）")
+            text = c.paragraph_text
+            quoted = f"{esc_markdown(text[:a])}**{esc_markdown(text[a:b])}**{esc_markdown(text[b:])}"
+            lines.append(f"[{c.n}] {where}（{esc_markdown(c.article)}）")
             lines.extend("> " + line if line.strip() else ">" for line in quoted.splitlines())
             lines.append("")
     elif answer.refused and answer.hits:
         lines += ["", "**可能相关：**", ""]
         for h in answer.hits[:3]:
-            lines.append(f"- {h.chunk.title} · {h.chunk.section} · {paragraph_label(h.chunk.paragraphs)}"
-                         f"（{h.chunk.article}）")
+            ch = h.chunk
+            lines.append(f"- {esc_markdown(ch.title)} · {esc_markdown(ch.section)} · "
+                         f"{paragraph_label(ch.paragraphs)}（{esc_markdown(ch.article)}）")
     return "\n".join(lines).rstrip() + "\n"

@@ -35,6 +35,7 @@ from rag.store.milvus.store import (
     filter_literal,
     read_meta,
     search_text,
+    stored_article,
 )
 from rag.text import STOPWORDS, USER_WORDS
 
@@ -126,7 +127,8 @@ def _rows(chunks: Sequence[Chunk], first: dict[str, int], hashes: dict[str, str]
             raise StoreError(f"a chunk of {chunk.article} is over {MAX_TEXT_BYTES} bytes, Milvus's text limit; "
                              "lower chunk_size")
         yield {
-            "article": chunk.article, "article_sha": hashes[chunk.article], "seq": chunk.id - first[chunk.article],
+            "article": stored_article(chunk.article), "article_sha": hashes[chunk.article],
+            "seq": chunk.id - first[chunk.article],
             "title": chunk.title, "section": chunk.section, "paragraphs": list(chunk.paragraphs),
             "start": chunk.start, "end": chunk.end, "text": text,
             "search_text": chunk_search_text(chunk, context), "dense": vector.astype(np.float32).tolist(),
@@ -172,11 +174,12 @@ def fill_collection(settings: Settings, chunks: Sequence[Chunk], article_hashes:
         assert live is not None
         collection = live
         present = _present_groups(conn, collection)
-    wanted = set(article_hashes.items())
+    # Groups are keyed as Milvus keeps them (stored_article: a non-UTF-8 name escaped).
+    wanted = {(stored_article(path), sha) for path, sha in article_hashes.items()}
     first: dict[str, int] = {}
     for chunk in chunks:
         first.setdefault(chunk.article, chunk.id)
-    todo = [c for c in chunks if (c.article, article_hashes[c.article]) not in present]
+    todo = [c for c in chunks if (stored_article(c.article), article_hashes[c.article]) not in present]
     pending = PendingSync(conn, alias, collection, fresh, stale=present - wanted)
     # Whole articles per insert call, so a killed build never leaves half a group behind.
     batch: list[Chunk] = []

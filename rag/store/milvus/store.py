@@ -232,6 +232,21 @@ def read_meta(conn: MilvusConnection, collection: str) -> dict[str, Any] | None:
     return meta if isinstance(meta, dict) else None
 
 
+def stored_article(path: str) -> str:
+    r"""An article path as Milvus keeps it: VARCHAR must be valid UTF-8.
+
+    A path whose file name is not UTF-8 (lone surrogates, as ``os.fsdecode``
+    gives them) is kept with those bytes written as ``\xNN``; searchers map it
+    back through their version's paths, so the file is still the one indexed.
+
+    >>> stored_article("新闻.txt"), stored_article("\udcb0\udca1.txt")
+    ('新闻.txt', '\\xb0\\xa1.txt')
+    """
+    if not any("\udc80" <= ch <= "\udcff" for ch in path):
+        return path
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def filter_literal(value: str) -> str:
     """A Milvus filter string literal."""
     return json.dumps(value, ensure_ascii=False)
@@ -279,12 +294,14 @@ class MilvusStore:
             raise IndexMismatchError(f"{where} was built with other settings: {differ}; run `{REBUILD_COMMAND}`")
         # A collection is searchable once loaded; Milvus keeps it released after a restart.
         self.conn.call("load the collection", self.conn.client.load_collection, target)
-        self._hashes = {path: info.sha256 for path, info in version.manifest.articles.items()}
+        self._hashes = {stored_article(path): info.sha256 for path, info in version.manifest.articles.items()}
+        self._paths = {stored_article(path): path for path in version.manifest.articles}
 
     def _filter(self, articles: list[str] | None) -> str:
         if not articles:
             return ""
-        return "article in [" + ", ".join(filter_literal(a) for a in sorted(set(articles))) + "]"
+        stored = sorted({stored_article(a) for a in articles})
+        return "article in [" + ", ".join(filter_literal(a) for a in stored) + "]"
 
     def _to_ids(self, found: list[Any]) -> tuple[np.ndarray, np.ndarray]:
         """Chunk ids of this version for Milvus hits; rows of another version of an article are dropped."""
@@ -293,10 +310,10 @@ class MilvusStore:
         seen: set[int] = set()
         for hit in found:
             entity = hit["entity"]
-            article = str(entity["article"])
-            if self._hashes.get(article) != entity["article_sha"]:
+            stored = str(entity["article"])
+            if self._hashes.get(stored) != entity["article_sha"]:
                 continue
-            span = self.version.chunk_range(article)
+            span = self.version.chunk_range(self._paths[stored])
             if span is None or not 0 <= int(entity["seq"]) < span[1] - span[0]:
                 continue
             cid = span[0] + int(entity["seq"])
