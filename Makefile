@@ -58,7 +58,7 @@ index: setup
 
 # Style, types, the layering (import-linter contracts in pyproject.toml) and copied code.
 lint: setup-test
-	$(VENV)/bin/ruff check rag tests benchmarks scripts app.py
+	$(VENV)/bin/ruff check rag tests benchmarks scripts training app.py
 	$(VENV)/bin/mypy rag
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pylint --disable=all --enable=duplicate-code --min-similarity-lines=6 rag

@@ -97,6 +97,21 @@ class Citation:
         return self.paragraph_text[a : a + (self.end - self.start)]
 
 
+@dataclass(frozen=True)
+class ShortAnswer:
+    """The exact phrase that answers, inside the sentence cited as citation ``n``.
+
+    ``start``/``end`` are offsets into the article (like citations), so
+    ``article.text[start:end] == text`` and the citation's span contains it.
+    """
+
+    text: str
+    n: int
+    start: int
+    end: int
+    score: float = 0.0  # the reader's span score (for calibration and debugging, not shown)
+
+
 @dataclass
 class Answer:
     """An answer with its citations, the hits it came from and timings."""
@@ -110,6 +125,7 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     mode: str = "extractive"
     uncited: bool = False  # generative answer without any valid citation
+    short_answer: ShortAnswer | None = None  # None when refused, in generative mode, or when no phrase answers
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,10 @@ def answer_to_json(answer: Answer) -> dict[str, Any]:
         "citations": [citation_to_json(c) for c in answer.citations],
         "hits": [hit_to_json(h) for h in answer.hits],
         "timings_ms": {k: round(v, 2) for k, v in answer.timings_ms.items()},
+        "short_answer": None if answer.short_answer is None else {
+            "text": answer.short_answer.text, "n": answer.short_answer.n,
+            "start": answer.short_answer.start, "end": answer.short_answer.end,
+        },
     }
 
 

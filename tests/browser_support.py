@@ -139,6 +139,23 @@ def ask(page: Any, question: str) -> Any:
     return message
 
 
+def expect_answer_shown(message: Any, cli: dict[str, Any]) -> None:
+    """The chat message shows the answer ``rag ask --json`` gives (``cli``).
+
+    With a short answer: it leads in bold with its citation's marker, then the
+    evidence (``cli["answer"]``) with its markers; white space aside, nothing else.
+    """
+    from playwright.sync_api import expect
+
+    short = cli.get("short_answer")
+    if short is None:
+        expect(message).to_have_text(cli["answer"])
+        return
+    expect(message.locator("strong")).to_have_text(" ".join(short["text"].split()))
+    expected = f"{short['text']}[{short['n']}]{cli['answer']}"
+    assert "".join(message.inner_text().split()) == "".join(expected.split())
+
+
 def upload(page: Any, path: Path) -> None:
     """Choose a file in the Articles tab and press 添加到语料."""
     from playwright.sync_api import expect

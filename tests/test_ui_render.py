@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from rag.errors import IndexCorruptError, SettingsError
 from rag.ingest.articles import parse_article
-from rag.records import Answer, Article, Chunk, Citation, Hit
+from rag.records import Answer, Article, Chunk, Citation, Hit, ShortAnswer
 from rag.settings import Settings
 from rag.store.format import CURRENT, MANIFEST, VERSIONS
 from rag.ui import render as view
@@ -65,6 +66,13 @@ def answer(article: Article) -> Answer:
     return Answer(question="营收多少？", query="营收多少？ 规模", text=f"{cited}[1]", refused=False, citations=[c],
                   hits=[hit(article, 1, 1), hit(article, 2, 2), hit(article, 3, 3)],
                   timings_ms={"search": 12.0, "answer": 3.0, "total": 15.0})
+
+
+def with_short(answer: Answer, phrase: str, **changes: object) -> Answer:
+    """``answer`` with ``phrase`` (found in its first citation's sentence) as its short answer."""
+    c = answer.citations[0]
+    start = c.start + c.sentence_text.index(phrase)
+    return replace(answer, short_answer=ShortAnswer(phrase, c.n, start, start + len(phrase), 0.9), **changes)
 
 
 def no_markup_from(html: str) -> bool:
@@ -244,3 +252,86 @@ def test_a_damaged_version_is_shown_in_the_header_with_the_fix(tmp_path: Path, e
     chunks.write_bytes(chunks.read_bytes()[:-10])  # truncated: the manifest still reads
     line = app.status_line()
     assert line.startswith("⚠ 索引已损坏") and "chunks.jsonl" in line.replace("\\", "") and "1 篇文章" in line
+
+
+# -- the short answer ------------------------------------------------------------------------------
+def test_highlight_nests_the_short_answer_inside_the_mark() -> None:
+    assert view.highlight("甲<乙>丙。", 0, 6, (1, 4)) == '<mark>甲<strong class="short">&lt;乙&gt;</strong>丙。</mark>'
+    # clipped to the mark: the inner span never leaves it, and an empty one adds nothing
+    assert view.highlight("甲乙丙丁", 1, 3, (0, 9)) == '甲<mark><strong class="short">乙丙</strong></mark>丁'
+    assert view.highlight("甲乙丙丁", 1, 3, (3, 4)) == "甲<mark>乙丙</mark>丁"
+
+
+def test_chat_leads_with_the_short_answer_in_bold_then_the_evidence(answer: Answer) -> None:
+    shown = with_short(answer, "约 2200 亿元")
+    md = view.chat_text(4, shown)
+    head, evidence = md.split("\n\n", 1)[1].split("\n\n", 1)  # after the 实际检索 line
+    assert head == "**约 2200 亿元** [\\[1\\]](#cite-4-c1)"
+    assert evidence == view.chat_text(4, answer).split("\n\n", 1)[1]  # the evidence as before
+    markdown_it = pytest.importorskip("markdown_it")  # gradio renders chat Markdown alike (CommonMark)
+    rendered = markdown_it.MarkdownIt("commonmark", {"html": True}).render(md)
+    assert '<p><strong>约 2200 亿元</strong> <a href="#cite-4-c1">[1]</a></p>' in rendered
+    assert rendered.count("<strong>") == 1 and no_markup_from(rendered)
+    # a phrase holding markup and Markdown stays text in the bold too
+    hostile = markdown_it.MarkdownIt("commonmark", {"html": True}).render(view.chat_text(4, with_short(answer, EVIL)))
+    assert no_markup_from(hostile) and f"<strong>{view.esc(EVIL)}</strong>" in hostile
+
+
+def test_short_answer_is_marked_inside_the_cited_sentence(article: Article, answer: Answer) -> None:
+    """Sources card and article view: <strong class="short"> holds exactly the phrase, inside the sentence's mark."""
+    phrase = f"2200 亿元{EVIL}"  # article text: escaped inside the strong as everywhere else
+    shown = with_short(answer, phrase)
+    c = shown.citations[0]
+    path, focus, _ = _focus_of(shown, "c", 1)
+    assert path == c.article and focus == view.Focus(c.paragraph, c.start, c.end, (shown.short_answer.start,
+                                                                                  shown.short_answer.end))
+    assert _focus_of(answer, "c", 1)[1] == view.Focus(c.paragraph, c.start, c.end)  # no short answer: as before
+    for html in (view.render_sources(0, shown), view.render_article(article, focus)):
+        assert no_markup_from(html)
+        assert re.findall(r'<strong class="short">(.*?)</strong>', html) == [view.esc(phrase)]
+        marked = re.findall(r"<mark>(.*?)</mark>", html)
+        assert [re.sub(r"</?strong[^>]*>", "", m) for m in marked] == [view.esc(c.sentence_text)]
+    assert "mark strong.short" in static_text("app.css")
+
+
+def test_markdown_copy_puts_the_short_answer_first(answer: Answer) -> None:
+    shown = with_short(answer, "约 2200 亿元")
+    lines = view.answer_markdown(shown).splitlines()
+    evidence = f"{view.esc_markdown(answer.citations[0].sentence_text)}[1]"
+    assert lines[2:5] == ["**答：** **约 2200 亿元** [1]", "", evidence]
+    assert view.answer_markdown(answer).splitlines()[2].startswith("**答：** 营收约")  # without one: as before
+
+
+@pytest.mark.parametrize("change", [
+    {"refused": True},  # a refusal shows the refusal only
+    {"mode": "generative"},  # generative answers carry none; one that did would not be shown
+])
+def test_refusals_and_generative_answers_look_as_before(answer: Answer, change: dict[str, object]) -> None:
+    plain = replace(answer, **change)
+    shown = with_short(answer, "约 2200 亿元", **change)
+    assert view.shown_short_answer(shown) is None
+    assert view.chat_text(0, shown) == view.chat_text(0, plain)
+    assert view.answer_markdown(shown) == view.answer_markdown(plain)
+    assert view.render_sources(0, shown) == view.render_sources(0, plain)
+
+
+def test_a_short_answer_that_does_not_fit_its_citation_is_not_shown(answer: Answer) -> None:
+    """Offsets outside the sentence, a text they do not reproduce, or an unknown citation: the evidence alone."""
+    good = with_short(answer, "约 2200 亿元")
+    assert good.short_answer is not None and view.shown_short_answer(good) == good.short_answer
+    s = good.short_answer
+    for bad in (replace(s, n=2), replace(s, text="约 2300 亿元"), replace(s, start=s.start - 3, end=s.end - 3),
+                replace(s, end=s.end + 1), replace(s, text="   ", end=s.start + 3)):
+        odd = replace(answer, short_answer=bad)
+        assert view.shown_short_answer(odd) is None
+        assert view.chat_text(0, odd) == view.chat_text(0, answer)
+        assert 'class="short"' not in view.render_sources(0, odd)
+
+
+@pytest.mark.parametrize("module", ["rag.ui.escape", "rag.ui.render", "rag.ui.chat"])
+def test_docstring_examples(module: str) -> None:
+    import doctest
+    import importlib
+
+    failures, tried = doctest.testmod(importlib.import_module(module))
+    assert tried and failures == 0

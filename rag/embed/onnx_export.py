@@ -14,8 +14,23 @@ from pathlib import Path
 _log = logging.getLogger(__name__)
 
 
+# The reader's features (issue 16): the last layer beside the mean of layers
+# 9-12, 768 numbers a token. The feasibility run measured this pair above the
+# last layer alone; hidden_states[0] is the embedding output, so layer k is [k].
+READER_LAYERS = (9, 10, 11, 12)
+
+
 def export_fp32(model_dir: Path, out: Path) -> None:
     """Export the transformer (input_ids, attention_mask -> last_hidden_state) with torch.onnx."""
+    _export(model_dir, out, reader=False)
+
+
+def export_reader_fp32(model_dir: Path, out: Path) -> None:
+    """Export the reader's feature extractor (input_ids, attention_mask -> features, 2 x hidden wide)."""
+    _export(model_dir, out, reader=True)
+
+
+def _export(model_dir: Path, out: Path, reader: bool) -> None:
     import warnings
 
     import torch
@@ -34,8 +49,14 @@ def export_fp32(model_dir: Path, out: Path) -> None:
             self.inner = inner
 
         def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-            return self.inner(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            if not reader:
+                return self.inner(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            states = self.inner(input_ids=input_ids, attention_mask=attention_mask,
+                                output_hidden_states=True).hidden_states
+            top = torch.stack([states[k] for k in READER_LAYERS]).mean(dim=0)
+            return torch.cat([states[-1], top], dim=-1)
 
+    output = "features" if reader else "last_hidden_state"
     # A padded row in the example keeps the mask path in the traced graph.
     ids = torch.tensor([[0, 6, 7, 8, 2], [0, 6, 2, 1, 1]], dtype=torch.long)
     mask = (ids != 1).long()
@@ -47,11 +68,11 @@ def export_fp32(model_dir: Path, out: Path) -> None:
         torch.onnx.export(
             _Wrapper(encoder), (ids, mask), str(out),
             input_names=["input_ids", "attention_mask"],
-            output_names=["last_hidden_state"],
+            output_names=[output],
             dynamic_axes={
                 "input_ids": {0: "batch", 1: "sequence"},
                 "attention_mask": {0: "batch", 1: "sequence"},
-                "last_hidden_state": {0: "batch", 1: "sequence"},
+                output: {0: "batch", 1: "sequence"},
             },
             opset_version=17,
             do_constant_folding=True,
@@ -71,7 +92,7 @@ def quantize_int8(model_dir: Path, fp32: Path, out: Path) -> None:
 
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
     source = fp32
-    fused = out.with_name("model_fused.onnx")
+    fused = out.with_name(f"{out.stem}_fused.onnx")
     try:
         from onnxruntime.transformers import optimizer
 

@@ -23,7 +23,7 @@ from rag.kb.uploads import (
     list_articles,
     save_upload,
 )
-from rag.ui.render import esc_markdown
+from rag.ui.escape import esc_markdown
 from rag.ui.texts import build_report_text, error_text, stage_name, upload_check_text
 from rag.ui.toasts import info_toast, warning_toast
 

@@ -202,11 +202,13 @@ def _parse_cite(key: str) -> tuple[int, str, int] | None:
 
 
 def _focus_of(answer: Answer, kind: str, n: int) -> tuple[str | None, view.Focus | None, str]:
-    """The article, focus and expected focus text of citation ``n`` or hit rank ``n`` of an answer."""
+    """The article, focus and expected focus text of citation ``n`` (with the short answer in it) or hit rank ``n``."""
     if kind == "c":
+        short = view.shown_short_answer(answer)
         for c in answer.citations:
             if c.n == n:
-                return c.article, view.Focus(c.paragraph, c.start, c.end), c.sentence_text
+                inner = (short.start, short.end) if short is not None and short.n == n else None
+                return c.article, view.Focus(c.paragraph, c.start, c.end, inner), c.sentence_text
         return None, None, ""
     for hit in answer.hits:
         if hit.rank == n:

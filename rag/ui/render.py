@@ -1,14 +1,14 @@
 """HTML and Markdown for the browser: pure functions from records to escaped text.
 
-Article text is data, never markup. The rule, for every string that comes from
-a user or an article (titles, file names, article text, questions, error messages
-quoting them): into HTML (``gr.HTML``, and gradio's toasts, which render HTML)
-through ``esc``; into Markdown (the chat, ``gr.Markdown`` notices, the copied
-answer) through ``esc_markdown``; nothing else. So an article holding ``<script>``,
-``<img src=…>`` or ``[x](http://…)`` shows those characters and loads or runs
-nothing. The only tags and links are the ones written in this module, and the only
-citation links are the answer's own markers (``marker_spans``), never a ``[1]``
-that article text happens to hold.
+Everything a user or an article wrote goes through ``escape`` (``esc`` into HTML,
+``esc_markdown`` into Markdown; re-exported here for the page's modules). The only
+tags and links are the ones written in this module, and the only citation links
+are the answer's own markers (``marker_spans``), never a ``[1]`` that article text
+happens to hold.
+
+An answer's short answer (``shown_short_answer``) is bold in the chat and the copied
+Markdown, and ``<strong class="short">`` inside the cited sentence's ``<mark>`` in the
+sources and the article view.
 
 Citation links carry ``data-cite="<turn>-c<n>"`` (a citation of answer ``turn``)
 or ``"<turn>-h<rank>"`` (a retrieved passage); the chat's Markdown links use
@@ -17,53 +17,32 @@ or ``"<turn>-h<rank>"`` (a retrieved passage); the chat's Markdown links use
 
 from __future__ import annotations
 
-import html
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from rag.records import Answer, Article, Citation, Hit
+from rag.records import Answer, Article, Citation, Hit, ShortAnswer
 from rag.text import CITATION_MARKER
+from rag.ui.escape import esc, esc_markdown, highlight  # also used as view.esc, view.esc_markdown
 
-# ASCII punctuation that Markdown may read as syntax; a backslash makes each literal (CommonMark).
-# ":" and "." too: a bare http://… or www.… would otherwise become a link (GFM autolinks).
-_MARKDOWN_PUNCT = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$:=])")
 ARTICLE_VIEW_CHARS = 300_000  # past this, the viewer shows the paragraphs around the target only
 
 
-def esc(text: str) -> str:
-    """Text as HTML text (quotes too, so it is safe inside attributes).
+def shown_short_answer(answer: Answer) -> ShortAnswer | None:
+    """The answer's short answer, when there is one to show: an extractive answer's, inside its citation.
 
-    >>> esc('<img src=x onerror="a()">')
-    '&lt;img src=x onerror=&quot;a()&quot;&gt;'
+    None for a refusal, a generative answer, no short answer, or one whose offsets do
+    not reproduce its text inside the sentence of its citation ``n`` (then the page
+    shows the evidence alone rather than a phrase it cannot place).
     """
-    return html.escape(text, quote=True)
-
-
-def esc_markdown(text: str) -> str:
-    """Text for a Markdown message: Markdown punctuation backslashed, then HTML-escaped.
-
-    No link, image, tag or autolink survives: ``[``, ``]``, ``<``, ``:`` are all escaped.
-
-    >>> esc_markdown("*注意* <b>")
-    '\\\\*注意\\\\* &lt;b&gt;'
-    >>> esc_markdown("![x](http://h/p.png)")
-    '\\\\!\\\\[x\\\\]\\\\(http\\\\://h/p\\\\.png\\\\)'
-    """
-    return esc(_MARKDOWN_PUNCT.sub(r"\\\1", text))
-
-
-def highlight(text: str, start: int, end: int) -> str:
-    """``text`` escaped, with ``text[start:end]`` inside ``<mark>`` (offsets clipped to the text).
-
-    >>> highlight("a<b>c", 1, 4)
-    'a<mark>&lt;b&gt;</mark>c'
-    """
-    a = max(0, min(start, len(text)))
-    b = max(a, min(end, len(text)))
-    if a == b:
-        return esc(text)
-    return f"{esc(text[:a])}<mark>{esc(text[a:b])}</mark>{esc(text[b:])}"
+    short = answer.short_answer
+    if short is None or answer.refused or answer.mode != "extractive" or not short.text.strip():
+        return None
+    for c in answer.citations:
+        if c.n == short.n:
+            a = short.start - c.paragraph_start
+            inside = c.start <= short.start < short.end <= c.end and short.end - short.start == len(short.text)
+            return short if inside and c.paragraph_text[a : a + len(short.text)] == short.text else None
+    return None
 
 
 def paragraph_label(numbers: Sequence[int]) -> str:
@@ -106,15 +85,18 @@ def is_cited(hit: Hit, citations: Iterable[Citation]) -> bool:
     return any(x.article == c.article and x.start < c.end and x.end > c.start for x in citations)
 
 
-def _citation_card(turn: int, c: Citation) -> str:
+def _citation_card(turn: int, c: Citation, short: ShortAnswer | None) -> str:
     a = c.start - c.paragraph_start
+    inner = None
+    if short is not None and short.n == c.n:
+        inner = (short.start - c.paragraph_start, short.end - c.paragraph_start)
     key = f"{turn}-c{c.n}"
     return (
         f'<div class="cite-card" id="src-{key}">'
         f'<div class="cite-meta"><a href="#" class="cite-n" data-cite="{key}" title="在原文中查看">[{c.n}]</a> '
         f'{citation_location(c)} '
         f'<a href="#" class="open-article" data-cite="{key}">查看原文 ›</a></div>'
-        f'<p class="cite-para">{highlight(c.paragraph_text, a, a + (c.end - c.start))}</p>'
+        f'<p class="cite-para">{highlight(c.paragraph_text, a, a + (c.end - c.start), inner)}</p>'
         f"</div>"
     )
 
@@ -179,7 +161,8 @@ def render_sources(turn: int, answer: Answer) -> str:
     else:
         if answer.citations:
             parts.append(f'<p class="src-note">引用 {len(answer.citations)} 处：</p>')
-            parts.extend(_citation_card(turn, c) for c in answer.citations)
+            short = shown_short_answer(answer)
+            parts.extend(_citation_card(turn, c, short) for c in answer.citations)
         else:
             parts.append('<p class="src-note warn">回答没有引用任何检索到的段落，请核实。</p>')
         rest = [h for h in answer.hits if not is_cited(h, answer.citations)]
@@ -202,15 +185,18 @@ def render_error(message: str) -> str:
 
 @dataclass(frozen=True)
 class Focus:
-    """What the article view points at: a paragraph and a span to highlight (absolute offsets)."""
+    """What the article view points at: a paragraph, a span to highlight, the short answer in it (article offsets)."""
 
     paragraph: int
     start: int
     end: int
+    short: tuple[int, int] | None = None
 
 
 def render_article(article: Article, focus: Focus | None = None, max_chars: int = ARTICLE_VIEW_CHARS) -> str:
     """The whole article, paragraph by paragraph (ids ``para-N``), the focus span inside ``<mark>``.
+
+    The focus's short answer, if any, is ``<strong class="short">`` inside the mark.
 
     A very long article shows the paragraphs around the focus, up to ``max_chars``.
     """
@@ -231,7 +217,8 @@ def render_article(article: Article, focus: Focus | None = None, max_chars: int 
         target = focus is not None and p.number == focus.paragraph
         body = esc(text)
         if focus is not None and focus.start < p.end and focus.end > p.start:
-            body = highlight(text, focus.start - p.start, focus.end - p.start)
+            inner = None if focus.short is None else (focus.short[0] - p.start, focus.short[1] - p.start)
+            body = highlight(text, focus.start - p.start, focus.end - p.start, inner)
         page = f' data-page="{p.page}"' if p.page else ""
         out.append(f'<p id="para-{p.number}" class="para{" target" if target else ""}"{page}>'
                    f'<span class="para-n">{p.number}</span>{body}</p>')
@@ -303,8 +290,21 @@ def _with_markers(answer: Answer, marker: Callable[[int], str]) -> str:
     return "".join(out)
 
 
+def _short_line(answer: Answer, marker: Callable[[int], str]) -> str:
+    """The short answer in bold with its citation's marker (``**约 2200 亿元** [1]``), or "" when none is shown.
+
+    Runs of white space become one space: a line break in the phrase would end the bold.
+    """
+    short = shown_short_answer(answer)
+    if short is None:
+        return ""
+    return f"**{esc_markdown(' '.join(short.text.split()))}** {marker(short.n)}"
+
+
 def chat_text(turn: int, answer: Answer) -> str:
     """An answer as a chat message (Markdown): escaped text, its own markers as links ``#cite-<turn>-c<n>``.
+
+    An answer with a short answer leads with it in bold, the evidence below it.
 
     >>> a = Answer("q", "q", "见[9]条[1]", False, [Citation(1, "a.txt", "T", "", 1, None, "见[9]条", 0, 0, 5)])
     >>> chat_text(0, a)
@@ -313,7 +313,12 @@ def chat_text(turn: int, answer: Answer) -> str:
     lines = []
     if answer.query != answer.question:
         lines.append(f"实际检索：{esc_markdown(answer.query)}\n\n")
-    lines.append(_with_markers(answer, lambda n: f"[\\[{n}\\]](#cite-{turn}-c{n})"))
+    def link(n: int) -> str:
+        return f"[\\[{n}\\]](#cite-{turn}-c{n})"
+
+    if short := _short_line(answer, link):
+        lines.append(short + "\n\n")
+    lines.append(_with_markers(answer, link))
     if answer.refused and answer.hits:
         lines.append("\n\n（右侧列出可能相关的段落）")
     elif answer.uncited:
@@ -326,14 +331,21 @@ def streaming_text(text: str) -> str:
     return esc_markdown(text) + " ▍"
 
 
+def _plain_marker(n: int) -> str:
+    return f"[{n}]"
+
+
 def answer_markdown(answer: Answer) -> str:
     """An answer with its sources as Markdown, for copying (shown in a text box, pasted anywhere).
 
     Like every Markdown here, what comes from articles and users is escaped, so
     pasting it into a Markdown page cannot add a link or an image; the ``[n]``
-    markers and the bold cited span are this function's own.
+    markers and the bold short answer and cited span are this function's own.
     """
-    lines = [f"**问：** {esc_markdown(answer.question)}", "", f"**答：** {_with_markers(answer, lambda n: f'[{n}]')}"]
+    short = _short_line(answer, _plain_marker)
+    evidence = _with_markers(answer, _plain_marker)
+    lines = [f"**问：** {esc_markdown(answer.question)}", "",
+             *([f"**答：** {short}", "", evidence] if short else [f"**答：** {evidence}"])]
     if answer.citations:
         lines += ["", "**来源：**", ""]
         for c in answer.citations:

@@ -2,7 +2,7 @@
 
 gradio is imported only inside the functions of ``rag.ui``, so ``import rag.ui``
 stays light. The shared state is ``app.ChatApp``; the page is laid out in
-``layout``; everything shown is escaped by ``render``; errors become messages,
+``layout``; everything shown is escaped (``escape``, used by ``render``); errors become messages,
 never tracebacks.
 """
 

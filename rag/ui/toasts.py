@@ -6,7 +6,7 @@ so every toast goes through here, never through ``gr.Warning``/``gr.Info`` direc
 
 from __future__ import annotations
 
-from rag.ui.render import esc
+from rag.ui.escape import esc
 
 
 def warning_toast(message: str) -> None:
