@@ -14,7 +14,6 @@ those tests skip and say why.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import subprocess
@@ -160,22 +159,31 @@ PR_CAPBSET_DROP = 24
 OVERRIDE_CAPS = (1, 2, 3)  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER
 
 
-def bound_by_permissions() -> None:
-    """``preexec_fn``: as root, drop the capabilities that ignore file permissions (kept dropped after exec)."""
-    if os.geteuid() != 0:
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    for cap in OVERRIDE_CAPS:
-        if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+# A fresh Python that drops, as root, the capabilities that ignore file permissions (the bounding
+# set stays dropped across exec), then runs the command. subtle: not a ``preexec_fn``: forking a
+# process that has loaded gRPC (pymilvus, used by other tests of the session) and running Python in
+# the child before exec can abort in gRPC's fork handlers (seen: SIGABRT, "epoll_wait error").
+_BOUND = (
+    "import ctypes, os, sys\n"
+    "libc = ctypes.CDLL(None, use_errno=True)\n"
+    f"for cap in {OVERRIDE_CAPS!r}:\n"
+    f"    if os.geteuid() == 0 and libc.prctl({PR_CAPBSET_DROP}, cap, 0, 0, 0) != 0:\n"
+    "        raise OSError(ctypes.get_errno(), 'prctl(PR_CAPBSET_DROP)')\n"
+    "os.execvp(sys.argv[1], sys.argv[1:])\n"
+)
+
+
+def bound_by_permissions(command: list[str]) -> list[str]:
+    """``command`` run bound by file permissions even as root (see ``_BOUND``)."""
+    return [sys.executable, "-c", _BOUND, *command]
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, bound: bool = False) -> subprocess.CompletedProcess[str]:
     """``rag ARGS`` in a child process (bound by file permissions when ``bound``)."""
+    command = [sys.executable, "-m", "rag.cli", *args]
     return subprocess.run(
-        [sys.executable, "-m", "rag.cli", *args], cwd=str(ROOT), capture_output=True, text=True, timeout=300,
-        env={**os.environ, "RAG_MODELS_DIR": str(MODELS_DIR), **(env or {})},
-        preexec_fn=bound_by_permissions if bound else None,
+        bound_by_permissions(command) if bound else command, cwd=str(ROOT), capture_output=True, text=True,
+        timeout=300, env={**os.environ, "RAG_MODELS_DIR": str(MODELS_DIR), **(env or {})},
     )
 
 
@@ -186,8 +194,8 @@ def permissions_bind(tmp_path_factory: pytest.TempPathFactory) -> None:
     probe.write_text("x", encoding="utf-8")
     probe.chmod(0o444)
     try:
-        wrote = subprocess.run([sys.executable, "-c", f"open({str(probe)!r}, 'a')"], capture_output=True,
-                               preexec_fn=bound_by_permissions, timeout=60).returncode == 0
+        wrote = subprocess.run(bound_by_permissions([sys.executable, "-c", f"open({str(probe)!r}, 'a')"]),
+                               capture_output=True, timeout=60).returncode == 0
     except (OSError, subprocess.SubprocessError) as exc:
         pytest.skip(f"cannot run a child bound by file permissions here: {exc}")
     if wrote:
@@ -224,7 +232,7 @@ def test_read_only_index_answers_and_index_says_so_in_one_line(kb: KnowledgeBase
             assert_one_error(refused.stderr, "read-only", f"`chmod -R u+w {index}`")
         assert listing(s.index_dir) == untouched
         # The fix the message names works (run as the same, permission-bound user).
-        subprocess.run(["chmod", "-R", "u+w", index], check=True, preexec_fn=bound_by_permissions)
+        subprocess.run(bound_by_permissions(["chmod", "-R", "u+w", index]), check=True)
         again = run_cli("index", str(s.corpus_dir), "--index-dir", index, bound=True)
         assert again.returncode == 0 and "up to date" in again.stdout, again.stderr
     finally:
