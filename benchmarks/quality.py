@@ -1,11 +1,14 @@
 """Answer and retrieval quality on CMRC 2018 dev and the own question set, written into BENCHMARKS.md.
 
-Usage: python benchmarks/quality.py [--modes hybrid,dense,lexical] [--no-full]
+Usage: python benchmarks/quality.py [--modes hybrid,dense,lexical] [--no-full] [--no-gold] [--no-traditional]
 
 Every figure comes from one run of this command, side by side:
-- retrieval (hit@k, MRR@10) and answers (containment, EM/F1, false refusals,
-  answer length) for the three retrieval modes on the CMRC test half (settings
-  were tuned on the other half) and on the full set;
+- retrieval (hit@k, MRR@10) and answers (containment, EM/F1 of the short answers,
+  EM/F1 of the whole answers, false refusals, answer length) for the three
+  retrieval modes on the CMRC test half and on the full set;
+- the short answers (benchmarks/reading.py): open-domain on CMRC dev and on an
+  OpenCC-traditional copy, the reader alone on the gold paragraphs, latency, and
+  the literature anchors;
 - the "most similar sentence" baselines (1 and 2 sentences) on the same hits;
 - refusal recall on CMRC test-half questions whose passage is left out of the search;
 - refusal precision/recall on the report half of questions/shenzhen-ai.jsonl
@@ -27,16 +30,26 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks.machine import git_commit, library_versions, load_average, machine_info
-from benchmarks.report import write_block
-from rag.answer.extractive import AnswerParams, extractive_answer
-from rag.evaluation.datasets import bundled_dataset, hold_out_articles, load_question_set, select_questions
-from rag.evaluation.metrics import Summary, contains_answer
-from rag.evaluation.runner import EvalOptions, EvalReport, run_evaluation
-from rag.kb.knowledge_base import KnowledgeBase
-from rag.settings import Settings, load_settings
-
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: make the benchmarks package importable
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import reading  # noqa: E402
+from benchmarks.machine import git_commit, library_versions, load_average, machine_info  # noqa: E402
+from benchmarks.report import write_block  # noqa: E402
+from rag.answer.extractive import AnswerParams, extractive_answer  # noqa: E402
+from rag.evaluation.datasets import (  # noqa: E402
+    bundled_dataset,
+    hold_out_articles,
+    load_question_set,
+    select_questions,
+)
+from rag.evaluation.metrics import Summary, contains_answer  # noqa: E402
+from rag.evaluation.report import EM_F1_NOTE  # noqa: E402
+from rag.evaluation.runner import EvalOptions, EvalReport, run_evaluation  # noqa: E402
+from rag.kb.knowledge_base import KnowledgeBase  # noqa: E402
+from rag.settings import Settings, load_settings  # noqa: E402
+
 START, END = "<!-- bench:quality:start -->", "<!-- bench:quality:end -->"
 GUARD_PATTERN = re.compile(r"ci-guard hybrid hit@5 = ([0-9.]+)")
 MARKER = re.compile(r"\[\d+\]")
@@ -51,8 +64,9 @@ def summary_row(label: str, s: Summary) -> str:
     """One table row of a run's summary."""
     return (f"| {label} | {fmt(s.hit_at.get(1))} | {fmt(s.hit_at.get(3))} | {fmt(s.hit_at.get(5))} | "
             f"{fmt(s.hit_at.get(10))} | {fmt(s.mrr_at_10)} | {fmt(s.containment)} | {fmt(s.em)} | {fmt(s.f1)} | "
+            f"{fmt(s.em_sentences)} / {fmt(s.f1_sentences)} | "
             f"{fmt(s.false_refusals)} | {fmt(s.answer_chars_median, 0)} / {fmt(s.answer_chars_p95, 0)} | "
-            f"{fmt(s.search_ms_p50, 0)} / {fmt(s.total_ms_p50, 0)} |")
+            f"{fmt(s.search_ms_p50, 0)} / {fmt(s.total_ms_p50, 0)} / {fmt(s.total_ms_p95, 0)} |")
 
 
 def baselines(settings: Settings, report: EvalReport) -> list[str]:
@@ -67,8 +81,8 @@ def baselines(settings: Settings, report: EvalReport) -> list[str]:
     variants = {
         "most similar sentence (1)": replace(plain, max_sentences=1),
         "most similar sentences (2)": replace(plain, strategy="top2", second_margin=float("inf")),
-        "this project (default settings, refusal off)": replace(kb.answer_params(), refusal_threshold=0.0,
-                                                                refuse_missing_terms=False),
+        "this project without the reader (refusal off)": replace(kb.answer_params(), refusal_threshold=0.0,
+                                                                 refuse_missing_terms=False),
     }
     rows = []
     for name, params in variants.items():
@@ -87,24 +101,27 @@ def baselines(settings: Settings, report: EvalReport) -> list[str]:
     return rows
 
 
-def own_set_refusal(settings: Settings) -> str:
-    """Refusal precision/recall on the report half of the own question set."""
+def own_set_refusal(settings: Settings) -> list[str]:
+    """Refusal precision/recall on each half of the own question set (calibration half: a check; report half)."""
     rows = [json.loads(line) for line in (ROOT / "questions" / "shenzhen-ai.jsonl").read_text("utf-8").splitlines()
             if line]
     with tempfile.TemporaryDirectory() as tmp:
         shutil.copytree(ROOT / "corpus", Path(tmp) / "corpus")
         kb = KnowledgeBase(settings.replace(corpus_dir=Path(tmp) / "corpus", index_dir=Path(tmp) / "index"))
         kb.build()
-        report_rows = [r for r in rows if r["split"] == "report"]
-        outcome = [(kb.ask(r["question"]).refused, bool(r.get("unanswerable"))) for r in report_rows]
-    tp = sum(1 for refused, u in outcome if refused and u)
-    fp = sum(1 for refused, u in outcome if refused and not u)
-    fn = sum(1 for refused, u in outcome if not refused and u)
-    precision = tp / (tp + fp) if tp + fp else None
-    recall = tp / (tp + fn) if tp + fn else None
-    return (f"| questions/shenzhen-ai.jsonl, report half ({len(report_rows)} questions, "
-            f"{sum(u for _, u in outcome)} unanswerable) | {fmt(precision)} | {fmt(recall)} | "
-            f"{fp} answerable refused |")
+        outcome = [(r["split"], kb.ask(r["question"]).refused, bool(r.get("unanswerable"))) for r in rows]
+    lines = []
+    for half, note in (("calibrate", "calibration half: confirms the rule calibrated on CMRC train"),
+                       ("report", "report half")):
+        got = [(refused, u) for split, refused, u in outcome if split == half]
+        tp = sum(1 for refused, u in got if refused and u)
+        fp = sum(1 for refused, u in got if refused and not u)
+        fn = sum(1 for refused, u in got if not refused and u)
+        precision = tp / (tp + fp) if tp + fp else None
+        recall = tp / (tp + fn) if tp + fn else None
+        lines.append(f"| questions/shenzhen-ai.jsonl, {note} ({len(got)} questions, {sum(u for _, u in got)} "
+                     f"unanswerable) | {fmt(precision)} | {fmt(recall)} | {fp} answerable refused |")
+    return lines
 
 
 def write_section(markdown_file: Path, section: str) -> None:
@@ -121,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", type=int, help="a seeded sample of this many questions per half (quicker)")
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     parser.add_argument("--guard-only", action="store_true", help="measure and write only the CI guard figure")
+    parser.add_argument("--no-gold", action="store_true", help="skip the reader's gold-paragraph figures")
+    parser.add_argument("--no-traditional", action="store_true", help="skip the OpenCC-traditional copy of CMRC dev")
     args = parser.parse_args(argv)
     command = "python benchmarks/quality.py " + " ".join(argv if argv is not None else sys.argv[1:])
     settings = load_settings()
@@ -142,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         write_section(args.output, section)
         print(section)
         return 0
-    mode_rows, test_reports = [], {}
+    mode_rows, test_reports, summaries = [], {}, {}
     for mode in args.modes.split(","):
         for split in ("test",) if args.no_full else ("test", "all"):
             print(f"CMRC {split} {mode}", file=sys.stderr, flush=True)
@@ -152,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.sample:
                 label += f" (sample of {len(chosen.questions)}, seed 0)"
             mode_rows.append(summary_row(f"{label}, {mode}", report.summary))
+            summaries[label, mode] = report.summary
             if split == "test":
                 test_reports[mode] = report
             loads.append(load_average())
@@ -163,10 +183,34 @@ def main(argv: list[str] | None = None) -> int:
                                  seed=0)
     held = run_evaluation(settings, held_set, progress, options)
     print("own set", file=sys.stderr, flush=True)
-    own_row = own_set_refusal(settings)
+    own_rows = own_set_refusal(settings)
     guard = run_evaluation(settings, select_questions(cmrc, sample=100, seed=0), None,
                            EvalOptions(index_cache=options.index_cache, passages="questions"))
     loads.append(load_average())
+    short_rows = [reading.open_domain_row(f"open-domain, {label}, {mode}", summary)
+                  for (label, mode), summary in summaries.items() if mode == "hybrid"]
+    if not args.no_traditional:
+        copy = reading.traditional_copy(bundled_dataset("cmrc2018-dev"),
+                                        ROOT / "eval-runs" / ".index" / "cmrc2018_dev_traditional.json")
+        traditional = load_question_set(copy)
+        for split in ("test",) if args.no_full else ("test", "all"):
+            print(f"CMRC traditional {split}", file=sys.stderr, flush=True)
+            chosen = select_questions(traditional, split=split, sample=args.sample, seed=0)
+            report = run_evaluation(settings, chosen, progress, options)
+            label = "test half" if split == "test" else "full set"
+            if args.sample:
+                label += f" (sample of {len(chosen.questions)}, seed 0)"
+            short_rows.append(reading.open_domain_row(f"open-domain, traditional copy, {label}, hybrid",
+                                                      report.summary))
+            loads.append(load_average())
+    if not args.no_gold:
+        for traditional_script in (False, True):
+            print(f"gold paragraph, traditional={traditional_script}", file=sys.stderr, flush=True)
+            figures = reading.gold_paragraph(bundled_dataset("cmrc2018-dev"), traditional_script)
+            short_rows.append(reading.gold_row("reader alone, gold paragraph, full set"
+                                               + (", traditional copy" if traditional_script else ""), figures))
+            loads.append(load_average())
+    short_rows += reading.literature_rows()
 
     machine = machine_info()
     lines = [
@@ -177,13 +221,22 @@ def main(argv: list[str] | None = None) -> int:
         f"Encoder {settings.encoder_identity}; chunks of {settings.chunk_size} characters, overlap "
         f"{settings.chunk_overlap}: {index.chunks} chunks for {index.articles} passages, mean "
         f"{index.mean_chunk_chars:.0f} characters, {index.chunks_per_article:.2f} chunks per passage. "
-        "Settings were tuned on the tuning half (SHA-1 of the passage id even); the test half is reported here. "
+        "Retrieval settings were tuned on the tuning half (SHA-1 of the passage id even) before the reading model; "
+        "the reader's reads and the refusal rule on CMRC 2018 train (next section); the test half is reported here. "
         "Answers are drawn from the top 5 chunks; hit@k from the top 10. Refusal is on: a refusal counts as a "
         "miss, and its rate on answerable questions is the false-refusal column.", "",
-        "| run | hit@1 | hit@3 | hit@5 | hit@10 | MRR@10 | containment | EM | F1 | false refusals | "
-        "answer chars median / p95 | search / answer p50 ms |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| run | hit@1 | hit@3 | hit@5 | hit@10 | MRR@10 | containment | EM | F1 | EM / F1 whole answers | "
+        "false refusals | answer chars median / p95 | search p50 / answer p50 / p95 ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         *mode_rows, "",
+        EM_F1_NOTE, "",
+        "### Short answers (the reading model)", "",
+        f"Reader {reading.reader_identity(settings)}, reading the top {settings.reader_chunks} chunk(s) of "
+        "each question (scripts/tune_reader.py). Open-domain rows: retrieval + reader with refusal on (a refusal "
+        "scores 0), official CMRC scorer, figures x100; the whole answers of the same runs beside them. "
+        "Gold-paragraph rows: the reader alone on each question's own passage (training/evaluate_reader.py); "
+        "they appear here only.", "",
+        *reading.TABLE_HEAD, *short_rows, "",
         "### Answer baselines (test half, hybrid retrieval, same hits, refusal off)", "",
         "| answer | containment | median chars | p95 chars |", "|---|---|---|---|", *baseline_rows, "",
         "### Refusal", "",
@@ -191,8 +244,9 @@ def main(argv: list[str] | None = None) -> int:
         f"| CMRC test half{' sample' if args.sample else ''}, {args.hold_out} passages left out of the search "
         f"({held.summary.counts.unanswerable} "
         f"questions unanswerable) | {fmt(held.summary.refusal_precision)} | {fmt(held.summary.refusal_recall)} | "
+        f"{fmt(held.summary.false_refusals)} of the answerable refused; "
         "BM25 statistics still include the held-out passages |",
-        own_row, "",
+        *own_rows, "",
         f"ci-guard hybrid hit@5 = {fmt(guard.summary.hit_at.get(5))} "
         "(`rag eval --dataset cmrc2018-dev --sample 100 --seed 0 --passages questions`)", "",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in library_versions().items()), "",

@@ -64,6 +64,12 @@ class Settings:
     answer_sentences: int = 2
     answer_max_chars: int = 200
     refusal_threshold: float = 0.9186  # calibrated (onnx-int8): scripts/calibrate_refusal.py
+    # the reading model (issue 16): a short answer first; off: answers as before, whole sentences
+    short_answers: bool = True
+    reader_chunks: int = 1  # the reader reads the top this many chunks (chosen by scripts/tune_reader.py)
+    # reader on: refuse below this support score (evidence less the reader's null score, weighted; see
+    # rag.answer.extractive.support_score); calibrated on CMRC 2018 train by scripts/tune_reader.py fit
+    reader_refusal_threshold: float = 0.909
     # generative mode (OpenAI-compatible endpoint)
     llm_base_url: str | None = None
     llm_model: str | None = None
@@ -169,7 +175,9 @@ NUMBER_RANGES: dict[str, tuple[float, float]] = {
     "rerank_weight": (0, 1e6), "rerank_depth": (1, 10_000), "candidates": (1, 1_000_000),
     "answer_sentences": (1, 100), "answer_max_chars": (1, 1_000_000),
     # the evidence score is a cosine plus a small overlap bonus, so 0-2 covers every useful value
-    "refusal_threshold": (0, 2), "llm_timeout": (0.001, 86_400), "llm_deadline": (0.001, 86_400),
+    "refusal_threshold": (0, 2), "reader_chunks": (1, 100),
+    # the support score is the evidence score less a small share of the reader's null score (logits, tens at most)
+    "reader_refusal_threshold": (-2, 4), "llm_timeout": (0.001, 86_400), "llm_deadline": (0.001, 86_400),
     "max_article_bytes": (1, 1 << 40), "max_extracted_chars": (1, 1 << 40), "max_upload_bytes": (1, 1 << 40),
     "max_question_chars": (1, 10_000_000), "port": (1, 65_535),
 }

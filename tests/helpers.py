@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from collections.abc import Iterator
@@ -92,3 +93,19 @@ def copy_index(kb: KnowledgeBase, tmp: Path, store: str | None = None) -> Knowle
     shutil.copytree(kb.settings.corpus_dir, tmp / "corpus")
     shutil.copytree(kb.settings.index_dir, tmp / "index", ignore=shutil.ignore_patterns("milvus.db*"))
     return KnowledgeBase(make_settings(tmp, store=store or kb.settings.store), kb.encoder())
+
+
+def pdf_file(objects: list[bytes], root: int) -> bytes:
+    """A PDF file of numbered ``objects`` (object n is ``objects[n - 1]``) and its xref; ``root``: the catalog."""
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(out.tell())
+        out.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
+    xref = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
+    for offset in offsets:
+        out.write(b"%010d 00000 n \n" % offset)
+    out.write(b"trailer\n<< /Size %d /Root %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, root, xref))
+    return out.getvalue()

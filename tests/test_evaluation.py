@@ -43,7 +43,7 @@ from rag.evaluation.metrics import (
 from rag.evaluation.report_files import write_reports
 from rag.evaluation.runner import EvalOptions, EvalReport, IndexInfo, evaluation_settings, index_cache_key
 from rag.evaluation.session import Selection, check_output_folder, choose_questions, new_run_folder
-from rag.records import Answer, Chunk, Citation, Hit
+from rag.records import Answer, Chunk, Citation, Hit, ShortAnswer
 from rag.settings import Settings
 
 DATA = Path(__file__).parent / "data"
@@ -374,6 +374,33 @@ def test_predictions_and_gold_give_the_hand_computed_official_scores(tmp_path: P
     assert summary["containment"] == pytest.approx(2 / 3, abs=1e-4)
     f1 = [f1_score(predictions[qa["id"]], [a["text"] for a in qa["answers"]]) for qa in qas]
     assert f1 == pytest.approx([0.8, 1.0, 0.25])
+
+
+def test_short_answers_are_the_predictions_and_their_official_scores(tmp_path: Path) -> None:
+    """EM/F1 score the short answer (predictions.json); em_sentences/f1_sentences the whole answer."""
+    hand_made = _hand_made_report()
+    sentence = "它在2009年发售，由光荣开发"
+    answer = _answer("q", sentence, 10.0)
+    answer.short_answer = ShortAnswer(text="2009年", n=1, start=2, end=7)
+    question = Question(id="S", question="哪年发售？", answers=(GoldAnswer("2009年"),))
+    short = score_question(question, [], answer)
+    assert (short.short_answer, short.official_prediction, short.em, short.em_sentences) == ("2009年", "2009年", 1.0,
+                                                                                             0.0)
+    # F1 of the sentence by hand: 13 tokens (它 在 2009 年 发 售 由 光 荣 开 发 …) hold 2009 年 (2): P 2/11, R 1
+    assert short.f1 == 1.0 and short.f1_sentences == pytest.approx(2 * (2 / 11) / (2 / 11 + 1))
+    assert short.contained and short.prediction == sentence  # containment stays on the whole answer
+    hand_made.questions = [*hand_made.questions, short]
+    hand_made.summary = summarize(hand_made.questions)
+    write_reports(hand_made, tmp_path)
+    predictions = json.loads((tmp_path / "predictions.json").read_text(encoding="utf-8"))
+    assert predictions["S"] == "2009年" and predictions["Y"] == "它在2010年发售"  # no short answer: the sentence
+    data = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    assert data["questions"][-1]["short_answer"] == "2009年" and data["questions"][0]["short_answer"] is None
+    summary = data["summary"]
+    assert summary["em"] == pytest.approx(2 / 4) and summary["em_sentences"] == pytest.approx(1 / 4)
+    assert summary["counts"]["short_answers"] == 1 and summary["short_answer_chars_median"] == 5
+    for name in ("report.md", "report.html"):
+        assert "score the short answers" in (tmp_path / name).read_text(encoding="utf-8")
 
 
 def test_report_json_has_the_stable_keys(tmp_path: Path) -> None:

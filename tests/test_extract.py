@@ -10,6 +10,7 @@ import pytest
 
 from rag.errors import ArticleError
 from rag.ingest.articles import load_article
+from tests.helpers import pdf_file
 
 LIMIT = 20 * 1024 * 1024
 
@@ -51,18 +52,7 @@ def make_pdf(pages: list[list[str]]) -> bytes:
     kids = b" ".join(b"%d 0 R" % p for p in page_ids)
     objects[pages_id - 1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, len(page_ids))
     catalog = add(b"<< /Type /Catalog /Pages %d 0 R >>" % pages_id)
-    out = io.BytesIO()
-    out.write(b"%PDF-1.4\n")
-    offsets = []
-    for i, body in enumerate(objects, start=1):
-        offsets.append(out.tell())
-        out.write(b"%d 0 obj\n" % i + body + b"\nendobj\n")
-    xref = out.tell()
-    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
-    for off in offsets:
-        out.write(b"%010d 00000 n \n" % off)
-    out.write(b"trailer\n<< /Size %d /Root %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, catalog, xref))
-    return out.getvalue()
+    return pdf_file(objects, root=catalog)
 
 
 def test_html_main_text_headings_and_no_script(tmp_path: Path) -> None:

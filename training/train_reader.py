@@ -1,7 +1,7 @@
 """Train the reading model and write the shipped files.
 
-    python -m training.train_reader --train /work/shared/data/cmrc2018_train.json \\
-        --work-dir /work/reader-work --out rag/data/reader/
+    python -m training.train_reader --train PATH/TO/cmrc2018_train.json \\
+        --work-dir WORK_DIR --out rag/data/reader/
 
 Features come from the set-up's reader ONNX (``python -m rag.modelprep --onnx``)
 and are extracted once into ``--work-dir`` (timed, reused by later runs). A share

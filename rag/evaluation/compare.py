@@ -13,7 +13,7 @@ from rag.serialize import parse_json
 # Settings that decide the numbers; the rest (ports, limits) would only clutter the table.
 COMPARED_SETTINGS = ("retrieval_mode", "model", "encoder_backend", "chunk_size", "chunk_overlap", "top_k", "rrf_k",
                      "rrf_lexical_weight", "rerank_weight", "candidates", "answer_sentences", "answer_max_chars",
-                     "refusal_threshold")
+                     "refusal_threshold", "short_answers", "reader_chunks", "reader_refusal_threshold")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import math
 from html import escape
 
 from rag.evaluation.metrics import QuestionResult
-from rag.evaluation.report import METRICS, format_value, report_to_json
+from rag.evaluation.report import EM_F1_NOTE, METRICS, format_value, report_to_json
 from rag.evaluation.runner import EvalReport
 
 _STYLE = """
@@ -93,6 +93,7 @@ def svg_histogram(values: list[float], title: str, bins: int = 20, width: int = 
 
 def _question_row(r: QuestionResult) -> str:
     answer = "（拒答）" if r.refused else r.prediction
+    short = "–" if r.short_answer is None else r.short_answer
     verdict = ("answered unanswerable" if r.unanswerable and not r.refused else
                "false refusal" if r.false_refusal else
                "miss" if r.contained is False else
@@ -100,7 +101,7 @@ def _question_row(r: QuestionResult) -> str:
     cells = [
         _e(r.id), _e(r.question), _e(" | ".join(dict.fromkeys(r.gold_answers)) or ("—" if not r.unanswerable
                                                                                     else "(unanswerable)")),
-        _e(answer), _e(verdict),
+        _e(short), _e(answer), _e(verdict),
     ]
     numbers = [r.first_hit_rank if r.first_hit_rank is not None else "–",
                format_value(r.em, "fraction"), format_value(r.f1, "fraction"), format_value(r.total_ms, "ms")]
@@ -132,10 +133,12 @@ mode {_e(report.settings.retrieval_mode)}, depth {_e(report.options.depth)}, ans
 {_e(report.settings.top_k)}; encoder {_e(report.encoder)}; index {_e(report.index.articles)} articles,
 {_e(report.index.chunks)} chunks (mean {_e(f"{report.index.mean_chunk_chars:.0f}")} chars); started
 {_e(report.started_at)}.</p>
+<p class="small">{_e(EM_F1_NOTE)}</p>
 <div class="charts"><table><tr><th>metric</th><th>value</th></tr>{metric_rows}</table>
 <div>{charts}</div><table><tr><th>count</th><th>n</th></tr>{count_rows}</table></div>
 <h2>Questions ({_e(len(report.questions))}, failures first)</h2>
-<table><tr><th>id</th><th>question</th><th>gold</th><th>answer</th><th>verdict</th><th>first hit</th>
+<table><tr><th>id</th><th>question</th><th>gold</th><th>short answer</th><th>answer</th><th>verdict</th>
+<th>first hit</th>
 <th>EM</th><th>F1</th><th>ms</th></tr>{question_rows}</table>
 {f"<h2>Skipped rows</h2><ul>{problems}</ul>" if problems else ""}
 <h2>Settings</h2><table>{setting_rows}</table>

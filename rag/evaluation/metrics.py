@@ -3,9 +3,12 @@
 Retrieval is scored at chunk level: a retrieved chunk is a hit when it holds a
 gold answer span (offsets, for SQuAD sets) or the gold text / gold article and
 paragraph (for JSONL and CSV sets). Answers are scored by the official CMRC 2018
-EM and F1 (``cmrc_scorer``) and by containment: the gold text inside the answer
-once whitespace and punctuation are removed. All rates are fractions from 0 to 1;
-a rate with nothing to count is None (JSON null), never a made-up 0.
+EM and F1 (``cmrc_scorer``) of the short answer (the whole answer when there is
+none: what predictions.json holds), by the same scores of the whole answer (the
+evidence sentences: ``em_sentences``/``f1_sentences``), and by containment: the
+gold text inside the whole answer once whitespace and punctuation are removed.
+All rates are fractions from 0 to 1; a rate with nothing to count is None (JSON
+null), never a made-up 0.
 """
 
 from __future__ import annotations
@@ -54,6 +57,11 @@ def contains_answer(prediction: str, answers: tuple[str, ...] | list[str], max_c
         return False
     haystack = normalize_text(prediction)
     return any((needle := normalize_text(a)) and needle in haystack for a in answers)
+
+
+def short_prediction(answer: Answer) -> str | None:
+    """The short answer's text, or None (refused, generative, reader off, or no span found)."""
+    return None if answer.refused or answer.short_answer is None else answer.short_answer.text
 
 
 def answer_prediction(answer: Answer) -> str:
@@ -184,9 +192,9 @@ class QuestionResult:
     retrieval_graded: bool
     first_hit_rank: int | None
     retrieved: tuple[RetrievedChunk, ...]
-    prediction: str
+    prediction: str  # the whole answer without citation marks ("" for a refusal)
     refused: bool
-    em: float | None
+    em: float | None  # official EM of ``official_prediction`` (the short answer, else the whole answer)
     f1: float | None
     contained: bool | None
     too_long: bool
@@ -196,6 +204,14 @@ class QuestionResult:
     answers_relocated: int = 0
     answers_unlocatable: int = 0
     timings_ms: dict[str, float] = field(default_factory=dict)  # every stage the answer timed (encode, dense, …)
+    short_answer: str | None = None
+    em_sentences: float | None = None  # official EM and F1 of the whole answer (the evidence sentences)
+    f1_sentences: float | None = None
+
+    @property
+    def official_prediction(self) -> str:
+        """What predictions.json holds for this question: the short answer, else the whole answer."""
+        return self.prediction if self.short_answer is None else self.short_answer
 
     @property
     def false_refusal(self) -> bool:
@@ -216,6 +232,8 @@ def score_question(question: Question, retrieved: list[Hit], answer: Answer,
                    max_chars: int = MAX_ANSWER_CHARS) -> QuestionResult:
     """Score one question from its ranked hits (to the full depth) and the answer given."""
     prediction = answer_prediction(answer)
+    short = short_prediction(answer)
+    official = prediction if short is None else short
     graded = is_retrieval_graded(question)
     holds = [chunk_holds_gold(h.chunk, question) for h in retrieved]
     rank = next((i for i, held in enumerate(holds, start=1) if held), None) if graded else None
@@ -228,14 +246,16 @@ def score_question(question: Question, retrieved: list[Hit], answer: Answer,
         retrieved=tuple(RetrievedChunk(h.rank, h.chunk.article, h.chunk.start, h.chunk.end, held)
                         for h, held in zip(retrieved, holds, strict=True)),
         prediction=prediction, refused=answer.refused,
-        em=exact_match(prediction, texts) if scored else None,
-        f1=f1_score(prediction, texts) if scored else None,
+        em=exact_match(official, texts) if scored else None,
+        f1=f1_score(official, texts) if scored else None,
         contained=contains_answer(prediction, texts, max_chars) if scored else None,
         too_long=too_long, answer_chars=len(prediction),
         search_ms=answer.timings_ms.get("search", math.nan), total_ms=answer.timings_ms.get("total", math.nan),
         answers_relocated=sum(1 for a in question.answers if a.located in (LOCATED_NEAREST, LOCATED_NORMALIZED)),
         answers_unlocatable=sum(1 for a in question.answers if a.located == LOCATED_MISSING),
-        timings_ms=dict(answer.timings_ms),
+        timings_ms=dict(answer.timings_ms), short_answer=short,
+        em_sentences=exact_match(prediction, texts) if scored else None,
+        f1_sentences=f1_score(prediction, texts) if scored else None,
     )
 
 
@@ -257,13 +277,17 @@ class Counts:
     too_long: int
     answers_relocated: int  # gold offset did not reproduce its text: matched at the nearest occurrence
     answers_unlocatable: int  # gold text not in its passage even ignoring punctuation: cannot be a hit
+    short_answers: int = 0  # answers that led with a short answer
 
 
 @dataclass(frozen=True)
 class Summary:
     """Aggregate metrics of a run (fractions 0–1, times in ms, lengths in characters).
 
-    Answer lengths are of the answer text without citation marks, over the questions answered.
+    Answer lengths are of the answer text without citation marks, over the questions answered;
+    short-answer lengths over the short answers given. ``em``/``f1`` score the short
+    answers (the whole answer where there is none), ``em_sentences``/``f1_sentences``
+    the whole answers.
     """
 
     depth: int
@@ -283,6 +307,12 @@ class Summary:
     answer_chars_median: float | None
     answer_chars_p95: float | None
     counts: Counts
+    em_sentences: float | None = None
+    f1_sentences: float | None = None
+    short_answer_chars_median: float | None = None
+    short_answer_chars_p95: float | None = None
+    read_ms_p50: float | None = None  # the reader's share of the answer time (questions it read)
+    read_ms_p95: float | None = None
 
 
 def summarize(results: list[QuestionResult], depth: int = 10) -> Summary:
@@ -296,6 +326,8 @@ def summarize(results: list[QuestionResult], depth: int = 10) -> Summary:
     search = [r.search_ms for r in results if not math.isnan(r.search_ms)]
     total = [r.total_ms for r in results if not math.isnan(r.total_ms)]
     lengths = [float(r.answer_chars) for r in answered]
+    shorts = [float(len(r.short_answer)) for r in results if r.short_answer is not None]
+    reads = [r.timings_ms["read"] for r in results if "read" in r.timings_ms]
     return Summary(
         depth=depth,
         hit_at={k: hit_rate(ranks, k) for k in ks},
@@ -317,7 +349,12 @@ def summarize(results: list[QuestionResult], depth: int = 10) -> Summary:
             too_long=sum(1 for r in results if r.too_long),
             answers_relocated=sum(r.answers_relocated for r in results),
             answers_unlocatable=sum(r.answers_unlocatable for r in results),
+            short_answers=len(shorts),
         ),
+        em_sentences=_mean([r.em_sentences for r in graded]),
+        f1_sentences=_mean([r.f1_sentences for r in graded]),
+        short_answer_chars_median=percentile(shorts, 50), short_answer_chars_p95=percentile(shorts, 95),
+        read_ms_p50=percentile(reads, 50), read_ms_p95=percentile(reads, 95),
     )
 
 

@@ -2,9 +2,10 @@
 
 ``report_files.write_reports`` writes them (with ``html_report``'s report.html) into a run folder.
 
-``predictions.json`` ({question id: answer text}, "" for a refusal) is the file the
-official CMRC 2018 and SQuAD scorers read; ``gold.json`` holds exactly the
-questions our EM and F1 are averaged over, in SQuAD format, so that
+``predictions.json`` ({question id: the short answer, else the whole answer's text;
+"" for a refusal}) is the file the official CMRC 2018 and SQuAD scorers read;
+``gold.json`` holds exactly the questions our EM and F1 are averaged over, in SQuAD
+format, so that
 
     python cmrc2018_evaluate.py --dataset_file gold.json --prediction_file predictions.json
 
@@ -31,8 +32,10 @@ METRICS: tuple[tuple[str, str, str], ...] = (
     ("hit@5", "hit@5", "fraction"),
     ("hit@10", "hit@10", "fraction"),
     ("mrr@10", "MRR@10", "fraction"),
-    ("em", "EM (CMRC)", "fraction"),
-    ("f1", "F1 (CMRC)", "fraction"),
+    ("em", "EM (CMRC, short answers)", "fraction"),
+    ("f1", "F1 (CMRC, short answers)", "fraction"),
+    ("em_sentences", "EM (CMRC, whole answers)", "fraction"),
+    ("f1_sentences", "F1 (CMRC, whole answers)", "fraction"),
     ("containment", "containment", "fraction"),
     ("false_refusals", "false refusals", "fraction-lower"),
     ("refusal_precision", "refusal precision", "fraction"),
@@ -43,7 +46,15 @@ METRICS: tuple[tuple[str, str, str], ...] = (
     ("total_ms_p95", "answer p95 (ms)", "ms"),
     ("answer_chars_median", "answer length median (chars)", "chars"),
     ("answer_chars_p95", "answer length p95 (chars)", "chars"),
+    ("short_answer_chars_median", "short answer length median (chars)", "chars"),
+    ("short_answer_chars_p95", "short answer length p95 (chars)", "chars"),
+    ("read_ms_p50", "reader p50 (ms)", "ms"),
+    ("read_ms_p95", "reader p95 (ms)", "ms"),
 )
+# The one key whose meaning changed (issue 16): say it wherever the figures are shown.
+EM_F1_NOTE = ("EM and F1 score the short answers (predictions.json; the whole answer where there is no short "
+              "answer) since the reading model; before it they scored the whole answers, which "
+              "em_sentences/f1_sentences still do. Containment is on the whole answer.")
 
 
 def format_value(value: Any, kind: str) -> str:
@@ -73,6 +84,10 @@ def summary_to_json(summary: Summary) -> dict[str, Any]:
         "total_ms_p50": _round(summary.total_ms_p50, 2), "total_ms_p95": _round(summary.total_ms_p95, 2),
         "answer_chars_median": _round(summary.answer_chars_median, 1),
         "answer_chars_p95": _round(summary.answer_chars_p95, 1),
+        "em_sentences": _round(summary.em_sentences), "f1_sentences": _round(summary.f1_sentences),
+        "short_answer_chars_median": _round(summary.short_answer_chars_median, 1),
+        "short_answer_chars_p95": _round(summary.short_answer_chars_p95, 1),
+        "read_ms_p50": _round(summary.read_ms_p50, 2), "read_ms_p95": _round(summary.read_ms_p95, 2),
         "depth": summary.depth,
         "hit_curve": [_round(v) for v in summary.hit_curve],
         "counts": asdict(summary.counts),
@@ -90,6 +105,7 @@ def question_to_json(r: QuestionResult) -> dict[str, Any]:
         "search_ms": _round(r.search_ms, 2), "total_ms": _round(r.total_ms, 2), "failed": r.failed,
         "answers_relocated": r.answers_relocated, "answers_unlocatable": r.answers_unlocatable,
         "timings_ms": {k: round(v, 2) for k, v in r.timings_ms.items()},
+        "short_answer": r.short_answer, "em_sentences": r.em_sentences, "f1_sentences": _round(r.f1_sentences),
         "retrieved": [{"rank": c.rank, "article": c.article, "start": c.start, "end": c.end, "hit": c.holds_gold}
                       for c in r.retrieved],
     }
@@ -131,8 +147,8 @@ def public_settings(settings: Settings) -> dict[str, Any]:
 
 
 def predictions(report: EvalReport) -> dict[str, str]:
-    """{question id: answer text}, "" for a refusal: what the official scorers read."""
-    return {r.id: r.prediction for r in report.questions}
+    """{question id: the short answer, else the whole answer's text}, "" for a refusal: what the scorers read."""
+    return {r.id: r.official_prediction for r in report.questions}
 
 
 def gold_squad(report: EvalReport) -> dict[str, Any]:
@@ -199,6 +215,8 @@ def markdown_report(report: EvalReport) -> str:
         "EM and F1 follow the official CMRC 2018 scorer; check them with "
         "`python cmrc2018_evaluate.py --dataset_file gold.json --prediction_file predictions.json` "
         "(it prints them times 100).",
+        "",
+        EM_F1_NOTE,
     ]
     if qs["problems"]:
         lines += ["", "## Skipped rows", ""]

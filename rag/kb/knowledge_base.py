@@ -1,8 +1,8 @@
 """The knowledge base: the Python API that the CLI and the browser sit on.
 
-It owns the settings, loads the encoder lazily, follows the index's CURRENT
-pointer (a rebuild elsewhere is picked up at the next question, no restart),
-and answers questions.
+It owns the settings, loads the encoder and the reading model lazily (once
+each), follows the index's CURRENT pointer (a rebuild elsewhere is picked up at
+the next question, no restart), and answers questions.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from rag.answer.extractive import AnswerParams, extractive_answer
 from rag.answer.followup import followup_query
-from rag.errors import IndexMissingError, QuestionError
+from rag.errors import IndexMissingError, ModelError, QuestionError
 from rag.records import Answer, Article
 from rag.search.searcher import Searcher, SearchResult
 from rag.settings import Settings
@@ -26,6 +26,7 @@ from rag.store.chunk_store import ChunkStore
 from rag.store.versions import IndexVersion, current_version, load_version, read_manifest, verify_current
 
 if TYPE_CHECKING:
+    from rag.answer.reader import Reader
     from rag.embed.encoder import Encoder
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class KnowledgeBase:
         """``encoder``: an already loaded encoder to share (it must match the settings)."""
         self.settings = settings
         self._encoder: Encoder | None = encoder
+        self._reader: Reader | None = None
         self._searcher: Searcher | None = None
         self._lock = threading.RLock()
         # One pool for every index version: a question still running on the
@@ -61,6 +63,21 @@ class KnowledgeBase:
 
                 self._encoder = Encoder.from_settings(self.settings)
             return self._encoder
+
+    def reader(self) -> Reader | None:
+        """The reading model, loaded on first use; None when ``short_answers`` is off.
+
+        Its files missing is a ModelError that names the set-up command, never a
+        quiet fall-back to answers without a short answer.
+        """
+        if not self.settings.short_answers:
+            return None
+        with self._lock:
+            if self._reader is None:
+                from rag.answer.reader import Reader
+
+                self._reader = Reader.from_settings(self.settings)
+            return self._reader
 
     def version(self) -> IndexVersion:
         """The current index version; reloaded when a build has switched CURRENT."""
@@ -149,9 +166,9 @@ class KnowledgeBase:
             return
         assert result.query_vector is not None  # the searcher always encodes the query
         answer = extractive_answer(searcher.version, question, query, hits, result.query_vector,
-                                   self.answer_params())
+                                   self.answer_params(), self.reader())
         done = time.perf_counter()
-        answer.timings_ms = {**result.timings_ms, "search": (searched - started) * 1000,
+        answer.timings_ms = {**result.timings_ms, "search": (searched - started) * 1000, **answer.timings_ms,
                              "answer": (done - searched) * 1000, "total": (done - started) * 1000}
         yield answer
 
@@ -199,7 +216,27 @@ class KnowledgeBase:
             "sentences": m.counts.sentences,
             "health": health,
             **store,
+            **self.answer_status(),
         }
+
+    def answer_status(self) -> dict[str, Any]:
+        """The answer settings ``status`` shows, with the reading model's identity (the hash of its weights).
+
+        A reading model that cannot be loaded is shown with the error's fix instead
+        of failing the status: the index may still be fine.
+        """
+        reader = "off (short_answers = false)"
+        if self.settings.short_answers:
+            try:
+                loaded = self.reader()
+                assert loaded is not None
+                reader = loaded.identity
+            except ModelError as exc:
+                reader = f"unavailable: {exc}"
+        s = self.settings
+        return {"answer_mode": s.answer_mode, "short_answers": s.short_answers, "reader": reader,
+                "reader_chunks": s.reader_chunks, "refusal_threshold": s.refusal_threshold,
+                "reader_refusal_threshold": s.reader_refusal_threshold}
 
 
 def check_articles(version: IndexVersion, articles: list[str] | None) -> None:

@@ -294,12 +294,18 @@ def _versions(kb: KnowledgeBase) -> set[str]:
     return {p.name for p in (kb.settings.index_dir / VERSIONS).iterdir()}
 
 
-def test_a_killed_builds_tmp_folder_is_removed_by_the_next_build(kb: KnowledgeBase, before: Any) -> None:
+def _kill_a_rebuild(kb: KnowledgeBase, point: str) -> str | None:
+    """Run ``rag index --rebuild`` killed at fault ``point``; return the version live before it."""
     s = kb.settings
     live = current_version(s.index_dir)
     killed = run_cli("index", str(s.corpus_dir), "--index-dir", str(s.index_dir), "--rebuild",
-                     env={FAULT_ENV: "while-writing"})
+                     env={FAULT_ENV: point})
     assert killed.returncode == EXIT_CODE, killed.stderr
+    return live
+
+
+def test_a_killed_builds_tmp_folder_is_removed_by_the_next_build(kb: KnowledgeBase, before: Any) -> None:
+    live = _kill_a_rebuild(kb, "while-writing")
     assert any(name.endswith(".tmp") for name in _versions(kb))
     report = fresh(kb).build()  # nothing changed: up to date, and it cleans up all the same
     assert report.up_to_date
@@ -309,10 +315,7 @@ def test_a_killed_builds_tmp_folder_is_removed_by_the_next_build(kb: KnowledgeBa
 
 def test_the_previous_live_version_survives_and_an_unswitched_one_goes(kb: KnowledgeBase, before: Any) -> None:
     s = kb.settings
-    live = current_version(s.index_dir)
-    killed = run_cli("index", str(s.corpus_dir), "--index-dir", str(s.index_dir), "--rebuild",
-                     env={FAULT_ENV: "before-switch"})
-    assert killed.returncode == EXIT_CODE, killed.stderr
+    live = _kill_a_rebuild(kb, "before-switch")
     (unswitched,) = _versions(kb) - {live}
     assert live is not None and unswitched > live  # newer by name: "keep the newest two" would keep it
     (s.corpus_dir / "东莞.md").write_text(NEW_ARTICLE, encoding="utf-8")
