@@ -205,10 +205,12 @@ def test_answer_highlights_the_span_rag_ask_json_gives(page: Any, served: Served
     expect_answer_shown(message, expected)
 
     cards = page.locator("#sources .cite-card")
-    expect(cards).to_have_count(len(expected["citations"]))
-    for i, citation in enumerate(expected["citations"]):
-        card = cards.nth(i)
-        assert card.locator("mark").inner_text() == citation["text"]  # the short answer's <strong> inside too
+    # the same paragraph cited twice is one card, each cited sentence marked in it
+    expect(cards).to_have_count(len({(c["article"], c["paragraph"]) for c in expected["citations"]}))
+    for citation in expected["citations"]:
+        card = page.locator(f"#sources .cite-card:has(mark[data-n='{citation['n']}'])")
+        # the short answer's <strong> inside too
+        assert card.locator(f"mark[data-n='{citation['n']}']").inner_text() == citation["text"]
         assert card.locator(".cite-para").inner_text() == citation["paragraph_text"]
         expect(card.locator(".cite-meta")).to_contain_text(citation["title"])
         expect(card.locator(".cite-meta")).to_contain_text(f"第{citation['paragraph']}段")
@@ -232,7 +234,7 @@ def test_short_answer_is_bold_and_marked_as_rag_ask_json_gives(page: Any, served
     the highlighted sentence is the ``short_answer`` of `rag ask --json`; the copied Markdown starts with it."""
     short = served.cli["short_answer"]
     assert short is not None, "the default article answers QUESTION: rag ask --json must carry its short answer"
-    i, citation = next((i, c) for i, c in enumerate(served.cli["citations"]) if c["n"] == short["n"])
+    citation = next(c for c in served.cli["citations"] if c["n"] == short["n"])
     assert citation["start"] <= short["start"] < short["end"] <= citation["end"]
     message = ask(page, QUESTION)
     lead = message.locator("p").first  # the bold short answer and its marker, above the evidence
@@ -241,9 +243,9 @@ def test_short_answer_is_bold_and_marked_as_rag_ask_json_gives(page: Any, served
     marker = lead.locator(f"a[href$='-c{short['n']}']")
     expect(marker).to_have_text(f"[{short['n']}]")
 
-    card = page.locator("#sources .cite-card").nth(i)
+    card = page.locator(f"#sources .cite-card:has(mark[data-n='{short['n']}'])")
     assert card.locator("mark strong.short").inner_text() == short["text"]
-    assert card.locator("mark").inner_text() == citation["text"]
+    assert card.locator(f"mark[data-n='{short['n']}']").inner_text() == citation["text"]
     screenshot(page, "chat-short-answer.png")
 
     marker.click()  # the short answer's [n] opens the article with the phrase marked in its sentence
@@ -263,7 +265,8 @@ def test_follow_up_shows_the_query_searched_and_clear_empties_the_chat(page: Any
     """A follow-up leaning on the previous turn searches with its terms, and says so."""
     ask(page, QUESTION)
     follow_up = ask(page, "它集聚了多少家典型企业？")
-    expect(follow_up).to_contain_text("实际检索")
+    expect(follow_up).to_contain_text("已结合上一问：")  # in words; the raw query only behind 详情
+    expect(follow_up).not_to_contain_text("实际检索")
     expect(follow_up).to_contain_text("2600")
     page.click("#clear")
     expect(page.locator("#chat [data-testid=bot]")).to_have_count(0)

@@ -90,15 +90,18 @@ def test_escape_and_highlight() -> None:
 def test_sources_mark_the_cited_span_and_fold_the_rest(article: Article, answer: Answer) -> None:
     html = view.render_sources(0, answer)
     assert no_markup_from(html)
-    marks = re.findall(r"<mark>(.*?)</mark>", html)
+    marks = re.findall(r'<mark data-n="1">(.*?)</mark>', html)
     assert marks == [view.esc(answer.citations[0].sentence_text)]
     assert 'data-cite="0-c1"' in html and 'data-state="answered"' in html
     assert "一、规模" in html and "第1段" in html
     # paragraph 1 holds the citation; paragraphs 2 and 3 are the uncited passages behind the fold
     folded = html.split("<details", 1)[1]
     assert "其他检索到的段落（2）" in folded and 'data-cite="0-h2"' in folded and 'data-cite="0-h1"' not in folded
-    assert "实际检索：营收多少？ 规模" in html
-    assert "检索 12 ms" in html
+    # plain words in sight; the query searched, ranks and timings behind the 详情 toggle only
+    assert "已结合上一问：规模" in html
+    visible, details = html.split('<details class="src-details">', 1)
+    assert "实际检索" not in visible and "向量第" not in visible and " ms" not in visible
+    assert "实际检索：营收多少？ 规模" in details and "向量第1" in details and "检索 12 ms" in details
 
 
 def test_refusal_shows_the_nearest_passages_as_possibly_related(article: Article, answer: Answer) -> None:
@@ -106,7 +109,7 @@ def test_refusal_shows_the_nearest_passages_as_possibly_related(article: Article
                      hits=answer.hits)
     html = view.render_sources(3, refused)
     assert "可能相关" in html and "<mark>" not in html
-    assert html.count('class="hit-card"') == 3 and "<details" not in html
+    assert html.count('class="hit-card"') == 3 and "<details class=\"uncited\"" not in html
     assert no_markup_from(html)
 
 
@@ -132,7 +135,8 @@ def test_chat_text_links_citations_and_escapes_the_rest(answer: Answer) -> None:
     md = view.chat_text(4, answer)
     assert "[\\[1\\]](#cite-4-c1)" in md
     assert no_markup_from(md)
-    assert md.startswith("实际检索：")
+    assert md.startswith("已结合上一问：规模\n\n")
+    assert "实际检索" not in md and "实际检索" not in view.answer_markdown(answer)
 
 
 def test_only_the_answers_own_markers_become_links(article: Article) -> None:
@@ -265,7 +269,7 @@ def test_highlight_nests_the_short_answer_inside_the_mark() -> None:
 def test_chat_leads_with_the_short_answer_in_bold_then_the_evidence(answer: Answer) -> None:
     shown = with_short(answer, "约 2200 亿元")
     md = view.chat_text(4, shown)
-    head, evidence = md.split("\n\n", 1)[1].split("\n\n", 1)  # after the 实际检索 line
+    head, evidence = md.split("\n\n", 1)[1].split("\n\n", 1)  # after the 已结合上一问 line
     assert head == "**约 2200 亿元** [\\[1\\]](#cite-4-c1)"
     assert evidence == view.chat_text(4, answer).split("\n\n", 1)[1]  # the evidence as before
     markdown_it = pytest.importorskip("markdown_it")  # gradio renders chat Markdown alike (CommonMark)
@@ -289,7 +293,7 @@ def test_short_answer_is_marked_inside_the_cited_sentence(article: Article, answ
     for html in (view.render_sources(0, shown), view.render_article(article, focus)):
         assert no_markup_from(html)
         assert re.findall(r'<strong class="short">(.*?)</strong>', html) == [view.esc(phrase)]
-        marked = re.findall(r"<mark>(.*?)</mark>", html)
+        marked = re.findall(r"<mark[^>]*>(.*?)</mark>", html)
         assert [re.sub(r"</?strong[^>]*>", "", m) for m in marked] == [view.esc(c.sentence_text)]
     assert "mark strong.short" in static_text("app.css")
 
@@ -335,3 +339,16 @@ def test_docstring_examples(module: str) -> None:
 
     failures, tried = doctest.testmod(importlib.import_module(module))
     assert tried and failures == 0
+
+
+def test_the_same_paragraph_cited_twice_is_one_card_with_both_sentences_marked(article: Article) -> None:
+    first, second = citation(article, 1, "第一段讲规模。"), citation(article, 2, "企业超 2600 家。")
+    other = citation(article, 3, "人才超 1200 人。")
+    answer = Answer(question="q", query="q", text="x", refused=False, citations=[first, second, other])
+    html = view.render_sources(2, answer)
+    assert html.count('class="cite-card"') == 2 and "引用 2 段" in html
+    card = html.split('class="cite-card"')[1]
+    assert 'data-keys="2-c1 2-c2"' in card and 'data-cite="2-c1"' in card and 'data-cite="2-c2"' in card
+    assert re.findall(r'<mark data-n="(\d)">(.*?)</mark>', card) == [("1", "第一段讲规模。"), ("2", "企业超 2600 家。")]
+    assert no_markup_from(html)
+    assert "实际检索" not in html  # the question was searched as asked

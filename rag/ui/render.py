@@ -18,13 +18,17 @@ or ``"<turn>-h<rank>"`` (a retrieved passage); the chat's Markdown links use
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 
-from rag.records import Answer, Article, Citation, Hit, ShortAnswer
+from rag.answer.followup import borrowed_words
+from rag.records import Answer, Citation, Hit, ShortAnswer
 from rag.text import CITATION_MARKER
-from rag.ui.escape import esc, esc_markdown, highlight  # also used as view.esc, view.esc_markdown
 
-ARTICLE_VIEW_CHARS = 300_000  # past this, the viewer shows the paragraphs around the target only
+# The article view lives in its own module; the page's modules reach it as view.render_article, view.Focus.
+from rag.ui.article_view import ARTICLE_VIEW_CHARS as ARTICLE_VIEW_CHARS
+from rag.ui.article_view import Focus as Focus
+from rag.ui.article_view import render_article as render_article
+from rag.ui.article_view import render_article_placeholder as render_article_placeholder
+from rag.ui.escape import esc, esc_markdown, highlight  # also used as view.esc, view.esc_markdown
 
 
 def shown_short_answer(answer: Answer) -> ShortAnswer | None:
@@ -85,37 +89,75 @@ def is_cited(hit: Hit, citations: Iterable[Citation]) -> bool:
     return any(x.article == c.article and x.start < c.end and x.end > c.start for x in citations)
 
 
-def _citation_card(turn: int, c: Citation, short: ShortAnswer | None) -> str:
-    a = c.start - c.paragraph_start
-    inner = None
-    if short is not None and short.n == c.n:
-        inner = (short.start - c.paragraph_start, short.end - c.paragraph_start)
-    key = f"{turn}-c{c.n}"
+def citation_groups(citations: Sequence[Citation]) -> list[list[Citation]]:
+    """Citations grouped by the paragraph they cite, in the order of each paragraph's first citation.
+
+    The same paragraph cited twice is one source card with both sentences highlighted.
+    """
+    groups: dict[tuple[str, int], list[Citation]] = {}
+    for c in citations:
+        groups.setdefault((c.article, c.paragraph_start), []).append(c)
+    return list(groups.values())
+
+
+def _marked_paragraph(group: Sequence[Citation], short: ShortAnswer | None) -> str:
+    """The group's paragraph escaped, each cited sentence in ``<mark data-n="n">`` (the short answer inside its)."""
+    first = group[0]
+    text, out, pos = first.paragraph_text, [], 0
+    for c in sorted(group, key=lambda x: x.start):
+        a = max(pos, c.start - first.paragraph_start)
+        b = max(a, min(c.end - first.paragraph_start, len(text)))
+        inner = None
+        if short is not None and short.n == c.n:
+            inner = (short.start - first.paragraph_start - a, short.end - first.paragraph_start - a)
+        out.append(esc(text[pos:a]))
+        out.append(highlight(text[a:b], 0, b - a, inner).replace("<mark>", f'<mark data-n="{c.n}">', 1))
+        pos = b
+    out.append(esc(text[pos:]))
+    return "".join(out)
+
+
+def _citation_card(turn: int, group: Sequence[Citation], short: ShortAnswer | None) -> str:
+    keys = [f"{turn}-c{c.n}" for c in group]
+    links = "".join(f'<a href="#" class="cite-n" data-cite="{key}" title="在原文中查看">[{c.n}]</a>'
+                    for key, c in zip(keys, group, strict=True))
     return (
-        f'<div class="cite-card" id="src-{key}">'
-        f'<div class="cite-meta"><a href="#" class="cite-n" data-cite="{key}" title="在原文中查看">[{c.n}]</a> '
-        f'{citation_location(c)} '
-        f'<a href="#" class="open-article" data-cite="{key}">查看原文 ›</a></div>'
-        f'<p class="cite-para">{highlight(c.paragraph_text, a, a + (c.end - c.start), inner)}</p>'
+        f'<div class="cite-card" id="src-{keys[0]}" data-keys="{" ".join(keys)}">'
+        f'<div class="cite-meta">{links} {citation_location(group[0])} '
+        f'<a href="#" class="open-article" data-cite="{keys[0]}">查看原文 ›</a></div>'
+        f'<p class="cite-para">{_marked_paragraph(group, short)}</p>'
         f"</div>"
     )
 
 
 def _hit_card(turn: int, hit: Hit) -> str:
     key = f"{turn}-h{hit.rank}"
-    legs = []
-    if hit.dense_rank is not None:
-        legs.append(f"向量第{hit.dense_rank}")
-    if hit.lexical_rank is not None:
-        legs.append(f"关键词第{hit.lexical_rank}")
     return (
         f'<div class="hit-card">'
         f'<div class="cite-meta"><span class="hit-rank">#{hit.rank}</span> {hit_location(hit)} '
-        f'<a href="#" class="open-article" data-cite="{key}">查看原文 ›</a>'
-        f'<span class="hit-score">{esc(" · ".join(legs))}</span></div>'
+        f'<a href="#" class="open-article" data-cite="{key}">查看原文 ›</a></div>'
         f'<p class="hit-text">{esc(hit.chunk.text)}</p>'
         f"</div>"
     )
+
+
+def _details(query: str, question: str, hits: Sequence[Hit], timings_ms: dict[str, float] | None = None) -> str:
+    """What only a curious user wants, behind a 详情 toggle: the query searched, each passage's ranks, timings."""
+    rows = []
+    if query != question:
+        rows.append(f'<p class="src-query">实际检索：{esc(query)}</p>')
+    for h in hits:
+        legs = [f"向量第{h.dense_rank}" if h.dense_rank is not None else "",
+                f"关键词第{h.lexical_rank}" if h.lexical_rank is not None else ""]
+        rows.append(f'<p class="src-rank">#{h.rank} {paragraph_label(h.chunk.paragraphs)}：'
+                    f'{esc(" · ".join(x for x in legs if x))}</p>')
+    if timings_ms:
+        names = {"search": "检索", "answer": "回答", "generate": "生成", "total": "共"}
+        shown = [f"{names[k]} {v:.0f} ms" for k, v in timings_ms.items() if k in names]
+        rows.append('<p class="timings">' + " · ".join(shown) + "</p>")
+    if not rows:
+        return ""
+    return '<details class="src-details"><summary>详情</summary>' + "".join(rows) + "</details>"
 
 
 def render_empty_sources() -> str:
@@ -133,17 +175,27 @@ def render_retrieved(turn: int, question: str, query: str, hits: list[Hit]) -> s
     """The sources panel when retrieval has ended and the answer is being made."""
     head = _sources_head(question, query)
     if not hits:
-        return f'<div class="rag-sources">{head}<p>没有检索到段落。</p></div>'
+        return f'<div class="rag-sources">{head}<p>没有检索到段落。</p>{_details(query, question, hits)}</div>'
     cards = "".join(_hit_card(turn, h) for h in hits)
     return (f'<div class="rag-sources" data-turn="{turn}">{head}'
-            f'<p class="src-note">检索到 {len(hits)} 段，正在生成回答…</p>{cards}</div>')
+            f'<p class="src-note">检索到 {len(hits)} 段，正在生成回答…</p>{cards}'
+            f"{_details(query, question, hits)}</div>")
 
 
 def _sources_head(question: str, query: str) -> str:
     out = f'<p class="src-q">问：{esc(question)}</p>'
-    if query != question:
-        out += f'<p class="src-query">实际检索：{esc(query)}</p>'
+    if words := borrowed_words(question, query):
+        out += f'<p class="src-borrowed">{esc(borrowed_note(words))}</p>'
     return out
+
+
+def borrowed_note(words: Sequence[str]) -> str:
+    """What a follow-up borrowed from the previous question, in words (plain text).
+
+    >>> borrowed_note(["荣耀", "研发"])
+    '已结合上一问：荣耀、研发'
+    """
+    return "已结合上一问：" + "、".join(words)
 
 
 def render_sources(turn: int, answer: Answer) -> str:
@@ -160,9 +212,10 @@ def render_sources(turn: int, answer: Answer) -> str:
         rest = answer.hits[3:]
     else:
         if answer.citations:
-            parts.append(f'<p class="src-note">引用 {len(answer.citations)} 处：</p>')
+            groups = citation_groups(answer.citations)
+            parts.append(f'<p class="src-note">引用 {len(groups)} 段：</p>')
             short = shown_short_answer(answer)
-            parts.extend(_citation_card(turn, c, short) for c in answer.citations)
+            parts.extend(_citation_card(turn, group, short) for group in groups)
         else:
             parts.append('<p class="src-note warn">回答没有引用任何检索到的段落，请核实。</p>')
         rest = [h for h in answer.hits if not is_cited(h, answer.citations)]
@@ -170,10 +223,7 @@ def render_sources(turn: int, answer: Answer) -> str:
         label = "其他检索到的段落" if not answer.refused else "更多检索到的段落"
         parts.append(f'<details class="uncited"><summary>{label}（{len(rest)}）</summary>'
                      + "".join(_hit_card(turn, h) for h in rest) + "</details>")
-    if answer.timings_ms:
-        shown = [(k, v) for k, v in answer.timings_ms.items() if k in ("search", "answer", "generate", "total")]
-        names = {"search": "检索", "answer": "回答", "generate": "生成", "total": "共"}
-        parts.append('<p class="timings">' + " · ".join(f"{names[k]} {v:.0f} ms" for k, v in shown) + "</p>")
+    parts.append(_details(answer.query, answer.question, answer.hits, answer.timings_ms))
     parts.append("</div>")
     return "".join(parts)
 
@@ -181,75 +231,6 @@ def render_sources(turn: int, answer: Answer) -> str:
 def render_error(message: str) -> str:
     """A message box for the sources panel (escaped)."""
     return f'<div class="rag-sources"><p class="src-note error">{esc(message)}</p></div>'
-
-
-@dataclass(frozen=True)
-class Focus:
-    """What the article view points at: a paragraph, a span to highlight, the short answer in it (article offsets)."""
-
-    paragraph: int
-    start: int
-    end: int
-    short: tuple[int, int] | None = None
-
-
-def render_article(article: Article, focus: Focus | None = None, max_chars: int = ARTICLE_VIEW_CHARS) -> str:
-    """The whole article, paragraph by paragraph (ids ``para-N``), the focus span inside ``<mark>``.
-
-    The focus's short answer, if any, is ``<strong class="short">`` inside the mark.
-
-    A very long article shows the paragraphs around the focus, up to ``max_chars``.
-    """
-    paragraphs = list(article.paragraphs)
-    first, last = 0, len(paragraphs)
-    if len(article.text) > max_chars:
-        first, last = _window(article, focus.paragraph if focus else 1, max_chars)
-    out = [f'<div class="rag-article"><h3 class="art-title">{esc(article.title)}</h3>'
-           f'<p class="art-path">{esc(article.path)} · {len(paragraphs)} 段</p>']
-    if first > 0:
-        out.append(f'<p class="art-gap">…… 前面还有 {first} 段 ……</p>')
-    section = None
-    for p in paragraphs[first:last]:
-        if p.section != section and p.section:
-            out.append(f'<h4 class="art-section">{esc(p.section)}</h4>')
-        section = p.section
-        text = article.text[p.start : p.end]
-        target = focus is not None and p.number == focus.paragraph
-        body = esc(text)
-        if focus is not None and focus.start < p.end and focus.end > p.start:
-            inner = None if focus.short is None else (focus.short[0] - p.start, focus.short[1] - p.start)
-            body = highlight(text, focus.start - p.start, focus.end - p.start, inner)
-        page = f' data-page="{p.page}"' if p.page else ""
-        out.append(f'<p id="para-{p.number}" class="para{" target" if target else ""}"{page}>'
-                   f'<span class="para-n">{p.number}</span>{body}</p>')
-    if last < len(paragraphs):
-        out.append(f'<p class="art-gap">…… 后面还有 {len(paragraphs) - last} 段 ……</p>')
-    out.append("</div>")
-    return "".join(out)
-
-
-def _window(article: Article, paragraph: int, max_chars: int) -> tuple[int, int]:
-    """Indices [first, last) of paragraphs around ``paragraph`` whose text fits in ``max_chars``."""
-    ps = article.paragraphs
-    i = max(0, min(paragraph - 1, len(ps) - 1))
-    first, last = i, i + 1
-    used = ps[i].end - ps[i].start
-    while True:
-        grew = False
-        for side in (-1, 1):
-            j = first - 1 if side < 0 else last
-            if 0 <= j < len(ps) and used + (ps[j].end - ps[j].start) <= max_chars:
-                used += ps[j].end - ps[j].start
-                first, last = (j, last) if side < 0 else (first, j + 1)
-                grew = True
-        if not grew:
-            return first, last
-
-
-def render_article_placeholder() -> str:
-    """The article view before a citation is clicked."""
-    return ('<div class="rag-article empty"><p>点击回答或来源中的 [1]、[2] 或「查看原文」，'
-            "在这里打开整篇文章。</p></div>")
 
 
 # -- chat messages ----------------------------------------------------------------------------
@@ -311,8 +292,8 @@ def chat_text(turn: int, answer: Answer) -> str:
     '见\\\\[9\\\\]条[\\\\[1\\\\]](#cite-0-c1)'
     """
     lines = []
-    if answer.query != answer.question:
-        lines.append(f"实际检索：{esc_markdown(answer.query)}\n\n")
+    if words := borrowed_words(answer.question, answer.query):
+        lines.append(esc_markdown(borrowed_note(words)) + "\n\n")
     def link(n: int) -> str:
         return f"[\\[{n}\\]](#cite-{turn}-c{n})"
 
