@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from rag.answer.extractive import AnswerParams, extractive_answer
 from rag.answer.followup import followup_query
+from rag.answer.overview import articles_in_scope, is_overview_question, overview_answer
 from rag.errors import IndexMissingError, ModelError, QuestionError
 from rag.records import Answer, Article
 from rag.search.searcher import Searcher, SearchResult
@@ -149,12 +150,19 @@ class KnowledgeBase:
         started = time.perf_counter()
         searcher = self.searcher()
         check_articles(searcher.version, articles)
-        query = followup_query(question, history or [])
+        overview = is_overview_question(question)  # about the article as a whole: never a follow-up
+        query = question if overview else followup_query(question, history or [])
         k = k or self.settings.top_k
         result = searcher.search(query, max(k, depth or k), mode or self.settings.retrieval_mode, articles or None)
         hits = result.hits[:k]
         searched = time.perf_counter()
         yield Retrieved(query, result)
+        if overview:
+            answer = overview_answer(question, articles_in_scope(searcher.version.articles, articles), hits)
+            answer.timings_ms = {"search": (searched - started) * 1000,
+                                 "total": (time.perf_counter() - started) * 1000}
+            yield answer
+            return
         if generative:
             from rag.answer.generative import stream_answer
 

@@ -1,8 +1,10 @@
 """The chat tab's handlers: answer a question, rate an answer, show a turn's sources, open a citation.
 
 Each browser session keeps its own turns (a ``gr.State`` list of ``Turn``); the
-handlers return what the page shows, built by ``render``. gradio is imported
-inside the handlers only.
+handlers return what the page shows, built by ``render``. After each answer the
+conversation goes to the browser's local storage (``conversations``), from which
+a reload or the list of conversations brings it back: the follow-up memory is the
+conversation's own turns. gradio is imported inside the handlers only.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from rag.errors import RagError
 from rag.kb.feedback import feedback_record, save_feedback
 from rag.kb.knowledge_base import Retrieved
 from rag.records import Answer
+from rag.serialize import json_text
 from rag.settings import RETRIEVAL_MODES
+from rag.ui import conversations as stored
 from rag.ui import render as view
 from rag.ui.toasts import info_toast, warning_toast
 
@@ -47,8 +51,9 @@ def respond(app: ChatApp, question: str, messages: list[dict[str, Any]], turns: 
     question = (question or "").strip()
     if not question:
         warning_toast("请输入问题。")
-        yield messages, turns, gr.skip(), "", gr.skip()
+        yield messages, turns, gr.skip(), "", gr.skip(), gr.skip()
         return
+    sources_tab = gr.Tabs(selected="sources")  # a new question shows its sources, whatever tab was open
     # What the page offers is checked here too: a request may come from elsewhere than the page.
     if mode not in RETRIEVAL_MODES:
         mode = app.settings.retrieval_mode
@@ -61,7 +66,7 @@ def respond(app: ChatApp, question: str, messages: list[dict[str, Any]], turns: 
                 {"role": "assistant", "content": "正在检索…"}]
     turn = Turn(question, None, articles=chosen)
     turns = [*turns, turn]
-    yield messages, turns, view.render_searching(question), "", ""
+    yield messages, turns, view.render_searching(question), "", "", sources_tab
     streamed = ""
     try:
         for step in app.answer_steps(question, history, passages, mode, chosen,
@@ -69,27 +74,27 @@ def respond(app: ChatApp, question: str, messages: list[dict[str, Any]], turns: 
             if isinstance(step, Retrieved):
                 messages[-1] = {"role": "assistant", "content": "正在生成回答…"}
                 yield messages, turns, view.render_retrieved(number, question, step.query, step.result.hits), \
-                    "", ""
+                    "", "", gr.skip()
             elif isinstance(step, str):
                 streamed += step
                 messages[-1] = {"role": "assistant", "content": view.streaming_text(streamed)}
-                yield messages, turns, gr.skip(), "", ""
+                yield messages, turns, gr.skip(), "", "", gr.skip()
             else:
                 turn.answer = step
                 messages[-1] = {"role": "assistant", "content": view.chat_text(number, step)}
-                yield messages, turns, view.render_sources(number, step), "", view.answer_markdown(step)
+                yield messages, turns, view.render_sources(number, step), "", view.answer_markdown(step), gr.skip()
     except RagError as exc:  # a question over max_question_chars, an unknown article, an endpoint down
         message = str(exc)
         warning_toast(message)
         messages[-1] = {"role": "assistant", "content": "⚠ " + view.esc_markdown(message)}
-        yield messages, turns, view.render_error(message), "", ""
+        yield messages, turns, view.render_error(message), "", "", gr.skip()
     except Exception as exc:
         # Not an error the user caused: logged with its traceback here, a short message there.
         log.exception("answering %r failed", question)
         message = f"内部错误：{type(exc).__name__}: {exc}"
         warning_toast(message)
         messages[-1] = {"role": "assistant", "content": "⚠ " + view.esc_markdown(message)}
-        yield messages, turns, view.render_error(message), "", ""
+        yield messages, turns, view.render_error(message), "", "", gr.skip()
 
 
 TOP_K_RANGE = (1, 20)  # the page's slider
@@ -218,8 +223,54 @@ def _focus_of(answer: Answer, kind: str, n: int) -> tuple[str | None, view.Focus
 
 
 def clear_chat() -> tuple[Any, ...]:
-    """An empty chat: no messages, no turns, empty sources, question, Markdown and article view."""
-    return [], [], view.render_empty_sources(), "", "", view.render_article_placeholder()
+    """A new conversation: no messages, no turns, empty sources, question, Markdown and article view, no id yet."""
+    return [], [], view.render_empty_sources(), "", "", view.render_article_placeholder(), ""
+
+
+# -- conversations kept in the browser ------------------------------------------------------------
+def store_record(conversation: str, turns: list[Turn]) -> tuple[str, str]:
+    """The conversation's id (a new one for its first answer) and its record as JSON, for the browser to keep."""
+    conversation = conversation or stored.new_conversation_id()
+    return conversation, json_text(stored.conversation_record(conversation, turns))
+
+
+def list_conversations(store_text: str, conversation: str) -> Any:
+    """The list of this browser's conversations, the current one chosen."""
+    import gradio as gr
+
+    choices = stored.conversation_choices(stored.read_store(store_text))
+    return gr.Dropdown(choices=choices, value=conversation or None)
+
+
+def open_conversation(store_text: str, chosen: str | None = None) -> tuple[Any, ...]:
+    """A stored conversation back on the page (the current one when ``chosen`` is None; a new one when none is).
+
+    Returns messages, turns, conversation id, sources, Markdown, article view and the list of conversations.
+    """
+    import gradio as gr
+
+    store = stored.read_store(store_text)
+    wanted = store["current"] if chosen is None else chosen
+    record = next((c for c in store["conversations"] if c["id"] == wanted), None)
+    turns: list[Turn] = []
+    if record is not None:
+        try:
+            turns = [Turn(q, a, id=i, articles=arts) for q, i, arts, a in stored.turns_of(record)]
+        except ValueError as exc:  # a stored conversation this version cannot read: said, not half shown
+            warning_toast(f"这段对话无法恢复：{exc}")
+            record = None
+    messages: list[dict[str, Any]] = []
+    for number, t in enumerate(turns):
+        messages.append({"role": "user", "content": view.esc_markdown(t.question)})
+        messages.append({"role": "assistant", "content": "⚠ 没有回答" if t.answer is None
+                         else view.chat_text(number, t.answer)})
+    last = next(((n, t.answer) for n, t in reversed(list(enumerate(turns))) if t.answer is not None), None)
+    sources = view.render_empty_sources() if last is None else view.render_sources(*last)
+    markdown = "" if last is None else view.answer_markdown(last[1])
+    conversation = record["id"] if record is not None else ""
+    choices = stored.conversation_choices(store)
+    return (messages, turns, conversation, sources, markdown, view.render_article_placeholder(),
+            gr.Dropdown(choices=choices, value=conversation or None))
 
 
 # -- example questions ------------------------------------------------------------------------

@@ -38,7 +38,17 @@ from rag.ui.articles_tab import (
     rebuild,
     remove_article,
 )
-from rag.ui.chat import clear_chat, example_questions, open_citation, rate, respond, show_turn
+from rag.ui.chat import (
+    clear_chat,
+    example_questions,
+    list_conversations,
+    open_citation,
+    open_conversation,
+    rate,
+    respond,
+    show_turn,
+    store_record,
+)
 from rag.ui.eval_tab import HIT_LABELS, QUESTION_COLUMNS, question_set_choices, run_eval, sample_size
 
 if TYPE_CHECKING:
@@ -70,6 +80,9 @@ class ChatTab:
     sources: gr.HTML
     markdown_box: gr.Textbox
     viewer: gr.HTML
+    history: gr.Dropdown  # this browser's conversations
+    store_box: gr.Textbox  # hidden: a conversation on its way to or from the browser's storage
+    conversation: gr.State  # the id of the conversation on the page ("" before its first answer)
 
 
 @dataclass
@@ -132,7 +145,7 @@ def build_app(app: ChatApp) -> gr.Blocks:
                         show_progress="hidden")
         demo.load(lambda: fill_page(app), outputs=[status_line, chat.article_filter, chat.examples, articles.table,
                                                    articles.delete_choice, evaluation.choice], show_progress="hidden")
-        _connect_chat(app, chat, turns)
+        _connect_chat(app, demo, chat, turns)
         _connect_articles(app, articles, status_line, chat.article_filter)
     return demo
 
@@ -187,21 +200,24 @@ def _chat_tab(settings: Settings) -> ChatTab:
         examples = gr.Dataset(components=[question], samples=[], label="示例问题", elem_id="examples",
                               visible=False)
         with gr.Row():
-            clear_btn = gr.Button("清空对话", elem_id="clear", size="sm")
+            # A new conversation; the one on the page stays in the list of conversations.
+            clear_btn = gr.Button("新对话", elem_id="clear", size="sm", scale=0, min_width=90)
+            history = gr.Dropdown([], value=None, label="本浏览器中的对话", show_label=False,
+                                  elem_id="history", scale=3, container=False, interactive=True)
+        store_box = gr.Textbox(visible=False, elem_id="chat-store")
         with gr.Accordion("设置", open=False, elem_id="settings"):
             retrieval_mode, top_k, answer_mode, article_filter = _chat_settings(settings)
     with gr.Column(scale=2), gr.Tabs(elem_id="side-tabs") as side_tabs:
         with gr.Tab("来源", id="sources", elem_id="tab-sources"):
             # sources.js: clicks on citation links (here, or [n] links in the chat) open the article.
             sources = gr.HTML(view.render_empty_sources(), elem_id="sources", js_on_load=static_text("sources.js"))
-            with gr.Accordion("复制为 Markdown", open=False, elem_id="copy-md"):
-                markdown_box = gr.Textbox(show_label=False, lines=8, max_lines=20, buttons=["copy"],
-                                          interactive=False, elem_id="answer-markdown")
+            # What the chat's one 复制为 Markdown button copies (copy.js); not shown.
+            markdown_box = gr.Textbox(visible=False, elem_id="answer-markdown")
         with gr.Tab("原文", id="viewer", elem_id="tab-viewer"):
             # viewer.js: scroll the article view to the target paragraph after each update.
             viewer = gr.HTML(view.render_article_placeholder(), elem_id="viewer", js_on_load=static_text("viewer.js"))
     return ChatTab(chatbot, question, examples, ask_btn, clear_btn, copy_btn, retrieval_mode, top_k, answer_mode,
-                   article_filter, side_tabs, sources, markdown_box, viewer)
+                   article_filter, side_tabs, sources, markdown_box, viewer, history, store_box, gr.State(""))
 
 
 def _chat_settings(settings: Settings) -> tuple[Any, Any, Any, Any]:
@@ -287,19 +303,35 @@ def _eval_tab() -> EvalTab:
 
 
 # -- the events ---------------------------------------------------------------------------------
-def _connect_chat(app: ChatApp, c: ChatTab, turns: gr.State) -> None:
-    """Ask, clear, copy, rate, show a turn's sources, open a citation."""
+def _connect_chat(app: ChatApp, demo: gr.Blocks, c: ChatTab, turns: gr.State) -> None:
+    """Ask, start a new conversation or open a stored one, copy, rate, show a turn's sources, open a citation."""
     import gradio as gr
 
-    chat_outputs = [c.chatbot, turns, c.sources, c.question, c.markdown_box]
+    chat_outputs = [c.chatbot, turns, c.sources, c.question, c.markdown_box, c.side_tabs]
     ask_inputs = [c.question, c.chatbot, turns, c.retrieval_mode, c.top_k, c.answer_mode, c.article_filter]
-    gr.on([c.ask_btn.click, c.question.submit], lambda *a: (yield from respond(app, *a)), inputs=ask_inputs,
-          outputs=chat_outputs, concurrency_limit=4, show_progress="hidden")
+    asked = [c.ask_btn.click, c.question.submit]
+    gr.on(asked, None, js="() => { window.__ragChatBottom && window.__ragChatBottom(); }")
+    answered = gr.on(asked, lambda *a: (yield from respond(app, *a)), inputs=ask_inputs, outputs=chat_outputs,
+                     concurrency_limit=4, show_progress="hidden")
+    # The chat follows the new answer; then the conversation goes to this browser's storage (store.js).
+    answered.then(None, js="() => { setTimeout(() => window.__ragChatBottom && window.__ragChatBottom(), 100); }")
+    answered.then(store_record, inputs=[c.conversation, turns], outputs=[c.conversation, c.store_box],
+                  show_progress="hidden").then(
+        list_conversations, inputs=[c.store_box, c.conversation], outputs=[c.history], js=static_text("store.js"),
+        show_progress="hidden")
     c.examples.click(lambda sample: sample[0] if sample else "", inputs=[c.examples], outputs=[c.question],
                      show_progress="hidden")
-    clear_outputs = [c.chatbot, turns, c.sources, c.question, c.markdown_box, c.viewer]
-    c.clear_btn.click(clear_chat, outputs=clear_outputs, show_progress="hidden")
-    c.chatbot.clear(clear_chat, outputs=clear_outputs, show_progress="hidden")  # the chat's own bin icon
+    page_outputs = [c.chatbot, turns, c.conversation, c.sources, c.markdown_box, c.viewer, c.history]
+    stored = "() => [localStorage.getItem('rag-chat') || '']"
+    gr.on([c.clear_btn.click, c.chatbot.clear], clear_chat,  # the button and the chat's own bin icon
+          outputs=[c.chatbot, turns, c.sources, c.question, c.markdown_box, c.viewer, c.conversation],
+          show_progress="hidden").then(
+        None, js="() => { try { const s = JSON.parse(localStorage.getItem('rag-chat') || '{}');"
+                 " s.current = ''; localStorage.setItem('rag-chat', JSON.stringify(s)); } catch (e) {} }")
+    c.history.input(lambda chosen, text: open_conversation(text, chosen or ""), inputs=[c.history, c.store_box],
+                    outputs=page_outputs, js=static_text("choose.js"),
+                    show_progress="hidden")
+    c.chatbot.change(None, js="() => { window.__ragChatBottom && window.__ragChatBottom(); }")
     # copy.js: the clipboard API needs a secure context (localhost or https); elsewhere a textarea and execCommand.
     c.copy_btn.click(None, inputs=[c.markdown_box], js=static_text("copy.js"))
     c.chatbot.like(_with_event(lambda t, evt: rate(app, t, evt), gr.LikeData), inputs=[turns], outputs=None,
@@ -308,6 +340,8 @@ def _connect_chat(app: ChatApp, c: ChatTab, turns: gr.State) -> None:
                      show_progress="hidden")
     c.sources.click(_with_event(lambda t, evt: open_citation(app, t, evt), gr.EventData), inputs=[turns],
                     outputs=[c.viewer, c.side_tabs, c.sources, c.markdown_box], show_progress="hidden")
+    # A reload brings back the conversation that was on the page, from this browser's storage.
+    demo.load(open_conversation, inputs=[c.store_box], outputs=page_outputs, js=stored, show_progress="hidden")
 
 
 def _connect_articles(app: ChatApp, a: ArticlesTab, status_line: gr.Markdown, article_filter: gr.Dropdown) -> None:

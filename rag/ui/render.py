@@ -244,6 +244,9 @@ def marker_spans(answer: Answer) -> list[tuple[int, int, int]]:
     model's, already checked against the passages as they streamed: each ``[n]``
     whose ``n`` is a citation.
     """
+    if answer.mode == "overview":  # the frame and the lead, one marker at the very end
+        return [(len(answer.text) - 3, len(answer.text), 1)] if answer.citations and answer.text.endswith("[1]") \
+            else []
     if answer.mode != "extractive":
         numbers = {c.n for c in answer.citations}
         return [(m.start(), m.end(), int(m.group(1))) for m in CITATION_MARKER.finditer(answer.text)

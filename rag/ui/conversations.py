@@ -1,0 +1,88 @@
+"""Conversations kept in the browser: a chat's turns as JSON for local storage, and back.
+
+The server keeps no conversation: after each answer the page stores the
+conversation (its id, title and turns, each answer as ``rag ask --json`` gives it)
+in the browser's local storage, and sends it back when the page loads or another
+conversation is chosen. What comes back is data from outside: read field by
+field, and a conversation that does not read is left out, never half shown.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from rag.records import Answer, Chunk, Citation, Hit, ShortAnswer
+from rag.serialize import answer_to_json, parse_json
+
+MAX_TITLE_CHARS = 40
+
+
+def new_conversation_id() -> str:
+    """A fresh conversation id."""
+    return uuid.uuid4().hex[:12]
+
+
+def conversation_record(conversation: str, turns: list[Any]) -> dict[str, Any]:
+    """What the browser stores of a conversation: id, title (its first question) and turns.
+
+    ``turns`` are ``chat.Turn``: a question, its answer (None when it failed), its id and article filter.
+    """
+    title = next((t.question for t in turns), "")
+    return {"id": conversation, "title": title[:MAX_TITLE_CHARS],
+            "turns": [{"question": t.question, "id": t.id, "articles": list(t.articles),
+                       "answer": None if t.answer is None else answer_to_json(t.answer)} for t in turns]}
+
+
+def read_store(text: str | None) -> dict[str, Any]:
+    """The browser's stored conversations (``{"current": id, "conversations": [...]}``); empty when unreadable."""
+    try:
+        data = parse_json(text or "")
+    except ValueError:
+        return {"current": "", "conversations": []}
+    if not isinstance(data, dict) or not isinstance(data.get("conversations"), list):
+        return {"current": "", "conversations": []}
+    kept = [c for c in data["conversations"] if isinstance(c, dict) and isinstance(c.get("id"), str)
+            and isinstance(c.get("turns"), list)]
+    current = data.get("current")
+    return {"current": current if isinstance(current, str) else "", "conversations": kept}
+
+
+def conversation_choices(store: dict[str, Any]) -> list[tuple[str, str]]:
+    """(title, id) of each stored conversation, newest first, for the list of past conversations."""
+    return [(str(c.get("title") or "（空对话）")[:MAX_TITLE_CHARS], c["id"]) for c in store["conversations"]]
+
+
+def answer_from_json(data: dict[str, Any]) -> Answer:
+    """An ``Answer`` from its ``answer_to_json`` form; KeyError, TypeError or ValueError when it does not read."""
+    citations = [Citation(n=int(c["n"]), article=str(c["article"]), title=str(c["title"]),
+                          section=str(c["section"]), paragraph=int(c["paragraph"]),
+                          page=None if c["page"] is None else int(c["page"]),
+                          paragraph_text=str(c["paragraph_text"]), paragraph_start=int(c["paragraph_start"]),
+                          start=int(c["start"]), end=int(c["end"])) for c in data["citations"]]
+    hits = [Hit(chunk=Chunk(id=int(h["chunk_id"]), article=str(h["article"]), title=str(h["title"]),
+                            section=str(h["section"]), paragraphs=tuple(int(p) for p in h["paragraphs"]),
+                            start=int(h["start"]), end=int(h["end"]), text=str(h["text"])),
+                rank=int(h["rank"]), score=float(h["score"]),
+                dense_rank=None if h["dense_rank"] is None else int(h["dense_rank"]),
+                lexical_rank=None if h["lexical_rank"] is None else int(h["lexical_rank"])) for h in data["hits"]]
+    short = data.get("short_answer")
+    return Answer(question=str(data["question"]), query=str(data["query"]), text=str(data["answer"]),
+                  refused=bool(data["refused"]), citations=citations, hits=hits,
+                  timings_ms={str(k): float(v) for k, v in dict(data.get("timings_ms") or {}).items()},
+                  mode=str(data.get("mode", "extractive")), uncited=bool(data.get("uncited", False)),
+                  short_answer=None if not short else ShortAnswer(str(short["text"]), int(short["n"]),
+                                                                  int(short["start"]), int(short["end"])))
+
+
+def turns_of(record: dict[str, Any]) -> list[tuple[str, str, list[str], Answer | None]]:
+    """(question, id, articles, answer) of each stored turn; ValueError when one does not read."""
+    out = []
+    for t in record.get("turns", []):
+        try:
+            answer = None if t.get("answer") is None else answer_from_json(t["answer"])
+            out.append((str(t["question"]), str(t.get("id") or new_conversation_id()),
+                        [str(a) for a in t.get("articles") or []], answer))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"a stored turn does not read: {exc}") from exc
+    return out
