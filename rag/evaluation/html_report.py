@@ -96,6 +96,7 @@ def _question_row(r: QuestionResult) -> str:
     short = "–" if r.short_answer is None else r.short_answer
     verdict = ("answered unanswerable" if r.unanswerable and not r.refused else
                "false refusal" if r.false_refusal else
+               "repeats the rejected answer" if r.repeats_rejected else
                "miss" if r.contained is False else
                "no hit" if r.failed else "ok")
     cells = [

@@ -103,6 +103,7 @@ def question_to_json(r: QuestionResult) -> dict[str, Any]:
         "refused": r.refused, "false_refusal": r.false_refusal, "em": r.em, "f1": _round(r.f1),
         "contained": r.contained, "too_long": r.too_long, "answer_chars": r.answer_chars,
         "search_ms": _round(r.search_ms, 2), "total_ms": _round(r.total_ms, 2), "failed": r.failed,
+        "repeats_rejected": r.repeats_rejected,
         "answers_relocated": r.answers_relocated, "answers_unlocatable": r.answers_unlocatable,
         "timings_ms": {k: round(v, 2) for k, v in r.timings_ms.items()},
         "short_answer": r.short_answer, "em_sentences": r.em_sentences, "f1_sentences": _round(r.f1_sentences),

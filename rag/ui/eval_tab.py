@@ -25,16 +25,42 @@ NO_SET = "请先上传问题集，或从列表中选择一个。"
 
 
 def question_set_choices(settings: Settings) -> list[tuple[str, str]]:
-    """Question sets offered without an upload: the ratings, the project's own set, CMRC 2018 dev."""
+    """Question sets offered without an upload: the ratings, the shipped question sets, the CMRC 2018 dev sample.
+
+    The shipped sets are package data (``rag.evaluation.shipped``): they are there
+    in an installed package, whatever folder the server runs from.
+    """
+    from rag.evaluation.shipped import CMRC_SAMPLE, shipped_question_sets
+
     choices = [("上传的文件", "")]
     ratings = feedback_path(settings)
     if ratings.is_file():
-        choices.append((f"评价记录（{ratings}）", str(ratings)))
-    own = Path("questions")
-    if own.is_dir():
-        choices.extend((f"项目问题集（{p}）", str(p)) for p in sorted(own.glob("*.jsonl")))
-    choices.append(("CMRC 2018 dev（内置）", "dataset:cmrc2018-dev"))
+        choices.append((f"评价记录（{_count_lines(ratings)} 题）", str(ratings)))
+    choices.extend((f"内置问题集 {p.stem}（{_count_lines(p)} 题）", str(p)) for p in shipped_question_sets())
+    choices.append((f"CMRC 2018 dev（内置，抽样 {CMRC_SAMPLE} 题）", CMRC_CHOICE))
     return choices
+
+
+CMRC_CHOICE = "dataset:cmrc2018-dev"
+
+
+def _count_lines(path: Path) -> int:
+    """Rows of a JSONL question set (0 when it cannot be read: the run says why)."""
+    try:
+        return sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+    except (OSError, UnicodeDecodeError):
+        return 0
+
+
+def suggested_sample(choice: str, current: Any) -> int:
+    """The sample size field after a choice: CMRC's suggested sample for CMRC, else the current value.
+
+    >>> suggested_sample(CMRC_CHOICE, 0), suggested_sample("a.jsonl", 8)
+    (100, 8)
+    """
+    from rag.evaluation.shipped import CMRC_SAMPLE
+
+    return CMRC_SAMPLE if choice == CMRC_CHOICE else sample_size(current)
 
 
 def sample_size(value: Any) -> int:

@@ -39,7 +39,14 @@ from rag.ui.articles_tab import (
     remove_article,
 )
 from rag.ui.chat import clear_chat, example_questions, open_citation, rate, respond, show_turn
-from rag.ui.eval_tab import HIT_LABELS, QUESTION_COLUMNS, question_set_choices, run_eval, sample_size
+from rag.ui.eval_tab import (
+    HIT_LABELS,
+    QUESTION_COLUMNS,
+    question_set_choices,
+    run_eval,
+    sample_size,
+    suggested_sample,
+)
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -341,6 +348,7 @@ def _connect_eval(app: ChatApp, e: EvalTab) -> None:
                progress: Any = tracker) -> tuple[Any, ...]:
         return run_eval(app, file or choice, sample_size(sample), small, progress)
 
+    e.choice.change(suggested_sample, inputs=[e.choice, e.sample], outputs=[e.sample], show_progress="hidden")
     e.run_btn.click(on_run, inputs=[e.file, e.choice, e.sample, e.small],
                     outputs=[e.status, e.metrics, e.chart, e.questions, e.downloads])
 
