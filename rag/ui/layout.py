@@ -20,24 +20,11 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from rag.errors import RagError
-from rag.ingest.articles import SUPPORTED_SUFFIXES
 from rag.kb.uploads import list_articles
 from rag.settings import Settings
 from rag.ui import render as view
-from rag.ui.articles_tab import (
-    ARTICLE_COLUMNS,
-    add_upload,
-    article_choices,
-    article_table,
-    ask_delete,
-    cancel_delete,
-    confirm_replace,
-    corpus_choices,
-    format_size,
-    keep_corpus,
-    rebuild,
-    remove_article,
-)
+from rag.ui.articles_page import articles_tab, connect_articles
+from rag.ui.articles_tab import article_choices, corpus_choices, table_update
 from rag.ui.chat import clear_chat, example_questions, open_citation, rate, respond, show_turn
 from rag.ui.eval_tab import (
     HIT_LABELS,
@@ -80,27 +67,6 @@ class ChatTab:
 
 
 @dataclass
-class ArticlesTab:
-    """The articles tab's components that events read or write."""
-
-    notice: gr.Markdown
-    table: gr.Dataframe
-    upload: gr.File
-    upload_btn: gr.Button
-    confirm_row: gr.Row
-    replace_btn: gr.Button
-    keep_btn: gr.Button
-    delete_choice: gr.Dropdown
-    delete_btn: gr.Button
-    confirm_delete_row: gr.Row
-    really_delete_btn: gr.Button
-    cancel_delete_btn: gr.Button
-    full_rebuild: gr.Checkbox
-    rebuild_btn: gr.Button
-    pending_upload: gr.State
-
-
-@dataclass
 class EvalTab:
     """The evaluate tab's components that events read or write."""
 
@@ -130,7 +96,7 @@ def build_app(app: ChatApp) -> gr.Blocks:
             with gr.Tab("问答", id="chat", elem_id="tab-chat"), gr.Row(equal_height=False):
                 chat = _chat_tab(settings)
             with gr.Tab("文章", id="articles", elem_id="tab-articles"):
-                articles = _articles_tab(settings)
+                articles = articles_tab(settings)
             with gr.Tab("评测", id="evaluate", elem_id="tab-evaluate") as eval_tab:
                 evaluation = _eval_tab()
                 _connect_eval(app, evaluation)
@@ -140,7 +106,7 @@ def build_app(app: ChatApp) -> gr.Blocks:
         demo.load(lambda: fill_page(app), outputs=[status_line, chat.article_filter, chat.examples, articles.table,
                                                    articles.delete_choice, evaluation.choice], show_progress="hidden")
         _connect_chat(app, chat, turns)
-        _connect_articles(app, articles, status_line, chat.article_filter)
+        connect_articles(app, articles, status_line, chat.article_filter)
     return demo
 
 
@@ -163,7 +129,7 @@ def fill_page(app: ChatApp) -> tuple[Any, ...]:
         rows = []
     examples = example_questions(indexed)
     return (app.status_line(), gr.Dropdown(choices=article_choices(indexed), value=[], multiselect=True),
-            gr.Dataset(samples=[[q] for q in examples], visible=bool(examples)), article_table(rows),
+            gr.Dataset(samples=[[q] for q in examples], visible=bool(examples)), table_update(app, rows),
             gr.Dropdown(choices=corpus_choices(rows), value=None),
             gr.Dropdown(choices=question_set_choices(app.settings), value=""))
 
@@ -232,37 +198,6 @@ def _chat_settings(settings: Settings) -> tuple[Any, Any, Any, Any]:
     return retrieval_mode, top_k, answer_mode, article_filter
 
 
-def _articles_tab(settings: Settings) -> ArticlesTab:
-    """The corpus table, upload (asking before a replacement), delete (asking first) and rebuild."""
-    import gradio as gr
-
-    notice = gr.Markdown("", elem_id="articles-status")
-    table = gr.Dataframe(value=[], headers=ARTICLE_COLUMNS, interactive=False, wrap=True,
-                         elem_id="articles-table", label="语料中的文章")
-    with gr.Row(equal_height=False):
-        with gr.Column():
-            upload = gr.File(label=f"上传文章（{', '.join(SUPPORTED_SUFFIXES)}，不超过 "
-                                   f"{format_size(settings.max_upload_bytes)}）",
-                             file_types=list(SUPPORTED_SUFFIXES), type="filepath", elem_id="upload")
-            upload_btn = gr.Button("添加到语料", elem_id="upload-btn")
-            with gr.Row(visible=False, elem_id="confirm-replace") as confirm_row:
-                replace_btn = gr.Button("替换", variant="stop", elem_id="replace-btn")
-                keep_btn = gr.Button("取消", elem_id="keep-btn")
-        with gr.Column():
-            delete_choice = gr.Dropdown([], label="删除文章", elem_id="delete-choice")
-            delete_btn = gr.Button("删除", elem_id="delete-btn")
-            with gr.Row(visible=False, elem_id="confirm-delete") as confirm_delete_row:
-                really_delete_btn = gr.Button("确认删除", variant="stop", elem_id="really-delete")
-                cancel_delete_btn = gr.Button("取消", elem_id="cancel-delete")
-    with gr.Row():
-        full_rebuild = gr.Checkbox(False, label="从头重建（嵌入缓存仍然有效）", elem_id="full-rebuild")
-        rebuild_btn = gr.Button("重建索引", variant="primary", elem_id="rebuild")
-    pending_upload = gr.State(None)
-    return ArticlesTab(notice, table, upload, upload_btn, confirm_row, replace_btn, keep_btn, delete_choice,
-                       delete_btn, confirm_delete_row, really_delete_btn, cancel_delete_btn, full_rebuild,
-                       rebuild_btn, pending_upload)
-
-
 def _eval_tab() -> EvalTab:
     """Choose or upload a question set, run it, see metrics and download the reports."""
     import gradio as gr
@@ -315,27 +250,6 @@ def _connect_chat(app: ChatApp, c: ChatTab, turns: gr.State) -> None:
                      show_progress="hidden")
     c.sources.click(_with_event(lambda t, evt: open_citation(app, t, evt), gr.EventData), inputs=[turns],
                     outputs=[c.viewer, c.side_tabs, c.sources, c.markdown_box], show_progress="hidden")
-
-
-def _connect_articles(app: ChatApp, a: ArticlesTab, status_line: gr.Markdown, article_filter: gr.Dropdown) -> None:
-    """Upload, replace or keep, delete after asking, rebuild (which refreshes the status line and the filter)."""
-    import gradio as gr
-
-    corpus_outputs = [a.notice, a.table, a.delete_choice]
-    upload_outputs = [*corpus_outputs, a.confirm_row, a.pending_upload, a.upload]
-    a.upload_btn.click(lambda f: add_upload(app, f), inputs=[a.upload], outputs=upload_outputs)
-    a.replace_btn.click(lambda p: confirm_replace(app, p), inputs=[a.pending_upload], outputs=upload_outputs)
-    a.keep_btn.click(keep_corpus, outputs=[a.notice, a.confirm_row, a.pending_upload])
-    a.delete_btn.click(ask_delete, inputs=[a.delete_choice], outputs=[a.notice, a.confirm_delete_row])
-    a.really_delete_btn.click(lambda p: remove_article(app, p), inputs=[a.delete_choice],
-                              outputs=[*corpus_outputs, a.confirm_delete_row])
-    a.cancel_delete_btn.click(cancel_delete, outputs=[a.notice, a.confirm_delete_row])
-    tracker = gr.Progress()  # gradio finds the progress parameter by this default value
-
-    def on_rebuild(full: bool, progress: Any = tracker) -> tuple[Any, ...]:
-        return rebuild(app, full, progress)
-
-    a.rebuild_btn.click(on_rebuild, inputs=[a.full_rebuild], outputs=[*corpus_outputs, status_line, article_filter])
 
 
 def _connect_eval(app: ChatApp, e: EvalTab) -> None:

@@ -87,12 +87,11 @@ def build_failed_text(exc: BaseException) -> str:
 def build_report_text(report: BuildReport) -> str:
     """What a finished build did: up to date, or counts, time and the articles added, changed, removed."""
     if report.up_to_date:
-        text = f"✓ 索引已是最新（{report.articles} 篇文章，{report.chunks} 个块），没有需要嵌入的内容。"
+        text = f"✓ 索引已是最新（{report.articles} 篇文章），没有需要更新的内容。"
     else:
         changes = [f"{label} {', '.join(items)}" for label, items in
                    (("新增", report.added), ("修改", report.changed), ("删除", report.removed)) if items]
-        text = (f"✓ 重建完成：{report.articles} 篇文章，{report.chunks} 个块，用时 {report.seconds:.1f} 秒；"
-                f"嵌入 {report.embedded} 段，缓存 {report.from_cache} 段")
+        text = f"✓ 索引已更新：{report.articles} 篇文章，用时 {report.seconds:.1f} 秒"
         if changes:
             text += "；" + "；".join(changes)
     for line in report.errors:
