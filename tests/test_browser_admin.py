@@ -201,3 +201,39 @@ def test_evaluate_tab_offers_the_shipped_sets_and_the_cmrc_sample(page: Any) -> 
     expect(page.get_by_role("option", name="内置问题集 shenzhen-ai（48 题）")).to_have_count(1)
     page.get_by_role("option", name="CMRC 2018 dev（内置，抽样 100 题）").click()
     expect(page.locator("#eval-sample input")).to_have_value("100")
+
+
+GRADIO_ENGLISH = ("Drop File Here", "Click to Upload", "Invalid file type", "Warning", "Info", "Error")
+
+
+def test_a_chinese_page_has_no_english_and_an_english_page_is_english(browser: Any, served: Served) -> None:
+    """zh-CN: gradio's own strings, toast titles and a wrong file's message in Chinese; en-US: English labels."""
+    page = open_page(browser, served, "zh-CN")
+    try:
+        page.click("#tab-articles-button")
+        expect(page.locator("#upload")).to_contain_text("点击上传")
+        wrong = served.files / "picture.bmp"
+        wrong.write_bytes(b"BM" + bytes(64))
+        upload(page, wrong)
+        status = page.locator("#articles-status")
+        expect(status).to_contain_text("不支持的文件类型 .bmp")
+        toast = page.locator("[data-testid=toast-body]").first
+        expect(toast).to_contain_text("注意")
+        expect(status).not_to_contain_text("请先选择要上传的文件")
+        for tab in ("#tab-chat-button", "#tab-articles-button", "#tab-evaluate-button"):
+            page.click(tab)
+            shown = page.locator("body").inner_text()
+            assert not [word for word in GRADIO_ENGLISH if word in shown], (tab, shown[:2000])
+    finally:
+        page.context.close()
+
+    english = open_page(browser, served, "en-US")
+    try:
+        expect(english.locator("#tab-articles-button")).to_have_text("Articles")
+        english.click("#tab-articles-button")
+        expect(english.locator("#upload")).to_contain_text("Upload articles to add and index them")
+        expect(english.locator("#upload")).to_contain_text("Click to Upload")
+        english.click("#tab-evaluate-button")
+        expect(english.locator("#eval-run")).to_have_text("Run the evaluation")
+    finally:
+        english.context.close()

@@ -21,7 +21,7 @@ from rag.settings import Settings
 from rag.store.build import BuildReport
 from rag.store.versions import read_manifest
 from rag.ui import render as view
-from rag.ui.texts import build_failed_text
+from rag.ui.texts import build_failed_text, request_lang
 from rag.urls import mask_url
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ class ChatApp:
         return [(a.path, a.title) for a in version.articles.values()]
 
     def status_line(self) -> str:
-        """One line about the index, for the page header; an index that cannot be read shows its error."""
+        """The page header's line about the index, in the browser's language; an unreadable index shows its error."""
         try:
             s = self.kb.status()
         except RagError as exc:
@@ -114,12 +114,19 @@ class ChatApp:
         built = str(s["built_at"]).replace("T", " ").replace("+00:00", " UTC")
         # A Milvus server address may carry a password or a key: masked, like every URL on a page.
         store = "FAISS" if s.get("store") != "milvus" else f"Milvus {mask_url(str(s.get('milvus_uri')))}"
+        english = request_lang(self.settings.lang) == "en"
         # No version id, no chunks: internals a reader of the page has no use for (rag status shows them).
-        line = view.esc_markdown(f"{s['articles']} 篇文章 · {s['chunks']} 个片段 · 模型 {s['model']} · "
-                                 f"存储 {store} · 更新于 {built}")
+        line = view.esc_markdown(
+            f"{s['articles']} articles · {s['chunks']} passages · model {s['model']} · store {store} · updated {built}"
+            if english else
+            f"{s['articles']} 篇文章 · {s['chunks']} 个片段 · 模型 {s['model']} · 存储 {store} · 更新于 {built}")
         health = str(s.get("health", "ok"))
+        if health == "ok":
+            return line
         # A damaged version still loads its manifest: say so first, with the fix (重建索引 in the 文章 tab).
-        return line if health == "ok" else f"⚠ 索引已损坏，请在「文章」页重建索引：{view.esc_markdown(health)} · {line}"
+        damaged = ("⚠ the index is damaged, rebuild it in the Articles tab" if english else
+                   "⚠ 索引已损坏，请在「文章」页重建索引")
+        return f"{damaged}：{view.esc_markdown(health)} · {line}"
 
     def last_built(self) -> str | None:
         """When the current index was built, for the article table; None without a readable index."""

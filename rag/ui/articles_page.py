@@ -11,14 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rag.ingest.articles import SUPPORTED_SUFFIXES
-from rag.settings import Settings
 from rag.ui.articles_tab import (
     ARTICLE_COLUMNS,
     ask_delete,
     cancel_delete,
     confirm_replace,
-    format_size,
     keep_corpus,
     rebuild,
     remove_article,
@@ -53,33 +50,32 @@ class ArticlesTab:
     pending_upload: gr.State
 
 
-def articles_tab(settings: Settings) -> ArticlesTab:
+def articles_tab(tr: gr.I18n) -> ArticlesTab:
     """The corpus table, upload-and-index (asking before a replacement), delete (asking first), rebuild."""
     import gradio as gr
 
     notice = gr.Markdown("", elem_id="articles-status")
     progress = gr.HTML("", elem_id="build-progress")
     table = gr.Dataframe(value=[], headers=ARTICLE_COLUMNS, interactive=False, wrap=True,
-                         elem_id="articles-table", label="语料中的文章")
+                         elem_id="articles-table", label=tr("articles_table"))
     with gr.Row(equal_height=False):
         with gr.Column():
-            upload = gr.File(label=f"上传文章即添加并索引（{', '.join(SUPPORTED_SUFFIXES)}，每个不超过 "
-                                   f"{format_size(settings.max_upload_bytes)}，可多选）",
-                             file_types=list(SUPPORTED_SUFFIXES), file_count="multiple", type="filepath",
-                             elem_id="upload")
+            # No file_types: gradio refuses other files with an English line, beside our 请先选择要上传的文件;
+            # the library's check refuses them, one line per file in the page's words.
+            upload = gr.File(label=tr("upload"), file_count="multiple", type="filepath", elem_id="upload")
             file_status = gr.HTML("", elem_id="upload-files")
             with gr.Row(visible=False, elem_id="confirm-replace") as confirm_row:
-                replace_btn = gr.Button("替换", variant="stop", elem_id="replace-btn")
-                keep_btn = gr.Button("取消", elem_id="keep-btn")
+                replace_btn = gr.Button(tr("replace"), variant="stop", elem_id="replace-btn")
+                keep_btn = gr.Button(tr("cancel"), elem_id="keep-btn")
         with gr.Column():
-            delete_choice = gr.Dropdown([], label="删除文章（删除后索引随之更新）", elem_id="delete-choice")
-            delete_btn = gr.Button("删除", elem_id="delete-btn")
+            delete_choice = gr.Dropdown([], label=tr("delete_choice"), elem_id="delete-choice")
+            delete_btn = gr.Button(tr("delete"), elem_id="delete-btn")
             with gr.Row(visible=False, elem_id="confirm-delete") as confirm_delete_row:
-                really_delete_btn = gr.Button("确认删除", variant="stop", elem_id="really-delete")
-                cancel_delete_btn = gr.Button("取消", elem_id="cancel-delete")
-    with gr.Accordion("重建索引", open=False, elem_id="rebuild-box"):
-        full_rebuild = gr.Checkbox(False, label="从头重建（已算过的向量仍会复用）", elem_id="full-rebuild")
-        rebuild_btn = gr.Button("重建索引", elem_id="rebuild")
+                really_delete_btn = gr.Button(tr("really_delete"), variant="stop", elem_id="really-delete")
+                cancel_delete_btn = gr.Button(tr("cancel"), elem_id="cancel-delete")
+    with gr.Accordion(tr("rebuild_box"), open=False, elem_id="rebuild-box"):
+        full_rebuild = gr.Checkbox(False, label=tr("full_rebuild"), elem_id="full-rebuild")
+        rebuild_btn = gr.Button(tr("rebuild_box"), elem_id="rebuild")
     pending_upload = gr.State(None)
     return ArticlesTab(notice, table, upload, file_status, progress, confirm_row, replace_btn, keep_btn,
                        delete_choice, delete_btn, confirm_delete_row, really_delete_btn, cancel_delete_btn,

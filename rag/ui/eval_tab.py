@@ -15,13 +15,14 @@ from rag.errors import RagError
 from rag.kb.feedback import feedback_path
 from rag.settings import Settings
 from rag.ui import render as view
-from rag.ui.texts import stage_name
+from rag.ui.texts import request_lang, stage_name
 from rag.ui.toasts import warning_toast
 
 if TYPE_CHECKING:
     from rag.ui.app import ChatApp
 
 NO_SET = "请先上传问题集，或从列表中选择一个。"
+QUESTION_SET_SUFFIXES = (".jsonl", ".ndjson", ".csv", ".json")
 
 
 def question_set_choices(settings: Settings) -> list[tuple[str, str]]:
@@ -99,13 +100,19 @@ def run_eval(app: ChatApp, source: str, sample: int, small: bool, progress: Any)
     def on_question(done: int, total: int) -> None:
         progress((done, max(total, 1)), desc=f"问题 {done}/{total}")
 
+    if not source.startswith("dataset:") and Path(source).suffix.lower() not in QUESTION_SET_SUFFIXES:
+        message = (f"{Path(source).name}: 不是问题集文件（{Path(source).suffix or '无扩展名'}）；"
+                   f"请上传 {' / '.join(QUESTION_SET_SUFFIXES)} 文件")
+        warning_toast(message)
+        return ("✗ " + view.esc_markdown(message), *nothing)
+    lang = request_lang(app.settings.lang)
     try:
         path = bundled_dataset(source.split(":", 1)[1]) if source.startswith("dataset:") else Path(source)
         question_set = load_question_set(path)
         options = EvalOptions(passages="questions" if small and question_set.format == "squad" else "all")
         progress(0, desc="准备索引…")
         run = evaluate(app.settings, question_set, Selection(sample=sample) if sample > 0 else None, options,
-                       progress=on_question, build_progress=on_build, encoder=app.kb.encoder())
+                       progress=on_question, build_progress=on_build, encoder=app.kb.encoder(), lang=lang)
     except (RagError, OSError) as exc:
         warning_toast(str(exc))
         return ("✗ " + view.esc_markdown(str(exc)), *nothing)
@@ -120,7 +127,7 @@ def run_eval(app: ChatApp, source: str, sample: int, small: bool, progress: Any)
 
 # -- the tables ---------------------------------------------------------------------------------
 METRIC_NOTES = {
-    "hit@1": "第 1 个块含答案的比例", "mrr@10": "首个命中名次的倒数均值",
+    "hit@1": "第 1 个片段含答案的比例", "mrr@10": "首个命中名次的倒数均值",
     "em": "与标准答案完全一致", "f1": "字级 F1（CMRC 官方定义）", "containment": "回答包含标准答案",
     "false_refusals": "可回答却拒答的比例", "refusal_precision": "拒答中确实无答案的比例",
     "refusal_recall": "无答案问题被拒答的比例",
@@ -131,6 +138,7 @@ QUESTION_COLUMNS = ["结果", "编号", "问题", "标准答案", "回答", "首
 def metric_rows(summary: dict[str, Any]) -> list[list[str]]:
     """The metrics table of a report.json ``summary``: label, value, what it means."""
     from rag.evaluation.report import METRICS, format_value
+    from rag.evaluation.report_zh import metric_label
 
     rows = []
     for key, label, kind in METRICS:
@@ -138,8 +146,8 @@ def metric_rows(summary: dict[str, Any]) -> list[list[str]]:
             continue
         note = METRIC_NOTES.get(key, "")
         if not note and key.startswith("hit@"):
-            note = f"前 {key[4:]} 个块含答案的比例"
-        rows.append([label, format_value(summary.get(key), kind), note])
+            note = f"前 {key[4:]} 个片段中含答案的比例"
+        rows.append([metric_label(key, label, "zh"), format_value(summary.get(key), kind), note])
     return rows
 
 
@@ -174,7 +182,7 @@ def eval_summary_text(data: dict[str, Any]) -> str:
     index = data.get("index", {})
     text = (f"问题集 {view.esc_markdown(str(qs.get('name', '')))}：{counts.get('questions', 0)} 题"
             f"（{view.esc_markdown(str(qs.get('selection', 'all')))}），失败 {failed} 题；"
-            f"索引 {index.get('articles', 0)} 篇、{index.get('chunks', 0)} 个块，"
+            f"索引 {index.get('articles', 0)} 篇文章，"
             f"用时 {data.get('timings_s', {}).get('total', 0):.1f} 秒。")
     if qs.get("skipped_rows"):
         text += f" 跳过 {qs['skipped_rows']} 行格式有误的题目（见 report.json）。"

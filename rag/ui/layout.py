@@ -20,11 +20,12 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from rag.errors import RagError
+from rag.ingest.articles import SUPPORTED_SUFFIXES
 from rag.kb.uploads import list_articles
 from rag.settings import Settings
 from rag.ui import render as view
 from rag.ui.articles_page import articles_tab, connect_articles
-from rag.ui.articles_tab import article_choices, corpus_choices, table_update
+from rag.ui.articles_tab import article_choices, corpus_choices, format_size, table_update
 from rag.ui.chat import clear_chat, example_questions, open_citation, rate, respond, show_turn
 from rag.ui.eval_tab import (
     HIT_LABELS,
@@ -34,6 +35,7 @@ from rag.ui.eval_tab import (
     sample_size,
     suggested_sample,
 )
+from rag.ui.texts import page_translations
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -82,23 +84,35 @@ class EvalTab:
     downloads: gr.File
 
 
-def build_app(app: ChatApp) -> gr.Blocks:
-    """The page: a chat tab with sources and the article view, an articles tab and an evaluate tab."""
+def page_i18n(settings: Settings) -> gr.I18n:
+    """The fixed labels of the page in Chinese and English; gradio shows the browser's (``launch(i18n=…)``)."""
+    import gradio as gr
+
+    values = {"size": format_size(settings.max_upload_bytes), "types": ", ".join(SUPPORTED_SUFFIXES)}
+    return gr.I18n(**page_translations(values))
+
+
+def build_app(app: ChatApp, i18n: gr.I18n | None = None) -> gr.Blocks:
+    """The page: a chat tab with sources and the article view, an articles tab and an evaluate tab.
+
+    ``i18n`` (``page_i18n``) translates the fixed labels; the server passes the same one to ``launch``.
+    """
     import gradio as gr
 
     settings = app.settings
+    tr = i18n or page_i18n(settings)
     # delete_cache: uploads gradio keeps in its temporary folder go after a day.
     with gr.Blocks(title="文章问答", analytics_enabled=False, delete_cache=(3600, 86400)) as demo:
-        gr.Markdown("## 文章问答 · 回答引用原文段落")
+        gr.Markdown(tr("page_title"))
         status_line = gr.Markdown("", elem_id="status-line")
         turns = gr.State([])
         with gr.Tabs(elem_id="main-tabs"):
-            with gr.Tab("问答", id="chat", elem_id="tab-chat"), gr.Row(equal_height=False):
+            with gr.Tab(tr("tab_chat"), id="chat", elem_id="tab-chat"), gr.Row(equal_height=False):
                 chat = _chat_tab(settings)
-            with gr.Tab("文章", id="articles", elem_id="tab-articles"):
-                articles = articles_tab(settings)
-            with gr.Tab("评测", id="evaluate", elem_id="tab-evaluate") as eval_tab:
-                evaluation = _eval_tab()
+            with gr.Tab(tr("tab_articles"), id="articles", elem_id="tab-articles"):
+                articles = articles_tab(tr)
+            with gr.Tab(tr("tab_evaluate"), id="evaluate", elem_id="tab-evaluate") as eval_tab:
+                evaluation = _eval_tab(tr)
                 _connect_eval(app, evaluation)
         # Ratings made since the page loaded become a choice when the tab is opened.
         eval_tab.select(lambda: gr.Dropdown(choices=question_set_choices(settings)), outputs=[evaluation.choice],
@@ -198,33 +212,31 @@ def _chat_settings(settings: Settings) -> tuple[Any, Any, Any, Any]:
     return retrieval_mode, top_k, answer_mode, article_filter
 
 
-def _eval_tab() -> EvalTab:
+def _eval_tab(tr: gr.I18n) -> EvalTab:
     """Choose or upload a question set, run it, see metrics and download the reports."""
     import gradio as gr
 
-    gr.Markdown("上传问题集（JSONL、CSV，或 SQuAD 格式的 JSON，如 CMRC 2018），逐题检索、回答并打分。"
-                "JSONL/CSV 问题集用当前索引；SQuAD 文件的段落建立单独的评测索引（有缓存）。")
+    gr.Markdown(tr("eval_intro"))
     with gr.Row(equal_height=False):
         with gr.Column():
-            file = gr.File(label="问题集文件（.jsonl / .csv / .json）", file_types=[".jsonl", ".ndjson", ".csv",
-                                                                              ".json"],
-                           type="filepath", elem_id="eval-file")
+            # No file_types: gradio refuses other files with an English line; run_eval says it in the page's words.
+            file = gr.File(label=tr("eval_file"), type="filepath", elem_id="eval-file")
         with gr.Column():
-            choice = gr.Dropdown([("上传的文件", "")], value="", label="或选择", elem_id="eval-choice")
-            sample = gr.Number(0, precision=0, minimum=0, label="随机抽样题数（0 = 全部，种子 0）",
-                               elem_id="eval-sample")
-            small = gr.Checkbox(True, label="SQuAD 文件：只索引所抽问题的段落（更快）", elem_id="eval-small")
-            run_btn = gr.Button("运行评测", variant="primary", elem_id="eval-run")
+            choice = gr.Dropdown([("上传的文件", "")], value="", label=tr("eval_choice"), elem_id="eval-choice")
+            sample = gr.Number(0, precision=0, minimum=0, label=tr("eval_sample"), elem_id="eval-sample")
+            small = gr.Checkbox(True, label=tr("eval_small"), elem_id="eval-small")
+            run_btn = gr.Button(tr("eval_run"), variant="primary", elem_id="eval-run")
     status = gr.Markdown("", elem_id="eval-status")
     with gr.Row(equal_height=False):
-        metrics = gr.Dataframe(headers=["指标", "值", "含义"], interactive=False, label="指标",
+        metrics = gr.Dataframe(headers=["指标", "值", "含义"], interactive=False, label=tr("eval_metrics"),
                                elem_id="eval-metrics", wrap=True)
-        chart = gr.BarPlot(x="k", y="命中率", title="hit@k：前 k 个块含答案的比例", y_lim=[0, 1],
-                           sort=list(HIT_LABELS), label="检索命中", elem_id="eval-chart", height=300)
+        chart = gr.BarPlot(x="k", y="命中率", title="前 k 个片段含答案的比例", y_lim=[0, 1],
+                           sort=list(HIT_LABELS), label=tr("eval_chart"), elem_id="eval-chart", height=300)
     questions = gr.Dataframe(headers=QUESTION_COLUMNS, interactive=False, wrap=True, max_height=480,
                              column_widths=["7%", "6%", "22%", "14%", "33%", "7%", "5%", "6%"],
-                             label="逐题结果（失败在前）", elem_id="eval-questions")
-    downloads = gr.File(label="下载报告", file_count="multiple", interactive=False, elem_id="eval-downloads")
+                             label=tr("eval_questions"), elem_id="eval-questions")
+    downloads = gr.File(label=tr("eval_downloads"), file_count="multiple", interactive=False,
+                        elem_id="eval-downloads")
     return EvalTab(file, choice, sample, small, run_btn, status, metrics, chart, questions, downloads)
 
 
