@@ -26,6 +26,7 @@ ENCODER_BACKENDS = ("torch", "onnx-int8")
 BACKEND_CHOICES = ("auto", *ENCODER_BACKENDS)  # auto: onnx-int8 for the default model, else torch
 ANSWER_MODES = ("extractive", "generative")
 STORES = ("faiss", "milvus")
+LANGUAGES = ("zh", "en")  # the page's first language and the CLI's reports; the browser's language wins on a page
 MILVUS_HYBRID = ("project", "milvus")  # whose RRF fuses the two legs on Milvus
 MB = 1024 * 1024
 
@@ -81,6 +82,8 @@ class Settings:
     max_extracted_chars: int = 10_000_000
     max_upload_bytes: int = 20 * MB
     max_question_chars: int = 2000  # enforced by the knowledge base before any tokenising (CLI, browser, API)
+    # language: the page's first language (a Chinese or English browser gets its own) and the CLI's reports
+    lang: str = "zh"
     # server
     host: str = "127.0.0.1"
     port: int = 7860
@@ -98,6 +101,7 @@ class Settings:
         _check_choice("encoder_backend", self.encoder_backend, BACKEND_CHOICES)
         _check_choice("answer_mode", self.answer_mode, ANSWER_MODES)
         _check_choice("store", self.store, STORES)
+        _check_choice("lang", self.lang, LANGUAGES)
         _check_choice("milvus_hybrid", self.milvus_hybrid, MILVUS_HYBRID)
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,200}", self.milvus_collection):
             raise SettingsError(

@@ -143,30 +143,33 @@ def page(browser: Any, served: Served) -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def rebuilt(browser: Any, served: Served, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """Upload the new article and the markup article in the browser, rebuild there; return the notice."""
+    """Upload the new article and the markup articles in the browser (each one action: added and indexed).
+
+    Returns the notices, one after each upload.
+    """
     files = tmp_path_factory.mktemp("uploads")
     context = new_context(browser, served)
     page = context.new_page()
     page.goto(served.url)
     page.click("#tab-articles-button")
     status = page.locator("#articles-status")
+    notices = []
     for name, text in (NEW_ARTICLE, EVIL_ARTICLE, HOSTILE_ARTICLE):
         (files / name).write_text(text, encoding="utf-8")
         upload(page, files / name)
         # the notice quotes the title as text: a hostile title shows its markup, which neither loads nor links
         expect(status).to_contain_text(f"已添加「{text.splitlines()[0][2:]}」")
+        expect(status).to_contain_text(f"{name}：已完成", timeout=180_000)
+        expect(status).to_contain_text("索引已更新")
+        notices.append(status.inner_text())
     assert page.locator("#articles-status img, #articles-status a, #articles-table img, #articles-table a").count() == 0
-    expect(page.locator("#articles-table")).to_contain_text("新文件，待重建")
-    page.click("#rebuild")
-    expect(status).to_contain_text("重建完成", timeout=180_000)
-    notice = status.inner_text()
-    expect(page.locator("#articles-table")).not_to_contain_text("待重建")
+    expect(page.locator("#articles-table")).not_to_contain_text("待索引")
     expect(page.locator("#articles-table")).to_contain_text(HOSTILE_TITLE)  # indexed: listed by its title
     assert page.locator("#articles-table img, #articles-table a").count() == 0
     screenshot(page, "articles-tab.png")
     context.close()
     assert not [url for url in served.requests if TRAP in url], "the upload page fetched what a title pointed at"
-    return str(notice)
+    return "\n".join(notices)
 
 
 def test_server_binds_to_localhost_by_default(served: Served) -> None:
@@ -412,22 +415,24 @@ def test_bad_uploads_say_what_is_wrong(page: Any, served: Served, tmp_path: Path
 
 
 def test_delete_asks_first_and_removes_the_file(page: Any, served: Served, tmp_path: Path) -> None:
-    """An article is deleted only after 确认删除; it leaves the corpus folder at once."""
+    """An article is deleted only after 确认删除; it leaves the corpus folder at once, and the index after."""
     page.click("#tab-articles-button")
     status = page.locator("#articles-status")
     doomed = tmp_path / "to-delete.md"
     doomed.write_text("# 待删除文章\n\n这篇文章很快会被删除。\n", encoding="utf-8")
     upload(page, doomed)
     expect(status).to_contain_text("已添加「待删除文章」")
+    expect(status).to_contain_text("to-delete.md：已完成", timeout=180_000)
     page.click("#delete-choice input")
-    # not indexed yet: listed under its file name until the rebuild reads its title
-    page.get_by_role("option", name="to-delete（to-delete.md）").click()
+    # indexed at once: listed under its title
+    page.get_by_role("option", name="待删除文章（to-delete.md）").click()
     page.click("#delete-btn")
     expect(status).to_contain_text("确定从语料中删除 to-delete.md")
     assert (served.settings.corpus_dir / "to-delete.md").exists()
     page.click("#really-delete")
     expect(status).to_contain_text("已删除 to-delete.md")
     assert not (served.settings.corpus_dir / "to-delete.md").exists()
+    expect(status).to_contain_text("索引已更新", timeout=180_000)
     expect(page.locator("#articles-table")).not_to_contain_text("to-delete.md")
 
 

@@ -516,3 +516,21 @@ def test_no_selection_keeps_the_set_and_the_default_one_names_its_split() -> Non
     assert choose_questions(qs, None) is qs
     chosen = choose_questions(qs, Selection())
     assert chosen.selection == "split=all" and chosen.questions == qs.questions
+
+
+def test_reports_speak_the_chosen_language(tmp_path: Path) -> None:
+    """report.md and report.html in Chinese (settings.lang's default) or English; report.json's keys stay."""
+    from rag.settings import Settings
+
+    write_reports(_hand_made_report(), tmp_path / "zh", "zh")
+    write_reports(_hand_made_report(), tmp_path / "en", "en")
+    md_zh, md_en = ((tmp_path / lang / "report.md").read_text(encoding="utf-8") for lang in ("zh", "en"))
+    assert "| 回答含标准答案 |" in md_zh and "containment" not in md_zh and "# 评测：" in md_zh
+    assert "| containment |" in md_en and "回答含标准答案" not in md_en
+    page = (tmp_path / "zh" / "report.html").read_text(encoding="utf-8")
+    assert '<html lang="zh">' in page and "逐题结果" in page and "Evaluation of" not in page
+    assert (tmp_path / "zh" / "report.json").read_text(encoding="utf-8") == (
+        tmp_path / "en" / "report.json").read_text(encoding="utf-8").replace(str(tmp_path / "en"), str(tmp_path / "zh"))
+    assert Settings().lang == "zh"
+    with pytest.raises(RagError, match="lang"):
+        Settings(lang="fr")

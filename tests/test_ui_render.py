@@ -190,10 +190,12 @@ def test_question_rows_put_failures_first() -> None:
 
 
 def test_metric_rows_and_bars() -> None:
-    summary = {"hit@1": 0.5, "hit@3": 0.75, "hit@5": 1.0, "hit@10": None, "f1": 0.25}
+    summary = {"hit@1": 0.5, "hit@3": 0.75, "hit@5": 1.0, "hit@10": None, "f1": 0.25, "containment": 0.5}
     rows = metric_rows(summary)
-    assert ["hit@3", "0.750", "前 3 个块含答案的比例"] in rows
-    assert all(r[0] != "hit@10" for r in rows)
+    # metric names in plain Chinese (issue 17), the usual name beside it where it is one
+    assert ["前 3 个片段命中率（hit@3）", "0.750", "前 3 个片段中含答案的比例"] in rows
+    assert ["回答含标准答案", "0.500", "回答包含标准答案"] in rows
+    assert all("hit@10" not in r[0] for r in rows)
     assert hit_bars(summary) == [("hit@1", 0.5), ("hit@3", 0.75), ("hit@5", 1.0)]
 
 

@@ -20,7 +20,6 @@ import json
 import random
 import unicodedata
 from dataclasses import replace
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -34,28 +33,21 @@ from rag.evaluation.questions import (
     Passage,
     Question,
     QuestionSet,
+    rejection,
 )
+
+# Re-exported from their old home: the CLI, scripts and benchmarks import them from here.
+from rag.evaluation.shipped import BUNDLED_DATASETS as BUNDLED_DATASETS
+from rag.evaluation.shipped import bundled_dataset as bundled_dataset
 from rag.records import Article, Paragraph
 from rag.serialize import parse_json
 
-# --dataset NAME -> file shipped in rag/data/ (licence and attribution in rag/data/README.md)
-BUNDLED_DATASETS = {"cmrc2018-dev": "cmrc2018_dev.json"}
 SPLITS = ("all", "tune", "test")
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".json": "squad"}
 MAX_PROBLEMS_SHOWN = 20
 
 
 # -- reading ---------------------------------------------------------------------------
-
-def bundled_dataset(name: str) -> Path:
-    """The path of a dataset shipped with the package (``--dataset NAME``)."""
-    if name not in BUNDLED_DATASETS:
-        raise QuestionSetError(f"unknown dataset {name!r}; choose one of {', '.join(BUNDLED_DATASETS)}")
-    path = Path(str(resources.files("rag").joinpath("data", BUNDLED_DATASETS[name])))
-    if not path.is_file():
-        raise QuestionSetError(f"dataset {name} is missing from the installed package ({path}); reinstall rag")
-    return path
-
 
 def load_question_set(path: Path) -> QuestionSet:
     """Read a question set; the format follows the file extension (.jsonl, .csv, .json)."""
@@ -195,7 +187,7 @@ def question_from_row(row: Any, line: int) -> Question:
     if unanswerable and (answers or article):
         raise ValueError("an unanswerable question cannot have answers or a gold article")
     return Question(id=str(qid).strip(), question=question.strip(), answers=tuple(answers), article=article,
-                    paragraph=paragraph, unanswerable=unanswerable, line=line)
+                    paragraph=paragraph, unanswerable=unanswerable, line=line, **rejection(row))
 
 
 def parse_squad(text: str, name: str) -> QuestionSet:

@@ -11,6 +11,7 @@ from html import escape
 
 from rag.evaluation.metrics import QuestionResult
 from rag.evaluation.report import EM_F1_NOTE, METRICS, format_value, report_to_json
+from rag.evaluation.report_zh import EM_F1_NOTE_ZH, VERDICTS_ZH, metric_label
 from rag.evaluation.runner import EvalReport
 
 _STYLE = """
@@ -91,16 +92,37 @@ def svg_histogram(values: list[float], title: str, bins: int = 20, width: int = 
     return "".join(parts)
 
 
-def _question_row(r: QuestionResult) -> str:
+# The report page's own words: (English, Chinese).
+WORDS = {
+    "title": ("Evaluation of", "评测："), "metric": ("metric", "指标"), "value": ("value", "值"),
+    "count": ("count", "计数"), "n": ("n", "数"), "questions": ("Questions", "逐题结果"),
+    "failures_first": ("failures first", "失败在前"), "id": ("id", "编号"), "question": ("question", "问题"),
+    "gold": ("gold", "标准答案"), "short": ("short answer", "短答案"), "answer": ("answer", "回答"),
+    "verdict": ("verdict", "结果"), "first_hit": ("first hit", "首个命中"), "ms": ("ms", "毫秒"),
+    "skipped": ("Skipped rows", "跳过的行"), "settings": ("Settings", "设置"), "versions": ("Versions", "版本"),
+    "hit_curve": ("hit@k (k = 1 … depth)", "前 k 个片段命中率（k = 1 … 深度）"),
+    "latency": ("answer latency (ms)", "回答用时（毫秒）"), "unanswerable": ("(unanswerable)", "（无答案）"),
+}
+
+
+def _w(key: str, lang: str) -> str:
+    en, zh = WORDS[key]
+    return zh if lang == "zh" else en
+
+
+def _question_row(r: QuestionResult, lang: str = "en") -> str:
     answer = "（拒答）" if r.refused else r.prediction
     short = "–" if r.short_answer is None else r.short_answer
     verdict = ("answered unanswerable" if r.unanswerable and not r.refused else
                "false refusal" if r.false_refusal else
+               "repeats the rejected answer" if r.repeats_rejected else
                "miss" if r.contained is False else
                "no hit" if r.failed else "ok")
+    if lang == "zh":
+        verdict = VERDICTS_ZH[verdict]
     cells = [
         _e(r.id), _e(r.question), _e(" | ".join(dict.fromkeys(r.gold_answers)) or ("—" if not r.unanswerable
-                                                                                    else "(unanswerable)")),
+                                                                                    else _w("unanswerable", lang))),
         _e(short), _e(answer), _e(verdict),
     ]
     numbers = [r.first_hit_rank if r.first_hit_rank is not None else "–",
@@ -109,39 +131,42 @@ def _question_row(r: QuestionResult) -> str:
     return f'<tr class="{"failed" if r.failed else "ok"}">{row}</tr>'
 
 
-def html_report(report: EvalReport) -> str:
-    """The whole page: summary, charts (hit@k curve, latency histogram), settings, questions (failures first)."""
+def html_report(report: EvalReport, lang: str = "en") -> str:
+    """The whole page in ``lang`` (en, zh): summary, charts (hit@k curve, latency histogram), settings, questions."""
     data = report_to_json(report)
     summary, qs = data["summary"], data["question_set"]
-    metric_rows = "".join(f'<tr><th>{_e(label)}</th><td class="num">{_e(format_value(summary.get(key), kind))}'
-                          f"</td></tr>" for key, label, kind in METRICS)
+    metric_rows = "".join(f'<tr><th>{_e(metric_label(key, label, lang))}</th>'
+                          f'<td class="num">{_e(format_value(summary.get(key), kind))}</td></tr>'
+                          for key, label, kind in METRICS)
     count_rows = "".join(f'<tr><th>{_e(k)}</th><td class="num">{_e(v)}</td></tr>'
                          for k, v in summary["counts"].items())
     setting_rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in data["settings"].items())
     version_rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in data["versions"].items())
     ordered = sorted(report.questions, key=lambda r: not r.failed)  # failures first, file order kept within
-    question_rows = "".join(_question_row(r) for r in ordered)
-    charts = svg_line_chart(list(report.summary.hit_curve), "hit@k (k = 1 … depth)") + svg_histogram(
-        [r.total_ms for r in report.questions], "answer latency (ms)")
+    question_rows = "".join(_question_row(r, lang) for r in ordered)
+    charts = svg_line_chart(list(report.summary.hit_curve), _w("hit_curve", lang)) + svg_histogram(
+        [r.total_ms for r in report.questions], _w("latency", lang))
+    w = {key: _e(_w(key, lang)) for key in WORDS}
+    summary_line = (EM_F1_NOTE_ZH if lang == "zh" else EM_F1_NOTE)
     problems = "".join(f"<li>{_e(p)}</li>" for p in qs["problems"])
     return f"""<!DOCTYPE html>
-<html lang="zh"><head><meta charset="utf-8"><title>Evaluation of {_e(qs['name'])}</title>
+<html lang="{"zh" if lang == "zh" else "en"}"><head><meta charset="utf-8"><title>{w["title"]} {_e(qs['name'])}</title>
 <style>{_STYLE}</style></head><body>
-<h1>Evaluation of {_e(qs['name'])}</h1>
+<h1>{w["title"]} {_e(qs['name'])}</h1>
 <p class="small">{_e(qs['selected'])} of {_e(qs['questions_in_file'])} questions ({_e(qs['selection'])});
 mode {_e(report.settings.retrieval_mode)}, depth {_e(report.options.depth)}, answers from the top
 {_e(report.settings.top_k)}; encoder {_e(report.encoder)}; index {_e(report.index.articles)} articles,
 {_e(report.index.chunks)} chunks (mean {_e(f"{report.index.mean_chunk_chars:.0f}")} chars); started
 {_e(report.started_at)}.</p>
-<p class="small">{_e(EM_F1_NOTE)}</p>
-<div class="charts"><table><tr><th>metric</th><th>value</th></tr>{metric_rows}</table>
-<div>{charts}</div><table><tr><th>count</th><th>n</th></tr>{count_rows}</table></div>
-<h2>Questions ({_e(len(report.questions))}, failures first)</h2>
-<table><tr><th>id</th><th>question</th><th>gold</th><th>short answer</th><th>answer</th><th>verdict</th>
-<th>first hit</th>
-<th>EM</th><th>F1</th><th>ms</th></tr>{question_rows}</table>
-{f"<h2>Skipped rows</h2><ul>{problems}</ul>" if problems else ""}
-<h2>Settings</h2><table>{setting_rows}</table>
-<h2>Versions</h2><table>{version_rows}</table>
+<p class="small">{_e(summary_line)}</p>
+<div class="charts"><table><tr><th>{w["metric"]}</th><th>{w["value"]}</th></tr>{metric_rows}</table>
+<div>{charts}</div><table><tr><th>{w["count"]}</th><th>{w["n"]}</th></tr>{count_rows}</table></div>
+<h2>{w["questions"]} ({_e(len(report.questions))}, {w["failures_first"]})</h2>
+<table><tr><th>{w["id"]}</th><th>{w["question"]}</th><th>{w["gold"]}</th><th>{w["short"]}</th><th>{w["answer"]}</th>
+<th>{w["verdict"]}</th><th>{w["first_hit"]}</th>
+<th>EM</th><th>F1</th><th>{w["ms"]}</th></tr>{question_rows}</table>
+{f"<h2>{w['skipped']}</h2><ul>{problems}</ul>" if problems else ""}
+<h2>{w["settings"]}</h2><table>{setting_rows}</table>
+<h2>{w["versions"]}</h2><table>{version_rows}</table>
 </body></html>
 """

@@ -207,6 +207,8 @@ class QuestionResult:
     short_answer: str | None = None
     em_sentences: float | None = None  # official EM and F1 of the whole answer (the evidence sentences)
     f1_sentences: float | None = None
+    rejected_answer: str | None = None  # a 👎 row's rejected answer text (rag.kb.feedback)
+    rejected_refusal: bool = False  # a 👎 row rejected a refusal
 
     @property
     def official_prediction(self) -> str:
@@ -214,15 +216,38 @@ class QuestionResult:
         return self.prediction if self.short_answer is None else self.short_answer
 
     @property
+    def refusal_graded(self) -> bool:
+        """Whether a refusal of this question can be judged: it is answerable and its gold is not unknown.
+
+        A 👎 on an answer (not on a refusal) with no gold says only that answer was wrong:
+        a refusal may be the right reply, so it is neither a false refusal nor a pass by itself.
+        """
+        return not self.unanswerable and not (self.rejected_answer is not None and not self.gold_answers)
+
+    @property
     def false_refusal(self) -> bool:
-        """An answerable question that got the refusal."""
-        return self.refused and not self.unanswerable
+        """An answerable question that got the refusal (a rejected refusal repeated included)."""
+        return self.refused and self.refusal_graded
+
+    @property
+    def repeats_rejected(self) -> bool:
+        """The answer is the one a 👎 rejected: the refusal again, or the same text."""
+        if self.rejected_refusal:
+            return self.refused
+        return (self.rejected_answer is not None and not self.refused
+                and "".join(self.prediction.split()) == "".join(self.rejected_answer.split()))
 
     @property
     def failed(self) -> bool:
-        """Missed answer, false refusal, answered unanswerable, or (graded by retrieval only) no hit."""
+        """The one pass/fail rule of a question, shared by the tables, the summary counts and report.json.
+
+        Fails: an unanswerable question answered, a false refusal, the answer a 👎 rejected given
+        again, a gold answer missed, or (graded by retrieval only) no hit.
+        """
         if self.unanswerable:
             return not self.refused
+        if self.false_refusal or self.repeats_rejected:
+            return True
         if self.contained is not None:
             return not self.contained
         return self.retrieval_graded and self.first_hit_rank is None
@@ -256,6 +281,7 @@ def score_question(question: Question, retrieved: list[Hit], answer: Answer,
         timings_ms=dict(answer.timings_ms), short_answer=short,
         em_sentences=exact_match(prediction, texts) if scored else None,
         f1_sentences=f1_score(prediction, texts) if scored else None,
+        rejected_answer=question.rejected_answer, rejected_refusal=question.rejected_refusal,
     )
 
 
@@ -336,7 +362,7 @@ def summarize(results: list[QuestionResult], depth: int = 10) -> Summary:
         em=_mean([r.em for r in graded]),
         f1=_mean([r.f1 for r in graded]),
         containment=_mean([1.0 if r.contained else 0.0 for r in graded]),
-        false_refusals=_mean([1.0 if r.refused else 0.0 for r in answerable]),
+        false_refusals=_mean([1.0 if r.false_refusal else 0.0 for r in results if r.refusal_graded]),
         refusal_precision=precision,
         refusal_recall=recall,
         search_ms_p50=percentile(search, 50), search_ms_p95=percentile(search, 95),

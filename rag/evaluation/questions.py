@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 # How a gold answer was found in its passage.
 LOCATED_EXACT = "exact"  # the given offset reproduces the text
@@ -33,6 +34,9 @@ class Question:
     paragraph: int | None = None
     unanswerable: bool = False
     line: int | None = None  # where the row stands in its file, for messages
+    # A 👎 rating (rag.kb.feedback): the answer a user rejected, or that they rejected a refusal.
+    rejected_answer: str | None = None
+    rejected_refusal: bool = False
 
     @property
     def answer_texts(self) -> tuple[str, ...]:
@@ -72,3 +76,20 @@ class QuestionSet:
     def passage_texts(self) -> dict[str, str]:
         """Passage id -> text."""
         return {p.id: p.text for p in self.passages}
+
+
+def rejection(row: dict[str, Any]) -> dict[str, Any]:
+    """What a 👎 row of the ratings file rejected, as ``Question`` fields: the answer's text, or a refusal.
+
+    >>> rejection({"rating": "down", "rejected_answer": "不知道", "refused": True})
+    {'rejected_answer': None, 'rejected_refusal': True}
+    >>> rejection({"rating": "down", "rejected_answer": "2200 亿元"})
+    {'rejected_answer': '2200 亿元', 'rejected_refusal': False}
+    >>> rejection({"rating": "up"})
+    {'rejected_answer': None, 'rejected_refusal': False}
+    """
+    text = row.get("rejected_answer")
+    down = row.get("rating") == "down"
+    refused = down and row.get("refused") is True
+    kept = text.strip() or None if down and not refused and isinstance(text, str) else None
+    return {"rejected_answer": kept, "rejected_refusal": refused}

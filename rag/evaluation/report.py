@@ -20,6 +20,7 @@ from typing import Any
 
 from rag.evaluation.datasets import MAX_PROBLEMS_SHOWN
 from rag.evaluation.metrics import MAX_ANSWER_CHARS, STANDARD_K, QuestionResult, Summary
+from rag.evaluation.report_zh import markdown_report_zh, metric_label
 from rag.evaluation.runner import EvalReport
 from rag.settings import Settings
 from rag.urls import mask_url
@@ -103,6 +104,7 @@ def question_to_json(r: QuestionResult) -> dict[str, Any]:
         "refused": r.refused, "false_refusal": r.false_refusal, "em": r.em, "f1": _round(r.f1),
         "contained": r.contained, "too_long": r.too_long, "answer_chars": r.answer_chars,
         "search_ms": _round(r.search_ms, 2), "total_ms": _round(r.total_ms, 2), "failed": r.failed,
+        "repeats_rejected": r.repeats_rejected,
         "answers_relocated": r.answers_relocated, "answers_unlocatable": r.answers_unlocatable,
         "timings_ms": {k: round(v, 2) for k, v in r.timings_ms.items()},
         "short_answer": r.short_answer, "em_sentences": r.em_sentences, "f1_sentences": _round(r.f1_sentences),
@@ -176,10 +178,14 @@ def gold_squad(report: EvalReport) -> dict[str, Any]:
     return {"version": f"{REPORT_FORMAT} gold of {qs.name}", "data": list(documents.values())}
 
 
-def markdown_report(report: EvalReport) -> str:
-    """report.md: what ran, the summary table, counts and skipped rows."""
+def markdown_report(report: EvalReport, lang: str = "en") -> str:
+    """report.md in ``lang`` (en, zh): what ran, the summary table, counts and skipped rows."""
     data = report_to_json(report)
     summary, counts, qs = data["summary"], data["summary"]["counts"], data["question_set"]
+    if lang == "zh":
+        rows = [f"| {metric_label(key, label, lang)} | {format_value(summary.get(key), kind)} |"
+                for key, label, kind in METRICS]
+        return markdown_report_zh(report, data, rows, MAX_ANSWER_CHARS)
     s = report.settings
     lines = [
         f"# Evaluation of {qs['name']}",

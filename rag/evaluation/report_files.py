@@ -15,13 +15,13 @@ from rag.evaluation.runner import EvalReport
 from rag.serialize import json_text
 
 
-def write_reports(report: EvalReport, out_dir: Path) -> dict[str, Path]:
-    """Write the report files into ``out_dir`` (created); returns {kind: path}."""
+def write_reports(report: EvalReport, out_dir: Path, lang: str = "en") -> dict[str, Path]:
+    """Write the report files into ``out_dir`` (created), the people's ones in ``lang``; returns {kind: path}."""
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {
         "json": (out_dir / "report.json", _json(report_to_json(report))),
-        "markdown": (out_dir / "report.md", markdown_report(report)),
-        "html": (out_dir / "report.html", html_report(report)),
+        "markdown": (out_dir / "report.md", markdown_report(report, lang)),
+        "html": (out_dir / "report.html", html_report(report, lang)),
         "predictions": (out_dir / "predictions.json", _json(predictions(report))),
     }
     if report.summary.counts.answer_graded:

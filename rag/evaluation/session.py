@@ -91,11 +91,13 @@ def evaluate(
     progress: Callable[[int, int], None] | None = None,
     build_progress: Progress | None = None,
     encoder: Encoder | None = None,
+    lang: str | None = None,
 ) -> EvalRun:
     """Choose the questions, run them and write the reports into ``out_dir`` (default: a new run folder).
 
     ``progress(done, total)`` follows the questions and ``build_progress(stage, done, total)``
-    the evaluation index build; ``encoder`` is an already loaded one to share.
+    the evaluation index build; ``encoder`` is an already loaded one to share; ``lang`` the language
+    of report.md and report.html (default ``settings.lang``; the browser passes its page's).
     """
     if out_dir is not None:
         check_output_folder(out_dir)
@@ -104,7 +106,7 @@ def evaluate(
                             encoder=encoder)
     folder = out_dir or new_run_folder(settings.eval_root, Path(chosen.name).stem, settings.retrieval_mode)
     try:
-        files = write_reports(report, folder)
+        files = write_reports(report, folder, lang or settings.lang)
     except OSError as exc:  # a full disk, a read-only folder
         raise RagError(f"the reports could not be written to {folder} ({exc.strerror or exc}); "
                        "give another folder with --output") from exc

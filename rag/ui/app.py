@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 
 from rag.errors import IndexMissingError, RagError
@@ -18,8 +19,9 @@ from rag.kb.knowledge_base import KnowledgeBase, Retrieved
 from rag.records import Answer, Article
 from rag.settings import Settings
 from rag.store.build import BuildReport
+from rag.store.versions import read_manifest
 from rag.ui import render as view
-from rag.ui.texts import build_failed_text
+from rag.ui.texts import build_failed_text, request_lang
 from rag.urls import mask_url
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,7 @@ class BuildJob:
 
     def __init__(self, kb: KnowledgeBase, rebuild: bool):
         self.stage = "load"
+        self.created = time.monotonic()  # a change saved after this may not be in this build
         self.done = 0
         self.total = 0
         self.report: BuildReport | None = None
@@ -103,7 +106,7 @@ class ChatApp:
         return [(a.path, a.title) for a in version.articles.values()]
 
     def status_line(self) -> str:
-        """One line about the index, for the page header; an index that cannot be read shows its error."""
+        """The page header's line about the index, in the browser's language; an unreadable index shows its error."""
         try:
             s = self.kb.status()
         except RagError as exc:
@@ -111,15 +114,44 @@ class ChatApp:
         built = str(s["built_at"]).replace("T", " ").replace("+00:00", " UTC")
         # A Milvus server address may carry a password or a key: masked, like every URL on a page.
         store = "FAISS" if s.get("store") != "milvus" else f"Milvus {mask_url(str(s.get('milvus_uri')))}"
-        line = view.esc_markdown(f"索引 {s['version']} · {s['articles']} 篇文章 · {s['chunks']} 个块 · "
-                                 f"模型 {s['model']} · 存储 {store} · 构建于 {built}")
+        english = request_lang(self.settings.lang) == "en"
+        # No version id, no chunks: internals a reader of the page has no use for (rag status shows them).
+        line = view.esc_markdown(
+            f"{s['articles']} articles · {s['chunks']} passages · model {s['model']} · store {store} · updated {built}"
+            if english else
+            f"{s['articles']} 篇文章 · {s['chunks']} 个片段 · 模型 {s['model']} · 存储 {store} · 更新于 {built}")
         health = str(s.get("health", "ok"))
+        if health == "ok":
+            return line
         # A damaged version still loads its manifest: say so first, with the fix (重建索引 in the 文章 tab).
-        return line if health == "ok" else f"⚠ 索引已损坏，请在「文章」页重建索引：{view.esc_markdown(health)} · {line}"
+        damaged = ("⚠ the index is damaged, rebuild it in the Articles tab" if english else
+                   "⚠ 索引已损坏，请在「文章」页重建索引")
+        return f"{damaged}：{view.esc_markdown(health)} · {line}"
+
+    def last_built(self) -> str | None:
+        """When the current index was built, for the article table; None without a readable index."""
+        try:
+            manifest = read_manifest(self.settings.index_dir)
+        except RagError:
+            return None
+        return None if manifest is None else manifest.created_at.replace("T", " ").replace("+00:00", " UTC")
+
+    @property
+    def building(self) -> bool:
+        """True while an index build runs."""
+        job = self._job
+        return job is not None and job.running
+
+    def last_failed(self) -> dict[str, str]:
+        """Article path -> why the last finished build of this server could not read it."""
+        job = self._job
+        if job is None or job.running or job.report is None:
+            return {}
+        return dict(job.report.failed)
 
     # -- building ---------------------------------------------------------------------------
     def start_build(self, rebuild: bool) -> BuildJob:
-        """Start a build in a thread, or return the one already running."""
+        """Start a build in a thread, or return the one already running (``BuildJob.created`` says since when)."""
         with self._job_lock:
             if self._job is None or not self._job.running:
                 self._job = BuildJob(self.kb, rebuild)

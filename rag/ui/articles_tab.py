@@ -1,40 +1,41 @@
-"""The articles tab's handlers and table: upload, replace, delete, rebuild the index.
+"""The articles tab's handlers and table: upload-and-index, replace, delete-and-reindex, rebuild.
 
-The checks and the writing are the library's (``rag.kb.uploads``); these handlers
-ask before replacing or deleting, word the results (``texts``) and refresh the
-article table. Notices are built as plain text and escaped once, by ``notice``,
-where they become the Markdown of the page (titles and file names are data).
-gradio is imported inside the handlers only.
+One action changes the corpus and the index: uploading files checks and saves
+each one (a status per file: 解析中 → 已完成, or 失败 with the reason) and then
+builds the index in the background; deleting an article builds it again, so a
+deleted article is no longer answered. The chat answers from the old index until
+the build switches to the new one (``ChatApp.start_build``). The checks and the
+writing are the library's (``rag.kb.uploads``); a name that exists still asks
+before replacing, a deletion asks first. Handlers are generators: each step is
+shown as it happens, and the build's progress is drawn once, in its own place.
+
+Notices are built as plain text and escaped once, where they become Markdown or
+HTML (titles and file names are data). gradio is imported inside the handlers only.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.errors import RagError
-from rag.kb.uploads import (
-    ArticleRow,
-    UploadCheck,
-    check_upload,
-    corpus_changed,
-    delete_article,
-    list_articles,
-    save_upload,
-)
-from rag.ui.escape import esc_markdown
+from rag.kb.uploads import ArticleRow, UploadCheck, check_upload, delete_article, list_articles, save_upload
+from rag.ui.escape import esc, esc_markdown
 from rag.ui.texts import build_report_text, error_text, stage_name, upload_check_text
 from rag.ui.toasts import info_toast, warning_toast
 
 if TYPE_CHECKING:
     from rag.ui.app import ChatApp
 
-ARTICLE_COLUMNS = ["标题", "文件", "大小", "段落", "块", "索引时间", "状态"]
-STATE_LABELS = {"indexed": "已索引", "changed": "已修改，待重建", "new": "新文件，待重建", "removed": "已删除，待重建"}
+ARTICLE_COLUMNS = ["标题", "文件", "大小", "段落", "片段", "索引时间", "状态"]
+STATE_LABELS = {"indexed": "已完成", "changed": "已修改，待索引", "new": "新文件，待索引", "removed": "已删除，待索引"}
 NOTHING_CHANGED = "已取消，语料没有改动。"
 NO_FILE = "请先选择要上传的文件。"
 NO_ARTICLE = "请先选择要删除的文章。"
+POLL_SECONDS = 0.3
 
 
 # -- the table and the choices ----------------------------------------------------------------
@@ -51,12 +52,30 @@ def format_size(n: int) -> str:
     return f"{n / 1024 / 1024:.1f} MB"
 
 
-def article_table(rows: list[ArticleRow]) -> list[list[Any]]:
+def shown_time(stamp: str | None) -> str:
+    """An ISO time for the page.
+
+    >>> shown_time("2026-01-02T03:04:05+00:00"), shown_time(None)
+    ('2026-01-02 03:04:05 UTC', '')
+    """
+    return (stamp or "").replace("T", " ").replace("+00:00", " UTC")
+
+
+def row_state(row: ArticleRow, failed: dict[str, str], building: bool) -> str:
+    """An article's status for the table: indexed, waiting, being indexed, or failed with its reason."""
+    if row.path in failed and row.state != "indexed":
+        return f"失败：{failed[row.path]}"
+    if building and row.state != "indexed":
+        return "索引中…"
+    return STATE_LABELS[row.state]
+
+
+def article_table(rows: list[ArticleRow], failed: dict[str, str] | None = None,
+                  building: bool = False) -> list[list[Any]]:
     """Rows of the articles table (plain values: the table shows them as text)."""
     return [
         [r.title, r.path, format_size(r.size_bytes), "" if r.paragraphs is None else r.paragraphs,
-         "" if r.chunks is None else r.chunks, (r.indexed_at or "").replace("T", " ").replace("+00:00", " UTC"),
-         STATE_LABELS[r.state]]
+         "" if r.chunks is None else r.chunks, shown_time(r.indexed_at), row_state(r, failed or {}, building)]
         for r in rows
     ]
 
@@ -76,60 +95,179 @@ def notice(text: str) -> str:
     return esc_markdown(text)
 
 
-def _corpus_updates(app: ChatApp, text: str) -> tuple[Any, ...]:
-    """The notice (with a reminder to rebuild when the corpus differs from the index), the table, the delete list."""
+def progress_html(label: str, done: int = 0, total: int = 0) -> str:
+    """The build's progress bar with its label (one element, drawn in one place); empty label: nothing."""
+    if not label:
+        return ""
+    top = max(total, 1)
+    bar = f'<progress max="{top}" value="{min(done, top)}"></progress>' if total else "<progress></progress>"
+    return f'<div class="build-progress" role="status">{bar} <span>{esc(label)}</span></div>'
+
+
+def file_status_html(files: list[FileStatus]) -> str:
+    """The uploaded files with the status of each (escaped: names and reasons are data)."""
+    if not files:
+        return ""
+    rows = "".join(f'<tr data-state="{f.state}"><td>{esc(f.name)}</td><td>{esc(f.text)}</td></tr>' for f in files)
+    return f'<table class="upload-files"><tr><th>文件</th><th>状态</th></tr>{rows}</table>'
+
+
+@dataclass
+class FileStatus:
+    """One uploaded file's way: parsing, waiting for a confirmation, indexing, done or failed."""
+
+    name: str
+    state: str = "parsing"  # parsing, pending, indexing, done, skipped, failed
+    text: str = "解析中…"
+    path: str | None = None  # in the corpus, once saved
+    added: str = ""  # what was added, e.g. 已添加「标题」（3 段）
+
+    @property
+    def line(self) -> str:
+        """The file's line in the notice."""
+        return f"{self.name}：{self.text}"
+
+
+@dataclass
+class Step:
+    """What the articles tab shows after one step of an action (gradio skips what is None)."""
+
+    notice: str
+    files: list[FileStatus] = field(default_factory=list)
+    progress: str = ""
+    confirm: bool | None = None  # show or hide the replace question; None: leave it
+    pending: list[tuple[str, UploadCheck]] | None = None
+    refresh_index: bool = False  # re-read the status line and the chat's article filter (after a build)
+
+
+# -- the outputs --------------------------------------------------------------------------------
+def table_update(app: ChatApp, rows: list[ArticleRow], building: bool = False) -> Any:
+    """The article table with each article's status and, in its label, when the index was last built."""
     import gradio as gr
 
+    return gr.Dataframe(value=article_table(rows, app.last_failed(), building or app.building),
+                        label=f"语料中的文章 · 上次构建：{app.last_built() or '尚未构建'}")
+
+
+def tab_outputs(app: ChatApp, step: Step, building: bool = False) -> tuple[Any, ...]:
+    """notice, table, delete list, file statuses, progress, replace question, pending, status line, filter."""
+    import gradio as gr
+
+    text = step.notice
+    table: Any
+    choices: Any
     try:
         rows = list_articles(app.settings)
+        table = table_update(app, rows, building)
+        choices = gr.Dropdown(choices=corpus_choices(rows), value=None)
     except RagError as exc:  # a damaged index manifest: the table cannot be told, say why
-        return notice(text + "\n\n✗ " + str(exc)), gr.skip(), gr.skip()
-    if corpus_changed(rows) and "重建" not in text:
-        text += "\n\n语料与索引不一致：点击「重建索引」后，新的内容才能被检索到。"
-    return notice(text), article_table(rows), gr.Dropdown(choices=corpus_choices(rows), value=None)
+        text += "\n\n✗ " + str(exc)
+        table, choices = gr.skip(), gr.skip()
+    confirm = gr.skip() if step.confirm is None else gr.update(visible=step.confirm)
+    pending = gr.skip() if step.pending is None else (step.pending or None)
+    status_line, article_filter = gr.skip(), gr.skip()
+    if step.refresh_index:
+        status_line = app.status_line()
+        try:
+            indexed = article_choices(app.indexed_articles())
+        except RagError as exc:  # the new index cannot be read: say why (the status line says it too)
+            text += "\n\n✗ " + str(exc)
+            indexed = []
+        article_filter = gr.Dropdown(choices=indexed, value=[], multiselect=True)
+    return (notice(text), table, choices, file_status_html(step.files), step.progress, confirm, pending,
+            status_line, article_filter)
+
+
+def build_steps(app: ChatApp, step: Step, full: bool = False) -> Iterator[tuple[Any, ...]]:
+    """Build the index in the background and show its progress; the chat answers from the old index until the switch."""
+    indexing = [f for f in step.files if f.state == "indexing"]
+    changed = time.monotonic()  # the corpus changed before this: a build started earlier may not see it
+    while True:
+        job = app.start_build(full)
+        while job.running:
+            label = f"正在更新索引：{stage_name(job.stage)} {job.done}/{job.total}" if job.total else "正在更新索引…"
+            shown = "\n\n".join(part for part in [*(f.line for f in step.files), step.notice] if part)
+            yield tab_outputs(app, Step(shown, step.files, progress_html(label, job.done, job.total)), True)
+            time.sleep(POLL_SECONDS)
+        job.thread.join()
+        if job.created >= changed:
+            break
+    if job.error is not None:
+        warning_toast(job.error)
+        for f in indexing:
+            f.state, f.text = "failed", f"✗ 失败：{job.error}"
+        text = "✗ " + job.error
+    else:
+        assert job.report is not None
+        failed = job.report.failed
+        for f in indexing:
+            reason = failed.get(f.path or "")
+            f.state, f.text = ("failed", f"✗ 失败：{reason}") if reason else ("done", f"已完成（{f.added}）")
+        text = build_report_text(job.report)
+    shown = "\n\n".join(part for part in [*(f.line for f in step.files), step.notice, text] if part)
+    yield tab_outputs(app, Step(shown, step.files, "", refresh_index=True))
 
 
 # -- handlers -----------------------------------------------------------------------------------
-def add_upload(app: ChatApp, file: str | None) -> tuple[Any, ...]:
-    """Check an uploaded file and add it to the corpus; a name that exists asks first."""
-    import gradio as gr
+def upload_and_index(app: ChatApp, files: list[str] | str | None) -> Iterator[tuple[Any, ...]]:
+    """Check and save each uploaded file, then index them: one action, a status per file.
 
-    hidden = gr.update(visible=False)
-    if not file:
+    A duplicate is not added again; a name that exists waits for 替换/取消; a bad
+    file fails with its reason and does not stop the others.
+    """
+    paths = [files] if isinstance(files, str) else list(files or [])
+    if not paths:
         warning_toast(NO_FILE)
-        return (*_corpus_updates(app, NO_FILE), hidden, None, gr.skip())
-    source = Path(file)
-    try:
-        check = check_upload(source, source.name, app.settings)
-        if check.status == "duplicate":
-            info_toast(upload_check_text(check))
-            return (*_corpus_updates(app, "提示：" + upload_check_text(check)), hidden, None, None)
-        if check.status == "replace":
-            return (*_corpus_updates(app, "请确认：" + upload_check_text(check)), gr.update(visible=True),
-                    (file, check), gr.skip())
-        save_upload(source, check, app.settings)
-    except (RagError, OSError) as exc:
-        message = error_text(exc)
-        warning_toast(message)
-        return (*_corpus_updates(app, "✗ " + message), hidden, None, None)
-    return (*_corpus_updates(app, f"✓ 已添加「{check.title}」（{check.name}，{check.paragraphs} 段）。"
-                                  "点击「重建索引」后即可提问。"), hidden, None, None)
+        yield tab_outputs(app, Step(NO_FILE, confirm=False, pending=[]))
+        return
+    statuses = [FileStatus(Path(p).name) for p in paths]
+    yield tab_outputs(app, Step("解析中…", statuses))
+    pending: list[tuple[str, UploadCheck]] = []
+    for path, status in zip(paths, statuses, strict=True):
+        source = Path(path)
+        try:
+            check = check_upload(source, source.name, app.settings)
+            if check.status == "duplicate":
+                status.state, status.text = "skipped", "提示：" + upload_check_text(check)
+                info_toast(upload_check_text(check))
+            elif check.status == "replace":
+                status.state, status.text = "pending", "请确认：" + upload_check_text(check)
+                pending.append((path, check))
+            else:
+                status.path = save_upload(source, check, app.settings).relative_to(app.settings.corpus_dir).as_posix()
+                status.added = f"已添加「{check.title}」，{check.paragraphs} 段"
+                status.state, status.text = "indexing", f"{status.added}，索引中…"
+        except (RagError, OSError) as exc:
+            status.state, status.text = "failed", "✗ 失败：" + error_text(exc)
+            warning_toast(error_text(exc))
+    text = "\n\n".join(s.line for s in statuses)
+    if any(s.state == "indexing" for s in statuses):
+        yield tab_outputs(app, Step(text, statuses, progress_html("正在更新索引…"), bool(pending), pending))
+        yield from build_steps(app, Step("", statuses))
+    else:
+        yield tab_outputs(app, Step(text, statuses, "", bool(pending), pending))
 
 
-def confirm_replace(app: ChatApp, pending: tuple[str, UploadCheck] | None) -> tuple[Any, ...]:
-    """Replace the article of the same name with the pending upload."""
-    import gradio as gr
-
-    hidden = gr.update(visible=False)
+def confirm_replace(app: ChatApp, pending: list[tuple[str, UploadCheck]] | None) -> Iterator[tuple[Any, ...]]:
+    """Replace the articles of the same names with the pending uploads, then index them."""
     if not pending:
-        return (*_corpus_updates(app, "没有等待确认的上传。"), hidden, None, None)
-    file, check = pending
-    try:
-        save_upload(Path(file), check, app.settings, replace=True)
-    except (RagError, OSError) as exc:
-        warning_toast(error_text(exc))
-        return (*_corpus_updates(app, "✗ " + error_text(exc)), hidden, None, None)
-    return (*_corpus_updates(app, f"✓ 已替换 {check.name}。点击「重建索引」后生效。"), hidden, None, None)
+        yield tab_outputs(app, Step("没有等待确认的上传。", confirm=False, pending=[]))
+        return
+    statuses = []
+    for file, check in pending:
+        status = FileStatus(check.name)
+        try:
+            save_upload(Path(file), check, app.settings, replace=True)
+            status.path, status.state, status.added = check.name, "indexing", f"已替换「{check.title}」"
+            status.text = f"{status.added}，索引中…"
+        except (RagError, OSError) as exc:
+            warning_toast(error_text(exc))
+            status.state, status.text = "failed", "✗ 失败：" + error_text(exc)
+        statuses.append(status)
+    yield tab_outputs(app, Step("\n\n".join(s.line for s in statuses), statuses, progress_html("正在更新索引…"),
+                                False, []))
+    if any(s.state == "indexing" for s in statuses):
+        yield from build_steps(app, Step("", statuses))
 
 
 def keep_corpus() -> tuple[Any, ...]:
@@ -145,7 +283,7 @@ def ask_delete(path: str | None) -> tuple[Any, ...]:
 
     if not path:
         return notice(NO_ARTICLE), gr.update(visible=False)
-    return notice(f"请确认：确定从语料中删除 {path} 吗？"), gr.update(visible=True)
+    return notice(f"请确认：确定从语料中删除 {path} 吗？删除后索引会随之更新。"), gr.update(visible=True)
 
 
 def cancel_delete() -> tuple[Any, ...]:
@@ -155,41 +293,23 @@ def cancel_delete() -> tuple[Any, ...]:
     return notice(NOTHING_CHANGED), gr.update(visible=False)
 
 
-def remove_article(app: ChatApp, path: str | None) -> tuple[Any, ...]:
-    """Delete an article file; it leaves the index at the next build."""
-    import gradio as gr
-
-    hidden = gr.update(visible=False)
+def remove_article(app: ChatApp, path: str | None) -> Iterator[tuple[Any, ...]]:
+    """Delete an article file and index again, so it is no longer answered."""
     if not path:
-        return (*_corpus_updates(app, NO_ARTICLE), hidden)
+        yield tab_outputs(app, Step(NO_ARTICLE))
+        return
     try:
         delete_article(path, app.settings)
     except (RagError, OSError) as exc:
         warning_toast(error_text(exc))
-        return (*_corpus_updates(app, "✗ " + error_text(exc)), hidden)
-    return (*_corpus_updates(app, f"✓ 已删除 {path}。点击「重建索引」后，它不再出现在回答中。"), hidden)
+        yield tab_outputs(app, Step("✗ " + error_text(exc)))
+        return
+    text = f"✓ 已删除 {path}，正在更新索引；完成后它不再出现在回答中。"
+    yield tab_outputs(app, Step(text, progress=progress_html("正在更新索引…")))
+    yield from build_steps(app, Step(f"✓ 已删除 {path}。"))
 
 
-def rebuild(app: ChatApp, full: bool, progress: Any) -> tuple[Any, ...]:
-    """Build the index in a thread, showing its progress; chat keeps answering from the old index."""
-    import gradio as gr
-
-    job = app.start_build(bool(full))
-    progress(0, desc="读取文章…")
-    while job.running:
-        if job.total:
-            progress((job.done, job.total), desc=f"{stage_name(job.stage)} {job.done}/{job.total}")
-        time.sleep(0.2)
-    job.thread.join()
-    if job.error is not None:
-        warning_toast(job.error)
-        text = "✗ " + job.error
-    else:
-        assert job.report is not None
-        text = build_report_text(job.report)
-    try:
-        choices = article_choices(app.indexed_articles())
-    except RagError as exc:  # the new index cannot be read: say why (the status line says it too)
-        text += "\n\n✗ " + str(exc)
-        choices = []
-    return (*_corpus_updates(app, text), app.status_line(), gr.Dropdown(choices=choices, value=[], multiselect=True))
+def rebuild(app: ChatApp, full: bool) -> Iterator[tuple[Any, ...]]:
+    """Build the index again (from the start with ``full``); chat keeps answering from the old index."""
+    yield tab_outputs(app, Step("", progress=progress_html("正在更新索引…")))
+    yield from build_steps(app, Step(""), bool(full))

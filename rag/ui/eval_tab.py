@@ -15,26 +15,53 @@ from rag.errors import RagError
 from rag.kb.feedback import feedback_path
 from rag.settings import Settings
 from rag.ui import render as view
-from rag.ui.texts import stage_name
+from rag.ui.texts import request_lang, stage_name
 from rag.ui.toasts import warning_toast
 
 if TYPE_CHECKING:
     from rag.ui.app import ChatApp
 
 NO_SET = "请先上传问题集，或从列表中选择一个。"
+QUESTION_SET_SUFFIXES = (".jsonl", ".ndjson", ".csv", ".json")
 
 
 def question_set_choices(settings: Settings) -> list[tuple[str, str]]:
-    """Question sets offered without an upload: the ratings, the project's own set, CMRC 2018 dev."""
+    """Question sets offered without an upload: the ratings, the shipped question sets, the CMRC 2018 dev sample.
+
+    The shipped sets are package data (``rag.evaluation.shipped``): they are there
+    in an installed package, whatever folder the server runs from.
+    """
+    from rag.evaluation.shipped import CMRC_SAMPLE, shipped_question_sets
+
     choices = [("上传的文件", "")]
     ratings = feedback_path(settings)
     if ratings.is_file():
-        choices.append((f"评价记录（{ratings}）", str(ratings)))
-    own = Path("questions")
-    if own.is_dir():
-        choices.extend((f"项目问题集（{p}）", str(p)) for p in sorted(own.glob("*.jsonl")))
-    choices.append(("CMRC 2018 dev（内置）", "dataset:cmrc2018-dev"))
+        choices.append((f"评价记录（{_count_lines(ratings)} 题）", str(ratings)))
+    choices.extend((f"内置问题集 {p.stem}（{_count_lines(p)} 题）", str(p)) for p in shipped_question_sets())
+    choices.append((f"CMRC 2018 dev（内置，抽样 {CMRC_SAMPLE} 题）", CMRC_CHOICE))
     return choices
+
+
+CMRC_CHOICE = "dataset:cmrc2018-dev"
+
+
+def _count_lines(path: Path) -> int:
+    """Rows of a JSONL question set (0 when it cannot be read: the run says why)."""
+    try:
+        return sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+    except (OSError, UnicodeDecodeError):
+        return 0
+
+
+def suggested_sample(choice: str, current: Any) -> int:
+    """The sample size field after a choice: CMRC's suggested sample for CMRC, else the current value.
+
+    >>> suggested_sample(CMRC_CHOICE, 0), suggested_sample("a.jsonl", 8)
+    (100, 8)
+    """
+    from rag.evaluation.shipped import CMRC_SAMPLE
+
+    return CMRC_SAMPLE if choice == CMRC_CHOICE else sample_size(current)
 
 
 def sample_size(value: Any) -> int:
@@ -73,13 +100,19 @@ def run_eval(app: ChatApp, source: str, sample: int, small: bool, progress: Any)
     def on_question(done: int, total: int) -> None:
         progress((done, max(total, 1)), desc=f"问题 {done}/{total}")
 
+    if not source.startswith("dataset:") and Path(source).suffix.lower() not in QUESTION_SET_SUFFIXES:
+        message = (f"{Path(source).name}: 不是问题集文件（{Path(source).suffix or '无扩展名'}）；"
+                   f"请上传 {' / '.join(QUESTION_SET_SUFFIXES)} 文件")
+        warning_toast(message)
+        return ("✗ " + view.esc_markdown(message), *nothing)
+    lang = request_lang(app.settings.lang)
     try:
         path = bundled_dataset(source.split(":", 1)[1]) if source.startswith("dataset:") else Path(source)
         question_set = load_question_set(path)
         options = EvalOptions(passages="questions" if small and question_set.format == "squad" else "all")
         progress(0, desc="准备索引…")
         run = evaluate(app.settings, question_set, Selection(sample=sample) if sample > 0 else None, options,
-                       progress=on_question, build_progress=on_build, encoder=app.kb.encoder())
+                       progress=on_question, build_progress=on_build, encoder=app.kb.encoder(), lang=lang)
     except (RagError, OSError) as exc:
         warning_toast(str(exc))
         return ("✗ " + view.esc_markdown(str(exc)), *nothing)
@@ -94,7 +127,7 @@ def run_eval(app: ChatApp, source: str, sample: int, small: bool, progress: Any)
 
 # -- the tables ---------------------------------------------------------------------------------
 METRIC_NOTES = {
-    "hit@1": "第 1 个块含答案的比例", "mrr@10": "首个命中名次的倒数均值",
+    "hit@1": "第 1 个片段含答案的比例", "mrr@10": "首个命中名次的倒数均值",
     "em": "与标准答案完全一致", "f1": "字级 F1（CMRC 官方定义）", "containment": "回答包含标准答案",
     "false_refusals": "可回答却拒答的比例", "refusal_precision": "拒答中确实无答案的比例",
     "refusal_recall": "无答案问题被拒答的比例",
@@ -105,6 +138,7 @@ QUESTION_COLUMNS = ["结果", "编号", "问题", "标准答案", "回答", "首
 def metric_rows(summary: dict[str, Any]) -> list[list[str]]:
     """The metrics table of a report.json ``summary``: label, value, what it means."""
     from rag.evaluation.report import METRICS, format_value
+    from rag.evaluation.report_zh import metric_label
 
     rows = []
     for key, label, kind in METRICS:
@@ -112,8 +146,8 @@ def metric_rows(summary: dict[str, Any]) -> list[list[str]]:
             continue
         note = METRIC_NOTES.get(key, "")
         if not note and key.startswith("hit@"):
-            note = f"前 {key[4:]} 个块含答案的比例"
-        rows.append([label, format_value(summary.get(key), kind), note])
+            note = f"前 {key[4:]} 个片段中含答案的比例"
+        rows.append([metric_label(key, label, "zh"), format_value(summary.get(key), kind), note])
     return rows
 
 
@@ -148,7 +182,7 @@ def eval_summary_text(data: dict[str, Any]) -> str:
     index = data.get("index", {})
     text = (f"问题集 {view.esc_markdown(str(qs.get('name', '')))}：{counts.get('questions', 0)} 题"
             f"（{view.esc_markdown(str(qs.get('selection', 'all')))}），失败 {failed} 题；"
-            f"索引 {index.get('articles', 0)} 篇、{index.get('chunks', 0)} 个块，"
+            f"索引 {index.get('articles', 0)} 篇文章，"
             f"用时 {data.get('timings_s', {}).get('total', 0):.1f} 秒。")
     if qs.get("skipped_rows"):
         text += f" 跳过 {qs['skipped_rows']} 行格式有误的题目（见 report.json）。"

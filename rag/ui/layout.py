@@ -24,20 +24,8 @@ from rag.ingest.articles import SUPPORTED_SUFFIXES
 from rag.kb.uploads import list_articles
 from rag.settings import Settings
 from rag.ui import render as view
-from rag.ui.articles_tab import (
-    ARTICLE_COLUMNS,
-    add_upload,
-    article_choices,
-    article_table,
-    ask_delete,
-    cancel_delete,
-    confirm_replace,
-    corpus_choices,
-    format_size,
-    keep_corpus,
-    rebuild,
-    remove_article,
-)
+from rag.ui.articles_page import articles_tab, connect_articles
+from rag.ui.articles_tab import article_choices, corpus_choices, format_size, table_update
 from rag.ui.chat import (
     clear_chat,
     example_questions,
@@ -49,7 +37,15 @@ from rag.ui.chat import (
     show_turn,
     store_record,
 )
-from rag.ui.eval_tab import HIT_LABELS, QUESTION_COLUMNS, question_set_choices, run_eval, sample_size
+from rag.ui.eval_tab import (
+    HIT_LABELS,
+    QUESTION_COLUMNS,
+    question_set_choices,
+    run_eval,
+    sample_size,
+    suggested_sample,
+)
+from rag.ui.texts import page_translations
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -86,27 +82,6 @@ class ChatTab:
 
 
 @dataclass
-class ArticlesTab:
-    """The articles tab's components that events read or write."""
-
-    notice: gr.Markdown
-    table: gr.Dataframe
-    upload: gr.File
-    upload_btn: gr.Button
-    confirm_row: gr.Row
-    replace_btn: gr.Button
-    keep_btn: gr.Button
-    delete_choice: gr.Dropdown
-    delete_btn: gr.Button
-    confirm_delete_row: gr.Row
-    really_delete_btn: gr.Button
-    cancel_delete_btn: gr.Button
-    full_rebuild: gr.Checkbox
-    rebuild_btn: gr.Button
-    pending_upload: gr.State
-
-
-@dataclass
 class EvalTab:
     """The evaluate tab's components that events read or write."""
 
@@ -122,23 +97,35 @@ class EvalTab:
     downloads: gr.File
 
 
-def build_app(app: ChatApp) -> gr.Blocks:
-    """The page: a chat tab with sources and the article view, an articles tab and an evaluate tab."""
+def page_i18n(settings: Settings) -> gr.I18n:
+    """The fixed labels of the page in Chinese and English; gradio shows the browser's (``launch(i18n=…)``)."""
+    import gradio as gr
+
+    values = {"size": format_size(settings.max_upload_bytes), "types": ", ".join(SUPPORTED_SUFFIXES)}
+    return gr.I18n(**page_translations(values))
+
+
+def build_app(app: ChatApp, i18n: gr.I18n | None = None) -> gr.Blocks:
+    """The page: a chat tab with sources and the article view, an articles tab and an evaluate tab.
+
+    ``i18n`` (``page_i18n``) translates the fixed labels; the server passes the same one to ``launch``.
+    """
     import gradio as gr
 
     settings = app.settings
+    tr = i18n or page_i18n(settings)
     # delete_cache: uploads gradio keeps in its temporary folder go after a day.
     with gr.Blocks(title="文章问答", analytics_enabled=False, delete_cache=(3600, 86400)) as demo:
-        gr.Markdown("## 文章问答 · 回答引用原文段落")
+        gr.Markdown(tr("page_title"))
         status_line = gr.Markdown("", elem_id="status-line")
         turns = gr.State([])
         with gr.Tabs(elem_id="main-tabs"):
-            with gr.Tab("问答", id="chat", elem_id="tab-chat"), gr.Row(equal_height=False):
+            with gr.Tab(tr("tab_chat"), id="chat", elem_id="tab-chat"), gr.Row(equal_height=False):
                 chat = _chat_tab(settings)
-            with gr.Tab("文章", id="articles", elem_id="tab-articles"):
-                articles = _articles_tab(settings)
-            with gr.Tab("评测", id="evaluate", elem_id="tab-evaluate") as eval_tab:
-                evaluation = _eval_tab()
+            with gr.Tab(tr("tab_articles"), id="articles", elem_id="tab-articles"):
+                articles = articles_tab(tr)
+            with gr.Tab(tr("tab_evaluate"), id="evaluate", elem_id="tab-evaluate") as eval_tab:
+                evaluation = _eval_tab(tr)
                 _connect_eval(app, evaluation)
         # Ratings made since the page loaded become a choice when the tab is opened.
         eval_tab.select(lambda: gr.Dropdown(choices=question_set_choices(settings)), outputs=[evaluation.choice],
@@ -146,7 +133,7 @@ def build_app(app: ChatApp) -> gr.Blocks:
         demo.load(lambda: fill_page(app), outputs=[status_line, chat.article_filter, chat.examples, articles.table,
                                                    articles.delete_choice, evaluation.choice], show_progress="hidden")
         _connect_chat(app, demo, chat, turns)
-        _connect_articles(app, articles, status_line, chat.article_filter)
+        connect_articles(app, articles, status_line, chat.article_filter)
     return demo
 
 
@@ -169,7 +156,7 @@ def fill_page(app: ChatApp) -> tuple[Any, ...]:
         rows = []
     examples = example_questions(indexed)
     return (app.status_line(), gr.Dropdown(choices=article_choices(indexed), value=[], multiselect=True),
-            gr.Dataset(samples=[[q] for q in examples], visible=bool(examples)), article_table(rows),
+            gr.Dataset(samples=[[q] for q in examples], visible=bool(examples)), table_update(app, rows),
             gr.Dropdown(choices=corpus_choices(rows), value=None),
             gr.Dropdown(choices=question_set_choices(app.settings), value=""))
 
@@ -241,64 +228,31 @@ def _chat_settings(settings: Settings) -> tuple[Any, Any, Any, Any]:
     return retrieval_mode, top_k, answer_mode, article_filter
 
 
-def _articles_tab(settings: Settings) -> ArticlesTab:
-    """The corpus table, upload (asking before a replacement), delete (asking first) and rebuild."""
-    import gradio as gr
-
-    notice = gr.Markdown("", elem_id="articles-status")
-    table = gr.Dataframe(value=[], headers=ARTICLE_COLUMNS, interactive=False, wrap=True,
-                         elem_id="articles-table", label="语料中的文章")
-    with gr.Row(equal_height=False):
-        with gr.Column():
-            upload = gr.File(label=f"上传文章（{', '.join(SUPPORTED_SUFFIXES)}，不超过 "
-                                   f"{format_size(settings.max_upload_bytes)}）",
-                             file_types=list(SUPPORTED_SUFFIXES), type="filepath", elem_id="upload")
-            upload_btn = gr.Button("添加到语料", elem_id="upload-btn")
-            with gr.Row(visible=False, elem_id="confirm-replace") as confirm_row:
-                replace_btn = gr.Button("替换", variant="stop", elem_id="replace-btn")
-                keep_btn = gr.Button("取消", elem_id="keep-btn")
-        with gr.Column():
-            delete_choice = gr.Dropdown([], label="删除文章", elem_id="delete-choice")
-            delete_btn = gr.Button("删除", elem_id="delete-btn")
-            with gr.Row(visible=False, elem_id="confirm-delete") as confirm_delete_row:
-                really_delete_btn = gr.Button("确认删除", variant="stop", elem_id="really-delete")
-                cancel_delete_btn = gr.Button("取消", elem_id="cancel-delete")
-    with gr.Row():
-        full_rebuild = gr.Checkbox(False, label="从头重建（嵌入缓存仍然有效）", elem_id="full-rebuild")
-        rebuild_btn = gr.Button("重建索引", variant="primary", elem_id="rebuild")
-    pending_upload = gr.State(None)
-    return ArticlesTab(notice, table, upload, upload_btn, confirm_row, replace_btn, keep_btn, delete_choice,
-                       delete_btn, confirm_delete_row, really_delete_btn, cancel_delete_btn, full_rebuild,
-                       rebuild_btn, pending_upload)
-
-
-def _eval_tab() -> EvalTab:
+def _eval_tab(tr: gr.I18n) -> EvalTab:
     """Choose or upload a question set, run it, see metrics and download the reports."""
     import gradio as gr
 
-    gr.Markdown("上传问题集（JSONL、CSV，或 SQuAD 格式的 JSON，如 CMRC 2018），逐题检索、回答并打分。"
-                "JSONL/CSV 问题集用当前索引；SQuAD 文件的段落建立单独的评测索引（有缓存）。")
+    gr.Markdown(tr("eval_intro"))
     with gr.Row(equal_height=False):
         with gr.Column():
-            file = gr.File(label="问题集文件（.jsonl / .csv / .json）", file_types=[".jsonl", ".ndjson", ".csv",
-                                                                              ".json"],
-                           type="filepath", elem_id="eval-file")
+            # No file_types: gradio refuses other files with an English line; run_eval says it in the page's words.
+            file = gr.File(label=tr("eval_file"), type="filepath", elem_id="eval-file")
         with gr.Column():
-            choice = gr.Dropdown([("上传的文件", "")], value="", label="或选择", elem_id="eval-choice")
-            sample = gr.Number(0, precision=0, minimum=0, label="随机抽样题数（0 = 全部，种子 0）",
-                               elem_id="eval-sample")
-            small = gr.Checkbox(True, label="SQuAD 文件：只索引所抽问题的段落（更快）", elem_id="eval-small")
-            run_btn = gr.Button("运行评测", variant="primary", elem_id="eval-run")
+            choice = gr.Dropdown([("上传的文件", "")], value="", label=tr("eval_choice"), elem_id="eval-choice")
+            sample = gr.Number(0, precision=0, minimum=0, label=tr("eval_sample"), elem_id="eval-sample")
+            small = gr.Checkbox(True, label=tr("eval_small"), elem_id="eval-small")
+            run_btn = gr.Button(tr("eval_run"), variant="primary", elem_id="eval-run")
     status = gr.Markdown("", elem_id="eval-status")
     with gr.Row(equal_height=False):
-        metrics = gr.Dataframe(headers=["指标", "值", "含义"], interactive=False, label="指标",
+        metrics = gr.Dataframe(headers=["指标", "值", "含义"], interactive=False, label=tr("eval_metrics"),
                                elem_id="eval-metrics", wrap=True)
-        chart = gr.BarPlot(x="k", y="命中率", title="hit@k：前 k 个块含答案的比例", y_lim=[0, 1],
-                           sort=list(HIT_LABELS), label="检索命中", elem_id="eval-chart", height=300)
+        chart = gr.BarPlot(x="k", y="命中率", title="前 k 个片段含答案的比例", y_lim=[0, 1],
+                           sort=list(HIT_LABELS), label=tr("eval_chart"), elem_id="eval-chart", height=300)
     questions = gr.Dataframe(headers=QUESTION_COLUMNS, interactive=False, wrap=True, max_height=480,
                              column_widths=["7%", "6%", "22%", "14%", "33%", "7%", "5%", "6%"],
-                             label="逐题结果（失败在前）", elem_id="eval-questions")
-    downloads = gr.File(label="下载报告", file_count="multiple", interactive=False, elem_id="eval-downloads")
+                             label=tr("eval_questions"), elem_id="eval-questions")
+    downloads = gr.File(label=tr("eval_downloads"), file_count="multiple", interactive=False,
+                        elem_id="eval-downloads")
     return EvalTab(file, choice, sample, small, run_btn, status, metrics, chart, questions, downloads)
 
 
@@ -344,27 +298,6 @@ def _connect_chat(app: ChatApp, demo: gr.Blocks, c: ChatTab, turns: gr.State) ->
     demo.load(open_conversation, inputs=[c.store_box], outputs=page_outputs, js=stored, show_progress="hidden")
 
 
-def _connect_articles(app: ChatApp, a: ArticlesTab, status_line: gr.Markdown, article_filter: gr.Dropdown) -> None:
-    """Upload, replace or keep, delete after asking, rebuild (which refreshes the status line and the filter)."""
-    import gradio as gr
-
-    corpus_outputs = [a.notice, a.table, a.delete_choice]
-    upload_outputs = [*corpus_outputs, a.confirm_row, a.pending_upload, a.upload]
-    a.upload_btn.click(lambda f: add_upload(app, f), inputs=[a.upload], outputs=upload_outputs)
-    a.replace_btn.click(lambda p: confirm_replace(app, p), inputs=[a.pending_upload], outputs=upload_outputs)
-    a.keep_btn.click(keep_corpus, outputs=[a.notice, a.confirm_row, a.pending_upload])
-    a.delete_btn.click(ask_delete, inputs=[a.delete_choice], outputs=[a.notice, a.confirm_delete_row])
-    a.really_delete_btn.click(lambda p: remove_article(app, p), inputs=[a.delete_choice],
-                              outputs=[*corpus_outputs, a.confirm_delete_row])
-    a.cancel_delete_btn.click(cancel_delete, outputs=[a.notice, a.confirm_delete_row])
-    tracker = gr.Progress()  # gradio finds the progress parameter by this default value
-
-    def on_rebuild(full: bool, progress: Any = tracker) -> tuple[Any, ...]:
-        return rebuild(app, full, progress)
-
-    a.rebuild_btn.click(on_rebuild, inputs=[a.full_rebuild], outputs=[*corpus_outputs, status_line, article_filter])
-
-
 def _connect_eval(app: ChatApp, e: EvalTab) -> None:
     """Run the chosen or uploaded question set."""
     import gradio as gr
@@ -375,6 +308,7 @@ def _connect_eval(app: ChatApp, e: EvalTab) -> None:
                progress: Any = tracker) -> tuple[Any, ...]:
         return run_eval(app, file or choice, sample_size(sample), small, progress)
 
+    e.choice.change(suggested_sample, inputs=[e.choice, e.sample], outputs=[e.sample], show_progress="hidden")
     e.run_btn.click(on_run, inputs=[e.file, e.choice, e.sample, e.small],
                     outputs=[e.status, e.metrics, e.chart, e.questions, e.downloads])
 

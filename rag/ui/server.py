@@ -18,7 +18,8 @@ import time
 from rag.errors import RagError, SettingsError
 from rag.settings import Settings
 from rag.ui.app import ChatApp
-from rag.ui.layout import build_app, static_text
+from rag.ui.layout import build_app, page_i18n, static_text
+from rag.ui.toasts import TOAST_TITLE_SCRIPT
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,8 @@ def serve(settings: Settings, started: float | None = None) -> None:
 
     app = ChatApp(settings)
     note = app.warm_up()
-    demo = build_app(app)
+    i18n = page_i18n(settings)
+    demo = build_app(app, i18n)
     demo.queue(default_concurrency_limit=2)
     font = ["Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei", "system-ui", "sans-serif"]
     # Local font names only: a Google font would be fetched from the internet the server may not have.
@@ -50,7 +52,7 @@ def serve(settings: Settings, started: float | None = None) -> None:
         _, url, _ = demo.launch(
             server_name=settings.host, server_port=settings.port, auth=auth, prevent_thread_lock=True, quiet=True,
             show_error=False, max_file_size=settings.max_upload_bytes, ssr_mode=False, theme=theme,
-            css=static_text("app.css"), footer_links=[],
+            css=static_text("app.css"), footer_links=[], i18n=i18n, js=TOAST_TITLE_SCRIPT,
             allowed_paths=[str(settings.eval_root.resolve())],  # the evaluation reports, offered for download
         )
     except OSError as exc:  # the port was taken between the check and now

@@ -87,12 +87,11 @@ def build_failed_text(exc: BaseException) -> str:
 def build_report_text(report: BuildReport) -> str:
     """What a finished build did: up to date, or counts, time and the articles added, changed, removed."""
     if report.up_to_date:
-        text = f"✓ 索引已是最新（{report.articles} 篇文章，{report.chunks} 个块），没有需要嵌入的内容。"
+        text = f"✓ 索引已是最新（{report.articles} 篇文章），没有需要更新的内容。"
     else:
         changes = [f"{label} {', '.join(items)}" for label, items in
                    (("新增", report.added), ("修改", report.changed), ("删除", report.removed)) if items]
-        text = (f"✓ 重建完成：{report.articles} 篇文章，{report.chunks} 个块，用时 {report.seconds:.1f} 秒；"
-                f"嵌入 {report.embedded} 段，缓存 {report.from_cache} 段")
+        text = f"✓ 索引已更新：{report.articles} 篇文章，用时 {report.seconds:.1f} 秒"
         if changes:
             text += "；" + "；".join(changes)
     for line in report.errors:
@@ -100,3 +99,95 @@ def build_report_text(report: BuildReport) -> str:
     for line in report.warnings:
         text += f"\n\n⚠ {line}"
     return text
+
+
+# -- the page's languages (issue 17) ----------------------------------------------------------------
+# Chinese first, English second: the browser's language chooses (Accept-Language on the server,
+# navigator.language for gradio's own strings and for the labels below); settings.lang decides
+# for a browser that asks for neither.
+LANGS = ("zh", "en")
+
+# Labels of the page's fixed parts, by key: (Chinese, English). gradio translates them in the
+# browser (``page_i18n``); "{size}" and "{types}" are filled in from the settings first.
+PAGE_TEXTS: dict[str, tuple[str, str]] = {
+    "page_title": ("## 文章问答 · 回答引用原文段落", "## Article Q&A · answers cite their source paragraphs"),
+    "tab_chat": ("问答", "Chat"),
+    "tab_articles": ("文章", "Articles"),
+    "tab_evaluate": ("评测", "Evaluate"),
+    "articles_table": ("语料中的文章", "Articles in the corpus"),
+    "upload": ("上传文章即添加并索引（{types}，每个不超过 {size}，可多选）",
+               "Upload articles to add and index them ({types}, up to {size} each, several at once)"),
+    "replace": ("替换", "Replace"),
+    "cancel": ("取消", "Cancel"),
+    "delete_choice": ("删除文章（删除后索引随之更新）", "Delete an article (the index follows)"),
+    "delete": ("删除", "Delete"),
+    "really_delete": ("确认删除", "Delete it"),
+    "rebuild_box": ("重建索引", "Rebuild the index"),
+    "full_rebuild": ("从头重建（已算过的向量仍会复用）", "From scratch (vectors already computed are reused)"),
+    "eval_intro": ("上传问题集（JSONL、CSV，或 SQuAD 格式的 JSON，如 CMRC 2018），或选择内置的问题集，"
+                   "逐题检索、回答并打分。"
+                   "JSONL/CSV 问题集用当前索引；SQuAD 文件的段落建立单独的评测索引（有缓存）。",
+                   "Upload a question set (JSONL, CSV, or SQuAD-format JSON such as CMRC 2018), or choose a "
+                   "built-in one; each question is searched, answered and scored. JSONL/CSV sets use the current "
+                   "index; a SQuAD file's passages get an evaluation index of their own (cached)."),
+    "eval_file": ("问题集文件（.jsonl / .csv / .json）", "Question set file (.jsonl / .csv / .json)"),
+    "eval_choice": ("或选择", "Or choose"),
+    "eval_sample": ("随机抽样题数（0 = 全部，种子 0）", "Random sample size (0 = all, seed 0)"),
+    "eval_small": ("SQuAD 文件：只索引所抽问题的段落（更快）", "SQuAD file: index only the sampled questions' passages "
+                   "(faster)"),
+    "eval_run": ("运行评测", "Run the evaluation"),
+    "eval_metrics": ("指标", "Metrics"),
+    "eval_chart": ("检索命中", "Retrieval hits"),
+    "eval_questions": ("逐题结果（失败在前）", "Per question (failures first)"),
+    "eval_downloads": ("下载报告", "Download the reports"),
+}
+# Toast titles (gradio's defaults are English): by language and kind.
+TOAST_TITLES = {"zh": {"warning": "注意", "info": "提示"}, "en": {"warning": "Warning", "info": "Note"}}
+
+
+def choose_lang(accept_language: str | None, default: str = "zh") -> str:
+    """The page's language from a browser's Accept-Language: the first of zh and en it prefers, else ``default``.
+
+    >>> choose_lang("en-US,en;q=0.9,zh;q=0.8"), choose_lang("zh-CN,zh;q=0.9,en;q=0.8")
+    ('en', 'zh')
+    >>> choose_lang("fr-FR,de;q=0.5", "zh"), choose_lang("fr;q=0.9,en;q=0.8", "zh"), choose_lang(None, "en")
+    ('zh', 'en', 'en')
+    """
+    ranked = []
+    for position, part in enumerate((accept_language or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        try:
+            weight = float(params.strip()[2:]) if params.strip().startswith("q=") else 1.0
+        except ValueError:
+            weight = 0.0
+        ranked.append((-weight, position, tag.strip().lower().split("-")[0]))
+    for _, _, primary in sorted(ranked):
+        if primary in LANGS:
+            return primary
+    return default
+
+
+def request_lang(default: str = "zh") -> str:
+    """The language of the browser whose request is being handled (``default`` outside a request)."""
+    from gradio.context import LocalContext
+
+    request = LocalContext.request.get(None)
+    headers = getattr(request, "headers", None)
+    return choose_lang(headers.get("accept-language") if headers is not None else None, default)
+
+
+def page_text(key: str, lang: str = "zh", **values: str) -> str:
+    """A fixed label of the page in ``lang``, with ``values`` filled in.
+
+    >>> page_text("tab_chat", "en"), page_text("tab_chat")
+    ('Chat', '问答')
+    """
+    zh, en = PAGE_TEXTS[key]
+    return (en if lang == "en" else zh).format(**values)
+
+
+def page_translations(values: dict[str, str]) -> dict[str, dict[str, str]]:
+    """{locale: {key: label}} for gradio's I18n: Chinese and English, each under the tags browsers send."""
+    by_lang = {lang: {key: page_text(key, lang, **values) for key in PAGE_TEXTS} for lang in LANGS}
+    tags = {"zh": ("zh", "zh-CN", "zh-TW", "zh-HK", "zh-SG"), "en": ("en", "en-US", "en-GB")}
+    return {tag: by_lang[lang] for lang in LANGS for tag in tags[lang]}

@@ -1,0 +1,114 @@
+"""The articles tab laid out and wired: the table, upload-and-index, replace, delete, rebuild.
+
+The handlers are ``articles_tab``'s; every one that changes the corpus updates the
+same outputs (``articles_tab.tab_outputs``), the header's status line and the
+chat's article filter included, and draws its progress in one place of its own
+(``#build-progress``), never over other components (``show_progress="hidden"``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from rag.ui.articles_tab import (
+    ARTICLE_COLUMNS,
+    ask_delete,
+    cancel_delete,
+    confirm_replace,
+    keep_corpus,
+    rebuild,
+    remove_article,
+    upload_and_index,
+)
+
+if TYPE_CHECKING:
+    import gradio as gr
+
+    from rag.ui.app import ChatApp
+
+
+@dataclass
+class ArticlesTab:
+    """The articles tab's components that events read or write."""
+
+    notice: gr.Markdown
+    table: gr.Dataframe
+    upload: gr.File
+    file_status: gr.HTML
+    progress: gr.HTML
+    confirm_row: gr.Row
+    replace_btn: gr.Button
+    keep_btn: gr.Button
+    delete_choice: gr.Dropdown
+    delete_btn: gr.Button
+    confirm_delete_row: gr.Row
+    really_delete_btn: gr.Button
+    cancel_delete_btn: gr.Button
+    full_rebuild: gr.Checkbox
+    rebuild_btn: gr.Button
+    pending_upload: gr.State
+
+
+def articles_tab(tr: gr.I18n) -> ArticlesTab:
+    """The corpus table, upload-and-index (asking before a replacement), delete (asking first), rebuild."""
+    import gradio as gr
+
+    notice = gr.Markdown("", elem_id="articles-status")
+    progress = gr.HTML("", elem_id="build-progress")
+    table = gr.Dataframe(value=[], headers=ARTICLE_COLUMNS, interactive=False, wrap=True,
+                         elem_id="articles-table", label=tr("articles_table"))
+    with gr.Row(equal_height=False):
+        with gr.Column():
+            # No file_types: gradio refuses other files with an English line, beside our 请先选择要上传的文件;
+            # the library's check refuses them, one line per file in the page's words.
+            upload = gr.File(label=tr("upload"), file_count="multiple", type="filepath", elem_id="upload")
+            file_status = gr.HTML("", elem_id="upload-files")
+            with gr.Row(visible=False, elem_id="confirm-replace") as confirm_row:
+                replace_btn = gr.Button(tr("replace"), variant="stop", elem_id="replace-btn")
+                keep_btn = gr.Button(tr("cancel"), elem_id="keep-btn")
+        with gr.Column():
+            delete_choice = gr.Dropdown([], label=tr("delete_choice"), elem_id="delete-choice")
+            delete_btn = gr.Button(tr("delete"), elem_id="delete-btn")
+            with gr.Row(visible=False, elem_id="confirm-delete") as confirm_delete_row:
+                really_delete_btn = gr.Button(tr("really_delete"), variant="stop", elem_id="really-delete")
+                cancel_delete_btn = gr.Button(tr("cancel"), elem_id="cancel-delete")
+    with gr.Accordion(tr("rebuild_box"), open=False, elem_id="rebuild-box"):
+        full_rebuild = gr.Checkbox(False, label=tr("full_rebuild"), elem_id="full-rebuild")
+        rebuild_btn = gr.Button(tr("rebuild_box"), elem_id="rebuild")
+    pending_upload = gr.State(None)
+    return ArticlesTab(notice, table, upload, file_status, progress, confirm_row, replace_btn, keep_btn,
+                       delete_choice, delete_btn, confirm_delete_row, really_delete_btn, cancel_delete_btn,
+                       full_rebuild, rebuild_btn, pending_upload)
+
+
+def connect_articles(app: ChatApp, a: ArticlesTab, status_line: gr.Markdown, article_filter: gr.Dropdown) -> None:
+    """Upload-and-index, replace or keep, delete-and-reindex after asking, rebuild."""
+    import gradio as gr
+
+    outputs = [a.notice, a.table, a.delete_choice, a.file_status, a.progress, a.confirm_row, a.pending_upload,
+               status_line, article_filter]
+    hidden: dict[str, Any] = {"show_progress": "hidden"}  # the progress is drawn once, in #build-progress
+
+    def on_upload(files: Any) -> Any:
+        yield from upload_and_index(app, files)
+
+    def on_replace(pending: Any) -> Any:
+        yield from confirm_replace(app, pending)
+
+    def on_delete(path: str | None) -> Any:
+        yield from remove_article(app, path)
+
+    def on_rebuild(full: bool) -> Any:
+        yield from rebuild(app, full)
+
+    # The chosen files are cleared once handled: the next choice starts a new list.
+    a.upload.upload(on_upload, inputs=[a.upload], outputs=outputs, **hidden).then(
+        lambda: None, outputs=[a.upload], **hidden)
+    a.replace_btn.click(on_replace, inputs=[a.pending_upload], outputs=outputs, **hidden)
+    a.keep_btn.click(keep_corpus, outputs=[a.notice, a.confirm_row, a.pending_upload], **hidden)
+    a.delete_btn.click(ask_delete, inputs=[a.delete_choice], outputs=[a.notice, a.confirm_delete_row], **hidden)
+    a.really_delete_btn.click(lambda: gr.update(visible=False), outputs=[a.confirm_delete_row], **hidden)
+    a.really_delete_btn.click(on_delete, inputs=[a.delete_choice], outputs=outputs, **hidden)
+    a.cancel_delete_btn.click(cancel_delete, outputs=[a.notice, a.confirm_delete_row], **hidden)
+    a.rebuild_btn.click(on_rebuild, inputs=[a.full_rebuild], outputs=outputs, **hidden)

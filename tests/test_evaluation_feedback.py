@@ -1,0 +1,65 @@
+"""Ratings re-run as a question set: one pass/fail rule for the table, the metrics and report.json.
+
+A 👎 on a refusal says the question has an answer: re-run, the same refusal is a
+false refusal, and it fails everywhere (the tab's table, the summary counts and
+rates, the per-question rows of report.json). A 👎 on an answer fails when the
+same answer comes again.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rag.evaluation.datasets import load_question_set
+from rag.evaluation.metrics import QuestionResult
+from rag.evaluation.session import evaluate
+from rag.kb.feedback import feedback_path, feedback_record, save_feedback
+from rag.kb.knowledge_base import KnowledgeBase
+from rag.ui.eval_tab import eval_summary_text, question_rows
+from tests.helpers import make_settings
+
+REFUSED = "2025年北京人工智能核心产业营收是多少？"
+ANSWERED = "2025年深圳人工智能核心产业营收约多少？"
+
+
+def test_a_rated_refusal_fails_in_the_table_the_metrics_and_the_report(tmp_path: Path, encoder: object) -> None:
+    settings = make_settings(tmp_path / "data")
+    kb = KnowledgeBase(settings, encoder=encoder)  # type: ignore[arg-type]
+    kb.build()
+    refusal, answer = kb.ask(REFUSED), kb.ask(ANSWERED)
+    assert refusal.refused and not answer.refused
+    save_feedback(settings, feedback_record("a1", refusal, "down"), "a1")
+    save_feedback(settings, feedback_record("a2", answer, "down"), "a2")
+    save_feedback(settings, feedback_record("a3", answer, "up"), "a3")
+
+    run = evaluate(settings, load_question_set(feedback_path(settings)), out_dir=tmp_path / "run",
+                   encoder=kb.encoder())
+    data = json.loads((tmp_path / "run" / "report.json").read_text(encoding="utf-8"))
+    rows = {q["id"]: q for q in data["questions"]}
+    # the refusal, rejected and given again: a false refusal, and failed
+    assert rows["a1"]["refused"] and rows["a1"]["false_refusal"] and rows["a1"]["failed"]
+    # the answer, rejected and given again: failed, though no gold answer is known
+    assert rows["a2"]["repeats_rejected"] and rows["a2"]["failed"] and not rows["a2"]["false_refusal"]
+    assert not rows["a3"]["failed"]  # 👍: the same answer is the gold
+
+    summary = data["summary"]
+    assert summary["counts"]["false_refusals"] == sum(q["false_refusal"] for q in data["questions"]) == 1
+    # the rate is over the questions whose refusal can be judged: the rejected refusal and the 👍 answer
+    assert summary["false_refusals"] == 0.5
+    table = question_rows(data["questions"])
+    verdicts = {row[1]: row[0] for row in table}
+    assert verdicts["a1"].startswith("✗") and verdicts["a2"].startswith("✗") and verdicts["a3"] == "✓"
+    assert "失败 2 题" in eval_summary_text(data)
+    assert sum(r.failed for r in run.report.questions) == 2
+
+
+def test_a_rejected_answer_that_changed_passes_and_a_refusal_of_it_is_not_a_false_refusal() -> None:
+    base = dict(id="q", question="?", gold_answers=(), gold_article=None, unanswerable=False,
+                retrieval_graded=False, first_hit_rank=None, retrieved=(), em=None, f1=None, contained=None,
+                too_long=False, answer_chars=0, search_ms=1.0, total_ms=1.0, rejected_answer="旧的回答")
+    changed = QuestionResult(prediction="新的回答", refused=False, **base)  # type: ignore[arg-type]
+    refused = QuestionResult(prediction="", refused=True, **base)  # type: ignore[arg-type]
+    same = QuestionResult(prediction="旧的 回答", refused=False, **base)  # type: ignore[arg-type]
+    assert not changed.failed and not refused.failed and not refused.false_refusal
+    assert same.repeats_rejected and same.failed
