@@ -86,6 +86,9 @@ class Settings:
     port: int = 7860
     auth_user: str | None = None
     auth_password: str | None = field(default=None, repr=False)
+    # HTTP API (rag serve): keys a client sends as "Authorization: Bearer KEY"; RAG_API_KEYS is comma-separated
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
+    api_max_concurrent: int = 4  # requests one key (or, without keys, the machine) may have running at once
     # store
     store: str = "faiss"
     milvus_uri: str | None = None
@@ -166,7 +169,7 @@ class Settings:
         return out
 
 
-SECRET_FIELDS = frozenset({"llm_api_key", "auth_password", "milvus_token"})
+SECRET_FIELDS = frozenset({"llm_api_key", "auth_password", "milvus_token", "api_keys"})
 INF = float("inf")
 # Every numeric setting's range (inclusive); nan and infinite values are refused too.
 NUMBER_RANGES: dict[str, tuple[float, float]] = {
@@ -179,7 +182,7 @@ NUMBER_RANGES: dict[str, tuple[float, float]] = {
     # the support score is the evidence score less a small share of the reader's null score (logits, tens at most)
     "reader_refusal_threshold": (-2, 4), "llm_timeout": (0.001, 86_400), "llm_deadline": (0.001, 86_400),
     "max_article_bytes": (1, 1 << 40), "max_extracted_chars": (1, 1 << 40), "max_upload_bytes": (1, 1 << 40),
-    "max_question_chars": (1, 10_000_000), "port": (1, 65_535),
+    "max_question_chars": (1, 10_000_000), "port": (1, 65_535), "api_max_concurrent": (1, 10_000),
 }
 
 
@@ -201,6 +204,9 @@ def _coerce(name: str, raw: Any, target: Any) -> Any:
         return None
     text = str(raw)
     kind = str(target)
+    if kind.startswith("tuple"):  # a list in the settings file, comma-separated in the environment
+        items = raw if isinstance(raw, list | tuple) else text.split(",")
+        return tuple(str(item).strip() for item in items if str(item).strip())
     if kind == "bool":
         if isinstance(raw, bool):
             return raw

@@ -14,7 +14,7 @@ from rag.cli import build_parser, main
 from rag.errors import RagError, SettingsError
 from rag.settings import load_settings
 
-COMMANDS = ["index", "search", "ask", "status", "serve", "eval"]
+COMMANDS = ["index", "search", "ask", "status", "serve", "mcp", "eval"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -23,6 +23,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the command named in ``args``; RagError for a command there is none of."""
     handler = {
         "index": cmd_index, "search": cmd_search, "ask": cmd_ask, "status": cmd_status, "serve": cmd_serve,
+        "mcp": cmd_mcp,
         "eval": cmd_eval,
     }.get(args.command)
     if handler is None:
@@ -174,5 +175,17 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from rag.ui.server import serve
 
     started = time.perf_counter()
-    serve(settings, started=started)
+    serve(settings, started=started, api_only=args.api_only)
+    return 0
+
+
+def cmd_mcp(args: argparse.Namespace, settings: Settings) -> int:
+    """Serve the MCP tools on stdio until the client closes it (stdout carries only the protocol)."""
+    from rag.api.catalog import DEFAULT_NAME, Catalog
+    from rag.api.mcp_tools import build_mcp
+
+    kb = KnowledgeBase(settings)
+    kb.encoder()  # loaded before the first call, so it does not wait on the model
+    kb.reader()
+    build_mcp(Catalog({DEFAULT_NAME: kb})).run("stdio")
     return 0

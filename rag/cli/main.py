@@ -80,10 +80,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     _common(p)
 
-    p = sub.add_parser("serve", help="start the browser chat",
-                       description="Start the chat page (binds to 127.0.0.1 unless --host is given).")
+    p = sub.add_parser("serve", help="start the browser chat and the API beside it",
+                       description="Start the chat page at / and the HTTP API beside it (OpenAI-compatible /v1, "
+                                   "Dify /retrieval, /api, MCP at /mcp, docs at /docs); binds to 127.0.0.1 unless "
+                                   "--host is given. On another address the API needs keys (RAG_API_KEYS).")
     p.add_argument("--host", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default 7860)")
+    p.add_argument("--api-only", action="store_true", help="serve the API without the browser page")
+    _common(p)
+
+    p = sub.add_parser("mcp", help="run the MCP server on stdio (tools: search, ask, list_knowledge_bases)",
+                       description="An MCP server over stdio for assistants that call tools; the same tools are "
+                                   "served over HTTP at /mcp by `rag serve`.")
     _common(p)
 
     from rag.cli.eval import add_eval_parser
