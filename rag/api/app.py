@@ -237,7 +237,8 @@ def _openai_routes(app: FastAPI, catalog: Catalog, slots: Slots, caller: Any) ->
     @app.post("/v1/chat/completions", summary="A cited answer in OpenAI's chat completion format",
               response_model=None)
     def chat(body: ChatRequest, who: int | None = Depends(caller)) -> Json | StreamingResponse:
-        name, kb = catalog.pick(body.model)
+        names = catalog.pick(body.model)
+        name, kb = ",".join(names), catalog.bases.get(names[0])
         question, history = openai_chat.question_and_history(body.messages)
         kb.check_question(question, history)
         generative = kb.settings.answer_mode == "generative" and kb.settings.generative_available
@@ -245,9 +246,12 @@ def _openai_routes(app: FastAPI, catalog: Catalog, slots: Slots, caller: Any) ->
         def tokens(text: str) -> int:
             return kb.encoder().count_tokens(text, kind="query")
 
+        def steps() -> Iterator[Any]:
+            return catalog.bases.answer_steps(question, names, history, generative=generative)
+
         if not body.stream:
             with slots.hold(who):
-                answer = _collect(kb.answer_steps(question, history, generative=generative))
+                answer = _collect(steps())
                 return Json(openai_chat.completion(answer, name, tokens))
         if not slots.try_hold(who):
             raise BusyError(f"too many requests at once from this client (at most {slots.limit}, setting "
@@ -256,9 +260,8 @@ def _openai_routes(app: FastAPI, catalog: Catalog, slots: Slots, caller: Any) ->
 
         def events() -> Iterator[str]:
             try:
-                steps = (s for s in kb.answer_steps(question, history, generative=generative)
-                         if isinstance(s, str | Answer))
-                yield from openai_chat.stream_events(steps, name, tokens, include_usage)
+                wanted = (s for s in steps() if isinstance(s, str | Answer))
+                yield from openai_chat.stream_events(wanted, name, tokens, include_usage)
             except RagError as exc:  # after the headers: the error travels as an event, as OpenAI sends them
                 yield f"data: {json_text(openai_chat.error_body(str(exc), 'server_error'))}\n\n"
                 yield "data: [DONE]\n\n"

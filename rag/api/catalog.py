@@ -1,45 +1,47 @@
-"""The knowledge bases the API serves, by name (``default`` until there are several)."""
+"""The knowledge bases the API serves, by name: every one of the installation (``rag.kb.registry``).
+
+``model`` (OpenAI), ``knowledge_id`` (Dify) and ``knowledge_base`` (MCP, the
+native routes) name them; OpenAI's ``model`` and the MCP tools take several,
+comma-separated, searched together (``rag.kb.several``).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rag.errors import RagError
+from rag.errors import KnowledgeBaseError
 from rag.kb.knowledge_base import KnowledgeBase
+from rag.kb.registry import DEFAULT, settings_for, summary
+from rag.kb.several import KnowledgeBases
 
-DEFAULT_NAME = "default"
-
-
-class UnknownKnowledgeBaseError(RagError):
-    """A request named a knowledge base this server does not serve."""
+DEFAULT_NAME = DEFAULT
+UnknownKnowledgeBaseError = KnowledgeBaseError  # a name this server does not serve: 404 (Dify: 2001)
 
 
 @dataclass(frozen=True)
 class Catalog:
-    """Knowledge bases by name, in the order they are listed."""
+    """The installation's knowledge bases, opened on first use."""
 
-    bases: dict[str, KnowledgeBase]
+    bases: KnowledgeBases
 
     def names(self) -> list[str]:
         """The names, as ``GET /v1/models`` and ``list_knowledge_bases`` list them."""
-        return list(self.bases)
+        return self.bases.names()
 
     def get(self, name: str | None) -> tuple[str, KnowledgeBase]:
-        """One knowledge base by name (None or "": the first); UnknownKnowledgeBaseError otherwise."""
-        wanted = (name or "").strip() or next(iter(self.bases))
-        if wanted not in self.bases:
-            raise UnknownKnowledgeBaseError(f"no knowledge base named {wanted!r}; this server has: "
-                                            f"{', '.join(self.bases)}")
-        return wanted, self.bases[wanted]
+        """One knowledge base by name (None or "": ``default``); KnowledgeBaseError when there is none."""
+        wanted = (name or "").strip() or DEFAULT
+        if "," in wanted:
+            raise KnowledgeBaseError(f"{wanted!r} names several knowledge bases; this takes one")
+        return wanted, self.bases.get(wanted)
 
-    def pick(self, names: str | None) -> tuple[str, KnowledgeBase]:
-        """The knowledge base of a comma-separated ``model`` value; each name must exist.
+    def summaries(self) -> list[dict[str, object]]:
+        """Each knowledge base as ``rag kb list --json`` shows it (read from its manifest, nothing loaded)."""
+        return [summary(settings_for(self.bases.settings, spec), spec.name) for spec in self.bases.specs()]
 
-        Until several knowledge bases exist, every name given must be the one served.
-        """
-        given = [n.strip() for n in (names or "").split(",") if n.strip()] or [next(iter(self.bases))]
-        picked = [self.get(n) for n in dict.fromkeys(given)]
-        if len(picked) > 1:
-            raise UnknownKnowledgeBaseError("searching several knowledge bases at once is not supported yet; "
-                                            "name one")
-        return picked[0]
+    def pick(self, names: str | None) -> list[str]:
+        """The names of a comma-separated value (``model``), each checked to exist; ``default`` when empty."""
+        given = list(dict.fromkeys(n.strip() for n in (names or "").split(",") if n.strip())) or [DEFAULT]
+        for name in given:
+            self.bases.get(name)
+        return given

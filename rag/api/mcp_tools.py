@@ -59,39 +59,31 @@ def build_mcp(catalog: Catalog) -> MCPServer:
     server: MCPServer = MCPServer(name="rag-zh", instructions=INSTRUCTIONS, log_level="WARNING")
 
     @server.tool(description="Search the articles: the top passages for a question, with article, title, section, "
-                             "paragraph numbers and exact character offsets.")
+                             "paragraph numbers and exact character offsets. knowledge_base: one name or several, "
+                             "comma-separated (default: default).")
     def search(question: str, top_k: int = 5, knowledge_base: str | None = None) -> CallToolResult:
         try:
-            name, kb = catalog.get(knowledge_base)
+            names = catalog.pick(knowledge_base)
             if not 1 <= top_k <= 100:
                 raise RagError(f"top_k must be between 1 and 100; got {top_k}")
-            hits = [{**hit_to_json(h), "knowledge_base": name} for h in kb.search(question, k=top_k).hits]
+            hits = [hit_to_json(h) for h in catalog.bases.search(question, names, k=top_k).hits]
         except RagError as exc:
             return _error(exc)
         return _text_result(search_text(hits), {"hits": hits})
 
     @server.tool(description="Answer a question from the articles: a short exact answer, the sentences that hold it "
                              "with [n] citations (article, section, paragraph, offsets), or a refusal when the "
-                             "articles do not say.")
+                             "articles do not say. knowledge_base: one name or several, comma-separated.")
     def ask(question: str, knowledge_base: str | None = None) -> CallToolResult:
         try:
-            name, kb = catalog.get(knowledge_base)
-            answer = {**answer_to_json(kb.ask(question)), "knowledge_base": name}
+            answer = answer_to_json(catalog.bases.ask(question, catalog.pick(knowledge_base)))
         except RagError as exc:
             return _error(exc)
         return _text_result(ask_text(answer), answer)
 
     @server.tool(description="The knowledge bases this server searches, with their article and chunk counts.")
     def list_knowledge_bases() -> CallToolResult:
-        bases = []
-        for name in catalog.names():
-            _, kb = catalog.get(name)
-            try:
-                status = kb.status()
-                bases.append({"name": name, "articles": status["articles"], "chunks": status["chunks"],
-                              "built_at": status["built_at"]})
-            except RagError as exc:
-                bases.append({"name": name, "error": str(exc)})
+        bases = catalog.summaries()
         return _text_result(json_text(bases), {"knowledge_bases": bases})
 
     return server

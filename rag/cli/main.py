@@ -32,6 +32,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--milvus-uri", dest="milvus_uri", metavar="URI",
                         help="Milvus Lite file (default: <index-dir>/milvus.db) or http://host:19530 for a server; "
                         "the token comes from RAG_MILVUS_TOKEN or the settings file")
+    parser.add_argument("--kb", action="append", metavar="NAME",
+                        help="knowledge base (default: default, i.e. corpus/ and index/; RAG_KB, comma-separated); "
+                             "search and ask take several (--kb a --kb b)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
 
 
@@ -94,6 +97,21 @@ def build_parser() -> argparse.ArgumentParser:
                                    "served over HTTP at /mcp by `rag serve`.")
     _common(p)
 
+    p = sub.add_parser("kb", help="create, list or delete knowledge bases",
+                       description="Knowledge bases: `default` (corpus/ and index/), those made by `rag kb create` "
+                                   "(kbs/NAME/) and those declared in rag.toml ([kb.NAME] corpus_dir, index_dir).")
+    kb_sub = p.add_subparsers(dest="kb_command", metavar="ACTION", required=True)
+    q = kb_sub.add_parser("create", help="make kbs/NAME/ with its corpus/, index/ and kb.toml")
+    q.add_argument("name", help="1-40 lower-case letters, digits and underscores")
+    _common(q)
+    q = kb_sub.add_parser("list", help="name, folders, articles, chunks, build time and store of each")
+    q.add_argument("--json", action="store_true", help="one JSON object per knowledge base")
+    _common(q)
+    q = kb_sub.add_parser("delete", help="delete a knowledge base made by `rag kb create`, with its folder")
+    q.add_argument("name")
+    q.add_argument("--yes", action="store_true", help="do not ask")
+    _common(q)
+
     from rag.cli.eval import add_eval_parser
 
     add_eval_parser(sub, _common)
@@ -110,6 +128,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             overrides[name] = value
     if getattr(args, "corpus", None) is not None:
         overrides["corpus_dir"] = args.corpus
+    if getattr(args, "kb", None):
+        overrides["kb"] = [name for value in args.kb for name in value.split(",")]
     return load_settings(getattr(args, "config", None), overrides)
 
 

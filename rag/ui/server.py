@@ -77,8 +77,9 @@ def _mount(app: ChatApp, auth: tuple[str, str] | None, with_api: bool, api_only:
     if with_api:
         from rag.api.app import create_api
         from rag.api.catalog import DEFAULT_NAME, Catalog
+        from rag.kb.several import KnowledgeBases
 
-        root = create_api(Catalog({DEFAULT_NAME: app.kb}), settings)
+        root = create_api(Catalog(KnowledgeBases(settings, opened={DEFAULT_NAME: app.kb})), settings)
     else:
         root = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     if not api_only:
