@@ -23,6 +23,7 @@ from rag.errors import (
     IndexMismatchError,
     IndexMissingError,
     IndexReadOnlyError,
+    KnowledgeBaseError,
     ModelError,
     QuestionError,
     QuestionSetError,
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 __all__ = [
     "ArticleError", "EndpointError", "IndexCorruptError", "IndexLockedError", "IndexMismatchError",
-    "IndexMissingError", "IndexReadOnlyError", "KnowledgeBase", "ModelError", "QuestionError",
+    "IndexMissingError", "IndexReadOnlyError", "KnowledgeBase", "KnowledgeBaseError", "ModelError", "QuestionError",
     "QuestionSetError", "RagError", "Settings", "SettingsError", "StoreError", "load_settings",
 ]
 

@@ -44,6 +44,10 @@ class ModelError(RagError):
     """The embedding model cannot be prepared or loaded."""
 
 
+class KnowledgeBaseError(RagError):
+    """A knowledge base that does not exist, a name that cannot be one, or one that cannot be deleted."""
+
+
 class QuestionError(RagError):
     """A question cannot be asked: too long, or limited to articles that are not indexed."""
 

@@ -73,6 +73,7 @@ class Hit:
     dense_score: float | None = None
     lexical_rank: int | None = None
     lexical_score: float | None = None
+    knowledge_base: str = "default"  # the knowledge base it was found in (rag.kb.registry)
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ class Citation:
     paragraph_start: int
     start: int
     end: int
+    knowledge_base: str = "default"
 
     @property
     def sentence_text(self) -> str:

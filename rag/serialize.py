@@ -18,6 +18,7 @@ def hit_to_json(hit: Hit) -> dict[str, Any]:
         "dense_score": None if hit.dense_score is None else round(hit.dense_score, 6),
         "lexical_rank": hit.lexical_rank,
         "lexical_score": None if hit.lexical_score is None else round(hit.lexical_score, 6),
+        "knowledge_base": hit.knowledge_base,
     }
 
 
@@ -26,7 +27,7 @@ def citation_to_json(c: Citation) -> dict[str, Any]:
     return {
         "n": c.n, "article": c.article, "title": c.title, "section": c.section, "paragraph": c.paragraph,
         "page": c.page, "paragraph_text": c.paragraph_text, "paragraph_start": c.paragraph_start,
-        "start": c.start, "end": c.end, "text": c.sentence_text,
+        "start": c.start, "end": c.end, "text": c.sentence_text, "knowledge_base": c.knowledge_base,
     }
 
 

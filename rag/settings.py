@@ -41,6 +41,11 @@ class Settings:
     models_dir: Path = Path("models")
     cache_dir: Path | None = None  # embedding cache; None: index_dir/cache
     eval_dir: Path | None = None  # evaluation runs and cached indexes (.index/); None: eval-runs/ beside index_dir
+    # knowledge bases (rag.kb.registry): which ones a command uses, where `rag kb create` puts new ones, and
+    # the [kb.NAME] tables of the settings file (each a corpus_dir, an index_dir and settings of its own)
+    kb: tuple[str, ...] = ("default",)
+    kbs_dir: Path = Path("kbs")
+    kb_tables: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
     # embedding model
     model: str = DEFAULT_MODEL
     encoder_backend: str = "auto"  # onnx-int8 for the default model (2.2x torch, same hit@5), torch for others
@@ -89,6 +94,9 @@ class Settings:
     port: int = 7860
     auth_user: str | None = None
     auth_password: str | None = field(default=None, repr=False)
+    # HTTP API (rag serve): keys a client sends as "Authorization: Bearer KEY"; RAG_API_KEYS is comma-separated
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
+    api_max_concurrent: int = 4  # requests one key (or, without keys, the machine) may have running at once
     # store
     store: str = "faiss"
     milvus_uri: str | None = None
@@ -166,11 +174,11 @@ class Settings:
                 out[f.name] = "***" if getattr(self, f.name) else None
                 continue
             value = getattr(self, f.name)
-            out[f.name] = str(value) if isinstance(value, Path) else value
+            out[f.name] = str(value) if isinstance(value, Path) else list(value) if isinstance(value, tuple) else value
         return out
 
 
-SECRET_FIELDS = frozenset({"llm_api_key", "auth_password", "milvus_token"})
+SECRET_FIELDS = frozenset({"llm_api_key", "auth_password", "milvus_token", "api_keys"})
 INF = float("inf")
 # Every numeric setting's range (inclusive); nan and infinite values are refused too.
 NUMBER_RANGES: dict[str, tuple[float, float]] = {
@@ -183,7 +191,7 @@ NUMBER_RANGES: dict[str, tuple[float, float]] = {
     # the support score is the evidence score less a small share of the reader's null score (logits, tens at most)
     "reader_refusal_threshold": (-2, 4), "llm_timeout": (0.001, 86_400), "llm_deadline": (0.001, 86_400),
     "max_article_bytes": (1, 1 << 40), "max_extracted_chars": (1, 1 << 40), "max_upload_bytes": (1, 1 << 40),
-    "max_question_chars": (1, 10_000_000), "port": (1, 65_535),
+    "max_question_chars": (1, 10_000_000), "port": (1, 65_535), "api_max_concurrent": (1, 10_000),
 }
 
 
@@ -205,6 +213,9 @@ def _coerce(name: str, raw: Any, target: Any) -> Any:
         return None
     text = str(raw)
     kind = str(target)
+    if kind.startswith("tuple"):  # a list in the settings file, comma-separated in the environment
+        items = raw if isinstance(raw, list | tuple) else text.split(",")
+        return tuple(str(item).strip() for item in items if str(item).strip())
     if kind == "bool":
         if isinstance(raw, bool):
             return raw
@@ -255,7 +266,10 @@ def load_settings(
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise SettingsError(f"settings file {path} is not valid TOML: {exc}") from exc
         for key, raw in data.items():
-            if key not in known:
+            if key == "kb" and isinstance(raw, dict):  # [kb.NAME] tables declare knowledge bases
+                values["kb_tables"] = _kb_tables(path, raw)
+                continue
+            if key not in known or key == "kb_tables":
                 raise SettingsError(
                     f"settings file {path}: unknown setting {key!r} "
                     f"(known: {', '.join(sorted(known))})"
@@ -263,6 +277,8 @@ def load_settings(
             values[key] = _coerce(key, raw, known[key])
 
     for name, kind in known.items():
+        if name == "kb_tables":
+            continue
         raw_env = env.get("RAG_" + name.upper())
         if raw_env is not None and raw_env != "":
             values[name] = _coerce(name, raw_env, kind)
@@ -277,6 +293,35 @@ def load_settings(
             raise SettingsError(f"unknown setting {name!r}")
         values[name] = _coerce(name, raw, known[name]) if not isinstance(raw, (bool,)) else raw
     return Settings(**values)
+
+
+def _kb_tables(path: Path, raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The ``[kb.NAME]`` tables of a settings file, each checked to be a table."""
+    tables = {}
+    for name, table in raw.items():
+        if not isinstance(table, dict):
+            raise SettingsError(f"settings file {path}: [kb.{name}] must be a table (corpus_dir = …, index_dir = …)")
+        tables[str(name)] = dict(table)
+    return tables
+
+
+# What a knowledge base's own settings (kb.toml, a [kb.NAME] table) may not set: which bases exist and are used.
+NOT_PER_KB = frozenset({"kb", "kbs_dir", "kb_tables"})
+
+
+def settings_with(settings: Settings, table: Mapping[str, Any], source: str) -> Settings:
+    """``settings`` with the values of a table (a knowledge base's kb.toml or [kb.NAME]), checked like a file's.
+
+    Relative folders in the table are taken as they are (relative to the working folder, like rag.toml's).
+    """
+    known = {f.name: f.type for f in fields(Settings)}
+    changes = {}
+    for key, raw in table.items():
+        if key not in known or key in NOT_PER_KB:
+            raise SettingsError(f"{source}: unknown setting {key!r} for a knowledge base "
+                                f"(known: {', '.join(sorted(set(known) - NOT_PER_KB))})")
+        changes[key] = _coerce(key, raw, known[key])
+    return settings.replace(**changes) if changes else settings
 
 
 def resolve_backend(model: str, backend: str) -> str:

@@ -23,11 +23,30 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the command named in ``args``; RagError for a command there is none of."""
     handler = {
         "index": cmd_index, "search": cmd_search, "ask": cmd_ask, "status": cmd_status, "serve": cmd_serve,
-        "eval": cmd_eval,
+        "mcp": cmd_mcp, "eval": cmd_eval, "kb": cmd_kb,
     }.get(args.command)
     if handler is None:
         raise RagError(f"unknown command {args.command!r}; run `rag --help` for the commands")
+    if args.command in ("index", "status") or (args.command == "eval" and getattr(args, "file", None)):
+        settings = one_base(args, settings)
     return handler(args, settings)
+
+
+def one_base(args: argparse.Namespace, settings: Settings) -> Settings:
+    """The settings of the one knowledge base a command works on (``--kb NAME``, default ``default``)."""
+    from rag.kb.registry import find_base, settings_for
+
+    if len(settings.kb) != 1:
+        raise RagError(f"`rag {args.command}` works on one knowledge base at a time; give one --kb "
+                       f"(got {', '.join(settings.kb)})")
+    spec = find_base(settings, settings.kb[0])
+    if spec.origin != "default":
+        given = [flag for flag, value in (("--index-dir", getattr(args, "index_dir", None)),
+                                          ("a corpus folder", getattr(args, "corpus", None))) if value is not None]
+        if given:
+            raise RagError(f"knowledge base {spec.name!r} has its own folders ({spec.corpus_dir}, {spec.index_dir}): "
+                           f"drop {' and '.join(given)}, or leave out --kb")
+    return settings_for(settings, spec)
 
 
 def _dump(data: Any) -> None:
@@ -90,7 +109,14 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     """Print ranked chunks."""
     if not args.question.strip():
         raise RagError("the question is empty; type some words to search for")
-    result = KnowledgeBase(settings).search(args.question, articles=args.articles)
+    if len(settings.kb) == 1:
+        result = _one(settings).search(args.question, articles=args.articles)
+    else:
+        from rag.kb.several import KnowledgeBases
+
+        if args.articles:
+            raise RagError("--article works on one knowledge base at a time; give one --kb")
+        result = KnowledgeBases(settings).search(args.question, settings.kb)
     if args.json:
         for hit in result.hits:
             _dump(hit_to_json(hit))
@@ -110,8 +136,15 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     """Print an answer with its citations."""
     if not args.question.strip():
         raise RagError("the question is empty; ask something about the articles")
-    kb = KnowledgeBase(settings)
-    answer = _generative_answer(kb, args) if args.generative else kb.ask(args.question, articles=args.articles)
+    if len(settings.kb) == 1:
+        kb = _one(settings)
+        answer = _generative_answer(kb, args) if args.generative else kb.ask(args.question, articles=args.articles)
+    else:
+        from rag.kb.several import KnowledgeBases
+
+        if args.generative:
+            raise RagError("--generative works on one knowledge base at a time; give one --kb")
+        answer = KnowledgeBases(settings).ask(args.question, settings.kb, articles=args.articles)
     if args.json:
         _dump(answer_to_json(answer))
         return 0
@@ -136,6 +169,14 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     if answer.uncited:
         print("注意: 回答没有引用任何检索到的段落, 请核实。")
     return 0
+
+
+def _one(settings: Settings) -> KnowledgeBase:
+    """The one knowledge base named by ``settings.kb``."""
+    from rag.kb.registry import find_base, settings_for
+
+    spec = find_base(settings, settings.kb[0])
+    return KnowledgeBase(settings_for(settings, spec), name=spec.name)
 
 
 def _generative_answer(kb: KnowledgeBase, args: argparse.Namespace) -> Answer:
@@ -174,5 +215,51 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from rag.ui.server import serve
 
     started = time.perf_counter()
-    serve(settings, started=started)
+    serve(settings, started=started, api_only=args.api_only)
+    return 0
+
+
+def cmd_kb(args: argparse.Namespace, settings: Settings) -> int:
+    """``rag kb create|list|delete``."""
+    from rag.kb.registry import create_base, delete_base, find_base, list_bases, settings_for, summary
+
+    if args.kb_command == "create":
+        spec = create_base(settings, args.name)
+        print(f"created knowledge base {spec.name}: put its articles in {terminal_line(str(spec.corpus_dir))}, "
+              f"then run `rag index --kb {spec.name}`")
+        return 0
+    if args.kb_command == "delete":
+        spec = find_base(settings, args.name)
+        if spec.origin == "created" and not args.yes:
+            if not sys.stdin.isatty():
+                raise RagError(f"deleting {spec.name} removes {spec.folder} with its articles and index: "
+                               "add --yes to confirm")
+            reply = input(f"delete knowledge base {spec.name} and its folder {spec.folder}? [y/N] ")
+            if reply.strip().lower() not in ("y", "yes"):
+                print("not deleted")
+                return 1
+        delete_base(settings, args.name)
+        print(f"deleted knowledge base {spec.name} ({terminal_line(str(spec.folder))})")
+        return 0
+    rows = [summary(settings_for(settings, spec), spec.name) for spec in list_bases(settings)]
+    for row in rows:
+        if args.json:
+            _dump(row)
+        else:
+            built = row["built_at"] or "not built"
+            print(f"{row['name']:<16} {row['articles']:>5} articles {row['chunks']:>7} chunks  {built}  "
+                  f"{row['store']}  {terminal_line(str(row['corpus_dir']))}")
+    return 0
+
+
+def cmd_mcp(args: argparse.Namespace, settings: Settings) -> int:
+    """Serve the MCP tools on stdio until the client closes it (stdout carries only the protocol)."""
+    from rag.api.catalog import Catalog
+    from rag.api.mcp_tools import build_mcp
+    from rag.kb.several import KnowledgeBases
+
+    bases = KnowledgeBases(settings)
+    for name in settings.kb:  # loaded before the first call, so it does not wait on the model
+        bases.get(name).reader()
+    build_mcp(Catalog(bases)).run("stdio")
     return 0

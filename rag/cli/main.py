@@ -32,6 +32,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--milvus-uri", dest="milvus_uri", metavar="URI",
                         help="Milvus Lite file (default: <index-dir>/milvus.db) or http://host:19530 for a server; "
                         "the token comes from RAG_MILVUS_TOKEN or the settings file")
+    parser.add_argument("--kb", action="append", metavar="NAME",
+                        help="knowledge base (default: default, i.e. corpus/ and index/; RAG_KB, comma-separated); "
+                             "search and ask take several (--kb a --kb b)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
 
 
@@ -80,11 +83,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     _common(p)
 
-    p = sub.add_parser("serve", help="start the browser chat",
-                       description="Start the chat page (binds to 127.0.0.1 unless --host is given).")
+    p = sub.add_parser("serve", help="start the browser chat and the API beside it",
+                       description="Start the chat page at / and the HTTP API beside it (OpenAI-compatible /v1, "
+                                   "Dify /retrieval, /api, MCP at /mcp, docs at /docs); binds to 127.0.0.1 unless "
+                                   "--host is given. On another address the API needs keys (RAG_API_KEYS).")
     p.add_argument("--host", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default 7860)")
+    p.add_argument("--api-only", action="store_true", help="serve the API without the browser page")
     _common(p)
+
+    p = sub.add_parser("mcp", help="run the MCP server on stdio (tools: search, ask, list_knowledge_bases)",
+                       description="An MCP server over stdio for assistants that call tools; the same tools are "
+                                   "served over HTTP at /mcp by `rag serve`.")
+    _common(p)
+
+    p = sub.add_parser("kb", help="create, list or delete knowledge bases",
+                       description="Knowledge bases: `default` (corpus/ and index/), those made by `rag kb create` "
+                                   "(kbs/NAME/) and those declared in rag.toml ([kb.NAME] corpus_dir, index_dir).")
+    kb_sub = p.add_subparsers(dest="kb_command", metavar="ACTION", required=True)
+    q = kb_sub.add_parser("create", help="make kbs/NAME/ with its corpus/, index/ and kb.toml")
+    q.add_argument("name", help="1-40 lower-case letters, digits and underscores")
+    _common(q)
+    q = kb_sub.add_parser("list", help="name, folders, articles, chunks, build time and store of each")
+    q.add_argument("--json", action="store_true", help="one JSON object per knowledge base")
+    _common(q)
+    q = kb_sub.add_parser("delete", help="delete a knowledge base made by `rag kb create`, with its folder")
+    q.add_argument("name")
+    q.add_argument("--yes", action="store_true", help="do not ask")
+    _common(q)
 
     from rag.cli.eval import add_eval_parser
 
@@ -102,6 +128,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             overrides[name] = value
     if getattr(args, "corpus", None) is not None:
         overrides["corpus_dir"] = args.corpus
+    if getattr(args, "kb", None):
+        overrides["kb"] = [name for value in args.kb for name in value.split(",")]
     return load_settings(getattr(args, "config", None), overrides)
 
 

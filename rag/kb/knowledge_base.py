@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from rag.answer.extractive import AnswerParams, extractive_answer
@@ -44,11 +44,16 @@ class Retrieved:
 class KnowledgeBase:
     """Articles indexed in one index folder, searched and answered with one encoder."""
 
-    def __init__(self, settings: Settings, encoder: Encoder | None = None):
-        """``encoder``: an already loaded encoder to share (it must match the settings)."""
+    def __init__(self, settings: Settings, encoder: Encoder | None = None, name: str = "default",
+                 reader: Reader | None = None):
+        """``encoder``, ``reader``: already loaded ones to share (the encoder must match the settings).
+
+        ``name``: the knowledge base's name (``rag.kb.registry``), carried by its hits and citations.
+        """
         self.settings = settings
+        self.name = name
         self._encoder: Encoder | None = encoder
-        self._reader: Reader | None = None
+        self._reader: Reader | None = reader
         self._searcher: Searcher | None = None
         self._lock = threading.RLock()
         # One pool for every index version: a question still running on the
@@ -115,7 +120,14 @@ class KnowledgeBase:
         self.check_question(query)
         searcher = self.searcher()
         check_articles(searcher.version, articles)
-        return searcher.search(query, k or self.settings.top_k, mode or self.settings.retrieval_mode, articles)
+        return self._stamped(searcher.search(query, k or self.settings.top_k, mode or self.settings.retrieval_mode,
+                                             articles))
+
+    def _stamped(self, result: SearchResult) -> SearchResult:
+        """The result with its hits naming this knowledge base."""
+        if self.name != "default":
+            result.hits = [replace(h, knowledge_base=self.name) for h in result.hits]
+        return result
 
     def check_question(self, question: str, history: list[str] | None = None) -> None:
         """Refuse a question (or a previous one it leans on) over ``max_question_chars``, before any tokenising.
@@ -153,7 +165,8 @@ class KnowledgeBase:
         overview = is_overview_question(question)  # about the article as a whole: never a follow-up
         query = question if overview else followup_query(question, history or [])
         k = k or self.settings.top_k
-        result = searcher.search(query, max(k, depth or k), mode or self.settings.retrieval_mode, articles or None)
+        result = self._stamped(searcher.search(query, max(k, depth or k), mode or self.settings.retrieval_mode,
+                                               articles or None))
         hits = result.hits[:k]
         searched = time.perf_counter()
         yield Retrieved(query, result)
@@ -170,6 +183,7 @@ class KnowledgeBase:
                 if isinstance(item, Answer):
                     item.timings_ms = {**result.timings_ms, "search": (searched - started) * 1000,
                                        **item.timings_ms}
+                    self._stamp_citations(item)
                 yield item
             return
         assert result.query_vector is not None  # the searcher always encodes the query
@@ -178,7 +192,13 @@ class KnowledgeBase:
         done = time.perf_counter()
         answer.timings_ms = {**result.timings_ms, "search": (searched - started) * 1000, **answer.timings_ms,
                              "answer": (done - searched) * 1000, "total": (done - started) * 1000}
+        self._stamp_citations(answer)
         yield answer
+
+    def _stamp_citations(self, answer: Answer) -> None:
+        """The answer's citations name this knowledge base."""
+        if self.name != "default":
+            answer.citations = [replace(c, knowledge_base=self.name) for c in answer.citations]
 
     def ask(self, question: str, history: list[str] | None = None, k: int | None = None,
             mode: str | None = None, articles: list[str] | None = None) -> Answer:

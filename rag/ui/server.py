@@ -13,7 +13,9 @@ import ipaddress
 import logging
 import os
 import socket
+import threading
 import time
+from typing import Any
 
 from rag.errors import RagError, SettingsError
 from rag.settings import Settings
@@ -24,8 +26,15 @@ from rag.ui.toasts import TOAST_TITLE_SCRIPT
 log = logging.getLogger(__name__)
 
 
-def serve(settings: Settings, started: float | None = None) -> None:
-    """Start the browser chat on settings.host:settings.port and block; prints the URL and start-up time."""
+def serve(settings: Settings, started: float | None = None, api_only: bool = False) -> None:
+    """Serve the browser chat at ``/`` and the API beside it on settings.host:settings.port, and block.
+
+    The API (``rag.api``) is served on 127.0.0.1, open to the machine or behind
+    ``api_keys`` when set; on any other address only with keys: without them its
+    routes are not mounted and a start-up line says how to enable them.
+    ``api_only``: the API without the page (refused where the API could not be
+    served). Prints the URLs and the start-up time.
+    """
     started = time.perf_counter() if started is None else started
     # Before gradio is imported: it reads this at import time.
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
@@ -33,40 +42,104 @@ def serve(settings: Settings, started: float | None = None) -> None:
         raise SettingsError("auth_user and auth_password go together: set both (RAG_AUTH_USER, RAG_AUTH_PASSWORD) "
                             "or neither")
     auth = (settings.auth_user, settings.auth_password) if settings.auth_user and settings.auth_password else None
-    if auth is None and not is_loopback(settings.host):
+    with_api = bool(settings.api_keys) or is_loopback(settings.host)
+    if api_only and not with_api:
+        raise SettingsError(f"the API on {settings.host} needs keys: set RAG_API_KEYS (or api_keys in rag.toml), "
+                            "or bind to 127.0.0.1")
+    if auth is None and not api_only and not is_loopback(settings.host):
         warning = open_to_network_text(settings.host)
         log.warning(warning)
         print(f"rag: warning: {warning}", flush=True)
     check_address(settings.host, settings.port)  # before the model loads: a taken port fails at once
-    import gradio as gr
-
     app = ChatApp(settings)
     note = app.warm_up()
-    i18n = page_i18n(settings)
-    demo = build_app(app, i18n)
-    demo.queue(default_concurrency_limit=2)
-    font = ["Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei", "system-ui", "sans-serif"]
-    # Local font names only: a Google font would be fetched from the internet the server may not have.
-    theme = gr.themes.Soft(primary_hue="blue", font=font, font_mono=["Noto Sans Mono CJK SC", "monospace"])
-    try:
-        _, url, _ = demo.launch(
-            server_name=settings.host, server_port=settings.port, auth=auth, prevent_thread_lock=True, quiet=True,
-            show_error=False, max_file_size=settings.max_upload_bytes, ssr_mode=False, theme=theme,
-            css=static_text("app.css"), footer_links=[], i18n=i18n, js=TOAST_TITLE_SCRIPT,
-            allowed_paths=[str(settings.eval_root.resolve())],  # the evaluation reports, offered for download
-        )
-    except OSError as exc:  # the port was taken between the check and now
-        raise RagError(f"cannot listen on {settings.host}:{settings.port} ({exc}); choose another port with "
-                       f"--port, e.g. --port {_next_port(settings.port)}") from exc
-    shown = url or f"http://{settings.host}:{settings.port}/"
-    print(f"rag: chat at {shown} (ready in {time.perf_counter() - started:.1f} s"
-          f"{', login required' if auth else ''})", flush=True)
+    server = _mount(app, auth, with_api, api_only)
+    base = f"http://{_url_host(settings.host)}:{settings.port}/"
+    if not api_only:
+        print(f"rag: chat at {base} (ready in {time.perf_counter() - started:.1f} s"
+              f"{', login required' if auth else ''})", flush=True)
+    if with_api:
+        keys = "key required" if settings.api_keys else "open to this machine, no key"
+        print(f"rag: API at {base}v1 (OpenAI), {base}retrieval (Dify), {base}mcp (MCP), docs at {base}docs "
+              f"({keys}{'; ready in %.1f s' % (time.perf_counter() - started) if api_only else ''})", flush=True)
+    else:
+        print(f"rag: the API is not served on {settings.host}: set RAG_API_KEYS (or api_keys in rag.toml) to "
+              "serve it with keys", flush=True)
     if note:
         print(f"rag: {note} (or use the Articles tab: 重建索引)", flush=True)
-    try:
-        demo.block_thread()
-    finally:
-        demo.close()
+    server.wait()
+
+
+def _mount(app: ChatApp, auth: tuple[str, str] | None, with_api: bool, api_only: bool) -> _Server:
+    """The FastAPI app (the API's routes first, then the page at ``/``), started on the settings' address."""
+    from fastapi import FastAPI
+
+    settings = app.settings
+    if with_api:
+        from rag.api.app import create_api
+        from rag.api.catalog import DEFAULT_NAME, Catalog
+        from rag.kb.several import KnowledgeBases
+
+        root = create_api(Catalog(KnowledgeBases(settings, opened={DEFAULT_NAME: app.kb})), settings)
+    else:
+        root = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    if not api_only:
+        import gradio as gr
+
+        i18n = page_i18n(settings)
+        demo = build_app(app, i18n)
+        demo.queue(default_concurrency_limit=2)
+        font = ["Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei", "system-ui", "sans-serif"]
+        # Local font names only: a Google font would be fetched from the internet the server may not have.
+        theme = gr.themes.Soft(primary_hue="blue", font=font, font_mono=["Noto Sans Mono CJK SC", "monospace"])
+        gr.mount_gradio_app(
+            root, demo, "/", server_name=settings.host, server_port=settings.port, auth=auth, show_error=False,
+            max_file_size=settings.max_upload_bytes, ssr_mode=False, theme=theme, css=static_text("app.css"),
+            footer_links=[], i18n=i18n, js=TOAST_TITLE_SCRIPT,
+            allowed_paths=[str(settings.eval_root.resolve())],  # the reports, for download
+        )
+    return _Server.start(root, settings.host, settings.port)
+
+
+class _Server:
+    """uvicorn on a thread of its own, so start-up can be waited for and its failure told in one line."""
+
+    def __init__(self, server: Any, thread: threading.Thread) -> None:
+        self.server, self.thread = server, thread
+
+    @classmethod
+    def start(cls, asgi: Any, host: str, port: int) -> _Server:
+        """Start serving; RagError when the address cannot be bound (taken between the check and now)."""
+        import uvicorn
+
+        config = uvicorn.Config(asgi, host=host.strip("[]"), port=port, log_level="warning", lifespan="on",
+                                timeout_graceful_shutdown=2)
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+        thread.start()
+        while not server.started:
+            if not thread.is_alive():
+                raise RagError(f"cannot listen on {host}:{port}; choose another port with --port, e.g. "
+                               f"--port {_next_port(port)}")
+            time.sleep(0.05)
+        return cls(server, thread)
+
+    def wait(self) -> None:
+        """Block until the server stops (Ctrl-C stops it)."""
+        try:
+            while self.thread.is_alive():
+                self.thread.join(0.5)
+        except KeyboardInterrupt:
+            self.server.should_exit = True
+            self.thread.join(5)
+
+
+def _url_host(host: str) -> str:
+    """The host as a URL writes it (0.0.0.0 and :: as 127.0.0.1 for a local browser; IPv6 in brackets)."""
+    bare = host.strip("[]")
+    if bare in ("0.0.0.0", "::"):
+        return "127.0.0.1"
+    return f"[{bare}]" if ":" in bare else bare
 
 
 def is_loopback(host: str) -> bool:

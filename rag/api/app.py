@@ -1,0 +1,318 @@
+"""The API's FastAPI app: routes, keys, limits and the error shape of each contract.
+
+``create_api`` returns the app ``rag serve`` mounts the browser page into (the
+routes come first, the page takes the rest of the paths); ``rag serve
+--api-only`` serves it alone. Keys are checked when ``api_keys`` is set; the
+caller (``rag.ui.server``) does not create the API at all on a network address
+without keys. Every route shares the library's limits (``max_question_chars``),
+a 1 MB body limit and ``api_max_concurrent`` requests per key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from fastapi import Depends, FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from rag.api import dify, native, openai_chat
+from rag.api.access import ApiKeyError, BusyError, Slots, check_key
+from rag.api.catalog import Catalog, UnknownKnowledgeBaseError
+from rag.api.dify import DifyRequestError, RetrievalRequest
+from rag.api.mcp_tools import build_mcp
+from rag.api.native import AskRequest, SearchRequest
+from rag.api.openai_chat import ChatRequest, ChatRequestError
+from rag.errors import (
+    EndpointError,
+    IndexCorruptError,
+    IndexMismatchError,
+    IndexMissingError,
+    ModelError,
+    QuestionError,
+    RagError,
+    StoreError,
+)
+from rag.records import Answer
+from rag.serialize import json_text
+from rag.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 1024 * 1024
+API_PREFIXES = ("/v1/", "/retrieval", "/api/", "/mcp", "/docs", "/openapi.json")
+_STATUS: list[tuple[type[RagError], int]] = [
+    (ApiKeyError, 401), (BusyError, 429), (UnknownKnowledgeBaseError, 404), (EndpointError, 502),
+    (IndexMissingError, 503), (IndexCorruptError, 503), (IndexMismatchError, 503), (ModelError, 503),
+    (StoreError, 503), (QuestionError, 400), (ChatRequestError, 400), (DifyRequestError, 400),
+]
+
+
+class Json(JSONResponse):
+    """JSON as the CLI writes it: UTF-8, a file name's undecodable bytes as ``\\udcNN`` escapes."""
+
+    def render(self, content: Any) -> bytes:
+        """The body bytes."""
+        return json_text(content).encode("utf-8")
+
+
+def status_of(exc: RagError) -> int:
+    """The HTTP status of a library error (400 for the rest: the request can be fixed)."""
+    return next((code for kind, code in _STATUS if isinstance(exc, kind)), 400)
+
+
+def error_response(path: str, status: int, message: str, exc: RagError | None = None) -> Json:
+    """An error in the shape of the contract the path belongs to (OpenAI, Dify, or the CLI's one line)."""
+    if path.startswith("/retrieval"):
+        if isinstance(exc, ApiKeyError):
+            code = dify.INVALID_AUTH_HEADER if exc.reason == "malformed" else dify.INVALID_KEY
+            return Json(dify.error_body(code, message), status_code=403)
+        if isinstance(exc, UnknownKnowledgeBaseError):
+            return Json(dify.error_body(dify.UNKNOWN_KNOWLEDGE, message), status_code=404)
+        return Json(dify.error_body(status, message), status_code=status)
+    if path.startswith("/v1/"):
+        kind = {401: "authentication_error", 429: "rate_limit_error", 404: "invalid_request_error"}.get(
+            status, "invalid_request_error" if status < 500 else "server_error")
+        reason = {401: "invalid_api_key", 404: "model_not_found", 413: "request_too_large"}.get(status)
+        param = exc.param if isinstance(exc, ChatRequestError) else "model" if status == 404 else None
+        return Json(openai_chat.error_body(message, kind, param, reason), status_code=status)
+    return Json({"error": message}, status_code=status)
+
+
+def validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
+    """The first validation error as one line, and the field it is about."""
+    first = exc.errors()[0] if exc.errors() else {}
+    where = [str(p) for p in first.get("loc", ()) if p != "body"]
+    field = ".".join(where) or None
+    return f"{field or 'the body'}: {first.get('msg', 'invalid request')}", (where[0] if where else None)
+
+
+class BodyLimit:
+    """Refuse (413) an API request body over ``limit`` bytes, by its header or as it streams in; pages pass."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on, counting its body."""
+        if scope["type"] != "http" or not str(scope["path"]).startswith(API_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if not declared.isdigit() or int(declared) > self.limit:
+            await self._refuse(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _BodyTooLargeError
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _BodyTooLargeError:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = f"the request body is over {self.limit // 1024} KB; send a shorter request"
+        await error_response(str(scope["path"]), 413, message)(scope, receive, send)
+
+
+class _BodyTooLargeError(Exception):
+    pass
+
+
+class ServerTiming:
+    """Add ``Server-Timing: app;dur=MS`` to API responses: the time from the request to the response's headers.
+
+    For a stream that is the time to its first byte; the benchmark reads it
+    (benchmarks/api_latency.py) beside the time its client measures.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on, stamping the response's headers."""
+        if scope["type"] != "http" or not str(scope["path"]).startswith(API_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        began = time.perf_counter()
+
+        async def stamped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                took = (time.perf_counter() - began) * 1000
+                message = {**message, "headers": [*message.get("headers", []),
+                                                  (b"server-timing", f"app;dur={took:.2f}".encode())]}
+            await send(message)
+
+        await self.app(scope, receive, stamped)
+
+
+class KeyGuard:
+    """An ASGI app behind the API keys (the MCP endpoint, which is not a FastAPI route)."""
+
+    def __init__(self, app: ASGIApp, keys: tuple[str, ...]) -> None:
+        self.app, self.keys = app, keys
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Check the key, then pass the request on."""
+        headers = dict(scope.get("headers", []))
+        try:
+            check_key(headers.get(b"authorization", b"").decode("latin-1") or None, self.keys)
+        except ApiKeyError as exc:
+            await error_response("/mcp", 401, str(exc), exc)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def create_api(catalog: Catalog, settings: Settings) -> FastAPI:
+    """The API app over the catalog's knowledge bases (the page is mounted into it by ``rag serve``)."""
+    mcp = build_mcp(catalog)
+    mcp_app = mcp.streamable_http_app(streamable_http_path="/mcp", host=settings.host)
+    mcp_endpoint = next(r.endpoint for r in mcp_app.routes if isinstance(r, Route) and r.path == "/mcp")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with mcp.session_manager.run():
+            yield
+
+    app = FastAPI(title="rag-zh API", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None, default_response_class=Json,
+                  description="OpenAI-compatible chat with citations, Dify's External Knowledge API, the CLI's JSON "
+                              "and MCP at /mcp. Send `Authorization: Bearer KEY` when the server has api_keys.")
+    slots = Slots(settings.api_max_concurrent)
+    keys = settings.api_keys
+
+    def caller(authorization: str | None = Header(default=None, include_in_schema=False)) -> int | None:
+        return check_key(authorization, keys)
+
+    @app.exception_handler(RagError)
+    async def on_rag_error(request: Request, exc: RagError) -> Json:
+        return error_response(request.url.path, status_of(exc), str(exc), exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(request: Request, exc: RequestValidationError) -> Json:
+        message, field = validation_message(exc)
+        return error_response(request.url.path, 400, message, ChatRequestError(message, field))
+
+    _openai_routes(app, catalog, slots, caller)
+    _dify_route(app, catalog, slots, caller)
+    _native_routes(app, catalog, slots, caller)
+
+    @app.get("/openapi.json", include_in_schema=False, response_model=None)
+    def openapi(_: int | None = Depends(caller)) -> dict[str, Any]:
+        return app.openapi()
+
+    @app.get("/docs", include_in_schema=False, response_model=None)
+    def docs(_: int | None = Depends(caller)) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="rag-zh API")
+
+    app.router.routes.append(Route("/mcp", endpoint=KeyGuard(mcp_endpoint, keys), methods=["GET", "POST", "DELETE"]))
+    app.add_middleware(BodyLimit)
+    app.add_middleware(ServerTiming)
+    return app
+
+
+def _openai_routes(app: FastAPI, catalog: Catalog, slots: Slots, caller: Any) -> None:
+    @app.get("/v1/models", summary="The knowledge bases, as OpenAI models", response_model=None)
+    def models(_: int | None = Depends(caller)) -> dict[str, Any]:
+        return {"object": "list", "data": [_model(name) for name in catalog.names()]}
+
+    @app.get("/v1/models/{name}", summary="One knowledge base, as an OpenAI model", response_model=None)
+    def model(name: str, _: int | None = Depends(caller)) -> dict[str, Any]:
+        return _model(catalog.get(name)[0])
+
+    @app.post("/v1/chat/completions", summary="A cited answer in OpenAI's chat completion format",
+              response_model=None)
+    def chat(body: ChatRequest, who: int | None = Depends(caller)) -> Json | StreamingResponse:
+        names = catalog.pick(body.model)
+        name, kb = ",".join(names), catalog.bases.get(names[0])
+        question, history = openai_chat.question_and_history(body.messages)
+        kb.check_question(question, history)
+        generative = kb.settings.answer_mode == "generative" and kb.settings.generative_available
+
+        def tokens(text: str) -> int:
+            return kb.encoder().count_tokens(text, kind="query")
+
+        def steps() -> Iterator[Any]:
+            return catalog.bases.answer_steps(question, names, history, generative=generative)
+
+        if not body.stream:
+            with slots.hold(who):
+                answer = _collect(steps())
+                return Json(openai_chat.completion(answer, name, tokens))
+        if not slots.try_hold(who):
+            raise BusyError(f"too many requests at once from this client (at most {slots.limit}, setting "
+                            "api_max_concurrent); wait for one to finish")
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+
+        def events() -> Iterator[str]:
+            try:
+                wanted = (s for s in steps() if isinstance(s, str | Answer))
+                yield from openai_chat.stream_events(wanted, name, tokens, include_usage)
+            except RagError as exc:  # after the headers: the error travels as an event, as OpenAI sends them
+                yield f"data: {json_text(openai_chat.error_body(str(exc), 'server_error'))}\n\n"
+                yield "data: [DONE]\n\n"
+            finally:
+                slots.release(who)
+
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def _model(name: str) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": 0, "owned_by": "rag-zh"}
+
+
+def _collect(steps: Iterator[Any]) -> Answer:
+    answer = None
+    for step in steps:
+        if isinstance(step, Answer):
+            answer = step
+    assert answer is not None  # answer_steps always ends with the Answer
+    return answer
+
+
+def _dify_route(app: FastAPI, catalog: Catalog, slots: Slots, caller: Any) -> None:
+    @app.post("/retrieval", summary="Dify's External Knowledge API", response_model=None)
+    def retrieval(body: RetrievalRequest | None = None, who: int | None = Depends(caller)) -> dict[str, Any]:
+        if body is None or not body.query.strip():  # Dify probes the endpoint with an empty request
+            return {"records": []}
+        name, kb = catalog.get(body.knowledge_id)
+        dify.check_condition(body.metadata_condition)
+        filtered = bool(body.metadata_condition and body.metadata_condition.conditions)
+        depth = kb.settings.candidates if filtered else body.retrieval_setting.top_k
+        with slots.hold(who):
+            hits = kb.search(body.query, k=depth).hits
+        return {"records": dify.records(hits, body.retrieval_setting, body.metadata_condition, name)}
+
+
+def _native_routes(app: FastAPI, catalog: Catalog, slots: Slots, caller: Any) -> None:
+    @app.post("/api/search", summary="`rag search --json`: the ranked hits", response_model=None)
+    def search(body: SearchRequest, who: int | None = Depends(caller)) -> list[dict[str, Any]]:
+        _, kb = catalog.get(body.knowledge_base)
+        with slots.hold(who):
+            return native.search(kb, body)
+
+    @app.post("/api/ask", summary="`rag ask --json`: the cited answer", response_model=None)
+    def ask(body: AskRequest, who: int | None = Depends(caller)) -> dict[str, Any]:
+        _, kb = catalog.get(body.knowledge_base)
+        with slots.hold(who):
+            return native.ask(kb, body)
+
+    @app.get("/api/status", summary="`rag status --json`", response_model=None)
+    def status(knowledge_base: str | None = None, _: int | None = Depends(caller)) -> dict[str, Any]:
+        return catalog.get(knowledge_base)[1].status()
+

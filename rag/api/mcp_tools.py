@@ -1,0 +1,89 @@
+"""The MCP tools: ``search``, ``ask`` and ``list_knowledge_bases``, one definition for stdio and HTTP.
+
+``rag mcp`` serves them over stdio; ``rag serve`` mounts them at ``/mcp``
+(streamable HTTP). Each result carries the citations as structured content (the
+JSON of ``rag search --json`` / ``rag ask --json``) and a readable text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcp.server.mcpserver import MCPServer
+from mcp_types import CallToolResult, TextContent
+
+from rag.api.catalog import Catalog
+from rag.errors import RagError
+from rag.serialize import answer_to_json, hit_to_json, json_text
+
+INSTRUCTIONS = ("Search Chinese articles and answer questions from them with exact citations. `ask` gives a short "
+                "answer with the sentences that hold it, each cited [n] with article, section and paragraph; it "
+                "refuses when the articles do not say. `search` gives the ranked passages.")
+
+
+def _text_result(text: str, data: dict[str, Any]) -> CallToolResult:
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
+
+
+def _error(exc: RagError) -> CallToolResult:
+    return CallToolResult(content=[TextContent(type="text", text=str(exc))], is_error=True)
+
+
+def search_text(hits: list[dict[str, Any]]) -> str:
+    """The hits as a reader sees them: rank, where, text."""
+    if not hits:
+        return "没有找到相关段落。"
+    lines = []
+    for h in hits:
+        paras = ",".join(map(str, h["paragraphs"]))
+        where = f"{h['title']} · {h['section'] or '正文'} · 第{paras}段 ({h['article']})"
+        lines.append(f"[{h['rank']}] {where}\n{h['text']}")
+    return "\n\n".join(lines)
+
+
+def ask_text(answer: dict[str, Any]) -> str:
+    """The answer as a reader sees it: the short answer, the evidence with markers, the sources."""
+    lines = []
+    if answer["short_answer"]:
+        lines.append(f"答案：{answer['short_answer']['text']} [{answer['short_answer']['n']}]")
+    lines.append(answer["answer"])
+    for c in answer["citations"]:
+        page = f" · 第{c['page']}页" if c["page"] else ""
+        where = f"{c['title']} · {c['section'] or '正文'} · 第{c['paragraph']}段{page}"
+        lines.append(f"[{c['n']}] {where} ({c['article']})")
+    return "\n".join(lines)
+
+
+def build_mcp(catalog: Catalog) -> MCPServer:
+    """An MCP server with the three tools over the catalog's knowledge bases."""
+    server: MCPServer = MCPServer(name="rag-zh", instructions=INSTRUCTIONS, log_level="WARNING")
+
+    @server.tool(description="Search the articles: the top passages for a question, with article, title, section, "
+                             "paragraph numbers and exact character offsets. knowledge_base: one name or several, "
+                             "comma-separated (default: default).")
+    def search(question: str, top_k: int = 5, knowledge_base: str | None = None) -> CallToolResult:
+        try:
+            names = catalog.pick(knowledge_base)
+            if not 1 <= top_k <= 100:
+                raise RagError(f"top_k must be between 1 and 100; got {top_k}")
+            hits = [hit_to_json(h) for h in catalog.bases.search(question, names, k=top_k).hits]
+        except RagError as exc:
+            return _error(exc)
+        return _text_result(search_text(hits), {"hits": hits})
+
+    @server.tool(description="Answer a question from the articles: a short exact answer, the sentences that hold it "
+                             "with [n] citations (article, section, paragraph, offsets), or a refusal when the "
+                             "articles do not say. knowledge_base: one name or several, comma-separated.")
+    def ask(question: str, knowledge_base: str | None = None) -> CallToolResult:
+        try:
+            answer = answer_to_json(catalog.bases.ask(question, catalog.pick(knowledge_base)))
+        except RagError as exc:
+            return _error(exc)
+        return _text_result(ask_text(answer), answer)
+
+    @server.tool(description="The knowledge bases this server searches, with their article and chunk counts.")
+    def list_knowledge_bases() -> CallToolResult:
+        bases = catalog.summaries()
+        return _text_result(json_text(bases), {"knowledge_bases": bases})
+
+    return server
