@@ -59,13 +59,15 @@ def answer_from_json(data: dict[str, Any]) -> Answer:
                           section=str(c["section"]), paragraph=int(c["paragraph"]),
                           page=None if c["page"] is None else int(c["page"]),
                           paragraph_text=str(c["paragraph_text"]), paragraph_start=int(c["paragraph_start"]),
-                          start=int(c["start"]), end=int(c["end"])) for c in data["citations"]]
+                          start=int(c["start"]), end=int(c["end"]),
+                          knowledge_base=str(c.get("knowledge_base", "default"))) for c in data["citations"]]
     hits = [Hit(chunk=Chunk(id=int(h["chunk_id"]), article=str(h["article"]), title=str(h["title"]),
                             section=str(h["section"]), paragraphs=tuple(int(p) for p in h["paragraphs"]),
                             start=int(h["start"]), end=int(h["end"]), text=str(h["text"])),
                 rank=int(h["rank"]), score=float(h["score"]),
                 dense_rank=None if h["dense_rank"] is None else int(h["dense_rank"]),
-                lexical_rank=None if h["lexical_rank"] is None else int(h["lexical_rank"])) for h in data["hits"]]
+                lexical_rank=None if h["lexical_rank"] is None else int(h["lexical_rank"]),
+                knowledge_base=str(h.get("knowledge_base", "default"))) for h in data["hits"]]
     short = data.get("short_answer")
     return Answer(question=str(data["question"]), query=str(data["query"]), text=str(data["answer"]),
                   refused=bool(data["refused"]), citations=citations, hits=hits,
