@@ -121,7 +121,8 @@ def run_eval(app: ChatApp, source: str, sample: int, small: bool, progress: Any)
     curve = pd.DataFrame(hit_bars(summary), columns=["k", "命中率"])
     shown = [str(run.files[kind].resolve()) for kind in ("html", "json", "markdown", "predictions")
              if kind in run.files]
-    text = eval_summary_text(data) + f" 报告：{view.esc_markdown(str(run.out_dir))}"
+    # the run folder by name: a full path would show the machine's folders (the downloads are below)
+    text = eval_summary_text(data) + f" 报告：{view.esc_markdown(run.out_dir.name)}"
     return text, metric_rows(summary), curve, question_rows(data["questions"]), shown
 
 
