@@ -138,6 +138,7 @@ class Step:
     confirm: bool | None = None  # show or hide the replace question; None: leave it
     pending: list[tuple[str, UploadCheck]] | None = None
     refresh_index: bool = False  # re-read the status line and the chat's article filter (after a build)
+    clear_upload: bool = False  # empty the file chooser: its files are taken, the next choice starts afresh
 
 
 # -- the outputs --------------------------------------------------------------------------------
@@ -150,7 +151,7 @@ def table_update(app: ChatApp, rows: list[ArticleRow], building: bool = False) -
 
 
 def tab_outputs(app: ChatApp, step: Step, building: bool = False) -> tuple[Any, ...]:
-    """notice, table, delete list, file statuses, progress, replace question, pending, status line, filter."""
+    """notice, table, delete list, file statuses, progress, replace question, pending, status line, filter, chooser."""
     import gradio as gr
 
     text = step.notice
@@ -175,7 +176,7 @@ def tab_outputs(app: ChatApp, step: Step, building: bool = False) -> tuple[Any, 
             indexed = []
         article_filter = gr.Dropdown(choices=indexed, value=[], multiselect=True)
     return (notice(text), table, choices, file_status_html(step.files), step.progress, confirm, pending,
-            status_line, article_filter)
+            status_line, article_filter, None if step.clear_upload else gr.skip())
 
 
 def build_steps(app: ChatApp, step: Step, full: bool = False) -> Iterator[tuple[Any, ...]]:
@@ -221,7 +222,8 @@ def upload_and_index(app: ChatApp, files: list[str] | str | None) -> Iterator[tu
         yield tab_outputs(app, Step(NO_FILE, confirm=False, pending=[]))
         return
     statuses = [FileStatus(Path(p).name) for p in paths]
-    yield tab_outputs(app, Step("解析中…", statuses))
+    # Emptied at once (not after the build): a file chosen meanwhile is a new upload, not lost to a late clear.
+    yield tab_outputs(app, Step("解析中…", statuses, clear_upload=True))
     pending: list[tuple[str, UploadCheck]] = []
     for path, status in zip(paths, statuses, strict=True):
         source = Path(path)

@@ -133,7 +133,26 @@ METRIC_NOTES = {
     "false_refusals": "可回答却拒答的比例", "refusal_precision": "拒答中确实无答案的比例",
     "refusal_recall": "无答案问题被拒答的比例",
 }
-QUESTION_COLUMNS = ["结果", "编号", "问题", "标准答案", "回答", "首个命中", "F1", "用时 ms"]
+QUESTION_COLUMNS = ["结果", "编号", "问题", "标准答案", "回答", "首个命中", "F1", "用时（毫秒）"]
+
+
+def selection_text(selection: str) -> str:
+    """How the questions were chosen (report.json's ``selection``), in the page's words.
+
+    >>> selection_text("split=all"), selection_text("split=all sample=12 seed=0")
+    ('全部', '随机抽样 12 题（种子 0）')
+    >>> selection_text("split=test limit=5")
+    'test 部分；前 5 题'
+    """
+    words = dict(part.split("=", 1) for part in selection.split() if "=" in part)
+    parts = [] if words.get("split", "all") == "all" else [f"{words['split']} 部分"]
+    if "sample" in words:
+        parts.append(f"随机抽样 {words['sample']} 题（种子 {words.get('seed', 0)}）")
+    if "limit" in words:
+        parts.append(f"前 {words['limit']} 题")
+    if "hold-out" in words:
+        parts.append(f"留出 {words['hold-out']} 篇文章")
+    return "；".join(parts) or "全部"
 
 
 def metric_rows(summary: dict[str, Any]) -> list[list[str]]:
@@ -182,7 +201,7 @@ def eval_summary_text(data: dict[str, Any]) -> str:
     failed = sum(1 for q in data.get("questions", []) if q.get("failed"))
     index = data.get("index", {})
     text = (f"问题集 {view.esc_markdown(str(qs.get('name', '')))}：{counts.get('questions', 0)} 题"
-            f"（{view.esc_markdown(str(qs.get('selection', 'all')))}），失败 {failed} 题；"
+            f"（{view.esc_markdown(selection_text(str(qs.get('selection', 'all'))))}），失败 {failed} 题；"
             f"索引 {index.get('articles', 0)} 篇文章，"
             f"用时 {data.get('timings_s', {}).get('total', 0):.1f} 秒。")
     if qs.get("skipped_rows"):
