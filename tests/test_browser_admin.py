@@ -246,6 +246,8 @@ def test_a_chinese_page_has_no_english_and_an_english_page_is_english(browser: A
         english.fill("#eval-sample input", "2")
         english.click("#eval-run")
         expect(english.locator("#eval-downloads a[href$='/report.md']")).to_have_count(1, timeout=ANSWER_TIMEOUT * 3)
+        expect(english.locator("#eval-status")).to_contain_text("Question set shenzhen-ai.jsonl: 2 questions")
+        expect(english.locator("#eval-metrics")).to_contain_text("containment")
         runs = sorted((served.settings.index_dir.parent / "eval-runs").glob("*/report.md"))
         page_report = runs[-1].read_text(encoding="utf-8")  # the reports follow the English page
         assert page_report.startswith("# Evaluation of") and "| containment |" in page_report
