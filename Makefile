@@ -10,7 +10,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test setup setup-test model index lint bench clean
+.PHONY: run test setup setup-test model index lint bench clean screenshots
 
 run: setup index
 	$(VENV)/bin/rag serve
@@ -62,6 +62,10 @@ lint: setup-test
 	$(VENV)/bin/mypy rag
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pylint --disable=all --enable=duplicate-code --min-similarity-lines=6 rag
+
+# README pictures from the real page (not part of `make test`): docs/images/*.png
+screenshots: setup-test
+	$(PY) scripts/screenshots.py
 
 bench: setup-test
 	$(PY) benchmarks/run.py

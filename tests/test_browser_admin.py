@@ -192,6 +192,8 @@ def test_a_rated_refusal_fails_in_the_evaluation_table(page: Any, served: Served
     report = json.loads(runs[-1].read_text(encoding="utf-8"))
     row = report["questions"][0]
     assert row["false_refusal"] and row["failed"] and report["summary"]["false_refusals"] == 1.0
+    # the downloaded reports follow the page's language
+    assert "| 误拒率（可回答却拒答） | 1.000 |" in (runs[-1].parent / "report.md").read_text(encoding="utf-8")
 
 
 def test_evaluate_tab_offers_the_shipped_sets_and_the_cmrc_sample(page: Any) -> None:
@@ -233,7 +235,21 @@ def test_a_chinese_page_has_no_english_and_an_english_page_is_english(browser: A
         english.click("#tab-articles-button")
         expect(english.locator("#upload")).to_contain_text("Upload articles to add and index them")
         expect(english.locator("#upload")).to_contain_text("Click to Upload")
+        upload(english, served.files / "picture.bmp")
+        expect(english.locator("#articles-status")).to_contain_text("picture.bmp: ✗ failed: ")
+        expect(english.locator("#articles-table")).to_contain_text("last built")
+        expect(english.locator("#articles-table")).to_contain_text("done")
         english.click("#tab-evaluate-button")
         expect(english.locator("#eval-run")).to_have_text("Run the evaluation")
+        english.click("#eval-choice input")
+        english.get_by_role("option", name="内置问题集 shenzhen-ai（48 题）").click()
+        english.fill("#eval-sample input", "2")
+        english.click("#eval-run")
+        expect(english.locator("#eval-downloads a[href$='/report.md']")).to_have_count(1, timeout=ANSWER_TIMEOUT * 3)
+        expect(english.locator("#eval-status")).to_contain_text("Question set shenzhen-ai.jsonl: 2 questions")
+        expect(english.locator("#eval-metrics")).to_contain_text("containment")
+        runs = sorted((served.settings.index_dir.parent / "eval-runs").glob("*/report.md"))
+        page_report = runs[-1].read_text(encoding="utf-8")  # the reports follow the English page
+        assert page_report.startswith("# Evaluation of") and "| containment |" in page_report
     finally:
         english.context.close()

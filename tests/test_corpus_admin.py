@@ -261,3 +261,20 @@ def test_a_second_rating_replaces_the_first_and_none_removes_it(settings: Settin
 def test_unknown_rating_is_a_programming_error() -> None:
     with pytest.raises(ValueError):
         feedback_record("x", answer(), "meh")
+
+
+def test_article_table_shows_each_articles_status_and_the_upload_statuses_escaped() -> None:
+    """The 文章 tab's table: done, waiting, being indexed, failed with the reason; names shown as text."""
+    from rag.kb.uploads import ArticleRow
+    from rag.ui.articles_tab import FileStatus, article_table, file_status_html, progress_html
+
+    rows = [ArticleRow("a.md", "甲", 10, 2, 1, "2026-01-02T03:04:05+00:00", "indexed"),
+            ArticleRow("b.md", "乙", 10, None, None, None, "new"),
+            ArticleRow("c.md", "丙", 10, None, None, None, "new")]
+    states = [r[-1] for r in article_table(rows, {"c.md": "c.md: not a readable .docx"})]
+    assert states == ["已完成", "新文件，待索引", "失败：c.md: not a readable .docx"]
+    assert [r[-1] for r in article_table(rows, building=True)][:2] == ["已完成", "索引中…"]
+    assert article_table(rows)[0][5] == "2026-01-02 03:04:05 UTC"
+    html = file_status_html([FileStatus("<img src=x>.md", "failed", "✗ 失败：<b>")])
+    assert "<img" not in html and "&lt;img src=x&gt;.md" in html and "&lt;b&gt;" in html
+    assert 'value="3"' in progress_html("嵌入 3/8", 3, 8) and progress_html("") == ""

@@ -534,3 +534,21 @@ def test_reports_speak_the_chosen_language(tmp_path: Path) -> None:
     assert Settings().lang == "zh"
     with pytest.raises(RagError, match="lang"):
         Settings(lang="fr")
+
+
+def test_shipped_question_sets_are_package_data() -> None:
+    """The shipped sets come from rag/data/questions/, which the wheel carries; questions/ points there."""
+    import tomllib
+
+    from rag.evaluation.shipped import shipped_question_sets
+
+    root = Path(__file__).resolve().parent.parent
+    shipped = shipped_question_sets()
+    assert "shenzhen-ai.jsonl" in [p.name for p in shipped]
+    assert all(p.parent == root / "rag" / "data" / "questions" for p in shipped)
+    patterns = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"][
+        "package-data"]["rag"]
+    assert "data/questions/*.jsonl" in patterns
+    assert (root / "questions" / "shenzhen-ai.jsonl").resolve() == (root / "rag" / "data" / "questions" /
+                                                                      "shenzhen-ai.jsonl").resolve()
+    assert load_question_set(shipped[0]).questions

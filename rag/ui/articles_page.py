@@ -87,7 +87,7 @@ def connect_articles(app: ChatApp, a: ArticlesTab, status_line: gr.Markdown, art
     import gradio as gr
 
     outputs = [a.notice, a.table, a.delete_choice, a.file_status, a.progress, a.confirm_row, a.pending_upload,
-               status_line, article_filter]
+               status_line, article_filter, a.upload]
     hidden: dict[str, Any] = {"show_progress": "hidden"}  # the progress is drawn once, in #build-progress
 
     def on_upload(files: Any) -> Any:
@@ -102,9 +102,7 @@ def connect_articles(app: ChatApp, a: ArticlesTab, status_line: gr.Markdown, art
     def on_rebuild(full: bool) -> Any:
         yield from rebuild(app, full)
 
-    # The chosen files are cleared once handled: the next choice starts a new list.
-    a.upload.upload(on_upload, inputs=[a.upload], outputs=outputs, **hidden).then(
-        lambda: None, outputs=[a.upload], **hidden)
+    a.upload.upload(on_upload, inputs=[a.upload], outputs=outputs, **hidden)
     a.replace_btn.click(on_replace, inputs=[a.pending_upload], outputs=outputs, **hidden)
     a.keep_btn.click(keep_corpus, outputs=[a.notice, a.confirm_row, a.pending_upload], **hidden)
     a.delete_btn.click(ask_delete, inputs=[a.delete_choice], outputs=[a.notice, a.confirm_delete_row], **hidden)

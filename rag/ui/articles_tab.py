@@ -24,17 +24,27 @@ from typing import TYPE_CHECKING, Any
 from rag.errors import RagError
 from rag.kb.uploads import ArticleRow, UploadCheck, check_upload, delete_article, list_articles, save_upload
 from rag.ui.escape import esc, esc_markdown
-from rag.ui.texts import build_report_text, error_text, stage_name, upload_check_text
+from rag.ui.texts import build_report_text, error_text, say, stage_name, upload_check_text
 from rag.ui.toasts import info_toast, warning_toast
 
 if TYPE_CHECKING:
     from rag.ui.app import ChatApp
 
 ARTICLE_COLUMNS = ["标题", "文件", "大小", "段落", "片段", "索引时间", "状态"]
+ARTICLE_COLUMNS_EN = ["title", "file", "size", "paragraphs", "passages", "indexed at", "status"]
 STATE_LABELS = {"indexed": "已完成", "changed": "已修改，待索引", "new": "新文件，待索引", "removed": "已删除，待索引"}
+STATE_LABELS_EN = {"indexed": "done", "changed": "changed, to be indexed", "new": "new, to be indexed",
+                   "removed": "deleted, to be indexed"}
 NOTHING_CHANGED = "已取消，语料没有改动。"
 NO_FILE = "请先选择要上传的文件。"
 NO_ARTICLE = "请先选择要删除的文章。"
+ENGLISH = {NOTHING_CHANGED: "Cancelled; the corpus is unchanged.", NO_FILE: "Choose a file to upload first.",
+           NO_ARTICLE: "Choose the article to delete first."}
+
+
+def said(text: str) -> str:
+    """One of the tab's fixed notices in the page's language."""
+    return say(text, ENGLISH.get(text, text))
 POLL_SECONDS = 0.3
 
 
@@ -64,10 +74,10 @@ def shown_time(stamp: str | None) -> str:
 def row_state(row: ArticleRow, failed: dict[str, str], building: bool) -> str:
     """An article's status for the table: indexed, waiting, being indexed, or failed with its reason."""
     if row.path in failed and row.state != "indexed":
-        return f"失败：{failed[row.path]}"
+        return say("失败：", "failed: ") + failed[row.path]
     if building and row.state != "indexed":
-        return "索引中…"
-    return STATE_LABELS[row.state]
+        return say("索引中…", "indexing…")
+    return say(STATE_LABELS[row.state], STATE_LABELS_EN[row.state])
 
 
 def article_table(rows: list[ArticleRow], failed: dict[str, str] | None = None,
@@ -109,7 +119,8 @@ def file_status_html(files: list[FileStatus]) -> str:
     if not files:
         return ""
     rows = "".join(f'<tr data-state="{f.state}"><td>{esc(f.name)}</td><td>{esc(f.text)}</td></tr>' for f in files)
-    return f'<table class="upload-files"><tr><th>文件</th><th>状态</th></tr>{rows}</table>'
+    head = f'<tr><th>{say("文件", "file")}</th><th>{say("状态", "status")}</th></tr>'
+    return f'<table class="upload-files">{head}{rows}</table>'
 
 
 @dataclass
@@ -118,14 +129,14 @@ class FileStatus:
 
     name: str
     state: str = "parsing"  # parsing, pending, indexing, done, skipped, failed
-    text: str = "解析中…"
+    text: str = ""
     path: str | None = None  # in the corpus, once saved
     added: str = ""  # what was added, e.g. 已添加「标题」（3 段）
 
     @property
     def line(self) -> str:
         """The file's line in the notice."""
-        return f"{self.name}：{self.text}"
+        return f"{self.name}{say('：', ': ')}{self.text}"
 
 
 @dataclass
@@ -138,6 +149,7 @@ class Step:
     confirm: bool | None = None  # show or hide the replace question; None: leave it
     pending: list[tuple[str, UploadCheck]] | None = None
     refresh_index: bool = False  # re-read the status line and the chat's article filter (after a build)
+    clear_upload: bool = False  # empty the file chooser: its files are taken, the next choice starts afresh
 
 
 # -- the outputs --------------------------------------------------------------------------------
@@ -145,12 +157,14 @@ def table_update(app: ChatApp, rows: list[ArticleRow], building: bool = False) -
     """The article table with each article's status and, in its label, when the index was last built."""
     import gradio as gr
 
+    built = app.last_built() or say("尚未构建", "not yet")
     return gr.Dataframe(value=article_table(rows, app.last_failed(), building or app.building),
-                        label=f"语料中的文章 · 上次构建：{app.last_built() or '尚未构建'}")
+                        headers=say(",".join(ARTICLE_COLUMNS), ",".join(ARTICLE_COLUMNS_EN)).split(","),
+                        label=say(f"语料中的文章 · 上次构建：{built}", f"Articles in the corpus · last built: {built}"))
 
 
 def tab_outputs(app: ChatApp, step: Step, building: bool = False) -> tuple[Any, ...]:
-    """notice, table, delete list, file statuses, progress, replace question, pending, status line, filter."""
+    """notice, table, delete list, file statuses, progress, replace question, pending, status line, filter, chooser."""
     import gradio as gr
 
     text = step.notice
@@ -175,7 +189,7 @@ def tab_outputs(app: ChatApp, step: Step, building: bool = False) -> tuple[Any, 
             indexed = []
         article_filter = gr.Dropdown(choices=indexed, value=[], multiselect=True)
     return (notice(text), table, choices, file_status_html(step.files), step.progress, confirm, pending,
-            status_line, article_filter)
+            status_line, article_filter, None if step.clear_upload else gr.skip())
 
 
 def build_steps(app: ChatApp, step: Step, full: bool = False) -> Iterator[tuple[Any, ...]]:
@@ -185,7 +199,8 @@ def build_steps(app: ChatApp, step: Step, full: bool = False) -> Iterator[tuple[
     while True:
         job = app.start_build(full)
         while job.running:
-            label = f"正在更新索引：{stage_name(job.stage)} {job.done}/{job.total}" if job.total else "正在更新索引…"
+            label = say("正在更新索引", "Updating the index") + (
+                f"{say('：', ': ')}{stage_name(job.stage)} {job.done}/{job.total}" if job.total else "…")
             shown = "\n\n".join(part for part in [*(f.line for f in step.files), step.notice] if part)
             yield tab_outputs(app, Step(shown, step.files, progress_html(label, job.done, job.total)), True)
             time.sleep(POLL_SECONDS)
@@ -195,14 +210,15 @@ def build_steps(app: ChatApp, step: Step, full: bool = False) -> Iterator[tuple[
     if job.error is not None:
         warning_toast(job.error)
         for f in indexing:
-            f.state, f.text = "failed", f"✗ 失败：{job.error}"
+            f.state, f.text = "failed", say("✗ 失败：", "✗ failed: ") + job.error
         text = "✗ " + job.error
     else:
         assert job.report is not None
         failed = job.report.failed
         for f in indexing:
             reason = failed.get(f.path or "")
-            f.state, f.text = ("failed", f"✗ 失败：{reason}") if reason else ("done", f"已完成（{f.added}）")
+            f.state, f.text = (("failed", say("✗ 失败：", "✗ failed: ") + reason) if reason else
+                               ("done", say(f"已完成（{f.added}）", f"done ({f.added})")))
         text = build_report_text(job.report)
     shown = "\n\n".join(part for part in [*(f.line for f in step.files), step.notice, text] if part)
     yield tab_outputs(app, Step(shown, step.files, "", refresh_index=True))
@@ -217,32 +233,35 @@ def upload_and_index(app: ChatApp, files: list[str] | str | None) -> Iterator[tu
     """
     paths = [files] if isinstance(files, str) else list(files or [])
     if not paths:
-        warning_toast(NO_FILE)
-        yield tab_outputs(app, Step(NO_FILE, confirm=False, pending=[]))
+        warning_toast(said(NO_FILE))
+        yield tab_outputs(app, Step(said(NO_FILE), confirm=False, pending=[]))
         return
-    statuses = [FileStatus(Path(p).name) for p in paths]
-    yield tab_outputs(app, Step("解析中…", statuses))
+    statuses = [FileStatus(Path(p).name, text=say("解析中…", "reading…")) for p in paths]
+    # Emptied at once (not after the build): a file chosen meanwhile is a new upload, not lost to a late clear.
+    yield tab_outputs(app, Step(say("解析中…", "reading…"), statuses, clear_upload=True))
     pending: list[tuple[str, UploadCheck]] = []
     for path, status in zip(paths, statuses, strict=True):
         source = Path(path)
         try:
             check = check_upload(source, source.name, app.settings)
             if check.status == "duplicate":
-                status.state, status.text = "skipped", "提示：" + upload_check_text(check)
+                status.state, status.text = "skipped", say("提示：", "note: ") + upload_check_text(check)
                 info_toast(upload_check_text(check))
             elif check.status == "replace":
-                status.state, status.text = "pending", "请确认：" + upload_check_text(check)
+                status.state, status.text = "pending", say("请确认：", "please confirm: ") + upload_check_text(check)
                 pending.append((path, check))
             else:
                 status.path = save_upload(source, check, app.settings).relative_to(app.settings.corpus_dir).as_posix()
-                status.added = f"已添加「{check.title}」，{check.paragraphs} 段"
-                status.state, status.text = "indexing", f"{status.added}，索引中…"
+                status.added = say(f"已添加「{check.title}」，{check.paragraphs} 段",
+                                   f"added “{check.title}”, {check.paragraphs} paragraphs")
+                status.state, status.text = "indexing", status.added + say("，索引中…", ", indexing…")
         except (RagError, OSError) as exc:
-            status.state, status.text = "failed", "✗ 失败：" + error_text(exc)
+            status.state, status.text = "failed", say("✗ 失败：", "✗ failed: ") + error_text(exc)
             warning_toast(error_text(exc))
     text = "\n\n".join(s.line for s in statuses)
     if any(s.state == "indexing" for s in statuses):
-        yield tab_outputs(app, Step(text, statuses, progress_html("正在更新索引…"), bool(pending), pending))
+        yield tab_outputs(app, Step(text, statuses, progress_html(say("正在更新索引…", "Updating the index…")),
+                                    bool(pending), pending))
         yield from build_steps(app, Step("", statuses))
     else:
         yield tab_outputs(app, Step(text, statuses, "", bool(pending), pending))
@@ -251,21 +270,23 @@ def upload_and_index(app: ChatApp, files: list[str] | str | None) -> Iterator[tu
 def confirm_replace(app: ChatApp, pending: list[tuple[str, UploadCheck]] | None) -> Iterator[tuple[Any, ...]]:
     """Replace the articles of the same names with the pending uploads, then index them."""
     if not pending:
-        yield tab_outputs(app, Step("没有等待确认的上传。", confirm=False, pending=[]))
+        yield tab_outputs(app, Step(say("没有等待确认的上传。", "No upload waits for a confirmation."), confirm=False,
+                                    pending=[]))
         return
     statuses = []
     for file, check in pending:
         status = FileStatus(check.name)
         try:
             save_upload(Path(file), check, app.settings, replace=True)
-            status.path, status.state, status.added = check.name, "indexing", f"已替换「{check.title}」"
-            status.text = f"{status.added}，索引中…"
+            status.path, status.state = check.name, "indexing"
+            status.added = say(f"已替换「{check.title}」", f"replaced “{check.title}”")
+            status.text = status.added + say("，索引中…", ", indexing…")
         except (RagError, OSError) as exc:
             warning_toast(error_text(exc))
-            status.state, status.text = "failed", "✗ 失败：" + error_text(exc)
+            status.state, status.text = "failed", say("✗ 失败：", "✗ failed: ") + error_text(exc)
         statuses.append(status)
-    yield tab_outputs(app, Step("\n\n".join(s.line for s in statuses), statuses, progress_html("正在更新索引…"),
-                                False, []))
+    yield tab_outputs(app, Step("\n\n".join(s.line for s in statuses), statuses,
+                                progress_html(say("正在更新索引…", "Updating the index…")), False, []))
     if any(s.state == "indexing" for s in statuses):
         yield from build_steps(app, Step("", statuses))
 
@@ -274,7 +295,7 @@ def keep_corpus() -> tuple[Any, ...]:
     """The replacement was cancelled: hide the question, forget the pending upload."""
     import gradio as gr
 
-    return notice(NOTHING_CHANGED), gr.update(visible=False), None
+    return notice(said(NOTHING_CHANGED)), gr.update(visible=False), None
 
 
 def ask_delete(path: str | None) -> tuple[Any, ...]:
@@ -282,21 +303,22 @@ def ask_delete(path: str | None) -> tuple[Any, ...]:
     import gradio as gr
 
     if not path:
-        return notice(NO_ARTICLE), gr.update(visible=False)
-    return notice(f"请确认：确定从语料中删除 {path} 吗？删除后索引会随之更新。"), gr.update(visible=True)
+        return notice(said(NO_ARTICLE)), gr.update(visible=False)
+    return notice(say(f"请确认：确定从语料中删除 {path} 吗？删除后索引会随之更新。",
+                      f"Please confirm: delete {path} from the corpus? The index follows.")), gr.update(visible=True)
 
 
 def cancel_delete() -> tuple[Any, ...]:
     """The deletion was cancelled: hide the question."""
     import gradio as gr
 
-    return notice(NOTHING_CHANGED), gr.update(visible=False)
+    return notice(said(NOTHING_CHANGED)), gr.update(visible=False)
 
 
 def remove_article(app: ChatApp, path: str | None) -> Iterator[tuple[Any, ...]]:
     """Delete an article file and index again, so it is no longer answered."""
     if not path:
-        yield tab_outputs(app, Step(NO_ARTICLE))
+        yield tab_outputs(app, Step(said(NO_ARTICLE)))
         return
     try:
         delete_article(path, app.settings)
@@ -304,12 +326,13 @@ def remove_article(app: ChatApp, path: str | None) -> Iterator[tuple[Any, ...]]:
         warning_toast(error_text(exc))
         yield tab_outputs(app, Step("✗ " + error_text(exc)))
         return
-    text = f"✓ 已删除 {path}，正在更新索引；完成后它不再出现在回答中。"
-    yield tab_outputs(app, Step(text, progress=progress_html("正在更新索引…")))
-    yield from build_steps(app, Step(f"✓ 已删除 {path}。"))
+    text = say(f"✓ 已删除 {path}，正在更新索引；完成后它不再出现在回答中。",
+               f"✓ Deleted {path}; updating the index, after which it is no longer answered.")
+    yield tab_outputs(app, Step(text, progress=progress_html(say("正在更新索引…", "Updating the index…"))))
+    yield from build_steps(app, Step(say(f"✓ 已删除 {path}。", f"✓ Deleted {path}.")))
 
 
 def rebuild(app: ChatApp, full: bool) -> Iterator[tuple[Any, ...]]:
     """Build the index again (from the start with ``full``); chat keeps answering from the old index."""
-    yield tab_outputs(app, Step("", progress=progress_html("正在更新索引…")))
+    yield tab_outputs(app, Step("", progress=progress_html(say("正在更新索引…", "Updating the index…"))))
     yield from build_steps(app, Step(""), bool(full))

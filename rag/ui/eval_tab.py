@@ -15,7 +15,7 @@ from rag.errors import RagError
 from rag.kb.feedback import feedback_path
 from rag.settings import Settings
 from rag.ui import render as view
-from rag.ui.texts import request_lang, stage_name
+from rag.ui.texts import request_lang, say, stage_name
 from rag.ui.toasts import warning_toast
 
 if TYPE_CHECKING:
@@ -121,8 +121,12 @@ def run_eval(app: ChatApp, source: str, sample: int, small: bool, progress: Any)
     curve = pd.DataFrame(hit_bars(summary), columns=["k", "命中率"])
     shown = [str(run.files[kind].resolve()) for kind in ("html", "json", "markdown", "predictions")
              if kind in run.files]
-    text = eval_summary_text(data) + f" 报告：{view.esc_markdown(str(run.out_dir))}"
-    return text, metric_rows(summary), curve, question_rows(data["questions"]), shown
+    # the run folder by name: a full path would show the machine's folders (the downloads are below)
+    text = eval_summary_text(data) + say(" 报告：", " Reports: ") + view.esc_markdown(run.out_dir.name)
+    columns = say(",".join(QUESTION_COLUMNS), ",".join(QUESTION_COLUMNS_EN)).split(",")
+    table = gr.Dataframe(value=question_rows(data["questions"]), headers=columns)
+    metrics = gr.Dataframe(value=metric_rows(summary), headers=say("指标,值,含义", "metric,value,meaning").split(","))
+    return text, metrics, curve, table, shown
 
 
 # -- the tables ---------------------------------------------------------------------------------
@@ -132,7 +136,27 @@ METRIC_NOTES = {
     "false_refusals": "可回答却拒答的比例", "refusal_precision": "拒答中确实无答案的比例",
     "refusal_recall": "无答案问题被拒答的比例",
 }
-QUESTION_COLUMNS = ["结果", "编号", "问题", "标准答案", "回答", "首个命中", "F1", "用时 ms"]
+QUESTION_COLUMNS = ["结果", "编号", "问题", "标准答案", "回答", "首个命中", "F1", "用时（毫秒）"]
+QUESTION_COLUMNS_EN = ["result", "id", "question", "gold", "answer", "first hit", "F1", "time (ms)"]
+
+
+def selection_text(selection: str) -> str:
+    """How the questions were chosen (report.json's ``selection``), in the page's words.
+
+    >>> selection_text("split=all"), selection_text("split=all sample=12 seed=0")
+    ('全部', '随机抽样 12 题（种子 0）')
+    >>> selection_text("split=test limit=5")
+    'test 部分；前 5 题'
+    """
+    words = dict(part.split("=", 1) for part in selection.split() if "=" in part)
+    parts = [] if words.get("split", "all") == "all" else [f"{words['split']} 部分"]
+    if "sample" in words:
+        parts.append(f"随机抽样 {words['sample']} 题（种子 {words.get('seed', 0)}）")
+    if "limit" in words:
+        parts.append(f"前 {words['limit']} 题")
+    if "hold-out" in words:
+        parts.append(f"留出 {words['hold-out']} 篇文章")
+    return "；".join(parts) or "全部"
 
 
 def metric_rows(summary: dict[str, Any]) -> list[list[str]]:
@@ -140,6 +164,7 @@ def metric_rows(summary: dict[str, Any]) -> list[list[str]]:
     from rag.evaluation.report import METRICS, format_value
     from rag.evaluation.report_zh import metric_label
 
+    lang = request_lang()
     rows = []
     for key, label, kind in METRICS:
         if summary.get(key) is None:
@@ -147,7 +172,8 @@ def metric_rows(summary: dict[str, Any]) -> list[list[str]]:
         note = METRIC_NOTES.get(key, "")
         if not note and key.startswith("hit@"):
             note = f"前 {key[4:]} 个片段中含答案的比例"
-        rows.append([metric_label(key, label, "zh"), format_value(summary.get(key), kind), note])
+        shown_note = note if lang == "zh" else ""
+        rows.append([metric_label(key, label, lang), format_value(summary.get(key), kind), shown_note])
     return rows
 
 
@@ -165,7 +191,7 @@ def question_rows(questions: list[dict[str, Any]]) -> list[list[Any]]:
     rows = []
     for _, q in ordered:
         gold = "（无答案）" if q.get("unanswerable") else " | ".join(q.get("gold_answers") or []) or "–"
-        verdict = "✗ 失败" if q.get("failed") else "✓"
+        verdict = say("✗ 失败", "✗ failed") if q.get("failed") else "✓"
         f1 = q.get("f1")
         rows.append([verdict, q.get("id", ""), q.get("question", ""), gold,
                      "（拒答）" if q.get("refused") else q.get("prediction", ""),
@@ -180,8 +206,12 @@ def eval_summary_text(data: dict[str, Any]) -> str:
     counts = data.get("summary", {}).get("counts", {})
     failed = sum(1 for q in data.get("questions", []) if q.get("failed"))
     index = data.get("index", {})
+    if request_lang() == "en":
+        return (f"Question set {view.esc_markdown(str(qs.get('name', '')))}: {counts.get('questions', 0)} questions "
+                f"({view.esc_markdown(str(qs.get('selection', 'all')))}), {failed} failed; index of "
+                f"{index.get('articles', 0)} articles; {data.get('timings_s', {}).get('total', 0):.1f} s.")
     text = (f"问题集 {view.esc_markdown(str(qs.get('name', '')))}：{counts.get('questions', 0)} 题"
-            f"（{view.esc_markdown(str(qs.get('selection', 'all')))}），失败 {failed} 题；"
+            f"（{view.esc_markdown(selection_text(str(qs.get('selection', 'all'))))}），失败 {failed} 题；"
             f"索引 {index.get('articles', 0)} 篇文章，"
             f"用时 {data.get('timings_s', {}).get('total', 0):.1f} 秒。")
     if qs.get("skipped_rows"):

@@ -15,17 +15,27 @@ from rag.store.build import BuildReport
 STAGE_NAMES = {"embed": "嵌入", "write": "写入索引", "load": "读取文章"}
 
 
+STAGE_NAMES_EN = {"embed": "embedding", "write": "writing the index", "load": "reading the articles"}
+
+
 def stage_name(stage: str) -> str:
-    """A build stage for people; an unknown stage keeps its own name.
+    """A build stage for people, in the page's language; an unknown stage keeps its own name.
 
     >>> stage_name("embed"), stage_name("other")
     ('嵌入', 'other')
     """
-    return STAGE_NAMES.get(stage, stage)
+    names = STAGE_NAMES_EN if request_lang() == "en" else STAGE_NAMES
+    return names.get(stage, stage)
 
 
 def upload_check_text(check: UploadCheck) -> str:
-    """What to tell the user about a checked upload, by its status."""
+    """What to tell the user about a checked upload, by its status, in the page's language."""
+    if request_lang() == "en":
+        if check.status == "duplicate":
+            return f"the content of “{check.title}” is already in the corpus ({check.duplicate_of}); not added again."
+        if check.status == "replace":
+            return f"the corpus already has a file named {check.name}: replace it with the upload?"
+        return f"“{check.title}” can be added ({check.name}, {check.paragraphs} paragraphs)."
     if check.status == "duplicate":
         return f"「{check.title}」的内容已在语料中（{check.duplicate_of}），没有重复添加。"
     if check.status == "replace":
@@ -74,7 +84,7 @@ def upload_error_text(exc: UploadError) -> str:
 
 def error_text(exc: BaseException) -> str:
     """An error's message for the page: an upload refusal in the page's words, any other error as it says."""
-    if isinstance(exc, UploadError):
+    if isinstance(exc, UploadError) and request_lang() != "en":  # the library's own message is English
         return upload_error_text(exc)
     return str(exc)
 
@@ -86,6 +96,8 @@ def build_failed_text(exc: BaseException) -> str:
 
 def build_report_text(report: BuildReport) -> str:
     """What a finished build did: up to date, or counts, time and the articles added, changed, removed."""
+    if request_lang() == "en":
+        return _build_report_english(report)
     if report.up_to_date:
         text = f"✓ 索引已是最新（{report.articles} 篇文章），没有需要更新的内容。"
     else:
@@ -96,6 +108,22 @@ def build_report_text(report: BuildReport) -> str:
             text += "；" + "；".join(changes)
     for line in report.errors:
         text += f"\n\n✗ 跳过：{line}"
+    for line in report.warnings:
+        text += f"\n\n⚠ {line}"
+    return text
+
+
+def _build_report_english(report: BuildReport) -> str:
+    if report.up_to_date:
+        text = f"✓ The index is up to date ({report.articles} articles); nothing to update."
+    else:
+        changes = [f"{label} {', '.join(items)}" for label, items in
+                   (("added", report.added), ("changed", report.changed), ("removed", report.removed)) if items]
+        text = f"✓ Index updated: {report.articles} articles in {report.seconds:.1f} s"
+        if changes:
+            text += "; " + "; ".join(changes)
+    for line in report.errors:
+        text += f"\n\n✗ skipped: {line}"
     for line in report.warnings:
         text += f"\n\n⚠ {line}"
     return text
@@ -174,6 +202,15 @@ def request_lang(default: str = "zh") -> str:
     request = LocalContext.request.get(None)
     headers = getattr(request, "headers", None)
     return choose_lang(headers.get("accept-language") if headers is not None else None, default)
+
+
+def say(zh: str, en: str) -> str:
+    """``zh`` or ``en``, as the browser whose request is handled prefers (Chinese outside a request).
+
+    >>> say("已完成", "done")
+    '已完成'
+    """
+    return en if request_lang() == "en" else zh
 
 
 def page_text(key: str, lang: str = "zh", **values: str) -> str:

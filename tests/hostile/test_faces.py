@@ -189,19 +189,23 @@ def test_handlers_escape_what_they_show(tmp_path: Path, toasts: list[str]) -> No
     upload.parent.mkdir()
     upload.write_text(f"# {TITLE}\n\n{TEXT}\n", encoding="utf-8")
     shown = []
-    added = articles_tab.add_upload(app, str(upload))
+
+    def steps(handler: Any) -> list[Any]:  # the tab's handlers are generators: every step is shown
+        done = list(handler)
+        shown.extend(step[0] for step in done)
+        return done[-1]
+
+    steps(articles_tab.upload_and_index(app, [str(upload)]))  # one action: added and indexed
     assert (app.settings.corpus_dir / FILE_NAME).is_file()
-    shown.append(added[0])
     upload.write_text(f"# {TITLE}\n\n{TEXT}\n\n另一段。\n", encoding="utf-8")
-    asked = articles_tab.add_upload(app, str(upload))  # the same name: asks before replacing
-    shown.append(asked[0])
-    shown.append(articles_tab.confirm_replace(app, asked[4])[0])
+    asked = steps(articles_tab.upload_and_index(app, [str(upload)]))  # the same name: asks before replacing
+    steps(articles_tab.confirm_replace(app, asked[6]))
     copy = tmp_path / "up" / ("copy-" + FILE_NAME)
     copy.write_bytes(upload.read_bytes())
-    shown.append(articles_tab.add_upload(app, str(copy))[0])  # the same bytes: a duplicate
+    steps(articles_tab.upload_and_index(app, [str(copy)]))  # the same bytes: a duplicate
     shown.append(articles_tab.ask_delete(FILE_NAME)[0])
-    shown.append(articles_tab.remove_article(app, FILE_NAME)[0])
-    shown.append(articles_tab.remove_article(app, FILE_NAME)[0])  # gone already: the refusal quotes the name
+    steps(articles_tab.remove_article(app, FILE_NAME))
+    steps(articles_tab.remove_article(app, FILE_NAME))  # gone already: the refusal quotes the name
     shown.append(eval_tab.run_eval(app, str(tmp_path / f"{FILE_NAME}.jsonl"), 0, True, lambda *a, **k: None)[0])
     shown.append(eval_tab.eval_summary_text({"question_set": {"name": FILE_NAME, "selection": TITLE}}))
     for md in shown:
@@ -292,7 +296,7 @@ def test_nothing_of_the_corpus_is_served_before_the_login(launched: tuple[str, P
     config = _get(member, url + "/config")
     assert '"components"' in config and "QZX" not in config
     _, _, _, table, delete_choice, _ = fill_page(ChatApp(settings))
-    assert SECRET_NAME in str(table) and SECRET_NAME in str(delete_choice.choices)
+    assert SECRET_NAME in str(table.value) and SECRET_NAME in str(delete_choice.choices)
     assert list(cwd.iterdir()) == [], "nothing is written where the server was started"
 
 
