@@ -141,9 +141,9 @@ def test_render_functions_keep_hostile_text_inert(article: Article) -> None:
     assert_inert_html(view.render_error(f"{NAME}: {TITLE}"))
     assert_inert_html(view.render_article(article, view.Focus(1, article.paragraphs[0].start,
                                                               article.paragraphs[0].end)))
-    # the hostile text shows in full, as text
+    # the hostile text shows in full, as text (the query searched sits behind the 详情 toggle now, not in the bubble)
     rendered = markdown_it.MarkdownIt("commonmark", {"html": True}).render(view.chat_text(3, _answers(article)[0]))
-    assert "[登录](javascript:alert(1))" in rendered and "&lt;img src=" in rendered
+    assert "[登录](javascript:alert(1))" in rendered and "&lt;script&gt;t()&lt;/script&gt;" in rendered
 
 
 def test_only_the_answers_markers_link_even_with_brackets_in_the_article(article: Article) -> None:
@@ -219,7 +219,7 @@ def test_a_question_over_the_limit_is_a_chat_notice(tmp_path: Path, toasts: list
     app = ChatApp(make_settings(tmp_path, max_question_chars=50))
     long_question = QUESTION * 10
     *_, last = chat.respond(app, long_question, [], [], "hybrid", 5, "extractive", None)
-    messages, turns, sources, _, _ = last
+    messages, turns, sources, *_ = last
     assert messages[-1]["content"].startswith("⚠ ") and "max" in messages[-1]["content"]
     assert "max_question_chars" in sources and turns[-1].answer is None
     for message in messages:
