@@ -1,8 +1,11 @@
 """What every browser session shares: the knowledge base and the index build running in the background.
 
-One ``ChatApp`` holds the knowledge base (which follows the index's CURRENT
+One ``ChatApp`` holds a knowledge base (which follows the index's CURRENT
 pointer, so a finished rebuild is picked up by the next question) and the
-``BuildJob`` in progress. Each session keeps its own turns (``chat``).
+``BuildJob`` in progress for it. The server's ``ChatApp`` is the knowledge base
+``default``; ``base(name)`` gives the one of another knowledge base (its own
+settings, index, build job and lock, so a build of one never holds up another),
+and ``bases`` answers over several. Each session keeps its own turns (``chat``).
 An index that cannot be read is never hidden: "no index yet" is an empty
 state, any other error reaches the page as its message.
 """
@@ -14,8 +17,10 @@ import threading
 import time
 from collections.abc import Iterator
 
-from rag.errors import IndexMissingError, RagError
+from rag.errors import IndexMissingError, KnowledgeBaseError, RagError
 from rag.kb.knowledge_base import KnowledgeBase, Retrieved
+from rag.kb.registry import DEFAULT, delete_base, list_bases
+from rag.kb.several import KnowledgeBases
 from rag.records import Answer, Article
 from rag.settings import Settings
 from rag.store.build import BuildReport
@@ -59,13 +64,48 @@ class BuildJob:
 
 
 class ChatApp:
-    """State shared by every browser session: settings, knowledge base, the running build."""
+    """State shared by every browser session: settings, knowledge base, the running build (one per knowledge base)."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, kb: KnowledgeBase | None = None, bases: KnowledgeBases | None = None):
+        """``kb`` and ``bases``: for ``base(name)``; the server's own app opens ``default`` itself."""
         self.settings = settings
-        self.kb = KnowledgeBase(settings)
+        self.kb = kb or KnowledgeBase(settings)
+        self.bases = bases or KnowledgeBases(settings, opened={DEFAULT: self.kb})
         self._job: BuildJob | None = None
         self._job_lock = threading.Lock()
+        self._others: dict[str, ChatApp] = {}
+
+    # -- knowledge bases ---------------------------------------------------------------------
+    def base_names(self) -> list[str]:
+        """Every knowledge base's name, ``default`` first (read afresh: one made from the CLI shows at once)."""
+        return [spec.name for spec in list_bases(self.bases.settings)]
+
+    def base(self, name: str | None) -> ChatApp:
+        """The app of one knowledge base (this one for ``default``); KnowledgeBaseError when there is none."""
+        if not name or name == self.kb.name:
+            return self
+        with self._job_lock:
+            found = self._others.get(name)
+            if found is None or name not in self.base_names():
+                kb = self.bases.get(name)  # KnowledgeBaseError naming the ones there are
+                found = self._others[name] = ChatApp(kb.settings, kb, self.bases)
+            return found
+
+    def create_base(self, name: str) -> str:
+        """Make a knowledge base (``rag kb create``); its name, or KnowledgeBaseError with the reason."""
+        from rag.kb.registry import create_base
+
+        return create_base(self.bases.settings, name.strip()).name
+
+    def delete_base(self, name: str) -> None:
+        """Delete a created knowledge base with its folder; KnowledgeBaseError says why one cannot be."""
+        other = self._others.get(name)
+        if other is not None and other.building:
+            raise KnowledgeBaseError(f"knowledge base {name!r} is being indexed; delete it when the build ends")
+        delete_base(self.bases.settings, name)
+        with self._job_lock:
+            self._others.pop(name, None)
+        self.bases.forget(name)
 
     def warm_up(self) -> str | None:
         """Load the encoder and the index now, so the first question is fast; a note when there is no index."""

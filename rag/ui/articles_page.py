@@ -4,10 +4,13 @@ The handlers are ``articles_tab``'s; every one that changes the corpus updates t
 same outputs (``articles_tab.tab_outputs``), the header's status line and the
 chat's article filter included, and draws its progress in one place of its own
 (``#build-progress``), never over other components (``show_progress="hidden"``).
+The tab manages the knowledge base chosen at its top (``kb_page``): its table,
+uploads, deletions and builds; there too a knowledge base is made or deleted.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +24,7 @@ from rag.ui.articles_tab import (
     remove_article,
     upload_and_index,
 )
+from rag.ui.kb_page import ask_delete_kb, cancel_delete_kb, in_base, show_base
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -48,12 +52,29 @@ class ArticlesTab:
     full_rebuild: gr.Checkbox
     rebuild_btn: gr.Button
     pending_upload: gr.State
+    kb_choice: gr.Dropdown  # the knowledge base this tab manages
+    kb_name: gr.Textbox
+    kb_create_btn: gr.Button
+    kb_delete_btn: gr.Button
+    kb_confirm_row: gr.Row
+    kb_really_delete_btn: gr.Button
+    kb_cancel_btn: gr.Button
 
 
 def articles_tab(tr: gr.I18n) -> ArticlesTab:
     """The corpus table, upload-and-index (asking before a replacement), delete (asking first), rebuild."""
     import gradio as gr
 
+    with gr.Row(equal_height=False, elem_id="kb-row"):
+        # Filled when the page loads (kb_page.selectors): the knowledge bases there are then.
+        kb_choice = gr.Dropdown(["default"], value="default", label=tr("kb_manage"), elem_id="articles-kb", scale=2)
+        kb_name = gr.Textbox(label=tr("kb_name"), elem_id="kb-name", max_length=40, scale=2)
+        with gr.Column(scale=1, min_width=120):
+            kb_create_btn = gr.Button(tr("kb_create"), elem_id="kb-create", size="sm")
+            kb_delete_btn = gr.Button(tr("kb_delete"), elem_id="kb-delete", size="sm")
+    with gr.Row(visible=False, elem_id="kb-confirm-delete") as kb_confirm_row:
+        kb_really_delete_btn = gr.Button(tr("kb_really_delete"), variant="stop", elem_id="kb-really-delete")
+        kb_cancel_btn = gr.Button(tr("cancel"), elem_id="kb-cancel-delete")
     notice = gr.Markdown("", elem_id="articles-status")
     progress = gr.HTML("", elem_id="build-progress")
     table = gr.Dataframe(value=[], headers=ARTICLE_COLUMNS, interactive=False, wrap=True,
@@ -79,34 +100,48 @@ def articles_tab(tr: gr.I18n) -> ArticlesTab:
     pending_upload = gr.State(None)
     return ArticlesTab(notice, table, upload, file_status, progress, confirm_row, replace_btn, keep_btn,
                        delete_choice, delete_btn, confirm_delete_row, really_delete_btn, cancel_delete_btn,
-                       full_rebuild, rebuild_btn, pending_upload)
+                       full_rebuild, rebuild_btn, pending_upload, kb_choice, kb_name, kb_create_btn, kb_delete_btn,
+                       kb_confirm_row, kb_really_delete_btn, kb_cancel_btn)
 
 
-def connect_articles(app: ChatApp, a: ArticlesTab, status_line: gr.Markdown, article_filter: gr.Dropdown) -> None:
-    """Upload-and-index, replace or keep, delete-and-reindex after asking, rebuild."""
+def connect_articles(app: ChatApp, a: ArticlesTab, status_line: gr.Markdown, article_filter: gr.Dropdown,
+                     follow: Callable[[Any], Any] | None = None) -> None:
+    """Upload-and-index, replace or keep, delete-and-reindex after asking, rebuild: in the chosen knowledge base.
+
+    ``follow(event)`` chains what the chat shows of the index (its status line, filter) after each change.
+    """
     import gradio as gr
 
     outputs = [a.notice, a.table, a.delete_choice, a.file_status, a.progress, a.confirm_row, a.pending_upload,
                status_line, article_filter, a.upload]
     hidden: dict[str, Any] = {"show_progress": "hidden"}  # the progress is drawn once, in #build-progress
 
-    def on_upload(files: Any) -> Any:
-        yield from upload_and_index(app, files)
+    def on_upload(files: Any, kb: Any) -> Any:
+        yield from in_base(app, kb, lambda base: upload_and_index(base, files))
 
-    def on_replace(pending: Any) -> Any:
-        yield from confirm_replace(app, pending)
+    def on_replace(pending: Any, kb: Any) -> Any:
+        yield from in_base(app, kb, lambda base: confirm_replace(base, pending))
 
-    def on_delete(path: str | None) -> Any:
-        yield from remove_article(app, path)
+    def on_delete(path: str | None, kb: Any) -> Any:
+        yield from in_base(app, kb, lambda base: remove_article(base, path))
 
-    def on_rebuild(full: bool) -> Any:
-        yield from rebuild(app, full)
+    def on_rebuild(full: bool, kb: Any) -> Any:
+        yield from in_base(app, kb, lambda base: rebuild(base, full))
 
-    a.upload.upload(on_upload, inputs=[a.upload], outputs=outputs, **hidden)
-    a.replace_btn.click(on_replace, inputs=[a.pending_upload], outputs=outputs, **hidden)
+    changes = [
+        a.upload.upload(on_upload, inputs=[a.upload, a.kb_choice], outputs=outputs, **hidden),
+        a.replace_btn.click(on_replace, inputs=[a.pending_upload, a.kb_choice], outputs=outputs, **hidden),
+        a.really_delete_btn.click(on_delete, inputs=[a.delete_choice, a.kb_choice], outputs=outputs, **hidden),
+        a.rebuild_btn.click(on_rebuild, inputs=[a.full_rebuild, a.kb_choice], outputs=outputs, **hidden),
+    ]
+    for event in changes:
+        if follow is not None:
+            follow(event)
     a.keep_btn.click(keep_corpus, outputs=[a.notice, a.confirm_row, a.pending_upload], **hidden)
     a.delete_btn.click(ask_delete, inputs=[a.delete_choice], outputs=[a.notice, a.confirm_delete_row], **hidden)
     a.really_delete_btn.click(lambda: gr.update(visible=False), outputs=[a.confirm_delete_row], **hidden)
-    a.really_delete_btn.click(on_delete, inputs=[a.delete_choice], outputs=outputs, **hidden)
     a.cancel_delete_btn.click(cancel_delete, outputs=[a.notice, a.confirm_delete_row], **hidden)
-    a.rebuild_btn.click(on_rebuild, inputs=[a.full_rebuild], outputs=outputs, **hidden)
+    # Another knowledge base chosen: its table and delete list (a pending replacement is forgotten).
+    a.kb_choice.change(lambda kb: show_base(app, kb), inputs=[a.kb_choice], outputs=outputs, **hidden)
+    a.kb_delete_btn.click(ask_delete_kb, inputs=[a.kb_choice], outputs=[a.notice, a.kb_confirm_row], **hidden)
+    a.kb_cancel_btn.click(cancel_delete_kb, outputs=[a.notice, a.kb_confirm_row], **hidden)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from rag.errors import RagError
 from rag.kb.feedback import feedback_record, save_feedback
 from rag.kb.knowledge_base import Retrieved
+from rag.kb.registry import DEFAULT
 from rag.records import Answer
 from rag.serialize import json_text
 from rag.settings import RETRIEVAL_MODES
@@ -41,11 +42,31 @@ class Turn:
     answer: Answer | None
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     articles: list[str] = field(default_factory=list)
+    bases: list[str] = field(default_factory=lambda: [DEFAULT])  # the knowledge bases it was asked of
+
+
+def chosen_bases(bases: Any) -> list[str]:
+    """The knowledge bases chosen in the chat, each once; ``default`` when none is.
+
+    >>> chosen_bases(["news", "default", "news"]), chosen_bases(None), chosen_bases("news")
+    (['news', 'default'], ['default'], ['news'])
+    """
+    names = [bases] if isinstance(bases, str) else [str(b) for b in bases or []]
+    return list(dict.fromkeys(n.strip() for n in names if n.strip())) or [DEFAULT]
+
+
+def several(turn: Turn) -> bool:
+    """True when the turn was asked of several knowledge bases (its source cards then name theirs)."""
+    return len(turn.bases) > 1
 
 
 def respond(app: ChatApp, question: str, messages: list[dict[str, Any]], turns: list[Turn], mode: str,
-            k: float, answer_mode: str, articles: list[str] | None) -> Iterator[tuple[Any, ...]]:
-    """Answer a question: sources when retrieval ends, then the answer (generative: token by token)."""
+            k: float, answer_mode: str, articles: list[str] | None,
+            bases: list[str] | None = None) -> Iterator[tuple[Any, ...]]:
+    """Answer a question of the chosen knowledge bases: sources when retrieval ends, then the answer.
+
+    Generative answers come token by token. The article filter applies when one knowledge base is chosen.
+    """
     import gradio as gr
 
     question = (question or "").strip()
@@ -58,22 +79,26 @@ def respond(app: ChatApp, question: str, messages: list[dict[str, Any]], turns: 
     if mode not in RETRIEVAL_MODES:
         mode = app.settings.retrieval_mode
     passages = passages_asked(k, app.settings.top_k)
-    chosen = [articles] if isinstance(articles, str) else [str(a) for a in articles or []]
+    names = chosen_bases(bases)
+    chosen = ([articles] if isinstance(articles, str) else [str(a) for a in articles or []]) if len(names) == 1 else []
     number = len(turns)
     # Answered turns only: a question refused (too long, say) must not refuse every later one as history.
     history = [t.question for t in turns if t.answer is not None]
     messages = [*messages, {"role": "user", "content": view.esc_markdown(question)},
                 {"role": "assistant", "content": "正在检索…"}]
-    turn = Turn(question, None, articles=chosen)
+    turn = Turn(question, None, articles=chosen, bases=names)
     turns = [*turns, turn]
     yield messages, turns, view.render_searching(question), "", "", sources_tab
     streamed = ""
     try:
-        for step in app.answer_steps(question, history, passages, mode, chosen,
-                                     generative=answer_mode == "generative"):
+        generative = answer_mode == "generative"
+        steps = (app.base(names[0]).answer_steps(question, history, passages, mode, chosen, generative)
+                 if len(names) == 1 else app.bases.answer_steps(question, names, history, passages, None, generative))
+        for step in steps:
             if isinstance(step, Retrieved):
                 messages[-1] = {"role": "assistant", "content": "正在生成回答…"}
-                yield messages, turns, view.render_retrieved(number, question, step.query, step.result.hits), \
+                yield messages, turns, view.render_retrieved(number, question, step.query, step.result.hits,
+                                                            several(turn)), \
                     "", "", gr.skip()
             elif isinstance(step, str):
                 streamed += step
@@ -82,7 +107,8 @@ def respond(app: ChatApp, question: str, messages: list[dict[str, Any]], turns: 
             else:
                 turn.answer = step
                 messages[-1] = {"role": "assistant", "content": view.chat_text(number, step)}
-                yield messages, turns, view.render_sources(number, step), "", view.answer_markdown(step), gr.skip()
+                yield messages, turns, view.render_sources(number, step, several(turn)), "", \
+                    view.answer_markdown(step), gr.skip()
     except RagError as exc:  # a question over max_question_chars, an unknown article, an endpoint down
         message = str(exc)
         warning_toast(message)
@@ -138,8 +164,13 @@ def rate(app: ChatApp, turns: list[Turn], evt: gr.LikeData) -> None:
         record = feedback_record(turn.id, turn.answer, "up", turn.articles)
     elif liked is False or liked == "Dislike":
         record = feedback_record(turn.id, turn.answer, "down", turn.articles)
+    # A rating belongs to the knowledge base that answered (its 评测 tab offers it), never to another's.
+    answered = [c.knowledge_base for c in turn.answer.citations] + [h.knowledge_base for h in turn.answer.hits]
     try:
-        path = save_feedback(app.settings, record, turn.id)
+        path = save_feedback(app.base((answered or turn.bases)[0]).settings, record, turn.id)
+    except RagError as exc:  # the knowledge base was deleted since
+        warning_toast(f"评价没有保存：{exc}")
+        return
     except OSError as exc:
         warning_toast(f"评价没有保存：{exc.strerror or exc}")
         return
@@ -160,7 +191,7 @@ def show_turn(turns: list[Turn], evt: gr.SelectData) -> tuple[str, str]:
         return gr.skip(), gr.skip()
     number, turn = found
     assert turn.answer is not None
-    return view.render_sources(number, turn.answer), view.answer_markdown(turn.answer)
+    return view.render_sources(number, turn.answer, several(turn)), view.answer_markdown(turn.answer)
 
 
 def open_citation(app: ChatApp, turns: list[Turn], evt: gr.EventData) -> tuple[Any, ...]:
@@ -178,14 +209,16 @@ def open_citation(app: ChatApp, turns: list[Turn], evt: gr.EventData) -> tuple[A
     path, focus, expected = _focus_of(answer, kind, n)
     if path is None or focus is None:
         return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-    html = _article_view(app, path, focus, expected)
-    return html, gr.Tabs(selected="viewer"), view.render_sources(number, answer), view.answer_markdown(answer)
+    html = _article_view(app, path, focus, expected, _base_of(answer, kind, n))
+    return (html, gr.Tabs(selected="viewer"), view.render_sources(number, answer, several(turns[number])),
+            view.answer_markdown(answer))
 
 
-def _article_view(app: ChatApp, path: str, focus: view.Focus, expected: str) -> str:
-    """The article view at ``focus``, or a message when the article is gone or the index cannot be read."""
+def _article_view(app: ChatApp, path: str, focus: view.Focus, expected: str, base: str = DEFAULT) -> str:
+    """The article view at ``focus`` (an article of knowledge base ``base``), or a message when it is gone."""
     try:
-        article = app.article(path)
+        # Article paths are per knowledge base: the citation's own base holds its article.
+        article = app.base(base).article(path)
     except RagError as exc:  # a corrupt index, or one built with other settings: say so, never hide it
         return view.render_error(str(exc))
     # The index may have been rebuilt since the answer: show the article only if the text is the same.
@@ -204,6 +237,13 @@ def _parse_cite(key: str) -> tuple[int, str, int] | None:
     if not turn.isdigit() or len(rest) < 2 or rest[0] not in "ch" or not rest[1:].isdigit():
         return None
     return int(turn), rest[0], int(rest[1:])
+
+
+def _base_of(answer: Answer, kind: str, n: int) -> str:
+    """The knowledge base of citation ``n`` or hit rank ``n``: article paths are per knowledge base."""
+    found = [c.knowledge_base for c in answer.citations if c.n == n] if kind == "c" else \
+        [h.knowledge_base for h in answer.hits if h.rank == n]
+    return found[0] if found else DEFAULT
 
 
 def _focus_of(answer: Answer, kind: str, n: int) -> tuple[str | None, view.Focus | None, str]:
@@ -228,10 +268,22 @@ def clear_chat() -> tuple[Any, ...]:
 
 
 # -- conversations kept in the browser ------------------------------------------------------------
-def store_record(conversation: str, turns: list[Turn]) -> tuple[str, str]:
-    """The conversation's id (a new one for its first answer) and its record as JSON, for the browser to keep."""
+def store_record(conversation: str, turns: list[Turn], bases: Any = None) -> tuple[str, str]:
+    """The conversation's id (a new one for its first answer) and its record as JSON, for the browser to keep.
+
+    The record keeps the knowledge bases chosen, so reopening the conversation chooses them again.
+    """
     conversation = conversation or stored.new_conversation_id()
-    return conversation, json_text(stored.conversation_record(conversation, turns))
+    return conversation, json_text(stored.conversation_record(conversation, turns, chosen_bases(bases)))
+
+
+def store_choice(conversation: str, turns: list[Turn], bases: Any) -> tuple[Any, Any]:
+    """A stored conversation's new choice of knowledge bases, kept at once (nothing before its first answer)."""
+    import gradio as gr
+
+    if not conversation or not turns:
+        return gr.skip(), gr.skip()
+    return store_record(conversation, turns, bases)
 
 
 def list_conversations(store_text: str, conversation: str) -> Any:
@@ -242,10 +294,12 @@ def list_conversations(store_text: str, conversation: str) -> Any:
     return gr.Dropdown(choices=choices, value=conversation or None)
 
 
-def open_conversation(store_text: str, chosen: str | None = None) -> tuple[Any, ...]:
+def open_conversation(store_text: str, chosen: str | None = None, names: list[str] | None = None) -> tuple[Any, ...]:
     """A stored conversation back on the page (the current one when ``chosen`` is None; a new one when none is).
 
-    Returns messages, turns, conversation id, sources, Markdown, article view and the list of conversations.
+    Returns messages, turns, conversation id, sources, Markdown, article view, the list of
+    conversations and the knowledge-base selector (``names``: those there are; the
+    conversation's own choice, less any deleted since; ``default`` when none is left).
     """
     import gradio as gr
 
@@ -255,7 +309,7 @@ def open_conversation(store_text: str, chosen: str | None = None) -> tuple[Any, 
     turns: list[Turn] = []
     if record is not None:
         try:
-            turns = [Turn(q, a, id=i, articles=arts) for q, i, arts, a in stored.turns_of(record)]
+            turns = [Turn(q, a, id=i, articles=arts, bases=kbs) for q, i, arts, kbs, a in stored.turns_of(record)]
         except ValueError as exc:  # a stored conversation this version cannot read: said, not half shown
             warning_toast(f"这段对话无法恢复：{exc}")
             record = None
@@ -265,12 +319,15 @@ def open_conversation(store_text: str, chosen: str | None = None) -> tuple[Any, 
         messages.append({"role": "assistant", "content": "⚠ 没有回答" if t.answer is None
                          else view.chat_text(number, t.answer)})
     last = next(((n, t.answer) for n, t in reversed(list(enumerate(turns))) if t.answer is not None), None)
-    sources = view.render_empty_sources() if last is None else view.render_sources(*last)
+    sources = view.render_empty_sources() if last is None else view.render_sources(*last, several(turns[last[0]]))
     markdown = "" if last is None else view.answer_markdown(last[1])
     conversation = record["id"] if record is not None else ""
     choices = stored.conversation_choices(store)
+    names = names or [DEFAULT]
+    kept = [n for n in stored.bases_of(record) if n in names] if record is not None else []
+    selector = gr.Dropdown(choices=names, value=kept or [DEFAULT]) if record is not None else gr.Dropdown(choices=names)
     return (messages, turns, conversation, sources, markdown, view.render_article_placeholder(),
-            gr.Dropdown(choices=choices, value=conversation or None))
+            gr.Dropdown(choices=choices, value=conversation or None), selector)
 
 
 # -- example questions ------------------------------------------------------------------------

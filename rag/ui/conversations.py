@@ -23,14 +23,16 @@ def new_conversation_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def conversation_record(conversation: str, turns: list[Any]) -> dict[str, Any]:
-    """What the browser stores of a conversation: id, title (its first question) and turns.
+def conversation_record(conversation: str, turns: list[Any], bases: list[str] | None = None) -> dict[str, Any]:
+    """What the browser stores of a conversation: id, title (its first question), knowledge bases chosen, turns.
 
-    ``turns`` are ``chat.Turn``: a question, its answer (None when it failed), its id and article filter.
+    ``turns`` are ``chat.Turn``: a question, its answer (None when it failed), its id, article filter
+    and knowledge bases.
     """
     title = next((t.question for t in turns), "")
-    return {"id": conversation, "title": title[:MAX_TITLE_CHARS],
+    return {"id": conversation, "title": title[:MAX_TITLE_CHARS], "knowledge_bases": list(bases or ["default"]),
             "turns": [{"question": t.question, "id": t.id, "articles": list(t.articles),
+                       "knowledge_bases": list(t.bases),
                        "answer": None if t.answer is None else answer_to_json(t.answer)} for t in turns]}
 
 
@@ -77,14 +79,25 @@ def answer_from_json(data: dict[str, Any]) -> Answer:
                                                                   int(short["start"]), int(short["end"])))
 
 
-def turns_of(record: dict[str, Any]) -> list[tuple[str, str, list[str], Answer | None]]:
-    """(question, id, articles, answer) of each stored turn; ValueError when one does not read."""
+def bases_of(record: dict[str, Any]) -> list[str]:
+    """The knowledge bases a stored conversation had chosen (``default`` for one stored before there were several).
+
+    >>> bases_of({"knowledge_bases": ["news", 3]}), bases_of({})
+    (['news'], ['default'])
+    """
+    names = record.get("knowledge_bases")
+    kept = [n for n in names if isinstance(n, str) and n] if isinstance(names, list) else []
+    return kept or ["default"]
+
+
+def turns_of(record: dict[str, Any]) -> list[tuple[str, str, list[str], list[str], Answer | None]]:
+    """(question, id, articles, knowledge bases, answer) of each stored turn; ValueError when one does not read."""
     out = []
     for t in record.get("turns", []):
         try:
             answer = None if t.get("answer") is None else answer_from_json(t["answer"])
             out.append((str(t["question"]), str(t.get("id") or new_conversation_id()),
-                        [str(a) for a in t.get("articles") or []], answer))
+                        [str(a) for a in t.get("articles") or []], bases_of(t), answer))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"a stored turn does not read: {exc}") from exc
     return out

@@ -35,6 +35,7 @@ from rag.ui.chat import (
     rate,
     respond,
     show_turn,
+    store_choice,
     store_record,
 )
 from rag.ui.eval_tab import (
@@ -45,6 +46,7 @@ from rag.ui.eval_tab import (
     sample_size,
     suggested_sample,
 )
+from rag.ui.kb_page import chat_view, create_kb, delete_kb, eval_choices, selectors
 from rag.ui.texts import page_translations
 
 if TYPE_CHECKING:
@@ -79,6 +81,7 @@ class ChatTab:
     history: gr.Dropdown  # this browser's conversations
     store_box: gr.Textbox  # hidden: a conversation on its way to or from the browser's storage
     conversation: gr.State  # the id of the conversation on the page ("" before its first answer)
+    kb_choice: gr.Dropdown  # the knowledge bases asked
 
 
 @dataclass
@@ -86,6 +89,7 @@ class EvalTab:
     """The evaluate tab's components that events read or write."""
 
     file: gr.File
+    kb_choice: gr.Dropdown  # the knowledge base evaluated
     choice: gr.Dropdown
     sample: gr.Number
     small: gr.Checkbox
@@ -121,19 +125,34 @@ def build_app(app: ChatApp, i18n: gr.I18n | None = None) -> gr.Blocks:
         turns = gr.State([])
         with gr.Tabs(elem_id="main-tabs"):
             with gr.Tab(tr("tab_chat"), id="chat", elem_id="tab-chat"), gr.Row(equal_height=False):
-                chat = _chat_tab(settings)
+                chat = _chat_tab(settings, tr)
             with gr.Tab(tr("tab_articles"), id="articles", elem_id="tab-articles"):
                 articles = articles_tab(tr)
             with gr.Tab(tr("tab_evaluate"), id="evaluate", elem_id="tab-evaluate") as eval_tab:
                 evaluation = _eval_tab(tr)
                 _connect_eval(app, evaluation)
         # Ratings made since the page loaded become a choice when the tab is opened.
-        eval_tab.select(lambda: gr.Dropdown(choices=question_set_choices(settings)), outputs=[evaluation.choice],
+        eval_tab.select(lambda kb: eval_choices(app, kb), inputs=[evaluation.kb_choice], outputs=[evaluation.choice],
                         show_progress="hidden")
-        demo.load(lambda: fill_page(app), outputs=[status_line, chat.article_filter, chat.examples, articles.table,
-                                                   articles.delete_choice, evaluation.choice], show_progress="hidden")
-        _connect_chat(app, demo, chat, turns)
-        connect_articles(app, articles, status_line, chat.article_filter)
+        # The chat's line, filter and examples follow its chosen knowledge bases (chat_view), set by the
+        # conversation brought back on load; the tabs' selectors list the knowledge bases there are now.
+        demo.load(lambda: fill_page(app)[3:], outputs=[articles.table, articles.delete_choice, evaluation.choice],
+                  show_progress="hidden")
+        selector_outputs = [chat.kb_choice, articles.kb_choice, evaluation.kb_choice]
+        # (the chat's own selector is the conversation's: open_conversation sets it)
+        demo.load(lambda c, a, e: selectors(app, c, a, e)[1:], inputs=selector_outputs, outputs=selector_outputs[1:],
+                  show_progress="hidden")
+        view_outputs = [status_line, chat.article_filter, chat.examples]
+
+        def follow(event: Any) -> Any:
+            return event.then(lambda kb: chat_view(app, kb), inputs=[chat.kb_choice], outputs=view_outputs,
+                              show_progress="hidden")
+
+        follow(_connect_chat(app, demo, chat, turns))
+        chat.kb_choice.change(lambda kb: chat_view(app, kb), inputs=[chat.kb_choice], outputs=view_outputs,
+                              show_progress="hidden")
+        connect_articles(app, articles, status_line, chat.article_filter, follow)
+        _connect_bases(app, chat, articles, evaluation, follow)
     return demo
 
 
@@ -162,7 +181,7 @@ def fill_page(app: ChatApp) -> tuple[Any, ...]:
 
 
 # -- the tabs -----------------------------------------------------------------------------------
-def _chat_tab(settings: Settings) -> ChatTab:
+def _chat_tab(settings: Settings, tr: gr.I18n) -> ChatTab:
     """The chat with its question box, examples and settings; beside it the sources and the article view."""
     import gradio as gr
 
@@ -183,7 +202,10 @@ def _chat_tab(settings: Settings) -> ChatTab:
                 max_length=settings.max_question_chars,
             )
             ask_btn = gr.Button("提问", variant="primary", elem_id="ask", scale=1, min_width=80)
-        # Filled when the page loads (fill_page): example questions name the articles.
+        # Filled when the page loads (the conversation's own choice, or default; kb_page.selectors).
+        kb_choice = gr.Dropdown(["default"], value=["default"], multiselect=True, label=tr("kb_choice"),
+                                elem_id="kb-choice")
+        # Filled when the page loads (chat_view): example questions name the articles.
         examples = gr.Dataset(components=[question], samples=[], label="示例问题", elem_id="examples",
                               visible=False)
         with gr.Row():
@@ -204,7 +226,8 @@ def _chat_tab(settings: Settings) -> ChatTab:
             # viewer.js: scroll the article view to the target paragraph after each update.
             viewer = gr.HTML(view.render_article_placeholder(), elem_id="viewer", js_on_load=static_text("viewer.js"))
     return ChatTab(chatbot, question, examples, ask_btn, clear_btn, copy_btn, retrieval_mode, top_k, answer_mode,
-                   article_filter, side_tabs, sources, markdown_box, viewer, history, store_box, gr.State(""))
+                   article_filter, side_tabs, sources, markdown_box, viewer, history, store_box, gr.State(""),
+                   kb_choice)
 
 
 def _chat_settings(settings: Settings) -> tuple[Any, Any, Any, Any]:
@@ -238,6 +261,7 @@ def _eval_tab(tr: gr.I18n) -> EvalTab:
             # No file_types: gradio refuses other files with an English line; run_eval says it in the page's words.
             file = gr.File(label=tr("eval_file"), type="filepath", elem_id="eval-file")
         with gr.Column():
+            kb_choice = gr.Dropdown(["default"], value="default", label=tr("eval_kb"), elem_id="eval-kb")
             choice = gr.Dropdown([("上传的文件", "")], value="", label=tr("eval_choice"), elem_id="eval-choice")
             sample = gr.Number(0, precision=0, minimum=0, label=tr("eval_sample"), elem_id="eval-sample")
             small = gr.Checkbox(True, label=tr("eval_small"), elem_id="eval-small")
@@ -253,36 +277,46 @@ def _eval_tab(tr: gr.I18n) -> EvalTab:
                              label=tr("eval_questions"), elem_id="eval-questions")
     downloads = gr.File(label=tr("eval_downloads"), file_count="multiple", interactive=False,
                         elem_id="eval-downloads")
-    return EvalTab(file, choice, sample, small, run_btn, status, metrics, chart, questions, downloads)
+    return EvalTab(file, kb_choice, choice, sample, small, run_btn, status, metrics, chart, questions, downloads)
 
 
 # -- the events ---------------------------------------------------------------------------------
-def _connect_chat(app: ChatApp, demo: gr.Blocks, c: ChatTab, turns: gr.State) -> None:
-    """Ask, start a new conversation or open a stored one, copy, rate, show a turn's sources, open a citation."""
+def _connect_chat(app: ChatApp, demo: gr.Blocks, c: ChatTab, turns: gr.State) -> Any:
+    """Ask, start a new conversation or open a stored one, copy, rate, show a turn's sources, open a citation.
+
+    Returns the page load's event (the conversation brought back), for what follows its choice of bases.
+    """
     import gradio as gr
 
     chat_outputs = [c.chatbot, turns, c.sources, c.question, c.markdown_box, c.side_tabs]
-    ask_inputs = [c.question, c.chatbot, turns, c.retrieval_mode, c.top_k, c.answer_mode, c.article_filter]
+    ask_inputs = [c.question, c.chatbot, turns, c.retrieval_mode, c.top_k, c.answer_mode, c.article_filter,
+                  c.kb_choice]
     asked = [c.ask_btn.click, c.question.submit]
     gr.on(asked, None, js="() => { window.__ragChatBottom && window.__ragChatBottom(); }")
     answered = gr.on(asked, lambda *a: (yield from respond(app, *a)), inputs=ask_inputs, outputs=chat_outputs,
                      concurrency_limit=4, show_progress="hidden")
     # The chat follows the new answer; then the conversation goes to this browser's storage (store.js).
     answered.then(None, js="() => { setTimeout(() => window.__ragChatBottom && window.__ragChatBottom(), 100); }")
-    answered.then(store_record, inputs=[c.conversation, turns], outputs=[c.conversation, c.store_box],
+    answered.then(store_record, inputs=[c.conversation, turns, c.kb_choice], outputs=[c.conversation, c.store_box],
                   show_progress="hidden").then(
+        list_conversations, inputs=[c.store_box, c.conversation], outputs=[c.history], js=static_text("store.js"),
+        show_progress="hidden")
+    # A new choice of knowledge bases is kept with the conversation at once, not only with its next answer.
+    c.kb_choice.input(store_choice, inputs=[c.conversation, turns, c.kb_choice], outputs=[c.conversation, c.store_box],
+                      show_progress="hidden").then(
         list_conversations, inputs=[c.store_box, c.conversation], outputs=[c.history], js=static_text("store.js"),
         show_progress="hidden")
     c.examples.click(lambda sample: sample[0] if sample else "", inputs=[c.examples], outputs=[c.question],
                      show_progress="hidden")
-    page_outputs = [c.chatbot, turns, c.conversation, c.sources, c.markdown_box, c.viewer, c.history]
+    page_outputs = [c.chatbot, turns, c.conversation, c.sources, c.markdown_box, c.viewer, c.history, c.kb_choice]
     stored = "() => [localStorage.getItem('rag-chat') || '']"
     gr.on([c.clear_btn.click, c.chatbot.clear], clear_chat,  # the button and the chat's own bin icon
           outputs=[c.chatbot, turns, c.sources, c.question, c.markdown_box, c.viewer, c.conversation],
           show_progress="hidden").then(
         None, js="() => { try { const s = JSON.parse(localStorage.getItem('rag-chat') || '{}');"
                  " s.current = ''; localStorage.setItem('rag-chat', JSON.stringify(s)); } catch (e) {} }")
-    c.history.input(lambda chosen, text: open_conversation(text, chosen or ""), inputs=[c.history, c.store_box],
+    c.history.input(lambda chosen, text: open_conversation(text, chosen or "", app.base_names()),
+                    inputs=[c.history, c.store_box],
                     outputs=page_outputs, js=static_text("choose.js"),
                     show_progress="hidden")
     c.chatbot.change(None, js="() => { window.__ragChatBottom && window.__ragChatBottom(); }")
@@ -295,7 +329,21 @@ def _connect_chat(app: ChatApp, demo: gr.Blocks, c: ChatTab, turns: gr.State) ->
     c.sources.click(_with_event(lambda t, evt: open_citation(app, t, evt), gr.EventData), inputs=[turns],
                     outputs=[c.viewer, c.side_tabs, c.sources, c.markdown_box], show_progress="hidden")
     # A reload brings back the conversation that was on the page, from this browser's storage.
-    demo.load(open_conversation, inputs=[c.store_box], outputs=page_outputs, js=stored, show_progress="hidden")
+    return demo.load(lambda text: open_conversation(text, None, app.base_names()), inputs=[c.store_box],
+                     outputs=page_outputs, js=stored, show_progress="hidden")
+
+
+def _connect_bases(app: ChatApp, c: ChatTab, a: Any, e: EvalTab, follow: Callable[[Any], Any]) -> None:
+    """Create and delete a knowledge base in the 文章 tab; every selector of the page follows."""
+    hidden: dict[str, Any] = {"show_progress": "hidden"}
+    follow(a.kb_create_btn.click(lambda name, chat, ev: create_kb(app, name, chat, ev),
+                                 inputs=[a.kb_name, c.kb_choice, e.kb_choice],
+                                 outputs=[a.notice, a.kb_name, c.kb_choice, a.kb_choice, e.kb_choice], **hidden))
+    follow(a.kb_really_delete_btn.click(lambda kb, chat, ev: delete_kb(app, kb, chat, ev),
+                                        inputs=[a.kb_choice, c.kb_choice, e.kb_choice],
+                                        outputs=[a.notice, a.kb_confirm_row, c.kb_choice, a.kb_choice, e.kb_choice],
+                                        **hidden))
+    e.kb_choice.change(lambda kb: eval_choices(app, kb), inputs=[e.kb_choice], outputs=[e.choice], **hidden)
 
 
 def _connect_eval(app: ChatApp, e: EvalTab) -> None:
@@ -304,12 +352,17 @@ def _connect_eval(app: ChatApp, e: EvalTab) -> None:
 
     tracker = gr.Progress()  # gradio finds the progress parameter by this default value
 
-    def on_run(file: str | None, choice: str, sample: float | None, small: bool,
+    def on_run(kb: Any, file: str | None, choice: str, sample: float | None, small: bool,
                progress: Any = tracker) -> tuple[Any, ...]:
-        return run_eval(app, file or choice, sample_size(sample), small, progress)
+        try:
+            base = app.base(kb if isinstance(kb, str) and kb else None)
+        except RagError as exc:  # deleted meanwhile
+            return (f"✗ {view.esc_markdown(str(exc))}", gr.skip(), gr.skip(), gr.skip(), gr.skip())
+        # Each knowledge base's runs go to its own eval_root (registry.settings_for).
+        return run_eval(base, file or choice, sample_size(sample), small, progress)
 
     e.choice.change(suggested_sample, inputs=[e.choice, e.sample], outputs=[e.sample], show_progress="hidden")
-    e.run_btn.click(on_run, inputs=[e.file, e.choice, e.sample, e.small],
+    e.run_btn.click(on_run, inputs=[e.kb_choice, e.file, e.choice, e.sample, e.small],
                     outputs=[e.status, e.metrics, e.chart, e.questions, e.downloads])
 
 

@@ -62,9 +62,18 @@ def paragraph_label(numbers: Sequence[int]) -> str:
     return f"第{numbers[0]}–{numbers[-1]}段"
 
 
-def citation_location(c: Citation) -> str:
-    """Where a citation stands: title · section · paragraph (· page), escaped."""
-    parts = [f'<span class="src-title">{esc(c.title)}</span>']
+def base_tag(name: str, several: bool) -> list[str]:
+    """The knowledge base's tag of a source card: shown when it is not ``default`` or several were asked (escaped).
+
+    >>> base_tag("default", False), base_tag("news", False)
+    ([], ['<span class="src-kb">知识库 news</span>'])
+    """
+    return [f'<span class="src-kb">知识库 {esc(name)}</span>'] if several or name != "default" else []
+
+
+def citation_location(c: Citation, several: bool = False) -> str:
+    """Where a citation stands: (knowledge base ·) title · section · paragraph (· page), escaped."""
+    parts = [*base_tag(c.knowledge_base, several), f'<span class="src-title">{esc(c.title)}</span>']
     if c.section:
         parts.append(esc(c.section))
     parts.append(f"第{c.paragraph}段")
@@ -73,10 +82,10 @@ def citation_location(c: Citation) -> str:
     return " · ".join(parts)
 
 
-def hit_location(hit: Hit) -> str:
-    """Where a retrieved passage stands: title · section · paragraphs, escaped."""
+def hit_location(hit: Hit, several: bool = False) -> str:
+    """Where a retrieved passage stands: (knowledge base ·) title · section · paragraphs, escaped."""
     c = hit.chunk
-    parts = [f'<span class="src-title">{esc(c.title)}</span>']
+    parts = [*base_tag(hit.knowledge_base, several), f'<span class="src-title">{esc(c.title)}</span>']
     if c.section:
         parts.append(esc(c.section))
     parts.append(paragraph_label(c.paragraphs))
@@ -86,7 +95,8 @@ def hit_location(hit: Hit) -> str:
 def is_cited(hit: Hit, citations: Iterable[Citation]) -> bool:
     """True when a citation's span lies in (or overlaps) the hit's chunk."""
     c = hit.chunk
-    return any(x.article == c.article and x.start < c.end and x.end > c.start for x in citations)
+    return any(x.article == c.article and x.knowledge_base == hit.knowledge_base and x.start < c.end
+               and x.end > c.start for x in citations)
 
 
 def citation_groups(citations: Sequence[Citation]) -> list[list[Citation]]:
@@ -94,9 +104,9 @@ def citation_groups(citations: Sequence[Citation]) -> list[list[Citation]]:
 
     The same paragraph cited twice is one source card with both sentences highlighted.
     """
-    groups: dict[tuple[str, int], list[Citation]] = {}
-    for c in citations:
-        groups.setdefault((c.article, c.paragraph_start), []).append(c)
+    groups: dict[tuple[str, str, int], list[Citation]] = {}
+    for c in citations:  # article paths are per knowledge base
+        groups.setdefault((c.knowledge_base, c.article, c.paragraph_start), []).append(c)
     return list(groups.values())
 
 
@@ -117,24 +127,24 @@ def _marked_paragraph(group: Sequence[Citation], short: ShortAnswer | None) -> s
     return "".join(out)
 
 
-def _citation_card(turn: int, group: Sequence[Citation], short: ShortAnswer | None) -> str:
+def _citation_card(turn: int, group: Sequence[Citation], short: ShortAnswer | None, several: bool = False) -> str:
     keys = [f"{turn}-c{c.n}" for c in group]
     links = "".join(f'<a href="#" class="cite-n" data-cite="{key}" title="在原文中查看">[{c.n}]</a>'
                     for key, c in zip(keys, group, strict=True))
     return (
         f'<div class="cite-card" id="src-{keys[0]}" data-keys="{" ".join(keys)}">'
-        f'<div class="cite-meta">{links} {citation_location(group[0])} '
+        f'<div class="cite-meta">{links} {citation_location(group[0], several)} '
         f'<a href="#" class="open-article" data-cite="{keys[0]}">查看原文 ›</a></div>'
         f'<p class="cite-para">{_marked_paragraph(group, short)}</p>'
         f"</div>"
     )
 
 
-def _hit_card(turn: int, hit: Hit) -> str:
+def _hit_card(turn: int, hit: Hit, several: bool = False) -> str:
     key = f"{turn}-h{hit.rank}"
     return (
         f'<div class="hit-card">'
-        f'<div class="cite-meta"><span class="hit-rank">#{hit.rank}</span> {hit_location(hit)} '
+        f'<div class="cite-meta"><span class="hit-rank">#{hit.rank}</span> {hit_location(hit, several)} '
         f'<a href="#" class="open-article" data-cite="{key}">查看原文 ›</a></div>'
         f'<p class="hit-text">{esc(hit.chunk.text)}</p>'
         f"</div>"
@@ -171,12 +181,12 @@ def render_searching(question: str) -> str:
     return f'<div class="rag-sources"><p class="src-q">问：{esc(question)}</p><p>正在检索…</p></div>'
 
 
-def render_retrieved(turn: int, question: str, query: str, hits: list[Hit]) -> str:
-    """The sources panel when retrieval has ended and the answer is being made."""
+def render_retrieved(turn: int, question: str, query: str, hits: list[Hit], several: bool = False) -> str:
+    """The sources panel when retrieval has ended and the answer is being made (``several``: name each base)."""
     head = _sources_head(question, query)
     if not hits:
         return f'<div class="rag-sources">{head}<p>没有检索到段落。</p>{_details(query, question, hits)}</div>'
-    cards = "".join(_hit_card(turn, h) for h in hits)
+    cards = "".join(_hit_card(turn, h, several) for h in hits)
     return (f'<div class="rag-sources" data-turn="{turn}">{head}'
             f'<p class="src-note">检索到 {len(hits)} 段，正在生成回答…</p>{cards}'
             f"{_details(query, question, hits)}</div>")
@@ -198,31 +208,32 @@ def borrowed_note(words: Sequence[str]) -> str:
     return "已结合上一问：" + "、".join(words)
 
 
-def render_sources(turn: int, answer: Answer) -> str:
+def render_sources(turn: int, answer: Answer, several: bool = False) -> str:
     """The sources panel for an answer: cited paragraphs, then the other passages behind a fold.
 
-    A refusal shows the nearest passages openly as 「可能相关」.
+    A refusal shows the nearest passages openly as 「可能相关」. Each card names its
+    knowledge base when it is not ``default`` or when ``several`` were asked.
     """
     head = _sources_head(answer.question, answer.query)
     # data-state="answered" marks the final panel (tests and scripts wait for it).
     parts = [f'<div class="rag-sources" data-turn="{turn}" data-state="answered">', head]
     if answer.refused:
         parts.append('<p class="src-note refused">文章中没有找到相关信息。可能相关的段落：</p>')
-        parts.append('<div class="maybe">' + "".join(_hit_card(turn, h) for h in answer.hits[:3]) + "</div>")
+        parts.append('<div class="maybe">' + "".join(_hit_card(turn, h, several) for h in answer.hits[:3]) + "</div>")
         rest = answer.hits[3:]
     else:
         if answer.citations:
             groups = citation_groups(answer.citations)
             parts.append(f'<p class="src-note">引用 {len(groups)} 段：</p>')
             short = shown_short_answer(answer)
-            parts.extend(_citation_card(turn, group, short) for group in groups)
+            parts.extend(_citation_card(turn, group, short, several) for group in groups)
         else:
             parts.append('<p class="src-note warn">回答没有引用任何检索到的段落，请核实。</p>')
         rest = [h for h in answer.hits if not is_cited(h, answer.citations)]
     if rest:
         label = "其他检索到的段落" if not answer.refused else "更多检索到的段落"
         parts.append(f'<details class="uncited"><summary>{label}（{len(rest)}）</summary>'
-                     + "".join(_hit_card(turn, h) for h in rest) + "</details>")
+                     + "".join(_hit_card(turn, h, several) for h in rest) + "</details>")
     parts.append(_details(answer.query, answer.question, answer.hits, answer.timings_ms))
     parts.append("</div>")
     return "".join(parts)

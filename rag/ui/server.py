@@ -77,10 +77,9 @@ def _mount(app: ChatApp, auth: tuple[str, str] | None, with_api: bool, api_only:
     settings = app.settings
     if with_api:
         from rag.api.app import create_api
-        from rag.api.catalog import DEFAULT_NAME, Catalog
-        from rag.kb.several import KnowledgeBases
+        from rag.api.catalog import Catalog
 
-        root = create_api(Catalog(KnowledgeBases(settings, opened={DEFAULT_NAME: app.kb})), settings)
+        root = create_api(Catalog(app.bases), settings)  # the page's knowledge bases: one encoder, one build lock
     else:
         root = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     if not api_only:
@@ -96,9 +95,21 @@ def _mount(app: ChatApp, auth: tuple[str, str] | None, with_api: bool, api_only:
             root, demo, "/", server_name=settings.host, server_port=settings.port, auth=auth, show_error=False,
             max_file_size=settings.max_upload_bytes, ssr_mode=False, theme=theme, css=static_text("app.css"),
             footer_links=[], i18n=i18n, js=TOAST_TITLE_SCRIPT,
-            allowed_paths=[str(settings.eval_root.resolve())],  # the reports, for download
+            allowed_paths=report_folders(settings),  # the reports, for download
         )
     return _Server.start(root, settings.host, settings.port)
+
+
+def report_folders(settings: Settings) -> list[str]:
+    """Where the 评测 tab's reports are written, for each knowledge base (and ``kbs/`` for those made later)."""
+    from rag.kb.registry import list_bases, settings_for
+
+    folders = {str(settings.eval_root.resolve()), str(settings.kbs_dir.resolve())}
+    try:
+        folders.update(str(settings_for(settings, spec).eval_root.resolve()) for spec in list_bases(settings))
+    except RagError as exc:  # a broken kb.toml: the page names it where it is used
+        log.warning("%s", exc)
+    return sorted(folders)
 
 
 class _Server:

@@ -168,6 +168,14 @@ PAGE_TEXTS: dict[str, tuple[str, str]] = {
     "eval_chart": ("检索命中", "Retrieval hits"),
     "eval_questions": ("逐题结果（失败在前）", "Per question (failures first)"),
     "eval_downloads": ("下载报告", "Download the reports"),
+    "kb_choice": ("知识库（可多选）", "Knowledge bases (one or several)"),
+    "kb_manage": ("管理的知识库", "Knowledge base managed here"),
+    "kb_name": ("新知识库名称（1–40 个小写字母、数字或下划线）",
+                "New knowledge base's name (1-40 lower-case letters, digits, underscores)"),
+    "kb_create": ("新建知识库", "Create"),
+    "kb_delete": ("删除知识库", "Delete the knowledge base"),
+    "kb_really_delete": ("确认删除知识库", "Delete it with its articles"),
+    "eval_kb": ("评测的知识库", "Knowledge base evaluated"),
 }
 # Toast titles (gradio's defaults are English): by language and kind.
 TOAST_TITLES = {"zh": {"warning": "注意", "info": "提示"}, "en": {"warning": "Warning", "info": "Note"}}
