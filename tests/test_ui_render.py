@@ -354,3 +354,30 @@ def test_the_same_paragraph_cited_twice_is_one_card_with_both_sentences_marked(a
     assert re.findall(r'<mark data-n="(\d)">(.*?)</mark>', card) == [("1", "第一段讲规模。"), ("2", "企业超 2600 家。")]
     assert no_markup_from(html)
     assert "实际检索" not in html  # the question was searched as asked
+
+
+def test_each_knowledge_base_keeps_its_own_ratings_and_cards_name_theirs(tmp_path: Path, answer: Answer) -> None:
+    """A rating goes to the knowledge base that answered; only its 评测 tab offers it; cards name the base."""
+    from types import SimpleNamespace
+
+    from rag.kb.feedback import feedback_path
+    from rag.ui.chat import Turn, rate
+    from rag.ui.eval_tab import question_set_choices
+
+    app = ChatApp(make_settings(tmp_path, kbs_dir=tmp_path / "kbs"))
+    app.create_base("news")
+    news = app.base("news")
+    assert news is app.base("news") and app.base("default") is app
+    assert news.settings.index_dir == tmp_path / "kbs" / "news" / "index"
+    assert news.settings.eval_root != app.settings.eval_root and news.kb is not app.kb
+    theirs = replace(answer, citations=[replace(c, knowledge_base="news") for c in answer.citations],
+                     hits=[replace(h, knowledge_base="news") for h in answer.hits])
+    rate(app, [Turn("营收多少？", theirs, bases=["default", "news"])], SimpleNamespace(index=1, liked=True))
+    assert feedback_path(news.settings).is_file() and not feedback_path(app.settings).is_file()
+    assert any("评价记录" in label for label, _ in question_set_choices(news.settings))
+    assert not any("评价记录" in label for label, _ in question_set_choices(app.settings))
+    assert '<span class="src-kb">知识库 news</span>' in view.render_sources(0, theirs)
+    assert "src-kb" not in view.render_sources(0, answer)
+    assert '<span class="src-kb">知识库 default</span>' in view.render_sources(0, answer, several=True)
+    app.delete_base("news")
+    assert app.base_names() == ["default"] and not (tmp_path / "kbs" / "news").exists()
