@@ -232,6 +232,13 @@ def test_a_chinese_page_has_no_english_and_an_english_page_is_english(browser: A
     english = open_page(browser, served, "en-US")
     try:
         expect(english.locator("#tab-articles-button")).to_have_text("Articles")
+        # the chat tab in English too: its buttons, side tabs and settings
+        expect(english.locator("#ask")).to_have_text("Ask")
+        expect(english.locator("#clear")).to_have_text("New chat")
+        expect(english.locator("#tab-sources-button")).to_have_text("Sources")
+        expect(english.locator("#settings")).to_contain_text("Settings")
+        expect(english.locator("#question textarea")).to_have_attribute(
+            "placeholder", "Type a question, e.g. 2025年深圳人工智能核心产业营收约多少？")
         english.click("#tab-articles-button")
         expect(english.locator("#upload")).to_contain_text("Upload articles to add and index them")
         expect(english.locator("#upload")).to_contain_text("Click to Upload")

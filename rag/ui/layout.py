@@ -47,7 +47,7 @@ from rag.ui.eval_tab import (
     suggested_sample,
 )
 from rag.ui.kb_page import chat_view, create_kb, delete_kb, eval_choices, selectors
-from rag.ui.texts import page_translations
+from rag.ui.texts import page_text, page_translations
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -105,7 +105,8 @@ def page_i18n(settings: Settings) -> gr.I18n:
     """The fixed labels of the page in Chinese and English; gradio shows the browser's (``launch(i18n=…)``)."""
     import gradio as gr
 
-    values = {"size": format_size(settings.max_upload_bytes), "types": ", ".join(SUPPORTED_SUFFIXES)}
+    values = {"size": format_size(settings.max_upload_bytes), "types": ", ".join(SUPPORTED_SUFFIXES),
+              "model": settings.llm_model or ""}
     return gr.I18n(**page_translations(values))
 
 
@@ -186,43 +187,43 @@ def _chat_tab(settings: Settings, tr: gr.I18n) -> ChatTab:
     import gradio as gr
 
     with gr.Column(scale=3):
-        copy_btn = gr.Button("复制为 Markdown", size="sm", elem_id="copy-answer")
+        copy_btn = gr.Button(tr("copy_md"), size="sm", elem_id="copy-answer")
         # No per-message copy: a message's source is escaped Markdown with link targets;
         # this button copies the shown answer with its sources instead.
         chatbot = gr.Chatbot(
-            elem_id="chat", label="对话", height=520, latex_delimiters=[],
+            elem_id="chat", label=tr("chat_label"), height=520, latex_delimiters=[],
             buttons=[copy_btn], feedback_options=("Like", "Dislike"), sanitize_html=True,
-            placeholder="向文章提问，回答会标出引用的段落 [1]、[2]。",
+            placeholder=page_text("chat_placeholder", settings.lang),  # gradio translates no placeholder here
         )
         with gr.Row():
             # The same limit as the knowledge base's, which refuses longer questions from anywhere.
             question = gr.Textbox(
                 elem_id="question", show_label=False, scale=5, lines=1, max_lines=4,
-                placeholder="输入问题，例如：2025年深圳人工智能核心产业营收约多少？",
+                placeholder=tr("question_placeholder"),
                 max_length=settings.max_question_chars,
             )
-            ask_btn = gr.Button("提问", variant="primary", elem_id="ask", scale=1, min_width=80)
+            ask_btn = gr.Button(tr("ask"), variant="primary", elem_id="ask", scale=1, min_width=80)
         # Filled when the page loads (the conversation's own choice, or default; kb_page.selectors).
         kb_choice = gr.Dropdown(["default"], value=["default"], multiselect=True, label=tr("kb_choice"),
                                 elem_id="kb-choice")
         # Filled when the page loads (chat_view): example questions name the articles.
-        examples = gr.Dataset(components=[question], samples=[], label="示例问题", elem_id="examples",
+        examples = gr.Dataset(components=[question], samples=[], label=tr("examples"), elem_id="examples",
                               visible=False)
         with gr.Row():
             # A new conversation; the one on the page stays in the list of conversations.
-            clear_btn = gr.Button("新对话", elem_id="clear", size="sm", scale=0, min_width=90)
-            history = gr.Dropdown([], value=None, label="本浏览器中的对话", show_label=False,
+            clear_btn = gr.Button(tr("new_chat"), elem_id="clear", size="sm", scale=0, min_width=90)
+            history = gr.Dropdown([], value=None, label=tr("history"), show_label=False,
                                   elem_id="history", scale=3, container=False, interactive=True)
         store_box = gr.Textbox(visible=False, elem_id="chat-store")
-        with gr.Accordion("设置", open=False, elem_id="settings"):
-            retrieval_mode, top_k, answer_mode, article_filter = _chat_settings(settings)
+        with gr.Accordion(tr("chat_settings"), open=False, elem_id="settings"):
+            retrieval_mode, top_k, answer_mode, article_filter = _chat_settings(settings, tr)
     with gr.Column(scale=2), gr.Tabs(elem_id="side-tabs") as side_tabs:
-        with gr.Tab("来源", id="sources", elem_id="tab-sources"):
+        with gr.Tab(tr("side_sources"), id="sources", elem_id="tab-sources"):
             # sources.js: clicks on citation links (here, or [n] links in the chat) open the article.
             sources = gr.HTML(view.render_empty_sources(), elem_id="sources", js_on_load=static_text("sources.js"))
             # What the chat's one 复制为 Markdown button copies (copy.js); not shown.
             markdown_box = gr.Textbox(visible=False, elem_id="answer-markdown")
-        with gr.Tab("原文", id="viewer", elem_id="tab-viewer"):
+        with gr.Tab(tr("side_viewer"), id="viewer", elem_id="tab-viewer"):
             # viewer.js: scroll the article view to the target paragraph after each update.
             viewer = gr.HTML(view.render_article_placeholder(), elem_id="viewer", js_on_load=static_text("viewer.js"))
     return ChatTab(chatbot, question, examples, ask_btn, clear_btn, copy_btn, retrieval_mode, top_k, answer_mode,
@@ -230,24 +231,24 @@ def _chat_tab(settings: Settings, tr: gr.I18n) -> ChatTab:
                    kb_choice)
 
 
-def _chat_settings(settings: Settings) -> tuple[Any, Any, Any, Any]:
+def _chat_settings(settings: Settings, tr: gr.I18n) -> tuple[Any, Any, Any, Any]:
     """The chat's settings: retrieval mode, passages retrieved, answer mode, article filter."""
     import gradio as gr
 
     retrieval_mode = gr.Radio(
-        [("混合（向量 + 关键词）", "hybrid"), ("向量", "dense"), ("关键词", "lexical")],
-        value=settings.retrieval_mode, label="检索方式", elem_id="retrieval-mode")
-    top_k = gr.Slider(1, 20, value=settings.top_k, step=1, label="检索段落数", elem_id="top-k")
-    answer_choices = [("抽取式（原文句子）", "extractive")]
+        [(tr("retrieval_hybrid"), "hybrid"), (tr("retrieval_dense"), "dense"), (tr("retrieval_lexical"), "lexical")],
+        value=settings.retrieval_mode, label=tr("retrieval_label"), elem_id="retrieval-mode")
+    top_k = gr.Slider(1, 20, value=settings.top_k, step=1, label=tr("top_k"), elem_id="top-k")
+    answer_choices: list[tuple[Any, str]] = [(tr("answer_extractive"), "extractive")]
     if settings.generative_available:
-        answer_choices.append((f"生成式（{settings.llm_model}）", "generative"))
+        answer_choices.append((tr("answer_generative"), "generative"))
     answer_mode = gr.Radio(
         answer_choices, value=settings.answer_mode if settings.generative_available else "extractive",
-        label="回答方式", elem_id="answer-mode",
-        info=None if settings.generative_available else "生成式需要 OpenAI 兼容接口（设置 llm_base_url 与 llm_model）")
+        label=tr("answer_label"), elem_id="answer-mode",
+        info=None if settings.generative_available else tr("answer_info"))
     article_filter = gr.Dropdown(
-        [], value=[], multiselect=True, label="只在这些文章中查找",
-        info="不选则查找全部文章", elem_id="article-filter")
+        [], value=[], multiselect=True, label=tr("filter_label"),
+        info=tr("filter_info"), elem_id="article-filter")
     return retrieval_mode, top_k, answer_mode, article_filter
 
 
