@@ -107,13 +107,14 @@ def test_several_bases_table_and_conclusion_follow_the_numbers(tmp_path: Path) -
               for name in sb.BASES}
     meta = {"command": "python benchmarks/several_bases.py", "date": "today", "commit": "abc", "rrf_k": 5,
             "machine": {"cpu": "cpu", "cores": 2, "ram_gib": 1, "os": "os"}, "load_start": (1, 1, 1),
-            "load_end": (1, 1, 1), "versions": {"python": "3"}}
+            "load_end": (1, 1, 1), "versions": {"python": "3"}, "minutes": 1.0}
     section = sb.render(meta, rows, builds, ask=True)
     assert "| two halves, both onnx-int8 | 0.500 | 1.000 |" in section
     assert "| two halves, onnx-int8 + torch fp32 | 0.500 | 0.500 |" in section and "1.000 / 0.000" in section
     assert "m\\|onnx-int8" in section
-    assert "Mixing encoders loses hit@5 against the same-encoder split (-0.500" in section
-    assert "the split changes nothing measurable in hit@5 against one base (+0.000" in section
+    assert "mixing encoders loses hit@5 (-0.500 ±0.225, 10 of 20 questions differ)" in section
+    assert ("the split changes nothing measurable in hit@5 (+0.000 ±0.000, 0 of 20 questions differ) "
+            "and loses hit@1 (-0.500") in section
     assert "should be refused" in section
     md = tmp_path / "BENCHMARKS.md"
     md.write_text(f"# Benchmarks\n\n{START}\nperf\n{END}\n\ntail\n", encoding="utf-8")
