@@ -7,6 +7,7 @@ with the default settings, so the chunk texts are the ones a user's index holds.
 from __future__ import annotations
 
 import random
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,8 @@ from rag.records import Article
 from rag.settings import Settings
 
 DATASET = "cmrc2018-dev"
+# The embedding cache `rag eval` keeps: a benchmark's index that starts from a copy embeds only what it lacks.
+EVAL_CACHE = Path(__file__).resolve().parent.parent / "eval-runs" / ".index" / "cache" / "embeddings.sqlite"
 
 
 @dataclass(frozen=True)
@@ -70,3 +73,17 @@ def write_passage_files(passages: list[Passage], folder: Path) -> list[Path]:
         path.write_text(f"# {p.title}\n\n{p.text}\n", encoding="utf-8")
         paths.append(path)
     return paths
+
+
+def copy_eval_cache(target: Path) -> bool:
+    """Copy the evaluation embedding cache (consistently, with SQLite's backup) to ``target``; False without one."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not EVAL_CACHE.is_file():
+        return False
+    src = sqlite3.connect(f"file:{EVAL_CACHE}?mode=ro", uri=True)
+    dst = sqlite3.connect(str(target))
+    with dst:
+        src.backup(dst)
+    src.close()
+    dst.close()
+    return True

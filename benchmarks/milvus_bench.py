@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import random
 import shlex
-import sqlite3
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make the benchmarks package importable
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.data import copy_eval_cache  # noqa: E402
 from benchmarks.machine import git_commit, library_versions, load_average, machine_info  # noqa: E402
 from benchmarks.milvus_scale import (  # noqa: E402
     ScaleRow,
@@ -55,7 +55,6 @@ from rag.settings import Settings  # noqa: E402
 START = "<!-- bench:milvus:start -->"
 END = "<!-- bench:milvus:end -->"
 AFTER = "<!-- bench:performance:end -->"  # the stores' rows join issue 8's performance chapter
-EVAL_CACHE = ROOT / "eval-runs" / ".index" / "cache" / "embeddings.sqlite"
 
 
 @dataclass
@@ -72,19 +71,6 @@ class Row:
     def hit_at_5(self) -> float:
         """Share of graded questions with a gold chunk in the top 5."""
         return sum(self.hits_at_5) / max(len(self.hits_at_5), 1)
-
-
-def copy_cache(target: Path) -> None:
-    """Copy the evaluation embedding cache (consistently, with SQLite's backup) into ``target``."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if not EVAL_CACHE.is_file():
-        return
-    src = sqlite3.connect(f"file:{EVAL_CACHE}?mode=ro", uri=True)
-    dst = sqlite3.connect(str(target))
-    with dst:
-        src.backup(dst)
-    src.close()
-    dst.close()
 
 
 def run_queries(searcher: Searcher, store: str, label: str, questions: list, vectors: np.ndarray,
@@ -197,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         base = Settings(index_dir=Path(tmp) / "index", cache_dir=Path(tmp) / "cache", corpus_dir=Path(tmp) / "corpus")
         meta.update(rrf_k=base.rrf_k, lexical_weight=base.rrf_lexical_weight, candidates=base.candidates,
                     rerank_depth=base.rerank_depth)
-        copy_cache(base.embedding_cache_path)
+        copy_eval_cache(base.embedding_cache_path)
         faiss_kb = KnowledgeBase(base)
         report = faiss_kb.build(articles=articles)
         builds = {"faiss": report.timings.get("tokenise", 0.0) + report.timings.get("write", 0.0)}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.report import END, START
+from benchmarks.report import END, START, write_block
 from tests.helpers import MODELS_DIR, ROOT
 
 ROWS = (
@@ -85,3 +85,39 @@ def test_store_rows_move_behind_the_performance_section(tmp_path: Path) -> None:
     assert md.read_text(encoding="utf-8") == expected
     write_section(md, "newer\n")
     assert md.read_text(encoding="utf-8") == expected.replace("new milvus", "newer")
+
+
+def test_several_bases_table_and_conclusion_follow_the_numbers(tmp_path: Path) -> None:
+    """The several-bases section (issue 19) from made-up measurements: its rows, its conclusion, its place.
+
+    The run itself embeds half of CMRC dev with torch fp32 (minutes), so only the rendering is checked here.
+    """
+    import doctest
+
+    from benchmarks import several_bases as sb
+
+    assert doctest.testmod(sb).failed == 0
+    halves = ["tune", "test"] * 10
+    one = [1] * 20
+    split = [1, 3] * 10  # the gold of half b drops to rank 3: hit@1 falls, hit@5 holds
+    mixed = [1, None] * 10  # half b's gold lost: mixing loses hit@5
+    rows = [sb.Measured(layout, list(ranks), halves, [10.0] * 20, [5.0] * 20, [True] * 20, [False] * 20,
+                        [20.0] * 20) for layout, ranks in zip(sb.LAYOUTS, (one, split, mixed), strict=True)]
+    builds = {name: {"passages": 2, "chunks": 3, "embedded": 0, "seconds": 0.1, "encoder": "m|onnx-int8"}
+              for name in sb.BASES}
+    meta = {"command": "python benchmarks/several_bases.py", "date": "today", "commit": "abc", "rrf_k": 5,
+            "machine": {"cpu": "cpu", "cores": 2, "ram_gib": 1, "os": "os"}, "load_start": (1, 1, 1),
+            "load_end": (1, 1, 1), "versions": {"python": "3"}, "minutes": 1.0}
+    section = sb.render(meta, rows, builds, ask=True)
+    assert "| two halves, both onnx-int8 | 0.500 | 1.000 |" in section
+    assert "| two halves, onnx-int8 + torch fp32 | 0.500 | 0.500 |" in section and "1.000 / 0.000" in section
+    assert "m\\|onnx-int8" in section
+    assert "mixing encoders loses hit@5 (-0.500 ±0.225, 10 of 20 questions differ)" in section
+    assert ("the split changes nothing measurable in hit@5 (+0.000 ±0.000, 0 of 20 questions differ) "
+            "and loses hit@1 (-0.500") in section
+    assert "should be refused" in section
+    md = tmp_path / "BENCHMARKS.md"
+    md.write_text(f"# Benchmarks\n\n{START}\nperf\n{END}\n\ntail\n", encoding="utf-8")
+    write_block(md, sb.START, sb.END, section, after=sb.AFTER)
+    text = md.read_text(encoding="utf-8")
+    assert text.index(END) < text.index(sb.START) < text.index(sb.END) < text.index("tail")
