@@ -187,7 +187,8 @@ def _chat_tab(settings: Settings, tr: gr.I18n) -> ChatTab:
     import gradio as gr
 
     with gr.Column(scale=3):
-        copy_btn = gr.Button(tr("copy_md"), size="sm", elem_id="copy-answer")
+        # in the chatbot's own button row, which shows a plain label only (no gr.I18n there)
+        copy_btn = gr.Button(page_text("copy_md", settings.lang), size="sm", elem_id="copy-answer")
         # No per-message copy: a message's source is escaped Markdown with link targets;
         # this button copies the shown answer with its sources instead.
         chatbot = gr.Chatbot(
