@@ -189,3 +189,35 @@ def test_the_api_names_knowledge_bases_in_model(install: Install) -> None:
         assert records and all(r["metadata"]["knowledge_base"] == "manuals" for r in records)
         with pytest.raises(openai.NotFoundError):
             client.chat.completions.create(model="default,sports", messages=[{"role": "user", "content": "x"}])
+
+
+def test_two_bases_on_one_milvus_keep_their_own_alias(tmp_path: Path) -> None:
+    """A shared Milvus (one Lite file here): each base has its own alias, and searches only its own chunks."""
+    pytest.importorskip("pymilvus")
+    from rag.store.milvus.store import connect, disconnect
+
+    (tmp_path / "corpus").mkdir()
+    shutil.copy(DEFAULT_ARTICLE, tmp_path / "corpus" / DEFAULT_ARTICLE.name)
+    shared = tmp_path / "shared-milvus.db"
+    config = tmp_path / "rag.toml"
+    config.write_text(f'corpus_dir = "{tmp_path / "corpus"}"\nindex_dir = "{tmp_path / "index"}"\n'
+                      f'models_dir = "{MODELS_DIR}"\nkbs_dir = "{tmp_path / "kbs"}"\nstore = "milvus"\n'
+                      f'milvus_uri = "{shared}"\n', encoding="utf-8")
+    settings = load_settings(config, environ={})
+    news = create_base(settings, "news")
+    (news.corpus_dir / NEW_ARTICLE[0]).write_text(NEW_ARTICLE[1], encoding="utf-8")
+    bases = KnowledgeBases(settings)
+    try:
+        for name in ("default", "news"):
+            bases.get(name).build()
+        own = {name: bases.get(name).settings.milvus_collection for name in ("default", "news")}
+        assert own == {"default": "rag_chunks", "news": "rag_chunks_news"}
+        client = connect(bases.get("news").settings).client
+        assert set(own.values()) <= set(client.list_aliases().get("aliases", []))
+        assert {h.chunk.article for h in bases.search(NEW_QUESTION, ["news"]).hits} == {NEW_ARTICLE[0]}
+        assert NEW_ARTICLE[0] not in {h.chunk.article for h in bases.search(NEW_QUESTION, ["default"]).hits}
+        both = bases.ask(NEW_QUESTION, ["default", "news"])
+        assert both.citations[0].knowledge_base == "news"
+    finally:
+        for name in ("default", "news"):
+            disconnect(bases.get(name).settings)
