@@ -238,3 +238,25 @@ class FakeChatEndpoint:
                 self.wfile.flush()
 
         return Handler
+
+
+def open_settings(page: Any) -> None:
+    """Open the chat's 设置 accordion; a click that lands before the page is live is made again.
+
+    Under load a click can reach the accordion before gradio has wired it, and
+    then it stays closed (seen once in CI): wait for its content, click again.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    from playwright.sync_api import expect
+
+    content = page.locator("#answer-mode")
+    for _ in range(5):
+        if content.is_visible():
+            return
+        page.click("#settings")
+        try:
+            content.wait_for(state="visible", timeout=3000)
+            return
+        except PlaywrightTimeout:
+            continue
+    expect(content).to_be_visible()

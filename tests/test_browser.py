@@ -39,6 +39,7 @@ from tests.browser_support import (
     ask,
     expect_answer_shown,
     log_in,
+    open_settings,
     screenshot,
     start_app,
     upload,
@@ -191,7 +192,7 @@ def test_nothing_of_the_corpus_before_the_login_and_all_of_it_after(browser: Any
     page = context.new_page()
     log_in(page, served.url, *LOGIN)
     expect(page.locator("#status-line")).to_contain_text("篇文章")
-    page.click("#settings")
+    open_settings(page)
     page.click("#article-filter input")
     expect(page.get_by_role("option", name=f"{DEFAULT_TITLE}（shenzhen-ai-industry.txt）")).to_be_visible()
     page.keyboard.press("Escape")
@@ -278,7 +279,7 @@ def test_follow_up_shows_the_query_searched_and_clear_empties_the_chat(page: Any
 
 def test_generative_answer_streams_after_the_sources(page: Any, served: Served) -> None:
     """Generative mode: sources when retrieval ends, then the tokens as they come, then the citations."""
-    page.click("#settings")
+    open_settings(page)
     page.locator("#answer-mode label", has_text="生成式").click()
     page.fill("#question textarea", QUESTION)
     page.click("#ask")

@@ -20,7 +20,16 @@ import pytest
 
 from rag.kb.knowledge_base import KnowledgeBase
 from rag.settings import Settings
-from tests.browser_support import ANSWER_TIMEOUT, CHROMIUM, CHROMIUM_ARGS, ask, screenshot, start_app, upload
+from tests.browser_support import (
+    ANSWER_TIMEOUT,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ask,
+    open_settings,
+    screenshot,
+    start_app,
+    upload,
+)
 from tests.helpers import make_settings
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -136,7 +145,7 @@ def test_one_upload_indexes_a_docx_and_a_reload_shows_the_new_state(page: Any, b
         expect(fresh.get_by_role("option", name=f"{DOCX_TITLE}（{DOCX_NAME}）")).to_have_count(1)
         fresh.keyboard.press("Escape")
         fresh.click("#tab-chat-button")
-        fresh.click("#settings")
+        open_settings(fresh)
         fresh.click("#article-filter input")
         expect(fresh.get_by_role("option", name=f"{DOCX_TITLE}（{DOCX_NAME}）")).to_have_count(1)
         fresh.keyboard.press("Escape")

@@ -20,7 +20,7 @@ import pytest
 
 from rag.kb.knowledge_base import KnowledgeBase
 from rag.settings import Settings
-from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, QUESTION, ask, start_app, upload
+from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, QUESTION, ask, open_settings, start_app, upload
 from tests.helpers import make_settings
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -152,7 +152,7 @@ def test_both_selected_answer_from_each_and_the_choice_survives_a_reload(page: A
     page.click("#clear")
     choose(page, "#kb-choice", "default")
     expect(page.locator("#kb-choice .token")).to_have_count(2)
-    page.click("#settings")
+    open_settings(page)
     expect(page.locator("#article-filter input")).to_be_disabled()
     expect(page.locator("#article-filter")).to_contain_text("选择了多个知识库")
     expect(ask(page, QUESTION)).to_contain_text("亿元")

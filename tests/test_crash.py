@@ -119,11 +119,17 @@ def test_random_sigkill_after_first_embedding(
     while cached() == baseline and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert proc.poll() is None, "the build finished before it could be killed"
-    time.sleep(random.Random().uniform(0.0, 1.5))
+    # While it embeds (30 passages: hundreds of texts); on quiet cores a build this small can finish
+    # embedding, write and switch within a second, so the random moment stays short.
+    time.sleep(random.Random().uniform(0.0, 0.3))
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     after = KnowledgeBase(make_settings(tmp_path, store=store), encoder)
-    assert snapshot(after) == before
+    if after.status()["articles"] == 31:
+        # Killed after the switch (during clean-up): the new version is whole and answers; nothing to compare.
+        assert after.ask(QUESTION).citations
+    else:  # killed before the switch: the old index answers exactly as before
+        assert snapshot(after) == before
     report = after.build()
     assert report.articles == 31
     assert report.from_cache > 0
