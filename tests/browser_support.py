@@ -14,6 +14,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -36,6 +38,33 @@ NEW_ARTICLE = ("low-altitude.md",
                "全市已建成无人机起降点 483 个，开通航线 250 条。\n")
 NEW_QUESTION = "深圳低空经济产业规模突破了多少亿元？"
 START_TIMEOUT = 240.0  # importing torch and loading the model on a busy CI machine
+
+
+@contextmanager
+def launch_chromium() -> Iterator[Any]:
+    """Debian's Chromium, headless (playwright does not download a browser here)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def open_chat_page(browser: Any, url: str, locale: str = "zh-CN", **options: Any) -> Any:
+    """A page on the app at ``url`` in a new context (its own cookies and local storage), once the chat shows.
+
+    ``options`` go to ``new_context`` (the viewport defaults to a desktop's); the caller closes the context.
+    """
+    options.setdefault("viewport", {"width": 1400, "height": 1000})
+    context = browser.new_context(locale=locale, **options)
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    page.goto(url)
+    page.wait_for_selector("#question textarea")
+    return page
 
 
 def free_port() -> int:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -10,6 +12,15 @@ from rag.embed.modelprep import ensure_model
 from rag.settings import DEFAULT_MODEL
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium, headless, one per browser-test module (tests/browser_support.launch_chromium)."""
+    from tests.browser_support import launch_chromium
+
+    with launch_chromium() as chromium:
+        yield chromium
 
 
 @pytest.fixture(scope="session")

@@ -30,7 +30,6 @@ from rag.ui.escape import esc_markdown
 from tests.browser_support import (
     ANSWER_TIMEOUT,
     CHROMIUM,
-    CHROMIUM_ARGS,
     NEW_ARTICLE,
     NEW_QUESTION,
     QUESTION,
@@ -108,14 +107,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         app.stop()
         endpoint.stop()
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Debian's Chromium, headless (playwright does not download a browser here)."""
-    with playwright_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def new_context(browser: Any, served: Served) -> Any:

@@ -23,8 +23,8 @@ from rag.settings import Settings
 from tests.browser_support import (
     ANSWER_TIMEOUT,
     CHROMIUM,
-    CHROMIUM_ARGS,
     ask,
+    open_chat_page,
     open_settings,
     screenshot,
     start_app,
@@ -72,22 +72,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         app.stop()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Debian's Chromium, headless (playwright does not download a browser here)."""
-    with playwright_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
 
 def open_page(browser: Any, served: Served, locale: str = "zh-CN") -> Any:
     """A new page (a new session) on the app in a browser of ``locale``; the caller closes its context."""
-    context = browser.new_context(locale=locale, viewport={"width": 1400, "height": 1000})
-    context.set_default_timeout(30_000)
-    page = context.new_page()
-    page.goto(served.url)
-    page.wait_for_selector("#question textarea")
+    page = open_chat_page(browser, served.url, locale)
     expect(page.locator("#status-line")).to_contain_text("篇文章" if locale.startswith("zh") else "article")
     return page
 

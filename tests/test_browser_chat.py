@@ -17,7 +17,7 @@ import pytest
 
 from rag.kb.knowledge_base import KnowledgeBase
 from rag.serialize import answer_to_json
-from tests.browser_support import ANSWER_TIMEOUT, CHROMIUM, CHROMIUM_ARGS, QUESTION, ask, screenshot, start_app
+from tests.browser_support import ANSWER_TIMEOUT, CHROMIUM, QUESTION, ask, open_chat_page, screenshot, start_app
 from tests.helpers import make_settings
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -55,24 +55,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         app.stop()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Debian's Chromium, headless."""
-    with playwright_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
 
 def open_page(browser: Any, served: Served, **options: Any) -> Any:
     """A page on the app in a fresh Chinese browser (its own local storage)."""
-    options.setdefault("viewport", {"width": 1400, "height": 1000})
-    context = browser.new_context(locale="zh-CN", **options)
-    context.set_default_timeout(30_000)
-    page = context.new_page()
-    page.goto(served.url)
-    page.wait_for_selector("#question textarea")
-    return page
+    return open_chat_page(browser, served.url, **options)
 
 
 @pytest.fixture

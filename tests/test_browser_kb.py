@@ -20,7 +20,7 @@ import pytest
 
 from rag.kb.knowledge_base import KnowledgeBase
 from rag.settings import Settings
-from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, QUESTION, ask, open_settings, start_app, upload
+from tests.browser_support import CHROMIUM, QUESTION, ask, open_chat_page, open_settings, start_app, upload
 from tests.helpers import make_settings
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -63,26 +63,14 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         app.stop()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Debian's Chromium, headless."""
-    with playwright_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
 
 @pytest.fixture(scope="module")
 def page(browser: Any, served: Served) -> Iterator[Any]:
     """One page for the module's story (local storage and the made base carry from step to step)."""
-    context = browser.new_context(locale="zh-CN", viewport={"width": 1400, "height": 1000})
-    context.set_default_timeout(30_000)
-    page = context.new_page()
-    page.goto(served.url)
-    page.wait_for_selector("#question textarea")
+    page = open_chat_page(browser, served.url)
     expect(page.locator("#status-line")).to_contain_text("篇文章")
     yield page
-    context.close()
+    page.context.close()
 
 
 def choose(page: Any, selector: str, option: str) -> None:

@@ -26,13 +26,14 @@ from rag.settings import Settings
 from rag.store.milvus.store import connect, disconnect, filter_literal
 from tests.browser_support import (
     CHROMIUM,
-    CHROMIUM_ARGS,
     NEW_ARTICLE,
     NEW_QUESTION,
     QUESTION,
     ServedApp,
     ask,
     expect_answer_shown,
+    launch_chromium,
+    open_chat_page,
     screenshot,
     start_app,
     upload,
@@ -92,15 +93,8 @@ def milvus_app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
 @pytest.fixture
 def page(milvus_app: MilvusApp) -> Iterator[Any]:
     """A fresh page on the app."""
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(locale="zh-CN", viewport={"width": 1400, "height": 1000})
-        context.set_default_timeout(30_000)
-        page = context.new_page()
-        page.goto(milvus_app.app.url)
-        page.wait_for_selector("#question textarea")
-        yield page
-        browser.close()
+    with launch_chromium() as browser:
+        yield open_chat_page(browser, milvus_app.app.url)
 
 
 def test_answer_and_highlight_equal_the_api_on_milvus(page: Any, milvus_app: MilvusApp) -> None:

@@ -80,6 +80,12 @@ class Slots:
             self._running[caller] = self._running.get(caller, 0) + 1
             return True
 
+    def take(self, caller: int | None) -> None:
+        """Take a slot for ``caller`` (release it with ``release``); BusyError when none is free."""
+        if not self.try_hold(caller):
+            raise BusyError(f"too many requests at once from this client (at most {self.limit}, setting "
+                            "api_max_concurrent); wait for one to finish")
+
     def release(self, caller: int | None) -> None:
         """Give back a slot taken by ``try_hold``."""
         with self._lock:
@@ -88,9 +94,7 @@ class Slots:
     @contextmanager
     def hold(self, caller: int | None) -> Iterator[None]:
         """A slot for the duration of the block; BusyError when none is free."""
-        if not self.try_hold(caller):
-            raise BusyError(f"too many requests at once from this client (at most {self.limit}, setting "
-                            "api_max_concurrent); wait for one to finish")
+        self.take(caller)
         try:
             yield
         finally:

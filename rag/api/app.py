@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rag.api import dify, native, openai_chat
 from rag.api.access import ApiKeyError, BusyError, Slots, check_key
-from rag.api.catalog import Catalog, UnknownKnowledgeBaseError
+from rag.api.catalog import Catalog
 from rag.api.dify import DifyRequestError, RetrievalRequest
 from rag.api.mcp_tools import build_mcp
 from rag.api.native import AskRequest, SearchRequest
@@ -35,6 +35,7 @@ from rag.errors import (
     IndexCorruptError,
     IndexMismatchError,
     IndexMissingError,
+    KnowledgeBaseError,
     ModelError,
     QuestionError,
     RagError,
@@ -49,7 +50,7 @@ log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024
 API_PREFIXES = ("/v1/", "/retrieval", "/api/", "/mcp", "/docs", "/openapi.json")
 _STATUS: list[tuple[type[RagError], int]] = [
-    (ApiKeyError, 401), (BusyError, 429), (UnknownKnowledgeBaseError, 404), (EndpointError, 502),
+    (ApiKeyError, 401), (BusyError, 429), (KnowledgeBaseError, 404), (EndpointError, 502),
     (IndexMissingError, 503), (IndexCorruptError, 503), (IndexMismatchError, 503), (ModelError, 503),
     (StoreError, 503), (QuestionError, 400), (ChatRequestError, 400), (DifyRequestError, 400),
 ]
@@ -74,7 +75,7 @@ def error_response(path: str, status: int, message: str, exc: RagError | None = 
         if isinstance(exc, ApiKeyError):
             code = dify.INVALID_AUTH_HEADER if exc.reason == "malformed" else dify.INVALID_KEY
             return Json(dify.error_body(code, message), status_code=403)
-        if isinstance(exc, UnknownKnowledgeBaseError):
+        if isinstance(exc, KnowledgeBaseError):
             return Json(dify.error_body(dify.UNKNOWN_KNOWLEDGE, message), status_code=404)
         return Json(dify.error_body(status, message), status_code=status)
     if path.startswith("/v1/"):
@@ -253,9 +254,7 @@ def _openai_routes(app: FastAPI, catalog: Catalog, slots: Slots, caller: Any) ->
             with slots.hold(who):
                 answer = _collect(steps())
                 return Json(openai_chat.completion(answer, name, tokens))
-        if not slots.try_hold(who):
-            raise BusyError(f"too many requests at once from this client (at most {slots.limit}, setting "
-                            "api_max_concurrent); wait for one to finish")
+        slots.take(who)  # held until the stream ends (released in events)
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
 
         def events() -> Iterator[str]:

@@ -15,7 +15,6 @@ from rag.kb.registry import DEFAULT, settings_for, summary
 from rag.kb.several import KnowledgeBases
 
 DEFAULT_NAME = DEFAULT
-UnknownKnowledgeBaseError = KnowledgeBaseError  # a name this server does not serve: 404 (Dify: 2001)
 
 
 @dataclass(frozen=True)

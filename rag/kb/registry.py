@@ -81,9 +81,8 @@ def find_base(settings: Settings, name: str) -> KnowledgeBaseSpec:
     for spec in bases:
         if spec.name == name:
             return spec
-    raise KnowledgeBaseError(f"no knowledge base named {name!r}; there are: {', '.join(b.name for b in bases)} "
-                             f"(create one with `rag kb create {name}`)" if NAME_RULE.fullmatch(name) else
-                             f"no knowledge base named {name!r}; there are: {', '.join(b.name for b in bases)}")
+    hint = f" (create one with `rag kb create {name}`)" if NAME_RULE.fullmatch(name) else ""
+    raise KnowledgeBaseError(f"no knowledge base named {name!r}; there are: {', '.join(b.name for b in bases)}{hint}")
 
 
 def settings_for(settings: Settings, spec: KnowledgeBaseSpec) -> Settings:

@@ -76,9 +76,9 @@ class KnowledgeBases:
     def get(self, name: str) -> KnowledgeBase:
         """One knowledge base, opened on first use; KnowledgeBaseError when there is none of that name."""
         with self._lock:
-            if name in self._open and name in self.names():
+            spec = find_base(self.settings, name)  # read afresh: a base deleted since is gone
+            if name in self._open:
                 return self._open[name]
-            spec = find_base(self.settings, name)
             own = settings_for(self.settings, spec)
             key = own.encoder_identity + str(own.models_dir)
             kb = KnowledgeBase(own, encoder=self._encoders.get(key), name=spec.name, reader=self._shared_reader(own))

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 from rag.errors import IndexMissingError, KnowledgeBaseError, RagError
 from rag.kb.knowledge_base import KnowledgeBase, Retrieved
-from rag.kb.registry import DEFAULT, delete_base, list_bases
+from rag.kb.registry import DEFAULT, delete_base
 from rag.kb.several import KnowledgeBases
 from rag.records import Answer, Article
 from rag.settings import Settings
@@ -78,16 +78,16 @@ class ChatApp:
     # -- knowledge bases ---------------------------------------------------------------------
     def base_names(self) -> list[str]:
         """Every knowledge base's name, ``default`` first (read afresh: one made from the CLI shows at once)."""
-        return [spec.name for spec in list_bases(self.bases.settings)]
+        return self.bases.names()
 
     def base(self, name: str | None) -> ChatApp:
         """The app of one knowledge base (this one for ``default``); KnowledgeBaseError when there is none."""
         if not name or name == self.kb.name:
             return self
         with self._job_lock:
+            kb = self.bases.get(name)  # KnowledgeBaseError naming the ones there are
             found = self._others.get(name)
-            if found is None or name not in self.base_names():
-                kb = self.bases.get(name)  # KnowledgeBaseError naming the ones there are
+            if found is None or found.kb is not kb:
                 found = self._others[name] = ChatApp(kb.settings, kb, self.bases)
             return found
 
