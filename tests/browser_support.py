@@ -289,3 +289,33 @@ def open_settings(page: Any) -> None:
         except PlaywrightTimeout:
             continue
     expect(content).to_be_visible()
+
+
+def stored_turns(page: Any, turns: int) -> None:
+    """Wait until this browser's storage holds the current conversation with ``turns`` turns."""
+    page.wait_for_function(
+        """(n) => { try { const s = JSON.parse(localStorage.getItem('rag-chat') || '{}');
+           const c = (s.conversations || []).find((x) => x && x.id === s.current);
+           return !!c && c.turns.length === n; } catch (e) { return false; } }""", arg=turns, timeout=ANSWER_TIMEOUT)
+
+
+def choose(page: Any, selector: str, option: str) -> None:
+    """Pick ``option`` in a gradio dropdown; an open list that an update closes again is opened again.
+
+    A page-load event that updates the dropdown re-renders it, which closes a list
+    opened a moment before (seen under load): wait for the option, click again.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    item = page.get_by_role("option", name=option, exact=True)
+    for _ in range(4):
+        page.click(f"{selector} input")
+        try:
+            item.wait_for(state="visible", timeout=5000)
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+            continue
+        item.click()
+        return
+    page.click(f"{selector} input")
+    item.click()

@@ -17,7 +17,17 @@ import pytest
 
 from rag.kb.knowledge_base import KnowledgeBase
 from rag.serialize import answer_to_json
-from tests.browser_support import ANSWER_TIMEOUT, CHROMIUM, QUESTION, ask, open_chat_page, screenshot, start_app
+from tests.browser_support import (
+    ANSWER_TIMEOUT,
+    CHROMIUM,
+    QUESTION,
+    ask,
+    choose,
+    open_chat_page,
+    screenshot,
+    start_app,
+    stored_turns,
+)
 from tests.helpers import make_settings
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -146,6 +156,7 @@ def test_the_conversation_survives_a_reload_and_a_new_one_starts_empty(page: Any
     """Kept in the browser: a reload shows it again with its follow-up memory; 新对话 starts afresh."""
     first = ask(page, QUESTION)
     answer_text = first.inner_text()
+    stored_turns(page, 1)  # the page stores the conversation just after the answer shows: reload after that
     page.reload()
     page.wait_for_selector("#question textarea")
     bots = page.locator("#chat [data-testid=bot]")
@@ -158,11 +169,11 @@ def test_the_conversation_survives_a_reload_and_a_new_one_starts_empty(page: Any
     expect(bots).to_have_count(0)
     hello = ask(page, "深圳")  # a new conversation: nothing to borrow
     expect(hello).not_to_contain_text("已结合上一问")
+    stored_turns(page, 1)
     page.reload()
     page.wait_for_selector("#question textarea")
     expect(bots).to_have_count(1, timeout=ANSWER_TIMEOUT)
-    page.click("#history")
-    page.get_by_role("option", name=QUESTION).click()
+    choose(page, "#history", QUESTION)
     expect(bots).to_have_count(2)
     expect(bots.first).to_have_text(answer_text)
 

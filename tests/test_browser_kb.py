@@ -20,7 +20,17 @@ import pytest
 
 from rag.kb.knowledge_base import KnowledgeBase
 from rag.settings import Settings
-from tests.browser_support import CHROMIUM, QUESTION, ask, open_chat_page, open_settings, start_app, upload
+from tests.browser_support import (
+    CHROMIUM,
+    QUESTION,
+    ask,
+    choose,
+    open_chat_page,
+    open_settings,
+    start_app,
+    stored_turns,
+    upload,
+)
 from tests.helpers import make_settings
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -71,12 +81,6 @@ def page(browser: Any, served: Served) -> Iterator[Any]:
     expect(page.locator("#status-line")).to_contain_text("篇文章")
     yield page
     page.context.close()
-
-
-def choose(page: Any, selector: str, option: str) -> None:
-    """Pick ``option`` in a gradio dropdown."""
-    page.click(f"{selector} input")
-    page.get_by_role("option", name=option, exact=True).click()
 
 
 def chosen_bases(page: Any) -> list[str]:
@@ -147,7 +151,7 @@ def test_both_selected_answer_from_each_and_the_choice_survives_a_reload(page: A
     expect(page.locator("#sources .cite-card .src-kb").first).to_have_text("知识库 default")
     expect(ask(page, QUESTION_NEW)).to_contain_text("4321")
     expect(page.locator("#sources .cite-card .src-kb").first).to_have_text(f"知识库 {BASE}")
-
+    stored_turns(page, 2)
     page.reload()
     page.wait_for_selector("#question textarea")
     expect(page.locator("#chat [data-testid=bot]").nth(1)).to_contain_text("4321")

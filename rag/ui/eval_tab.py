@@ -53,15 +53,20 @@ def _count_lines(path: Path) -> int:
         return 0
 
 
-def suggested_sample(choice: str, current: Any) -> int:
-    """The sample size field after a choice: CMRC's suggested sample for CMRC, else the current value.
+def suggested_sample(choice: str, current: Any) -> Any:
+    """The sample size field after a choice: CMRC's suggested sample for CMRC, else left as it is.
+
+    Any other choice returns an update that touches nothing, so a size typed while the choice's
+    event is on its way is never overwritten by the value the event read.
 
     >>> suggested_sample(CMRC_CHOICE, 0), suggested_sample("a.jsonl", 8)
-    (100, 8)
+    (100, {'__type__': 'update'})
     """
+    import gradio as gr
+
     from rag.evaluation.shipped import CMRC_SAMPLE
 
-    return CMRC_SAMPLE if choice == CMRC_CHOICE else sample_size(current)
+    return CMRC_SAMPLE if choice == CMRC_CHOICE else gr.skip()
 
 
 def sample_size(value: Any) -> int:
