@@ -82,6 +82,18 @@ def fold_text(text: str) -> str:
     return fold_script(unicodedata.normalize("NFKC", text).lower())
 
 
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def word_core(text: str) -> str:
+    """``fold_text`` of the text with everything but letters and digits removed: what two wordings share.
+
+    >>> word_core("“混元 Ｔ1”！")
+    '混元t1'
+    """
+    return _NOT_WORD.sub("", fold_text(text))
+
+
 def strip_citation_markers(text: str) -> str:
     """The text without its ``[n]`` citation markers.
 

@@ -26,7 +26,7 @@ from rag.records import Answer, Citation, Hit, Sentence, ShortAnswer
 from rag.search.sentences import _ASKS, SENTENCE_WEIGHTS, ScoredSentence, score_sentences, sentence_text
 from rag.settings import Settings
 from rag.store.versions import IndexVersion
-from rag.text import fold_text, jieba_tokenizer, lexical_tokens
+from rag.text import fold_text, jieba_tokenizer, lexical_tokens, word_core
 
 if TYPE_CHECKING:
     from rag.answer.reader import Reader
@@ -123,9 +123,6 @@ def missing_terms(question: str, hits: list[Hit]) -> list[str]:
     return [t for t in specific_terms(question) if t not in text]
 
 
-_NOT_WORD = re.compile(r"[\W_]+")
-
-
 def kind_mismatch(question: str, span: str) -> bool:
     """True when the span only repeats the question, or lacks the date or number the question asks for.
 
@@ -142,8 +139,8 @@ def kind_mismatch(question: str, span: str) -> bool:
     (True, False)
     """
     asked, answer = fold_text(question), fold_text(span)
-    core = _NOT_WORD.sub("", answer)
-    if not core or (len(core) > 1 and core in _NOT_WORD.sub("", asked)):
+    core = word_core(span)
+    if not core or (len(core) > 1 and core in word_core(question)):
         return True
     own = answer
     for term in sorted(specific_terms(question), key=len, reverse=True):

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.text import fold_script
+from rag.text import fold_script, word_core
 
 BOS_ID, EOS_ID, PAD_ID = 0, 2, 1
 PASSAGE_PREFIX = "passage:"
@@ -179,12 +179,8 @@ def is_echo(span: str, question: str) -> bool:
     """
     if any(marker in question for marker in CHOICE_MARKERS):
         return False
-    said = _letters(span)
-    return bool(said) and said in _letters(question)
-
-
-def _letters(text: str) -> str:
-    return "".join(c for c in fold_keeping_offsets(text).lower() if c.isalnum())
+    said = word_core(span)
+    return bool(said) and said in word_core(question)
 
 
 EDGE_MARKS = frozenset("，。；：、！？,.;:!?")  # never the first or last character of an answer
