@@ -29,7 +29,7 @@ from rag.settings import Settings
 from rag.ui.escape import esc_markdown
 from tests.browser_support import (
     ANSWER_TIMEOUT,
-    CHROMIUM,
+    BROWSER_MARKS,
     NEW_ARTICLE,
     NEW_QUESTION,
     QUESTION,
@@ -48,10 +48,7 @@ from tests.helpers import QUESTION_SET, make_settings
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (apt-get install chromium)"),
-]
+pytestmark = BROWSER_MARKS
 
 # Markup inside article text must show as text: nothing runs, nothing renders as a tag.
 EVIL_SCRIPT = "<script>window.__pwned=1</script>"

@@ -22,7 +22,7 @@ from rag.kb.knowledge_base import KnowledgeBase
 from rag.settings import Settings
 from tests.browser_support import (
     ANSWER_TIMEOUT,
-    CHROMIUM,
+    BROWSER_MARKS,
     ask,
     open_chat_page,
     open_settings,
@@ -35,10 +35,7 @@ from tests.helpers import make_settings
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (apt-get install chromium)"),
-]
+pytestmark = BROWSER_MARKS
 
 DOCX_NAME = "harbor-report.docx"
 DOCX_TITLE = "前海港口年度报告"

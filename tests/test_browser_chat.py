@@ -19,7 +19,7 @@ from rag.kb.knowledge_base import KnowledgeBase
 from rag.serialize import answer_to_json
 from tests.browser_support import (
     ANSWER_TIMEOUT,
-    CHROMIUM,
+    BROWSER_MARKS,
     QUESTION,
     ask,
     choose,
@@ -33,10 +33,7 @@ from tests.helpers import make_settings
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (apt-get install chromium)"),
-]
+pytestmark = BROWSER_MARKS
 FOLLOW_UP = "它集聚了多少家典型企业？"
 
 

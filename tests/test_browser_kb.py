@@ -21,7 +21,7 @@ import pytest
 from rag.kb.knowledge_base import KnowledgeBase
 from rag.settings import Settings
 from tests.browser_support import (
-    CHROMIUM,
+    BROWSER_MARKS,
     QUESTION,
     ask,
     choose,
@@ -36,10 +36,7 @@ from tests.helpers import make_settings
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (apt-get install chromium)"),
-]
+pytestmark = BROWSER_MARKS
 
 BASE = "harbor_kb"
 ARTICLE = ("harbor.md", "# 蛇口港务简报\n\n## 吞吐量\n\n2025 年蛇口港全年集装箱吞吐量达到 4321 万标箱。\n\n"

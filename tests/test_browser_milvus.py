@@ -25,7 +25,7 @@ from rag.serialize import answer_to_json
 from rag.settings import Settings
 from rag.store.milvus.store import connect, disconnect, filter_literal
 from tests.browser_support import (
-    CHROMIUM,
+    BROWSER_MARKS,
     NEW_ARTICLE,
     NEW_QUESTION,
     QUESTION,
@@ -44,10 +44,7 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 pytest.importorskip("pymilvus")
 expect = playwright_api.expect
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (apt-get install chromium)"),
-]
+pytestmark = BROWSER_MARKS
 
 TOKEN = "tok-browser-7d1e-never-shown"
 
