@@ -76,6 +76,9 @@ class Settings:
     # reader on: refuse below this support score (evidence less the reader's null score, weighted; see
     # rag.answer.extractive.support_score); calibrated on CMRC 2018 train by scripts/tune_reader.py fit
     reader_refusal_threshold: float = 0.909
+    # ... and the weights of that support score, fitted with the threshold (scripts/tune_reader.py fit)
+    reader_null_weight: float = 0.0005
+    reader_mismatch_weight: float = 0.01
     # generative mode (OpenAI-compatible endpoint)
     llm_base_url: str | None = None
     llm_model: str | None = None
@@ -189,7 +192,8 @@ NUMBER_RANGES: dict[str, tuple[float, float]] = {
     # the evidence score is a cosine plus a small overlap bonus, so 0-2 covers every useful value
     "refusal_threshold": (0, 2), "reader_chunks": (1, 100),
     # the support score is the evidence score less a small share of the reader's null score (logits, tens at most)
-    "reader_refusal_threshold": (-2, 4), "llm_timeout": (0.001, 86_400), "llm_deadline": (0.001, 86_400),
+    "reader_refusal_threshold": (-2, 4), "reader_null_weight": (0, 10), "reader_mismatch_weight": (0, 10),
+    "llm_timeout": (0.001, 86_400), "llm_deadline": (0.001, 86_400),
     "max_article_bytes": (1, 1 << 40), "max_extracted_chars": (1, 1 << 40), "max_upload_bytes": (1, 1 << 40),
     "max_question_chars": (1, 10_000_000), "port": (1, 65_535), "api_max_concurrent": (1, 10_000),
 }

@@ -73,7 +73,8 @@ class AnswerParams:
         return cls(max_sentences=settings.answer_sentences, max_chars=settings.answer_max_chars,
                    refusal_threshold=settings.refusal_threshold,
                    reader_refusal_threshold=settings.reader_refusal_threshold,
-                   reader_chunks=settings.reader_chunks)
+                   reader_chunks=settings.reader_chunks, w_null=settings.reader_null_weight,
+                   w_mismatch=settings.reader_mismatch_weight)
 
 
 def evidence_score(hits: list[Hit], scored: list[ScoredSentence]) -> float:

@@ -264,7 +264,8 @@ class KnowledgeBase:
         s = self.settings
         return {"answer_mode": s.answer_mode, "short_answers": s.short_answers, "reader": reader,
                 "reader_chunks": s.reader_chunks, "refusal_threshold": s.refusal_threshold,
-                "reader_refusal_threshold": s.reader_refusal_threshold}
+                "reader_refusal_threshold": s.reader_refusal_threshold, "reader_null_weight": s.reader_null_weight,
+                "reader_mismatch_weight": s.reader_mismatch_weight}
 
 
 def check_articles(version: IndexVersion, articles: list[str] | None) -> None:
