@@ -254,10 +254,10 @@ def test_short_answer_is_bold_and_marked_as_rag_ask_json_gives(page: Any, served
 
 
 def test_follow_up_shows_the_query_searched_and_clear_empties_the_chat(page: Any) -> None:
-    """A follow-up leaning on the previous turn searches with its terms, and says so."""
+    """A follow-up leaning on the previous turn is asked as the question it stands for, and says which."""
     ask(page, QUESTION)
     follow_up = ask(page, "它集聚了多少家典型企业？")
-    expect(follow_up).to_contain_text("已结合上一问：")  # in words; the raw query only behind 详情
+    expect(follow_up).to_contain_text("按“2025年深圳人工智能核心产业集聚了多少家典型企业？”回答")
     expect(follow_up).not_to_contain_text("实际检索")
     expect(follow_up).to_contain_text("2600")
     page.click("#clear")

@@ -233,6 +233,9 @@ def test_a_chinese_page_has_no_english_and_an_english_page_is_english(browser: A
         expect(english.locator("#settings")).to_contain_text("Settings")
         expect(english.locator("#question textarea")).to_have_attribute(
             "placeholder", "Type a question, e.g. 2025年深圳人工智能核心产业营收约多少？")
+        # a follow-up says in English which question it was asked as
+        ask(english, "荣耀累计投入了多少资金用于AI研发？")
+        expect(ask(english, "那华为呢？")).to_contain_text("Answered as “华为累计投入了多少资金用于AI研发？”")
         english.click("#tab-articles-button")
         expect(english.locator("#upload")).to_contain_text("Upload articles to add and index them")
         expect(english.locator("#upload")).to_contain_text("Click to Upload")

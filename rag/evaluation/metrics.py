@@ -28,6 +28,11 @@ STANDARD_K = (1, 3, 5, 10)
 MAX_ANSWER_CHARS = 200
 MRR_DEPTH = 10
 _EXTRA_PUNCT = frozenset(CMRC_PUNCTUATION)
+# A short answer passes when its official F1 against the gold reaches this (or it matches exactly).
+# DECISIONS.md's default: half the gold's tokens in a phrase of about the gold's length.
+# 「2025 年 10 月」 for 「2025 年」 scores 0.67 and passes; 「超 100 亿元用于 AI 研发」 for
+# 「超 100 亿元」 0.62; a phrase of another figure (「2200 亿元」 for 「超 2600 家」) 0 and fails.
+PASS_F1 = 0.5
 
 
 # -- text normalisation and containment ---------------------------------------------------
@@ -57,6 +62,27 @@ def contains_answer(prediction: str, answers: tuple[str, ...] | list[str], max_c
         return False
     haystack = normalize_text(prediction)
     return any((needle := normalize_text(a)) and needle in haystack for a in answers)
+
+
+def short_answer_passes(short: str, answers: tuple[str, ...] | list[str]) -> bool:
+    """The pass rule of a short answer: official EM, or official F1 of at least ``PASS_F1``, best over the gold.
+
+    >>> short_answer_passes("2025 年 10 月", ["2025 年"]), short_answer_passes("2200 亿元", ["超 2600 家"])
+    (True, False)
+    """
+    return bool(answers) and (exact_match(short, answers) == 1.0 or f1_score(short, answers) >= PASS_F1)
+
+
+def answer_passes(short: str | None, whole: str, answers: tuple[str, ...] | list[str],
+                  max_chars: int = MAX_ANSWER_CHARS) -> bool:
+    """An answer to an answerable question passes: its short answer by ``short_answer_passes`` where there is one.
+
+    Without a short answer (the reader off, a generative answer) the whole answer must
+    contain a gold answer (``contains_answer``). A refusal ("" as ``whole``, no short) fails.
+    """
+    if short is not None:
+        return short_answer_passes(short, answers)
+    return contains_answer(whole, answers, max_chars)
 
 
 def short_prediction(answer: Answer) -> str | None:
