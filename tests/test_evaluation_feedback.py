@@ -3,7 +3,8 @@
 A 👎 on a refusal says the question has an answer: re-run, the same refusal is a
 false refusal, and it fails everywhere (the tab's table, the summary counts and
 rates, the per-question rows of report.json). A 👎 on an answer fails when the
-same answer comes again.
+same answer comes again. A 👍 keeps the short answer as the first gold: re-run, the pass
+rule judges the short answer (issue 26), and the same one passes.
 """
 
 from __future__ import annotations
@@ -31,7 +32,11 @@ def test_a_rated_refusal_fails_in_the_table_the_metrics_and_the_report(tmp_path:
     assert refusal.refused and not answer.refused
     save_feedback(settings, feedback_record("a1", refusal, "down"), "a1")
     save_feedback(settings, feedback_record("a2", answer, "down"), "a2")
-    save_feedback(settings, feedback_record("a3", answer, "up"), "a3")
+    up = feedback_record("a3", answer, "up")
+    # 👍 keeps the bold short answer as the first gold, so the pass rule (which judges the short answer)
+    # passes the same answer again; the whole answer stays a gold for containment
+    assert answer.short_answer is not None and up["answers"][:1] == [answer.short_answer.text]
+    save_feedback(settings, up, "a3")
 
     run = evaluate(settings, load_question_set(feedback_path(settings)), out_dir=tmp_path / "run",
                    encoder=kb.encoder())
@@ -41,7 +46,7 @@ def test_a_rated_refusal_fails_in_the_table_the_metrics_and_the_report(tmp_path:
     assert rows["a1"]["refused"] and rows["a1"]["false_refusal"] and rows["a1"]["failed"]
     # the answer, rejected and given again: failed, though no gold answer is known
     assert rows["a2"]["repeats_rejected"] and rows["a2"]["failed"] and not rows["a2"]["false_refusal"]
-    assert not rows["a3"]["failed"]  # 👍: the same answer is the gold
+    assert not rows["a3"]["failed"] and rows["a3"]["judged_by"] == "short_answer"  # 👍: the same answer is the gold
 
     summary = data["summary"]
     assert summary["counts"]["false_refusals"] == sum(q["false_refusal"] for q in data["questions"]) == 1

@@ -192,7 +192,8 @@ def test_question_rows_put_failures_first() -> None:
     ]
     rows = question_rows(questions)
     assert [r[1] for r in rows] == ["b", "c", "a"]
-    assert rows[0][3] == "（无答案）" and rows[1][4] == "（拒答）" and rows[1][7] == "12"
+    assert rows[0][3] == "（无答案）" and rows[1][5] == "（拒答）" and rows[1][9] == "12"
+    assert rows[2][4] == "–" and rows[1][6] == "–"  # no short answer; containment not graded
 
 
 def test_metric_rows_and_bars() -> None:

@@ -11,7 +11,7 @@ the refusal.
 
 ``measure_followups`` asks every row through the real answering path
 (``KnowledgeBase.ask`` with the previous question as history) and scores it by the
-evaluation's pass rule (``metrics.answer_passes``). ``FollowupReport.table`` is the
+evaluation's pass rule (``answer_match.answer_passes``). ``FollowupReport.table`` is the
 table ``python scripts/followup_accuracy.py`` prints, by kind, script and language.
 """
 
@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from rag.answer.followup import is_followup
 from rag.errors import QuestionSetError
+from rag.evaluation.answer_match import answer_passes, answer_prediction, short_prediction
 from rag.evaluation.cmrc_scorer import f1_score
-from rag.evaluation.metrics import answer_passes, answer_prediction, short_prediction
 from rag.text import fold_script
 
 if TYPE_CHECKING:

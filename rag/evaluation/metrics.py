@@ -14,95 +14,22 @@ null), never a made-up 0.
 from __future__ import annotations
 
 import math
-import unicodedata
 from dataclasses import dataclass, field
 
-from rag.evaluation.cmrc_scorer import CMRC_PUNCTUATION, exact_match, f1_score
+# The answer-matching helpers live in answer_match; these names stay importable from here.
+from rag.evaluation.answer_match import MAX_ANSWER_CHARS as MAX_ANSWER_CHARS
+from rag.evaluation.answer_match import PASS_F1 as PASS_F1
+from rag.evaluation.answer_match import answer_prediction as answer_prediction
+from rag.evaluation.answer_match import contains_answer as contains_answer
+from rag.evaluation.answer_match import normalize_text as normalize_text
+from rag.evaluation.answer_match import passes as passes
+from rag.evaluation.answer_match import short_prediction as short_prediction
+from rag.evaluation.cmrc_scorer import exact_match, f1_score
 from rag.evaluation.questions import LOCATED_MISSING, LOCATED_NEAREST, LOCATED_NORMALIZED, Question
 from rag.records import Answer, Chunk, Hit
-from rag.text import strip_citation_markers
 
 STANDARD_K = (1, 3, 5, 10)
-# An answer longer than this is a miss for containment, whatever the settings allow: the
-# metric must not move with the knob it judges.
-MAX_ANSWER_CHARS = 200
 MRR_DEPTH = 10
-_EXTRA_PUNCT = frozenset(CMRC_PUNCTUATION)
-# A short answer passes when its official F1 against the gold reaches this (or it matches exactly).
-# DECISIONS.md's default: half the gold's tokens in a phrase of about the gold's length.
-# 「2025 年 10 月」 for 「2025 年」 scores 0.67 and passes; 「超 100 亿元用于 AI 研发」 for
-# 「超 100 亿元」 0.62; a phrase of another figure (「2200 亿元」 for 「超 2600 家」) 0 and fails.
-PASS_F1 = 0.5
-
-
-# -- text normalisation and containment ---------------------------------------------------
-
-
-def normalize_text(text: str) -> str:
-    """Case-folded text without whitespace and punctuation, for containment and text matching.
-
-    >>> normalize_text("「战史演武」& 「争霸演武」")
-    '战史演武争霸演武'
-    """
-    return "".join(
-        ch for ch in text.casefold()
-        if not (ch.isspace() or unicodedata.category(ch).startswith("P") or ch in _EXTRA_PUNCT)
-    )
-
-
-def contains_answer(prediction: str, answers: tuple[str, ...] | list[str], max_chars: int = MAX_ANSWER_CHARS) -> bool:
-    """True when a gold answer lies inside the prediction (normalised); over ``max_chars`` is a miss.
-
-    >>> contains_answer("它由光荣和ω-Force开发。", ["光荣和ω-force"])
-    True
-    >>> contains_answer("x" * 201 + "光荣", ["光荣"])
-    False
-    """
-    if not prediction or len(prediction) > max_chars:
-        return False
-    haystack = normalize_text(prediction)
-    return any((needle := normalize_text(a)) and needle in haystack for a in answers)
-
-
-def short_answer_passes(short: str, answers: tuple[str, ...] | list[str]) -> bool:
-    """The pass rule of a short answer: official EM, or official F1 of at least ``PASS_F1``, best over the gold.
-
-    >>> short_answer_passes("2025 年 10 月", ["2025 年"]), short_answer_passes("2200 亿元", ["超 2600 家"])
-    (True, False)
-    """
-    return bool(answers) and (exact_match(short, answers) == 1.0 or f1_score(short, answers) >= PASS_F1)
-
-
-def answer_passes(short: str | None, whole: str, answers: tuple[str, ...] | list[str],
-                  max_chars: int = MAX_ANSWER_CHARS) -> bool:
-    """An answer to an answerable question passes: its short answer by ``short_answer_passes`` where there is one.
-
-    Without a short answer (the reader off, a generative answer) the whole answer must
-    contain a gold answer (``contains_answer``). A refusal ("" as ``whole``, no short) fails.
-    """
-    if short is not None:
-        return short_answer_passes(short, answers)
-    return contains_answer(whole, answers, max_chars)
-
-
-def short_prediction(answer: Answer) -> str | None:
-    """The short answer's text, or None (refused, generative, reader off, or no span found)."""
-    return None if answer.refused or answer.short_answer is None else answer.short_answer.text
-
-
-def answer_prediction(answer: Answer) -> str:
-    """The answer as a prediction for the scorers: its text without citation marks; "" for a refusal.
-
-    The empty string is the SQuAD convention for "no answer" and scores 0 with both
-    official scorers, as a refusal of an answerable question should.
-    """
-    if answer.refused:
-        return ""
-    if answer.mode == "extractive" and answer.citations:
-        # The extractive text is the cited spans each followed by its mark: rebuild it from the spans
-        # so that a "[3]" inside the article's own text survives.
-        return "".join(c.sentence_text for c in answer.citations)
-    return strip_citation_markers(answer.text)
 
 
 # -- retrieval ----------------------------------------------------------------------------------
@@ -195,6 +122,17 @@ def percentile(values: list[float], q: float) -> float | None:
 # -- one question ----------------------------------------------------------------------------------
 
 
+JUDGED_BY = ("unanswerable", "rejected_answer", "short_answer", "containment", "retrieval", "none")
+VERDICTS = ("answered unanswerable", "false refusal", "repeats the rejected answer", "wrong short answer", "miss",
+            "no hit", "ok")
+# The rule in words, for report.json's summary (the reports' notes say it in Chinese or English).
+PASS_RULE = (f"a question with a short answer passes when the official F1 of the short answer against the gold "
+             f"is at least {PASS_F1} (pass_f1) or it matches exactly; an answerable question refused fails; one "
+             "without a short answer (reader off, generative) passes when its whole answer contains a gold answer "
+             "(containment); an unanswerable question passes when refused; the answer a 👎 rejected, given again, "
+             "fails")
+
+
 @dataclass(frozen=True)
 class RetrievedChunk:
     """Where a retrieved chunk stands: enough to check a hit by hand, without its text."""
@@ -264,19 +202,54 @@ class QuestionResult:
                 and "".join(self.prediction.split()) == "".join(self.rejected_answer.split()))
 
     @property
+    def judged_by(self) -> str:
+        """What decides the question's pass/fail (``failed``): one of ``JUDGED_BY``.
+
+        "unanswerable": passes when refused; "rejected_answer": a 👎 on an answer with no gold
+        known, passes unless the same answer comes again; "short_answer": official EM, or F1
+        ≥ PASS_F1, of the short answer (a refusal fails); "containment": without a short answer
+        (the reader off, a generative answer), the whole answer holds a gold answer;
+        "retrieval": a question with a gold article only, a hit; "none": nothing to judge.
+        """
+        if self.unanswerable:
+            return "unanswerable"
+        if self.em is None:
+            if self.rejected_answer is not None:
+                return "rejected_answer"
+            return "retrieval" if self.retrieval_graded else "none"
+        return "short_answer" if self.short_answer is not None or self.refused else "containment"
+
+    @property
     def failed(self) -> bool:
         """The one pass/fail rule of a question, shared by the tables, the summary counts and report.json.
 
         Fails: an unanswerable question answered, a false refusal, the answer a 👎 rejected given
-        again, a gold answer missed, or (graded by retrieval only) no hit.
+        again, a short answer that does not pass (``passes``; issue 26: before, the whole answer's
+        containment judged it), a whole answer without a short answer that misses the gold, or
+        (graded by retrieval only) no hit.
         """
         if self.unanswerable:
             return not self.refused
         if self.false_refusal or self.repeats_rejected:
             return True
+        if self.short_answer is not None and self.em is not None and self.f1 is not None:
+            return not passes(self.em, self.f1)
         if self.contained is not None:
             return not self.contained
         return self.retrieval_graded and self.first_hit_rank is None
+
+    @property
+    def verdict(self) -> str:
+        """Why the question passed or failed, in words: one of ``VERDICTS``."""
+        if self.unanswerable:
+            return "answered unanswerable" if not self.refused else "ok"
+        if self.false_refusal:
+            return "false refusal"
+        if self.repeats_rejected:
+            return "repeats the rejected answer"
+        if not self.failed:
+            return "ok"
+        return {"short_answer": "wrong short answer", "containment": "miss"}.get(self.judged_by, "no hit")
 
 
 def score_question(question: Question, retrieved: list[Hit], answer: Answer,
@@ -330,6 +303,7 @@ class Counts:
     answers_relocated: int  # gold offset did not reproduce its text: matched at the nearest occurrence
     answers_unlocatable: int  # gold text not in its passage even ignoring punctuation: cannot be a hit
     short_answers: int = 0  # answers that led with a short answer
+    failed: int = 0  # questions that fail the pass rule (QuestionResult.failed)
 
 
 @dataclass(frozen=True)
@@ -365,6 +339,7 @@ class Summary:
     short_answer_chars_p95: float | None = None
     read_ms_p50: float | None = None  # the reader's share of the answer time (questions it read)
     read_ms_p95: float | None = None
+    pass_rate: float | None = None  # share of the questions that pass (QuestionResult.failed is False)
 
 
 def summarize(results: list[QuestionResult], depth: int = 10) -> Summary:
@@ -401,12 +376,13 @@ def summarize(results: list[QuestionResult], depth: int = 10) -> Summary:
             too_long=sum(1 for r in results if r.too_long),
             answers_relocated=sum(r.answers_relocated for r in results),
             answers_unlocatable=sum(r.answers_unlocatable for r in results),
-            short_answers=len(shorts),
+            short_answers=len(shorts), failed=sum(1 for r in results if r.failed),
         ),
         em_sentences=_mean([r.em_sentences for r in graded]),
         f1_sentences=_mean([r.f1_sentences for r in graded]),
         short_answer_chars_median=percentile(shorts, 50), short_answer_chars_p95=percentile(shorts, 95),
         read_ms_p50=percentile(reads, 50), read_ms_p95=percentile(reads, 95),
+        pass_rate=_mean([0.0 if r.failed else 1.0 for r in results]),
     )
 
 
