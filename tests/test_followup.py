@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.answer.followup import followup_query, is_followup
+from rag.answer.followup import followup_query, is_followup, resolve_followup
 from rag.evaluation.followups import FOLLOWUP_KINDS, load_followup_rows, measure_followups
 from rag.kb.knowledge_base import KnowledgeBase
 from rag.text import fold_script
@@ -112,6 +112,14 @@ def test_a_new_subject_replaces_the_old_one_and_it_follows_the_conversation() ->
     # a greeting in between is not what a follow-up leans on
     assert followup_query("那华为呢？", [HONOR, "谢谢"]) == "华为累计投入了多少资金用于AI研发？"
     assert followup_query("那华为呢？", []) == "那华为呢？"  # nothing before: nothing to substitute
+    # a question in the other language than the one before it
+    english = "How much did Honor invest in AI research?"
+    assert followup_query("那华为呢？", [english]) == "How much did 华为 invest in AI research?"
+    assert followup_query("它的AI生态战略叫什么？", [english]) == "Honor的AI生态战略叫什么？"
+    assert followup_query("What about Huawei?", [HONOR]) == "Huawei累计投入了多少资金用于AI研发？"
+    asked = ("它的AI生态战略叫什么？", "那华为呢？", "有多少研发人员？", "深圳")
+    kinds = [resolve_followup(q, [HONOR]).kind for q in asked]
+    assert kinds == ["back-reference", "what-about", "predicate", "none"]
 
 
 def test_a_long_conversation_costs_no_more_than_its_last_questions() -> None:

@@ -95,11 +95,6 @@ class Rewrite:
     kind: str = "none"  # "none", or how it leaned on ``previous``: "back-reference", "what-about", "predicate"
     previous: str | None = None  # the previous question as it stood
 
-    @property
-    def rewritten(self) -> bool:
-        """Whether the question asked differs from the question as written."""
-        return self.asked != self.question
-
 
 def rewrite_followup(question: str, previous: str) -> Rewrite:
     """A follow-up (``is_followup``) written out in full against the previous question (as it stood).
@@ -124,7 +119,7 @@ def rewrite_followup(question: str, previous: str) -> Rewrite:
         return Rewrite(question, pointed, "back-reference", previous)
     if (about := _WHAT_ABOUT.match(text)) is not None:
         new = about.group(1).strip()
-        return Rewrite(question, substitute(new, previous) if new else previous, "what-about", previous)
+        return Rewrite(question, _substitute(new, previous) if new else previous, "what-about", previous)
     predicate = _CONNECTIVE.sub("", text)
     if _insists(predicate, previous):
         return Rewrite(question, previous, "predicate", previous)
@@ -136,15 +131,20 @@ def _rewrite_english(question: str, text: str, previous: str) -> Rewrite:
     if (pointed := english_pointer(text, previous)) is not None:
         return Rewrite(question, pointed, "back-reference", previous)
     if (about := _WHAT_ABOUT_EN.match(text)) is not None:
-        return Rewrite(question, english_substitute(about.group(1), previous), "what-about", previous)
+        return Rewrite(question, _substitute(about.group(1), previous), "what-about", previous)
     return Rewrite(question, question)  # an English predicate alone has no place to take a subject
+
+
+def _substitute(new: str, previous: str) -> str:
+    """``new`` in place of its kind in the previous question, by that question's language."""
+    return english_substitute(new, previous) if previous.isascii() else substitute(new, previous)
 
 
 def _insists(predicate: str, previous: str) -> bool:
     """Whether a predicate only asks again what the previous question asked (「具体是多少？」 after 「…约多少？」)."""
     rest = [w.folded for w in words(predicate) if w.tag != "x" and w.folded not in _INSISTING]
-    return bool(rest) and all(w.startswith(QUESTION_WORDS) for w in rest) and all(w in fold_text(previous)
-                                                                                  for w in rest)
+    asked_before = fold_text(previous)
+    return bool(rest) and all(w.startswith(QUESTION_WORDS) and w in asked_before for w in rest)
 
 
 def standing_question(history: list[str]) -> str | None:

@@ -218,11 +218,11 @@ def resolve_pointer(question: str, previous: str) -> str | None:
     >>> resolve_pointer("该公司的工厂在哪里？", "比亚迪的AI视觉检测系统电池缺陷识别准确率是多少？")
     '比亚迪的工厂在哪里？'
     """
-    ws, before = words(question), words(previous)
-    span = _subject_span(before)
-    if span is None:
+    own = any_subject(previous)
+    if own is None:
         return None
-    own = previous[span[0] : span[1]]
+    ws = words(question)
+    before = () if previous.isascii() else words(previous)  # an English question: its name only
     for i, w in enumerate(ws):
         if w.folded in PRONOUNS:
             if w.folded == "其中":
@@ -300,7 +300,7 @@ def add_subject(predicate: str, previous: str) -> str | None:
     >>> add_subject("有多少研发人员？", "荣耀累计投入了多少资金用于AI研发？")
     '荣耀有多少研发人员？'
     """
-    own = subject(previous)
+    own = any_subject(previous)
     return None if own is None else own + predicate
 
 
@@ -355,13 +355,11 @@ def english_pointer(question: str, previous: str) -> str | None:
 
 
 def english_substitute(new: str, previous: str) -> str:
-    """The previous question with ``new`` (a year or a name) in place of its year or its subject.
+    """The previous question, in English, with ``new`` (a year or a name) in place of its year or its subject.
 
     >>> english_substitute("Huawei", "How much did Honor invest in AI research?")
     'How much did Huawei invest in AI research?'
     """
-    if not previous.isascii():
-        return substitute(new, previous)
     if _YEAR.fullmatch(new):
         year = _YEAR.search(previous)
         return previous[: year.start()] + new + previous[year.end() :] if year else f"{previous} ({new})"
