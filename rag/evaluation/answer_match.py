@@ -26,6 +26,12 @@ _EXTRA_PUNCT = frozenset(CMRC_PUNCTUATION)
 # 4 score exactly 0.5, 2 right (「不良贷款率控制在 0.8% 以下」 for 「0.8% 以下」) and 2 wrong (「99.8%」
 # for 「0.8%」, sharing only the %); no threshold from 0.35 to 0.7 judged those 71 better.
 PASS_F1 = 0.5
+# The rule in words, for report.json's summary (the reports' notes say it in Chinese or English).
+PASS_RULE = (f"a question with a short answer passes when the official F1 of the short answer against the gold "
+             f"is at least {PASS_F1} (pass_f1) or it matches exactly; an answerable question refused fails; one "
+             "without a short answer (reader off, generative) passes when its whole answer contains a gold answer "
+             "(containment); an unanswerable question passes when refused; the answer a 👎 rejected, given again, "
+             "fails")
 
 
 def normalize_text(text: str) -> str:

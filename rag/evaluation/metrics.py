@@ -125,13 +125,6 @@ def percentile(values: list[float], q: float) -> float | None:
 JUDGED_BY = ("unanswerable", "rejected_answer", "short_answer", "containment", "retrieval", "none")
 VERDICTS = ("answered unanswerable", "false refusal", "repeats the rejected answer", "wrong short answer", "miss",
             "no hit", "ok")
-# The rule in words, for report.json's summary (the reports' notes say it in Chinese or English).
-PASS_RULE = (f"a question with a short answer passes when the official F1 of the short answer against the gold "
-             f"is at least {PASS_F1} (pass_f1) or it matches exactly; an answerable question refused fails; one "
-             "without a short answer (reader off, generative) passes when its whole answer contains a gold answer "
-             "(containment); an unanswerable question passes when refused; the answer a 👎 rejected, given again, "
-             "fails")
-
 
 @dataclass(frozen=True)
 class RetrievedChunk:
@@ -173,6 +166,7 @@ class QuestionResult:
     f1_sentences: float | None = None
     rejected_answer: str | None = None  # a 👎 row's rejected answer text (rag.kb.feedback)
     rejected_refusal: bool = False  # a 👎 row rejected a refusal
+    rejected_short: str | None = None  # the rejected answer's short answer, when it had one
 
     @property
     def official_prediction(self) -> str:
@@ -195,11 +189,18 @@ class QuestionResult:
 
     @property
     def repeats_rejected(self) -> bool:
-        """The answer is the one a 👎 rejected: the refusal again, or the same text."""
+        """The answer is the one a 👎 rejected: the refusal again, or the same short answer, else the same text.
+
+        Where both have a short answer it is what was rejected and what is judged (issue 26):
+        the same evidence with another short answer is another answer.
+        """
         if self.rejected_refusal:
             return self.refused
-        return (self.rejected_answer is not None and not self.refused
-                and "".join(self.prediction.split()) == "".join(self.rejected_answer.split()))
+        if self.rejected_answer is None or self.refused:
+            return False
+        if self.rejected_short is not None and self.short_answer is not None:
+            return "".join(self.short_answer.split()) == "".join(self.rejected_short.split())
+        return "".join(self.prediction.split()) == "".join(self.rejected_answer.split())
 
     @property
     def judged_by(self) -> str:
@@ -281,6 +282,7 @@ def score_question(question: Question, retrieved: list[Hit], answer: Answer,
         em_sentences=exact_match(prediction, texts) if scored else None,
         f1_sentences=f1_score(prediction, texts) if scored else None,
         rejected_answer=question.rejected_answer, rejected_refusal=question.rejected_refusal,
+        rejected_short=question.rejected_short,
     )
 
 

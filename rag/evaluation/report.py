@@ -18,8 +18,9 @@ import math
 from dataclasses import asdict
 from typing import Any
 
+from rag.evaluation.answer_match import PASS_F1, PASS_RULE
 from rag.evaluation.datasets import MAX_PROBLEMS_SHOWN
-from rag.evaluation.metrics import MAX_ANSWER_CHARS, PASS_F1, PASS_RULE, STANDARD_K, QuestionResult, Summary
+from rag.evaluation.metrics import MAX_ANSWER_CHARS, STANDARD_K, QuestionResult, Summary
 from rag.evaluation.report_zh import markdown_report_zh, metric_label
 from rag.evaluation.runner import EvalReport
 from rag.settings import Settings

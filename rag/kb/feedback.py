@@ -40,7 +40,7 @@ def feedback_record(answer_id: str, answer: Answer, rating: str, articles: list[
     answer comes first among the gold answers, since a re-run judges the short answer
     where there is one (issue 26); a 👍 on a refusal marks the question unanswerable. 👎 ("down"): the shown answer was
     wrong and the right one is not known yet, so ``answers`` stays empty and the
-    rejected text is kept for someone to fill in the right one.
+    rejected text (and its short answer) is kept for someone to fill in the right one.
     """
     if rating not in ("up", "down"):
         raise ValueError(f"rating must be 'up' or 'down', got {rating!r}")
@@ -56,6 +56,8 @@ def feedback_record(answer_id: str, answer: Answer, rating: str, articles: list[
     else:
         row["answers"] = []
         row["rejected_answer"] = shown
+        if answer.short_answer is not None and not answer.refused:
+            row["rejected_short_answer"] = answer.short_answer.text  # what a re-run's pass rule judges
         row["refused"] = answer.refused
     if articles:
         row["articles"] = list(articles)  # the question was limited to these
