@@ -254,10 +254,10 @@ def test_short_answer_is_bold_and_marked_as_rag_ask_json_gives(page: Any, served
 
 
 def test_follow_up_shows_the_query_searched_and_clear_empties_the_chat(page: Any) -> None:
-    """A follow-up leaning on the previous turn searches with its terms, and says so."""
+    """A follow-up leaning on the previous turn is asked as the question it stands for, and says which."""
     ask(page, QUESTION)
     follow_up = ask(page, "它集聚了多少家典型企业？")
-    expect(follow_up).to_contain_text("已结合上一问：")  # in words; the raw query only behind 详情
+    expect(follow_up).to_contain_text("按“2025年深圳人工智能核心产业集聚了多少家典型企业？”回答")
     expect(follow_up).not_to_contain_text("实际检索")
     expect(follow_up).to_contain_text("2600")
     page.click("#clear")
@@ -298,7 +298,7 @@ def test_refusal_shows_the_nearest_passages(page: Any) -> None:
 
 
 def test_rating_is_saved_as_a_question_set_row(page: Any, served: Served) -> None:
-    """👍 stores the question with the shown answer as gold; the evaluation reader accepts it."""
+    """👍 stores the question with the shown answer (its short answer first) as gold; the evaluation reads it."""
     message = ask(page, QUESTION)
     answer_text = message.inner_text()
     page.locator("#chat button[aria-label='赞']").click()
@@ -308,13 +308,14 @@ def test_rating_is_saved_as_a_question_set_row(page: Any, served: Served) -> Non
     liked = [r for r in rows if r["question"] == QUESTION and r["rating"] == "up"]
     assert liked, rows
     shown = answer_text.replace("[1]", "").replace("[2]", "").strip()
-    gold = liked[-1]["answers"][0]
+    golds = liked[-1]["answers"]
     if served.cli["short_answer"] is None:
-        assert gold == shown
-    else:  # the bold short answer leads the message: the gold is one of the two parts it shows
-        assert gold and gold in shown
+        assert golds == [shown]
+    else:  # the bold short answer leads the message and the golds (the pass rule judges it), then the evidence
+        short, whole = golds
+        assert short == served.cli["short_answer"]["text"] and short in shown and whole and whole in shown
     question_set = parse_jsonl(path.read_text(encoding="utf-8"), path.name)
-    assert any(q.question == QUESTION and q.answer_texts == (gold,) for q in question_set.questions)
+    assert any(q.question == QUESTION and q.answer_texts == tuple(golds) for q in question_set.questions)
 
     # Copy as Markdown: the answer with its sources, the cited sentence in bold.
     page.locator("#chat button", has_text="复制为 Markdown").click()

@@ -3,8 +3,9 @@
 One app per module (no login), over a copy of the default article in a temporary
 folder: a page load shows the current state; one upload adds and indexes a .docx,
 which is answered; a deleted article is no longer answered; a rated refusal fails
-alike in the evaluation's table, metrics and report; the 评测 tab offers the shipped
-question sets and the CMRC sample; the page speaks the browser's language.
+alike in the evaluation's table, metrics and report; a wrong short answer fails though
+the whole answer holds the gold; the 评测 tab offers the shipped question sets and the
+CMRC sample; the page speaks the browser's language.
 Tests wait for elements, never for "network idle".
 """
 
@@ -23,6 +24,7 @@ from rag.settings import Settings
 from tests.browser_support import (
     ANSWER_TIMEOUT,
     BROWSER_MARKS,
+    QUESTION,
     ask,
     open_chat_page,
     open_settings,
@@ -190,6 +192,28 @@ def test_a_rated_refusal_fails_in_the_evaluation_table(page: Any, served: Served
     assert "| 误拒率（可回答却拒答） | 1.000 |" in (runs[-1].parent / "report.md").read_text(encoding="utf-8")
 
 
+def test_a_wrong_short_answer_fails_though_the_whole_answer_holds_the_gold(page: Any, served: Served) -> None:
+    """评测: gold 「超 2600 家」 for the revenue question. Its whole answer holds it, its short answer is the
+    revenue: ✗, the short answer beside the evidence, containment ✓ in its own column, alike in report.json."""
+    questions = served.files / "short-answer.jsonl"
+    questions.write_text(json.dumps({"id": "s1", "question": QUESTION, "answers": ["超 2600 家"]},
+                                    ensure_ascii=False) + "\n", encoding="utf-8")
+    page.click("#tab-evaluate-button")
+    page.set_input_files("#eval-file input[type=file]", str(questions))
+    expect(page.locator("#eval-file a[href$='/short-answer.jsonl']")).to_have_count(1)
+    page.click("#eval-run")
+    expect(page.locator("#eval-status")).to_contain_text("失败 1 题", timeout=ANSWER_TIMEOUT * 3)
+    expect(page.locator("#eval-status")).to_contain_text("F1 ≥ 0.5")
+    row = page.locator("#eval-questions .virtual-row").first
+    verdict, _, _, gold, short, whole, contained = (row.locator(f"[data-col='{n}']").inner_text().strip()
+                                                    for n in range(7))
+    runs = sorted((served.settings.index_dir.parent / "eval-runs").glob("*/report.json"))
+    report = json.loads(runs[-1].read_text(encoding="utf-8"))["questions"][0]
+    assert report["contained"] and report["failed"] and report["judged_by"] == "short_answer"
+    assert verdict.startswith("✗") and gold == "超 2600 家" and contained == "✓"
+    assert short == report["short_answer"] and "2200" in short and "超 2600 家" in whole
+
+
 def test_evaluate_tab_offers_the_shipped_sets_and_the_cmrc_sample(page: Any) -> None:
     """The shipped question set and CMRC 2018 dev are offered; choosing CMRC proposes a sample."""
     page.click("#tab-evaluate-button")
@@ -233,6 +257,9 @@ def test_a_chinese_page_has_no_english_and_an_english_page_is_english(browser: A
         expect(english.locator("#settings")).to_contain_text("Settings")
         expect(english.locator("#question textarea")).to_have_attribute(
             "placeholder", "Type a question, e.g. 2025年深圳人工智能核心产业营收约多少？")
+        # a follow-up says in English which question it was asked as
+        ask(english, "荣耀累计投入了多少资金用于AI研发？")
+        expect(ask(english, "那华为呢？")).to_contain_text("Answered as “华为累计投入了多少资金用于AI研发？”")
         english.click("#tab-articles-button")
         expect(english.locator("#upload")).to_contain_text("Upload articles to add and index them")
         expect(english.locator("#upload")).to_contain_text("Click to Upload")

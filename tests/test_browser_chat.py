@@ -35,6 +35,7 @@ expect = playwright_api.expect
 
 pytestmark = BROWSER_MARKS
 FOLLOW_UP = "它集聚了多少家典型企业？"
+ASKED_AS = "按“2025年深圳人工智能核心产业集聚了多少家典型企业？”回答"  # the follow-up after QUESTION
 
 
 @dataclass
@@ -86,17 +87,17 @@ def in_viewport(page: Any, locator: Any) -> bool:
 
 
 def test_a_greeting_after_a_question_is_not_rewritten(page: Any) -> None:
-    """你好 after a question is searched as asked: nothing borrowed, no confident answer about the last topic."""
+    """你好 after a question is searched as asked: not rewritten, no confident answer about the last topic."""
     ask(page, QUESTION)
     hello = ask(page, "你好")
-    expect(hello).not_to_contain_text("已结合上一问")
-    expect(page.locator("#sources .src-borrowed")).to_have_count(0)
+    expect(hello).not_to_contain_text("按“")
+    expect(page.locator("#sources .src-asked-as")).to_have_count(0)
     expect(page.locator("#sources")).not_to_contain_text("实际检索")  # not even behind 详情: searched as asked
-    # a real follow-up still borrows, and says so in words, the raw query behind 详情 only
+    # a real follow-up is asked as the question it stands for, and says which in words
     follow = ask(page, FOLLOW_UP)
-    expect(follow).to_contain_text("已结合上一问：")
+    expect(follow).to_contain_text(ASKED_AS)
     expect(follow).not_to_contain_text("实际检索")
-    expect(page.locator("#sources .src-borrowed")).to_contain_text("已结合上一问：")
+    expect(page.locator("#sources .src-asked-as")).to_have_text(ASKED_AS)
     expect(page.locator("#sources .src-query")).to_be_hidden()
     page.locator("#sources details.src-details summary").click()
     expect(page.locator("#sources .src-query")).to_be_visible()
@@ -161,11 +162,11 @@ def test_the_conversation_survives_a_reload_and_a_new_one_starts_empty(page: Any
     expect(bots.first).to_have_text(answer_text)
     expect(page.locator("#sources .rag-sources[data-state=answered]")).to_be_visible()
     follow = ask(page, FOLLOW_UP)  # the restored conversation remembers its question
-    expect(follow).to_contain_text("已结合上一问：")
+    expect(follow).to_contain_text(ASKED_AS)
     page.click("#clear")
     expect(bots).to_have_count(0)
-    hello = ask(page, "深圳")  # a new conversation: nothing to borrow
-    expect(hello).not_to_contain_text("已结合上一问")
+    hello = ask(page, "深圳")  # a new conversation: nothing to lean on
+    expect(hello).not_to_contain_text("按“")
     stored_turns(page, 1)
     page.reload()
     page.wait_for_selector("#question textarea")

@@ -110,6 +110,14 @@ def test_jsonl_set_over_a_corpus_folder_scores_refusals_and_reports_bad_lines(
                  "--output", str(isolated / "strict")]) == 1
     assert (isolated / "strict" / "report.json").is_file()
 
+    # --fail-under pass_rate bounds the share of questions that pass (issue 26: the short answer is judged)
+    rate = report["summary"]["pass_rate"]
+    assert rate == sum(not q["failed"] for q in report["questions"]) / 4
+    capsys.readouterr()
+    assert main(["eval", str(DATA / "eval_questions_broken.jsonl"), "--corpus", str(corpus),
+                 "--fail-under", f"pass_rate={rate + 0.01}", "--output", str(isolated / "bound")]) == 1
+    assert f"below bound: pass_rate = {rate} < {rate + 0.01}" in capsys.readouterr().err
+
 
 def test_eval_without_a_question_set_is_a_clean_error(isolated: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["eval"]) == 2

@@ -63,8 +63,8 @@ def hit(article: Article, rank: int, number: int) -> Hit:
 def answer(article: Article) -> Answer:
     cited = f"营收约 2200 亿元{EVIL}。"
     c = citation(article, 1, cited)
-    return Answer(question="营收多少？", query="营收多少？ 规模", text=f"{cited}[1]", refused=False, citations=[c],
-                  hits=[hit(article, 1, 1), hit(article, 2, 2), hit(article, 3, 3)],
+    return Answer(question="营收多少？", query="深圳人工智能产业营收多少？", text=f"{cited}[1]", refused=False,
+                  citations=[c], hits=[hit(article, 1, 1), hit(article, 2, 2), hit(article, 3, 3)],
                   timings_ms={"search": 12.0, "answer": 3.0, "total": 15.0})
 
 
@@ -97,11 +97,13 @@ def test_sources_mark_the_cited_span_and_fold_the_rest(article: Article, answer:
     # paragraph 1 holds the citation; paragraphs 2 and 3 are the uncited passages behind the fold
     folded = html.split("<details", 1)[1]
     assert "其他检索到的段落（2）" in folded and 'data-cite="0-h2"' in folded and 'data-cite="0-h1"' not in folded
-    # plain words in sight; the query searched, ranks and timings behind the 详情 toggle only
-    assert "已结合上一问：规模" in html
+    # the question a follow-up was asked as, in words in sight; ranks and timings behind the 详情 toggle only
+    assert '<p class="src-asked-as">按“深圳人工智能产业营收多少？”回答</p>' in html
     visible, details = html.split('<details class="src-details">', 1)
     assert "实际检索" not in visible and "向量第" not in visible and " ms" not in visible
-    assert "实际检索：营收多少？ 规模" in details and "向量第1" in details and "检索 12 ms" in details
+    assert "实际检索：深圳人工智能产业营收多少？" in details and "向量第1" in details and "检索 12 ms" in details
+    english = view.render_sources(0, answer, lang="en")
+    assert '<p class="src-asked-as">Answered as “深圳人工智能产业营收多少？”</p>' in english
 
 
 def test_refusal_shows_the_nearest_passages_as_possibly_related(article: Article, answer: Answer) -> None:
@@ -135,7 +137,11 @@ def test_chat_text_links_citations_and_escapes_the_rest(answer: Answer) -> None:
     md = view.chat_text(4, answer)
     assert "[\\[1\\]](#cite-4-c1)" in md
     assert no_markup_from(md)
-    assert md.startswith("已结合上一问：规模\n\n")
+    assert md.startswith("按“深圳人工智能产业营收多少？”回答\n\n")
+    assert view.chat_text(4, answer, lang="en").startswith("Answered as “深圳人工智能产业营收多少？”\n\n")
+    asked_as_written = replace(answer, query=answer.question)
+    assert not view.chat_text(4, asked_as_written).startswith("按")
+    assert "src-asked-as" not in view.render_sources(4, asked_as_written)
     assert "实际检索" not in md and "实际检索" not in view.answer_markdown(answer)
 
 
@@ -186,7 +192,8 @@ def test_question_rows_put_failures_first() -> None:
     ]
     rows = question_rows(questions)
     assert [r[1] for r in rows] == ["b", "c", "a"]
-    assert rows[0][3] == "（无答案）" and rows[1][4] == "（拒答）" and rows[1][7] == "12"
+    assert rows[0][3] == "（无答案）" and rows[1][5] == "（拒答）" and rows[1][9] == "12"
+    assert rows[2][4] == "–" and rows[1][6] == "–"  # no short answer; containment not graded
 
 
 def test_metric_rows_and_bars() -> None:
@@ -271,7 +278,7 @@ def test_highlight_nests_the_short_answer_inside_the_mark() -> None:
 def test_chat_leads_with_the_short_answer_in_bold_then_the_evidence(answer: Answer) -> None:
     shown = with_short(answer, "约 2200 亿元")
     md = view.chat_text(4, shown)
-    head, evidence = md.split("\n\n", 1)[1].split("\n\n", 1)  # after the 已结合上一问 line
+    head, evidence = md.split("\n\n", 1)[1].split("\n\n", 1)  # after the 按“…”回答 line
     assert head == "**约 2200 亿元** [\\[1\\]](#cite-4-c1)"
     assert evidence == view.chat_text(4, answer).split("\n\n", 1)[1]  # the evidence as before
     markdown_it = pytest.importorskip("markdown_it")  # gradio renders chat Markdown alike (CommonMark)

@@ -19,6 +19,7 @@ examples:
   rag eval --dataset cmrc2018-dev --split test --mode dense
   rag eval questions.jsonl                      (against the index in index/)
   rag eval questions.csv --corpus articles/     (against a cached index of that folder)
+  rag eval questions.jsonl --fail-under pass_rate=0.8
   rag eval --compare eval-runs/RUN_A eval-runs/RUN_B
 
 A SQuAD-format file (CMRC 2018, DRCD) is answered from its own passages, indexed
@@ -26,6 +27,9 @@ once into --index-cache and reused while the file, encoder and chunking stay the
 --split cuts CMRC by passage: tune = SHA-1 of the passage id is even, test = odd.
 Reports go to a new folder under eval-runs/ beside the index folder (setting eval_dir).
 Malformed rows of a question set are skipped with a warning and listed in the reports.
+A question passes on its short answer where there is one (official F1 >= 0.5 or EM; a
+refusal of an answerable question fails), else when its whole answer contains the gold;
+pass_rate is the share that pass, containment stays a metric of its own.
 Exit status: 0 when the reports were written, skipped rows or not; 1 when a
 --fail-under bound was missed, or with --strict when rows were skipped; 2 on an error.
 """
@@ -69,7 +73,8 @@ def add_eval_parser(subparsers: Any, common: Callable[[argparse.ArgumentParser],
     p.add_argument("--compare", nargs=2, type=Path, metavar=("A", "B"),
                    help="print two runs (report.json files or run folders) side by side and exit")
     p.add_argument("--fail-under", action="append", default=[], metavar="METRIC=VALUE",
-                   help="exit with status 1 when a summary metric is below VALUE, e.g. hit@5=0.8; repeatable")
+                   help="exit with status 1 when a summary metric is below VALUE, e.g. hit@5=0.8 or "
+                        "pass_rate=0.8 (the questions that pass); repeatable")
     p.add_argument("--strict", action="store_true",
                    help="exit with status 1 when malformed rows of the question set were skipped")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")

@@ -19,6 +19,8 @@ One module per stage, imports flowing one way:
   the questions, run them, write the reports into a new run folder under
   ``settings.eval_root``. ``rag eval`` and the Evaluate tab both call it.
 - ``compare``: two report.json files side by side.
+- ``followups``: the follow-up set (``questions/followups.jsonl``) asked end to end,
+  each row after its previous question; ``scripts/followup_accuracy.py`` prints it.
 
 The ``rag eval`` argument parsing and progress bars are in ``rag.cli.eval``, nothing more.
 

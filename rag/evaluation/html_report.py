@@ -10,8 +10,8 @@ import math
 from html import escape
 
 from rag.evaluation.metrics import QuestionResult
-from rag.evaluation.report import EM_F1_NOTE, METRICS, format_value, report_to_json
-from rag.evaluation.report_zh import EM_F1_NOTE_ZH, VERDICTS_ZH, metric_label
+from rag.evaluation.report import EM_F1_NOTE, METRICS, PASS_NOTE, format_value, report_to_json
+from rag.evaluation.report_zh import EM_F1_NOTE_ZH, PASS_NOTE_ZH, VERDICTS_ZH, metric_label
 from rag.evaluation.runner import EvalReport
 
 _STYLE = """
@@ -98,6 +98,7 @@ WORDS = {
     "count": ("count", "计数"), "n": ("n", "数"), "questions": ("Questions", "逐题结果"),
     "failures_first": ("failures first", "失败在前"), "id": ("id", "编号"), "question": ("question", "问题"),
     "gold": ("gold", "标准答案"), "short": ("short answer", "短答案"), "answer": ("answer", "回答"),
+    "contained": ("contains gold", "含标准答案"),
     "verdict": ("verdict", "结果"), "first_hit": ("first hit", "首个命中"), "ms": ("ms", "毫秒"),
     "skipped": ("Skipped rows", "跳过的行"), "settings": ("Settings", "设置"), "versions": ("Versions", "版本"),
     "hit_curve": ("hit@k (k = 1 … depth)", "前 k 个片段命中率（k = 1 … 深度）"),
@@ -113,17 +114,12 @@ def _w(key: str, lang: str) -> str:
 def _question_row(r: QuestionResult, lang: str = "en") -> str:
     answer = "（拒答）" if r.refused else r.prediction
     short = "–" if r.short_answer is None else r.short_answer
-    verdict = ("answered unanswerable" if r.unanswerable and not r.refused else
-               "false refusal" if r.false_refusal else
-               "repeats the rejected answer" if r.repeats_rejected else
-               "miss" if r.contained is False else
-               "no hit" if r.failed else "ok")
-    if lang == "zh":
-        verdict = VERDICTS_ZH[verdict]
+    verdict = VERDICTS_ZH[r.verdict] if lang == "zh" else r.verdict
+    contained = "–" if r.contained is None else "✓" if r.contained else "✗"
     cells = [
         _e(r.id), _e(r.question), _e(" | ".join(dict.fromkeys(r.gold_answers)) or ("—" if not r.unanswerable
                                                                                     else _w("unanswerable", lang))),
-        _e(short), _e(answer), _e(verdict),
+        _e(short), _e(answer), _e(contained), _e(verdict),
     ]
     numbers = [r.first_hit_rank if r.first_hit_rank is not None else "–",
                format_value(r.em, "fraction"), format_value(r.f1, "fraction"), format_value(r.total_ms, "ms")]
@@ -147,7 +143,7 @@ def html_report(report: EvalReport, lang: str = "en") -> str:
     charts = svg_line_chart(list(report.summary.hit_curve), _w("hit_curve", lang)) + svg_histogram(
         [r.total_ms for r in report.questions], _w("latency", lang))
     w = {key: _e(_w(key, lang)) for key in WORDS}
-    summary_line = (EM_F1_NOTE_ZH if lang == "zh" else EM_F1_NOTE)
+    summary_line = (f"{EM_F1_NOTE_ZH} {PASS_NOTE_ZH}" if lang == "zh" else f"{EM_F1_NOTE} {PASS_NOTE}")
     problems = "".join(f"<li>{_e(p)}</li>" for p in qs["problems"])
     return f"""<!DOCTYPE html>
 <html lang="{"zh" if lang == "zh" else "en"}"><head><meta charset="utf-8"><title>{w["title"]} {_e(qs['name'])}</title>
@@ -163,7 +159,7 @@ mode {_e(report.settings.retrieval_mode)}, depth {_e(report.options.depth)}, ans
 <div>{charts}</div><table><tr><th>{w["count"]}</th><th>{w["n"]}</th></tr>{count_rows}</table></div>
 <h2>{w["questions"]} ({_e(len(report.questions))}, {w["failures_first"]})</h2>
 <table><tr><th>{w["id"]}</th><th>{w["question"]}</th><th>{w["gold"]}</th><th>{w["short"]}</th><th>{w["answer"]}</th>
-<th>{w["verdict"]}</th><th>{w["first_hit"]}</th>
+<th>{w["contained"]}</th><th>{w["verdict"]}</th><th>{w["first_hit"]}</th>
 <th>EM</th><th>F1</th><th>{w["ms"]}</th></tr>{question_rows}</table>
 {f"<h2>{w['skipped']}</h2><ul>{problems}</ul>" if problems else ""}
 <h2>{w["settings"]}</h2><table>{setting_rows}</table>

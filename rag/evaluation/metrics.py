@@ -14,69 +14,22 @@ null), never a made-up 0.
 from __future__ import annotations
 
 import math
-import unicodedata
 from dataclasses import dataclass, field
 
-from rag.evaluation.cmrc_scorer import CMRC_PUNCTUATION, exact_match, f1_score
+# The answer-matching helpers live in answer_match; these names stay importable from here.
+from rag.evaluation.answer_match import MAX_ANSWER_CHARS as MAX_ANSWER_CHARS
+from rag.evaluation.answer_match import PASS_F1 as PASS_F1
+from rag.evaluation.answer_match import answer_prediction as answer_prediction
+from rag.evaluation.answer_match import contains_answer as contains_answer
+from rag.evaluation.answer_match import normalize_text as normalize_text
+from rag.evaluation.answer_match import passes as passes
+from rag.evaluation.answer_match import short_prediction as short_prediction
+from rag.evaluation.cmrc_scorer import exact_match, f1_score
 from rag.evaluation.questions import LOCATED_MISSING, LOCATED_NEAREST, LOCATED_NORMALIZED, Question
 from rag.records import Answer, Chunk, Hit
-from rag.text import strip_citation_markers
 
 STANDARD_K = (1, 3, 5, 10)
-# An answer longer than this is a miss for containment, whatever the settings allow: the
-# metric must not move with the knob it judges.
-MAX_ANSWER_CHARS = 200
 MRR_DEPTH = 10
-_EXTRA_PUNCT = frozenset(CMRC_PUNCTUATION)
-
-
-# -- text normalisation and containment ---------------------------------------------------
-
-
-def normalize_text(text: str) -> str:
-    """Case-folded text without whitespace and punctuation, for containment and text matching.
-
-    >>> normalize_text("「战史演武」& 「争霸演武」")
-    '战史演武争霸演武'
-    """
-    return "".join(
-        ch for ch in text.casefold()
-        if not (ch.isspace() or unicodedata.category(ch).startswith("P") or ch in _EXTRA_PUNCT)
-    )
-
-
-def contains_answer(prediction: str, answers: tuple[str, ...] | list[str], max_chars: int = MAX_ANSWER_CHARS) -> bool:
-    """True when a gold answer lies inside the prediction (normalised); over ``max_chars`` is a miss.
-
-    >>> contains_answer("它由光荣和ω-Force开发。", ["光荣和ω-force"])
-    True
-    >>> contains_answer("x" * 201 + "光荣", ["光荣"])
-    False
-    """
-    if not prediction or len(prediction) > max_chars:
-        return False
-    haystack = normalize_text(prediction)
-    return any((needle := normalize_text(a)) and needle in haystack for a in answers)
-
-
-def short_prediction(answer: Answer) -> str | None:
-    """The short answer's text, or None (refused, generative, reader off, or no span found)."""
-    return None if answer.refused or answer.short_answer is None else answer.short_answer.text
-
-
-def answer_prediction(answer: Answer) -> str:
-    """The answer as a prediction for the scorers: its text without citation marks; "" for a refusal.
-
-    The empty string is the SQuAD convention for "no answer" and scores 0 with both
-    official scorers, as a refusal of an answerable question should.
-    """
-    if answer.refused:
-        return ""
-    if answer.mode == "extractive" and answer.citations:
-        # The extractive text is the cited spans each followed by its mark: rebuild it from the spans
-        # so that a "[3]" inside the article's own text survives.
-        return "".join(c.sentence_text for c in answer.citations)
-    return strip_citation_markers(answer.text)
 
 
 # -- retrieval ----------------------------------------------------------------------------------
@@ -169,6 +122,10 @@ def percentile(values: list[float], q: float) -> float | None:
 # -- one question ----------------------------------------------------------------------------------
 
 
+JUDGED_BY = ("unanswerable", "rejected_answer", "short_answer", "containment", "retrieval", "none")
+VERDICTS = ("answered unanswerable", "false refusal", "repeats the rejected answer", "wrong short answer", "miss",
+            "no hit", "ok")
+
 @dataclass(frozen=True)
 class RetrievedChunk:
     """Where a retrieved chunk stands: enough to check a hit by hand, without its text."""
@@ -209,6 +166,7 @@ class QuestionResult:
     f1_sentences: float | None = None
     rejected_answer: str | None = None  # a 👎 row's rejected answer text (rag.kb.feedback)
     rejected_refusal: bool = False  # a 👎 row rejected a refusal
+    rejected_short: str | None = None  # the rejected answer's short answer, when it had one
 
     @property
     def official_prediction(self) -> str:
@@ -231,26 +189,68 @@ class QuestionResult:
 
     @property
     def repeats_rejected(self) -> bool:
-        """The answer is the one a 👎 rejected: the refusal again, or the same text."""
+        """The answer is the one a 👎 rejected: the refusal again, or the same short answer, else the same text.
+
+        Where both have a short answer it is what was rejected and what is judged (issue 26):
+        the same evidence with another short answer is another answer.
+        """
         if self.rejected_refusal:
             return self.refused
-        return (self.rejected_answer is not None and not self.refused
-                and "".join(self.prediction.split()) == "".join(self.rejected_answer.split()))
+        if self.rejected_answer is None or self.refused:
+            return False
+        if self.rejected_short is not None and self.short_answer is not None:
+            return "".join(self.short_answer.split()) == "".join(self.rejected_short.split())
+        return "".join(self.prediction.split()) == "".join(self.rejected_answer.split())
+
+    @property
+    def judged_by(self) -> str:
+        """What decides the question's pass/fail (``failed``): one of ``JUDGED_BY``.
+
+        "unanswerable": passes when refused; "rejected_answer": a 👎 on an answer with no gold
+        known, passes unless the same answer comes again; "short_answer": official EM, or F1
+        ≥ PASS_F1, of the short answer (a refusal fails); "containment": without a short answer
+        (the reader off, a generative answer), the whole answer holds a gold answer;
+        "retrieval": a question with a gold article only, a hit; "none": nothing to judge.
+        """
+        if self.unanswerable:
+            return "unanswerable"
+        if self.em is None:
+            if self.rejected_answer is not None:
+                return "rejected_answer"
+            return "retrieval" if self.retrieval_graded else "none"
+        return "short_answer" if self.short_answer is not None or self.refused else "containment"
 
     @property
     def failed(self) -> bool:
         """The one pass/fail rule of a question, shared by the tables, the summary counts and report.json.
 
         Fails: an unanswerable question answered, a false refusal, the answer a 👎 rejected given
-        again, a gold answer missed, or (graded by retrieval only) no hit.
+        again, a short answer that does not pass (``passes``; issue 26: before, the whole answer's
+        containment judged it), a whole answer without a short answer that misses the gold, or
+        (graded by retrieval only) no hit.
         """
         if self.unanswerable:
             return not self.refused
         if self.false_refusal or self.repeats_rejected:
             return True
+        if self.short_answer is not None and self.em is not None and self.f1 is not None:
+            return not passes(self.em, self.f1)
         if self.contained is not None:
             return not self.contained
         return self.retrieval_graded and self.first_hit_rank is None
+
+    @property
+    def verdict(self) -> str:
+        """Why the question passed or failed, in words: one of ``VERDICTS``."""
+        if self.unanswerable:
+            return "answered unanswerable" if not self.refused else "ok"
+        if self.false_refusal:
+            return "false refusal"
+        if self.repeats_rejected:
+            return "repeats the rejected answer"
+        if not self.failed:
+            return "ok"
+        return {"short_answer": "wrong short answer", "containment": "miss"}.get(self.judged_by, "no hit")
 
 
 def score_question(question: Question, retrieved: list[Hit], answer: Answer,
@@ -282,6 +282,7 @@ def score_question(question: Question, retrieved: list[Hit], answer: Answer,
         em_sentences=exact_match(prediction, texts) if scored else None,
         f1_sentences=f1_score(prediction, texts) if scored else None,
         rejected_answer=question.rejected_answer, rejected_refusal=question.rejected_refusal,
+        rejected_short=question.rejected_short,
     )
 
 
@@ -304,6 +305,7 @@ class Counts:
     answers_relocated: int  # gold offset did not reproduce its text: matched at the nearest occurrence
     answers_unlocatable: int  # gold text not in its passage even ignoring punctuation: cannot be a hit
     short_answers: int = 0  # answers that led with a short answer
+    failed: int = 0  # questions that fail the pass rule (QuestionResult.failed)
 
 
 @dataclass(frozen=True)
@@ -339,6 +341,7 @@ class Summary:
     short_answer_chars_p95: float | None = None
     read_ms_p50: float | None = None  # the reader's share of the answer time (questions it read)
     read_ms_p95: float | None = None
+    pass_rate: float | None = None  # share of the questions that pass (QuestionResult.failed is False)
 
 
 def summarize(results: list[QuestionResult], depth: int = 10) -> Summary:
@@ -375,12 +378,13 @@ def summarize(results: list[QuestionResult], depth: int = 10) -> Summary:
             too_long=sum(1 for r in results if r.too_long),
             answers_relocated=sum(r.answers_relocated for r in results),
             answers_unlocatable=sum(r.answers_unlocatable for r in results),
-            short_answers=len(shorts),
+            short_answers=len(shorts), failed=sum(1 for r in results if r.failed),
         ),
         em_sentences=_mean([r.em_sentences for r in graded]),
         f1_sentences=_mean([r.f1_sentences for r in graded]),
         short_answer_chars_median=percentile(shorts, 50), short_answer_chars_p95=percentile(shorts, 95),
         read_ms_p50=percentile(reads, 50), read_ms_p95=percentile(reads, 95),
+        pass_rate=_mean([0.0 if r.failed else 1.0 for r in results]),
     )
 
 

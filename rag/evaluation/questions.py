@@ -37,6 +37,7 @@ class Question:
     # A 👎 rating (rag.kb.feedback): the answer a user rejected, or that they rejected a refusal.
     rejected_answer: str | None = None
     rejected_refusal: bool = False
+    rejected_short: str | None = None  # the short answer of the rejected answer, when it had one
 
     @property
     def answer_texts(self) -> tuple[str, ...]:
@@ -82,14 +83,15 @@ def rejection(row: dict[str, Any]) -> dict[str, Any]:
     """What a 👎 row of the ratings file rejected, as ``Question`` fields: the answer's text, or a refusal.
 
     >>> rejection({"rating": "down", "rejected_answer": "不知道", "refused": True})
-    {'rejected_answer': None, 'rejected_refusal': True}
-    >>> rejection({"rating": "down", "rejected_answer": "2200 亿元"})
-    {'rejected_answer': '2200 亿元', 'rejected_refusal': False}
+    {'rejected_answer': None, 'rejected_refusal': True, 'rejected_short': None}
+    >>> rejection({"rating": "down", "rejected_answer": "约 2200 亿元。", "rejected_short_answer": "2200 亿元"})
+    {'rejected_answer': '约 2200 亿元。', 'rejected_refusal': False, 'rejected_short': '2200 亿元'}
     >>> rejection({"rating": "up"})
-    {'rejected_answer': None, 'rejected_refusal': False}
+    {'rejected_answer': None, 'rejected_refusal': False, 'rejected_short': None}
     """
-    text = row.get("rejected_answer")
+    text, short = row.get("rejected_answer"), row.get("rejected_short_answer")
     down = row.get("rating") == "down"
     refused = down and row.get("refused") is True
     kept = text.strip() or None if down and not refused and isinstance(text, str) else None
-    return {"rejected_answer": kept, "rejected_refusal": refused}
+    kept_short = short.strip() or None if kept is not None and isinstance(short, str) else None
+    return {"rejected_answer": kept, "rejected_refusal": refused, "rejected_short": kept_short}

@@ -18,6 +18,7 @@ import math
 from dataclasses import asdict
 from typing import Any
 
+from rag.evaluation.answer_match import PASS_F1, PASS_RULE
 from rag.evaluation.datasets import MAX_PROBLEMS_SHOWN
 from rag.evaluation.metrics import MAX_ANSWER_CHARS, STANDARD_K, QuestionResult, Summary
 from rag.evaluation.report_zh import markdown_report_zh, metric_label
@@ -38,6 +39,7 @@ METRICS: tuple[tuple[str, str, str], ...] = (
     ("em_sentences", "EM (CMRC, whole answers)", "fraction"),
     ("f1_sentences", "F1 (CMRC, whole answers)", "fraction"),
     ("containment", "containment", "fraction"),
+    ("pass_rate", "pass rate", "fraction"),
     ("false_refusals", "false refusals", "fraction-lower"),
     ("refusal_precision", "refusal precision", "fraction"),
     ("refusal_recall", "refusal recall", "fraction"),
@@ -56,7 +58,12 @@ METRICS: tuple[tuple[str, str, str], ...] = (
 EM_F1_NOTE = ("EM and F1 score the short answers (predictions.json; the whole answer where there is no short "
               "answer) since the reading model; before it they scored the whole answers, which "
               "em_sentences/f1_sentences still do. Containment is on the whole answer.")
-
+# The one meaning that changed in issue 26: a question's pass/fail (report.json's "failed").
+PASS_NOTE = (f"Pass/fail (each question's \"failed\", summary.pass_rate, --fail-under pass_rate=…) judges the short "
+             f"answer where there is one: official F1 against the gold ≥ {PASS_F1} or EM passes, a refusal of an "
+             "answerable question fails; without a short answer (reader off, generative) the whole answer must "
+             "contain the gold. Before issue 26 containment judged every answer; it stays a column and a metric "
+             "of its own.")
 
 def format_value(value: Any, kind: str) -> str:
     """A metric as printed in tables: fractions with 3 decimals, ms with 1, "–" when undefined.
@@ -74,7 +81,11 @@ def format_value(value: Any, kind: str) -> str:
 
 
 def summary_to_json(summary: Summary) -> dict[str, Any]:
-    """The summary with stable keys: hit@k, mrr@10, em, f1, containment, refusal rates, latency, lengths, counts."""
+    """The summary with stable keys: hit@k, mrr@10, em, f1, containment, refusal rates, latency, lengths, counts.
+
+    ``pass_rate`` is the share of questions that pass (each one's ``failed``), by the rule
+    ``pass_rule`` says in words with its threshold ``pass_f1``.
+    """
     out: dict[str, Any] = {f"hit@{k}": None for k in STANDARD_K}
     out.update({f"hit@{k}": _round(v) for k, v in summary.hit_at.items()})
     out.update({
@@ -89,6 +100,7 @@ def summary_to_json(summary: Summary) -> dict[str, Any]:
         "short_answer_chars_median": _round(summary.short_answer_chars_median, 1),
         "short_answer_chars_p95": _round(summary.short_answer_chars_p95, 1),
         "read_ms_p50": _round(summary.read_ms_p50, 2), "read_ms_p95": _round(summary.read_ms_p95, 2),
+        "pass_rate": _round(summary.pass_rate), "pass_f1": PASS_F1, "pass_rule": PASS_RULE,
         "depth": summary.depth,
         "hit_curve": [_round(v) for v in summary.hit_curve],
         "counts": asdict(summary.counts),
@@ -104,7 +116,7 @@ def question_to_json(r: QuestionResult) -> dict[str, Any]:
         "refused": r.refused, "false_refusal": r.false_refusal, "em": r.em, "f1": _round(r.f1),
         "contained": r.contained, "too_long": r.too_long, "answer_chars": r.answer_chars,
         "search_ms": _round(r.search_ms, 2), "total_ms": _round(r.total_ms, 2), "failed": r.failed,
-        "repeats_rejected": r.repeats_rejected,
+        "repeats_rejected": r.repeats_rejected, "judged_by": r.judged_by,
         "answers_relocated": r.answers_relocated, "answers_unlocatable": r.answers_unlocatable,
         "timings_ms": {k: round(v, 2) for k, v in r.timings_ms.items()},
         "short_answer": r.short_answer, "em_sentences": r.em_sentences, "f1_sentences": _round(r.f1_sentences),
@@ -223,6 +235,8 @@ def markdown_report(report: EvalReport, lang: str = "en") -> str:
         "(it prints them times 100).",
         "",
         EM_F1_NOTE,
+        "",
+        PASS_NOTE,
     ]
     if qs["problems"]:
         lines += ["", "## Skipped rows", ""]

@@ -22,6 +22,7 @@ METRIC_LABELS_ZH = {
     "em_sentences": "完全一致（EM，整段回答）",
     "f1_sentences": "字级 F1（整段回答）",
     "containment": "回答含标准答案",
+    "pass_rate": "通过率",
     "false_refusals": "误拒率（可回答却拒答）",
     "refusal_precision": "拒答中确实无答案的比例",
     "refusal_recall": "无答案问题被拒答的比例",
@@ -38,9 +39,12 @@ METRIC_LABELS_ZH = {
 }
 EM_F1_NOTE_ZH = ("EM 与 F1 评的是短答案（predictions.json；没有短答案时为整段回答），"
                  "em_sentences/f1_sentences 评整段回答；“回答含标准答案”按整段回答计算。")
+PASS_NOTE_ZH = ("是否通过（每题的 failed、summary.pass_rate、--fail-under pass_rate=…）在有短答案时按短答案判定："
+                "与标准答案的官方 F1 ≥ 0.5 或完全一致为通过，可回答的问题被拒答为失败；没有短答案时（未开阅读模型、"
+                "生成式）整段回答须含标准答案。此前一律按“回答含标准答案”判定，该项仍单独列出。")
 VERDICTS_ZH = {"answered unanswerable": "回答了无答案的问题", "false refusal": "误拒",
-               "repeats the rejected answer": "重复了被否定的回答", "miss": "未答中", "no hit": "未检索到",
-               "ok": "通过"}
+               "repeats the rejected answer": "重复了被否定的回答", "wrong short answer": "短答案不对",
+               "miss": "未答中", "no hit": "未检索到", "ok": "通过"}
 
 
 def metric_label(key: str, label: str, lang: str) -> str:
@@ -93,6 +97,8 @@ def markdown_report_zh(report: EvalReport, data: dict[str, Any], metric_lines: l
         "核对（结果乘以 100）。",
         "",
         EM_F1_NOTE_ZH,
+        "",
+        PASS_NOTE_ZH,
     ]
     if qs["problems"]:
         lines += ["", "## 跳过的行", "", *(f"- {p}" for p in qs["problems"][:MAX_PROBLEMS_SHOWN])]

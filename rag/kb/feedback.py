@@ -36,17 +36,19 @@ def feedback_record(answer_id: str, answer: Answer, rating: str, articles: list[
     """A rating as one row of a question set in the evaluation JSONL format.
 
     👍 ("up"): the shown answer becomes the gold answer and its first citation the
-    gold article and paragraph, so a re-run checks they still come; a 👍 on a
-    refusal marks the question unanswerable. 👎 ("down"): the shown answer was
+    gold article and paragraph, so a re-run checks they still come; its bold short
+    answer comes first among the gold answers, since a re-run judges the short answer
+    where there is one (issue 26); a 👍 on a refusal marks the question unanswerable. 👎 ("down"): the shown answer was
     wrong and the right one is not known yet, so ``answers`` stays empty and the
-    rejected text is kept for someone to fill in the right one.
+    rejected text (and its short answer) is kept for someone to fill in the right one.
     """
     if rating not in ("up", "down"):
         raise ValueError(f"rating must be 'up' or 'down', got {rating!r}")
     shown = strip_citation_markers(answer.text)  # the form a gold answer takes
     row: dict[str, Any] = {"id": answer_id, "question": answer.question, "rating": rating}
     if rating == "up":
-        row["answers"] = [] if answer.refused else [shown]
+        short = answer.short_answer.text.strip() if answer.short_answer is not None else ""
+        row["answers"] = [] if answer.refused else [*([short] if short else []), shown]
         row["unanswerable"] = answer.refused
         if answer.citations and not answer.refused:
             row["article"] = answer.citations[0].article
@@ -54,6 +56,8 @@ def feedback_record(answer_id: str, answer: Answer, rating: str, articles: list[
     else:
         row["answers"] = []
         row["rejected_answer"] = shown
+        if answer.short_answer is not None and not answer.refused:
+            row["rejected_short_answer"] = answer.short_answer.text  # what a re-run's pass rule judges
         row["refused"] = answer.refused
     if articles:
         row["articles"] = list(articles)  # the question was limited to these

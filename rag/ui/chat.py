@@ -24,6 +24,7 @@ from rag.serialize import json_text
 from rag.settings import RETRIEVAL_MODES
 from rag.ui import conversations as stored
 from rag.ui import render as view
+from rag.ui.texts import request_lang
 from rag.ui.toasts import info_toast, warning_toast
 
 if TYPE_CHECKING:
@@ -89,7 +90,7 @@ def respond(app: ChatApp, question: str, messages: list[dict[str, Any]], turns: 
     turn = Turn(question, None, articles=chosen, bases=names)
     turns = [*turns, turn]
     yield messages, turns, view.render_searching(question), "", "", sources_tab
-    streamed = ""
+    streamed, lang = "", request_lang(app.settings.lang)
     try:
         generative = answer_mode == "generative"
         steps = (app.base(names[0]).answer_steps(question, history, passages, mode, chosen, generative)
@@ -98,7 +99,7 @@ def respond(app: ChatApp, question: str, messages: list[dict[str, Any]], turns: 
             if isinstance(step, Retrieved):
                 messages[-1] = {"role": "assistant", "content": "正在生成回答…"}
                 yield messages, turns, view.render_retrieved(number, question, step.query, step.result.hits,
-                                                            several(turn)), \
+                                                            several(turn), lang), \
                     "", "", gr.skip()
             elif isinstance(step, str):
                 streamed += step
@@ -106,8 +107,8 @@ def respond(app: ChatApp, question: str, messages: list[dict[str, Any]], turns: 
                 yield messages, turns, gr.skip(), "", "", gr.skip()
             else:
                 turn.answer = step
-                messages[-1] = {"role": "assistant", "content": view.chat_text(number, step)}
-                yield messages, turns, view.render_sources(number, step, several(turn)), "", \
+                messages[-1] = {"role": "assistant", "content": view.chat_text(number, step, lang)}
+                yield messages, turns, view.render_sources(number, step, several(turn), lang), "", \
                     view.answer_markdown(step), gr.skip()
     except RagError as exc:  # a question over max_question_chars, an unknown article, an endpoint down
         message = str(exc)
@@ -191,7 +192,7 @@ def show_turn(turns: list[Turn], evt: gr.SelectData) -> tuple[str, str]:
         return gr.skip(), gr.skip()
     number, turn = found
     assert turn.answer is not None
-    return view.render_sources(number, turn.answer, several(turn)), view.answer_markdown(turn.answer)
+    return view.render_sources(number, turn.answer, several(turn), request_lang()), view.answer_markdown(turn.answer)
 
 
 def open_citation(app: ChatApp, turns: list[Turn], evt: gr.EventData) -> tuple[Any, ...]:
@@ -210,7 +211,8 @@ def open_citation(app: ChatApp, turns: list[Turn], evt: gr.EventData) -> tuple[A
     if path is None or focus is None:
         return gr.skip(), gr.skip(), gr.skip(), gr.skip()
     html = _article_view(app, path, focus, expected, _base_of(answer, kind, n))
-    return (html, gr.Tabs(selected="viewer"), view.render_sources(number, answer, several(turns[number])),
+    return (html, gr.Tabs(selected="viewer"),
+            view.render_sources(number, answer, several(turns[number]), request_lang(app.settings.lang)),
             view.answer_markdown(answer))
 
 
@@ -314,12 +316,14 @@ def open_conversation(store_text: str, chosen: str | None = None, names: list[st
             warning_toast(f"这段对话无法恢复：{exc}")
             record = None
     messages: list[dict[str, Any]] = []
+    lang = request_lang()
     for number, t in enumerate(turns):
         messages.append({"role": "user", "content": view.esc_markdown(t.question)})
         messages.append({"role": "assistant", "content": "⚠ 没有回答" if t.answer is None
-                         else view.chat_text(number, t.answer)})
+                         else view.chat_text(number, t.answer, lang)})
     last = next(((n, t.answer) for n, t in reversed(list(enumerate(turns))) if t.answer is not None), None)
-    sources = view.render_empty_sources() if last is None else view.render_sources(*last, several(turns[last[0]]))
+    sources = view.render_empty_sources() if last is None \
+        else view.render_sources(*last, several(turns[last[0]]), lang)
     markdown = "" if last is None else view.answer_markdown(last[1])
     conversation = record["id"] if record is not None else ""
     choices = stored.conversation_choices(store)

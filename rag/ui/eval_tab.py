@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.errors import RagError
+from rag.evaluation.answer_match import PASS_F1
 from rag.kb.feedback import feedback_path
 from rag.settings import Settings
 from rag.ui import render as view
@@ -138,11 +139,15 @@ def run_eval(app: ChatApp, source: str, sample: int, small: bool, progress: Any)
 METRIC_NOTES = {
     "hit@1": "第 1 个片段含答案的比例", "mrr@10": "首个命中名次的倒数均值",
     "em": "与标准答案完全一致", "f1": "字级 F1（CMRC 官方定义）", "containment": "回答包含标准答案",
+    "pass_rate": "通过的题：有短答案时短答案 F1 ≥ 0.5 或完全一致，否则回答含标准答案",
     "false_refusals": "可回答却拒答的比例", "refusal_precision": "拒答中确实无答案的比例",
     "refusal_recall": "无答案问题被拒答的比例",
 }
-QUESTION_COLUMNS = ["结果", "编号", "问题", "标准答案", "回答", "首个命中", "F1", "用时（毫秒）"]
-QUESTION_COLUMNS_EN = ["result", "id", "question", "gold", "answer", "first hit", "F1", "time (ms)"]
+# The short answer beside the evidence it came from; containment (of the whole answer) a column of its own.
+QUESTION_COLUMNS = ["结果", "编号", "问题", "标准答案", "短答案", "回答", "含标准答案", "首个命中", "F1",
+                    "用时（毫秒）"]
+QUESTION_COLUMNS_EN = ["result", "id", "question", "gold", "short answer", "answer", "contains gold", "first hit",
+                       "F1", "time (ms)"]
 
 
 def selection_text(selection: str) -> str:
@@ -191,15 +196,20 @@ def hit_bars(summary: dict[str, Any]) -> list[tuple[str, float]]:
 
 
 def question_rows(questions: list[dict[str, Any]]) -> list[list[Any]]:
-    """Per-question rows of a report.json, failures first (then file order)."""
+    """Per-question rows of a report.json, failures first (then file order): ``QUESTION_COLUMNS``.
+
+    The verdict is report.json's ``failed`` (the short answer judged where there is one); the
+    short answer stands beside the whole answer, and containment has a column of its own.
+    """
     ordered = sorted(enumerate(questions), key=lambda iq: (not iq[1].get("failed"), iq[0]))
     rows = []
     for _, q in ordered:
         gold = "（无答案）" if q.get("unanswerable") else " | ".join(q.get("gold_answers") or []) or "–"
         verdict = say("✗ 失败", "✗ failed") if q.get("failed") else "✓"
-        f1 = q.get("f1")
-        rows.append([verdict, q.get("id", ""), q.get("question", ""), gold,
+        f1, contained = q.get("f1"), q.get("contained")
+        rows.append([verdict, q.get("id", ""), q.get("question", ""), gold, q.get("short_answer") or "–",
                      "（拒答）" if q.get("refused") else q.get("prediction", ""),
+                     "–" if contained is None else "✓" if contained else "✗",
                      q.get("first_hit_rank") or "–", "–" if f1 is None else f"{f1:.2f}",
                      "–" if q.get("total_ms") is None else f"{q['total_ms']:.0f}"])
     return rows
@@ -211,12 +221,15 @@ def eval_summary_text(data: dict[str, Any]) -> str:
     counts = data.get("summary", {}).get("counts", {})
     failed = sum(1 for q in data.get("questions", []) if q.get("failed"))
     index = data.get("index", {})
+    pass_f1 = data.get("summary", {}).get("pass_f1", PASS_F1)
     if request_lang() == "en":
         return (f"Question set {view.esc_markdown(str(qs.get('name', '')))}: {counts.get('questions', 0)} questions "
-                f"({view.esc_markdown(str(qs.get('selection', 'all')))}), {failed} failed; index of "
-                f"{index.get('articles', 0)} articles; {data.get('timings_s', {}).get('total', 0):.1f} s.")
+                f"({view.esc_markdown(str(qs.get('selection', 'all')))}), {failed} failed (a short answer passes "
+                f"at F1 ≥ {pass_f1} or EM); index of {index.get('articles', 0)} articles; "
+                f"{data.get('timings_s', {}).get('total', 0):.1f} s.")
     text = (f"问题集 {view.esc_markdown(str(qs.get('name', '')))}：{counts.get('questions', 0)} 题"
-            f"（{view.esc_markdown(selection_text(str(qs.get('selection', 'all'))))}），失败 {failed} 题；"
+            f"（{view.esc_markdown(selection_text(str(qs.get('selection', 'all'))))}），失败 {failed} 题"
+            f"（有短答案的题按短答案判定：F1 ≥ {pass_f1} 或完全一致为通过）；"
             f"索引 {index.get('articles', 0)} 篇文章，"
             f"用时 {data.get('timings_s', {}).get('total', 0):.1f} 秒。")
     if qs.get("skipped_rows"):

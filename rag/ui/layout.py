@@ -275,7 +275,7 @@ def _eval_tab(tr: gr.I18n) -> EvalTab:
         chart = gr.BarPlot(x="k", y="命中率", title="前 k 个片段含答案的比例", y_lim=[0, 1],
                            sort=list(HIT_LABELS), label=tr("eval_chart"), elem_id="eval-chart", height=300)
     questions = gr.Dataframe(headers=QUESTION_COLUMNS, interactive=False, wrap=True, max_height=480,
-                             column_widths=["7%", "6%", "22%", "14%", "33%", "7%", "5%", "6%"],
+                             column_widths=["6%", "5%", "17%", "11%", "10%", "28%", "6%", "6%", "5%", "6%"],
                              label=tr("eval_questions"), elem_id="eval-questions")
     downloads = gr.File(label=tr("eval_downloads"), file_count="multiple", interactive=False,
                         elem_id="eval-downloads")

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 
-from rag.answer.followup import borrowed_words
 from rag.records import Answer, Citation, Hit, ShortAnswer
 from rag.text import CITATION_MARKER
 
@@ -181,9 +180,10 @@ def render_searching(question: str) -> str:
     return f'<div class="rag-sources"><p class="src-q">问：{esc(question)}</p><p>正在检索…</p></div>'
 
 
-def render_retrieved(turn: int, question: str, query: str, hits: list[Hit], several: bool = False) -> str:
+def render_retrieved(turn: int, question: str, query: str, hits: list[Hit], several: bool = False,
+                     lang: str = "zh") -> str:
     """The sources panel when retrieval has ended and the answer is being made (``several``: name each base)."""
-    head = _sources_head(question, query)
+    head = _sources_head(question, query, lang)
     if not hits:
         return f'<div class="rag-sources">{head}<p>没有检索到段落。</p>{_details(query, question, hits)}</div>'
     cards = "".join(_hit_card(turn, h, several) for h in hits)
@@ -192,29 +192,34 @@ def render_retrieved(turn: int, question: str, query: str, hits: list[Hit], seve
             f"{_details(query, question, hits)}</div>")
 
 
-def _sources_head(question: str, query: str) -> str:
+def _sources_head(question: str, query: str, lang: str) -> str:
     out = f'<p class="src-q">问：{esc(question)}</p>'
-    if words := borrowed_words(question, query):
-        out += f'<p class="src-borrowed">{esc(borrowed_note(words))}</p>'
+    if note := asked_as_note(question, query, lang):
+        out += f'<p class="src-asked-as">{esc(note)}</p>'
     return out
 
 
-def borrowed_note(words: Sequence[str]) -> str:
-    """What a follow-up borrowed from the previous question, in words (plain text).
+def asked_as_note(question: str, query: str, lang: str = "zh") -> str:
+    """The question a follow-up was asked as, in words (plain text, ``lang`` zh or en); "" when asked as written.
 
-    >>> borrowed_note(["荣耀", "研发"])
-    '已结合上一问：荣耀、研发'
+    >>> asked_as_note("那华为呢？", "华为累计投入了多少资金用于AI研发？")
+    '按“华为累计投入了多少资金用于AI研发？”回答'
+    >>> asked_as_note("What about Huawei?", "How much did Huawei invest?", "en"), asked_as_note("深圳", "深圳")
+    ('Answered as “How much did Huawei invest?”', '')
     """
-    return "已结合上一问：" + "、".join(words)
+    if query.strip() == question.strip():
+        return ""
+    return f"Answered as “{query}”" if lang == "en" else f"按“{query}”回答"
 
 
-def render_sources(turn: int, answer: Answer, several: bool = False) -> str:
+def render_sources(turn: int, answer: Answer, several: bool = False, lang: str = "zh") -> str:
     """The sources panel for an answer: cited paragraphs, then the other passages behind a fold.
 
     A refusal shows the nearest passages openly as 「可能相关」. Each card names its
-    knowledge base when it is not ``default`` or when ``several`` were asked.
+    knowledge base when it is not ``default`` or when ``several`` were asked; ``lang``: the
+    page's language, for the note of the question a follow-up was asked as.
     """
-    head = _sources_head(answer.question, answer.query)
+    head = _sources_head(answer.question, answer.query, lang)
     # data-state="answered" marks the final panel (tests and scripts wait for it).
     parts = [f'<div class="rag-sources" data-turn="{turn}" data-state="answered">', head]
     if answer.refused:
@@ -296,18 +301,19 @@ def _short_line(answer: Answer, marker: Callable[[int], str]) -> str:
     return f"**{esc_markdown(' '.join(short.text.split()))}** {marker(short.n)}"
 
 
-def chat_text(turn: int, answer: Answer) -> str:
+def chat_text(turn: int, answer: Answer, lang: str = "zh") -> str:
     """An answer as a chat message (Markdown): escaped text, its own markers as links ``#cite-<turn>-c<n>``.
 
-    An answer with a short answer leads with it in bold, the evidence below it.
+    An answer with a short answer leads with it in bold, the evidence below it; a follow-up
+    first says the question it was asked as (``asked_as_note``, in ``lang``).
 
     >>> a = Answer("q", "q", "见[9]条[1]", False, [Citation(1, "a.txt", "T", "", 1, None, "见[9]条", 0, 0, 5)])
     >>> chat_text(0, a)
     '见\\\\[9\\\\]条[\\\\[1\\\\]](#cite-0-c1)'
     """
     lines = []
-    if words := borrowed_words(answer.question, answer.query):
-        lines.append(esc_markdown(borrowed_note(words)) + "\n\n")
+    if note := asked_as_note(answer.question, answer.query, lang):
+        lines.append(esc_markdown(note) + "\n\n")
     def link(n: int) -> str:
         return f"[\\[{n}\\]](#cite-{turn}-c{n})"
 
