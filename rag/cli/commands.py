@@ -254,12 +254,15 @@ def cmd_kb(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_mcp(args: argparse.Namespace, settings: Settings) -> int:
     """Serve the MCP tools on stdio until the client closes it (stdout carries only the protocol)."""
+    import anyio
+
     from rag.api.catalog import Catalog
+    from rag.api.mcp_stdio import serve_stdio
     from rag.api.mcp_tools import build_mcp
     from rag.kb.several import KnowledgeBases
 
     bases = KnowledgeBases(settings)
     for name in settings.kb:  # loaded before the first call, so it does not wait on the model
         bases.get(name).reader()
-    build_mcp(Catalog(bases)).run("stdio")
+    anyio.run(serve_stdio, build_mcp(Catalog(bases)))
     return 0
