@@ -238,8 +238,10 @@ def cmd_kb(args: argparse.Namespace, settings: Settings) -> int:
             if reply.strip().lower() not in ("y", "yes"):
                 print("not deleted")
                 return 1
+        linked = spec.folder is not None and spec.folder.is_symlink()
         delete_base(settings, args.name)
-        print(f"deleted knowledge base {spec.name} ({terminal_line(str(spec.folder))})")
+        kept = ", a link: the folder it points to is left as it is" if linked else ""
+        print(f"deleted knowledge base {spec.name} ({terminal_line(str(spec.folder))}{kept})")
         return 0
     rows = [summary(settings_for(settings, spec), spec.name) for spec in list_bases(settings)]
     for row in rows:
