@@ -127,6 +127,13 @@ def create_api(catalog: Catalog, settings: Settings) -> FastAPI:
         return get_swagger_ui_html(openapi_url="/openapi.json", title="rag-zh API")
 
     app.router.routes.append(Route("/mcp", endpoint=KeyGuard(mcp_endpoint, keys), methods=["GET", "POST", "DELETE"]))
+
+    # Any other path of the two families is theirs too (the page, mounted at /, would answer in its own shape).
+    @app.api_route("/v1/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+    @app.api_route("/api/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+    def no_route(request: Request, _: int | None = Depends(caller)) -> None:
+        raise StarletteHTTPException(404, f"there is no {request.method} {request.url.path}; see /docs")
+
     app.add_middleware(ServerTiming)
     return app
 

@@ -28,7 +28,10 @@ from rag.errors import (
     RagError,
     StoreError,
 )
+from rag.ingest.limits import one_line
 from rag.serialize import json_text
+
+MAX_MESSAGE_CHARS = 1000
 
 _STATUS: list[tuple[type[RagError], int]] = [
     (ApiKeyError, 401), (BusyError, 429), (KnowledgeBaseError, 404), (EndpointError, 502),
@@ -53,7 +56,11 @@ def status_of(exc: RagError) -> int:
 
 
 def error_response(path: str, status: int, message: str, exc: RagError | None = None) -> Json:
-    """An error in the shape of the contract the path belongs to (OpenAI, Dify, or the CLI's one line)."""
+    """An error in the shape of the contract the path belongs to (OpenAI, Dify, or the CLI's one line).
+
+    The message is made one line of at most 1,000 characters here, whatever it quotes of the request.
+    """
+    message = one_line(message, MAX_MESSAGE_CHARS)
     if path.startswith("/retrieval"):
         if isinstance(exc, ApiKeyError):
             code = dify.INVALID_AUTH_HEADER if exc.reason == "malformed" else dify.INVALID_KEY
