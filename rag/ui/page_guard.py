@@ -7,9 +7,10 @@ copies any path a request names, so one request imported a server file into the
 corpus. ``guard_page`` puts the check back in front of gradio's own work, on the
 resolved path: a file's path (or anything it links to) must lie inside gradio's
 upload cache, and a web address is no file of the page either. It also refuses
-an event sent with too few inputs in one line (gradio's own message echoes every
-input into the server log, a 100 MB body making a 100 MB log line), and keeps the
-page's endpoint names out of what a stranger can read (``api_visibility``).
+an event sent with too few inputs, or inputs gradio's models cannot read, in one
+line (gradio's own message echoes every input into the server log, a 100 MB body
+making a 100 MB log line, beside a traceback), and keeps the page's endpoint
+names out of what a stranger can read (``api_visibility``).
 
 gradio is imported inside the functions only.
 """
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 NOT_UPLOADED = ("只能使用通过本页上传的文件；请重新上传。", "Only files uploaded through this page can be used; "
                 "upload the file again.")
 TOO_FEW_INPUTS = ("请求缺少输入，请刷新页面后重试。", "The request lacks inputs; reload the page and try again.")
+UNREADABLE_INPUTS = ("请求的输入无法读取，请刷新页面后重试。",
+                     "The request's inputs cannot be read; reload the page and try again.")
 
 
 def upload_folder() -> Path:
@@ -89,7 +92,13 @@ def guard_page(demo: gr.Blocks) -> None:
         if not all(is_uploaded(path) for path in file_paths(inputs)):
             log.warning("refused an event of the page that names a file not uploaded through it")
             raise gr.Error(say(*NOT_UPLOADED), print_exception=False)
-        return await preprocess(block_fn, inputs, state, explicit_call)
+        try:
+            return await preprocess(block_fn, inputs, state, explicit_call)
+        except gr.Error:
+            raise
+        except Exception as exc:  # inputs gradio's own models refuse (a file without its meta, a wrong type)
+            log.warning("refused an event of the page whose inputs gradio cannot read (%s)", type(exc).__name__)
+            raise gr.Error(say(*UNREADABLE_INPUTS), print_exception=False) from exc
 
     # gradio calls it as an attribute of the page (``self.preprocess_data``): this one runs first.
     demo.preprocess_data = checked  # type: ignore[method-assign]

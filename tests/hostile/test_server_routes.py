@@ -76,7 +76,12 @@ def _corpus(server: Server) -> list[str]:
 
 def _call_upload(server: Server, path: str, name: str = "x.txt") -> str:
     """The issue's request: gradio's HTTP API asked to add the file at ``path``; the outcome's last event."""
-    body = {"data": [[{"path": path, "orig_name": name, "meta": {"_type": "gradio.FileData"}}], "default"]}
+    return _call_upload_body(server, {"data": [[{"path": path, "orig_name": name,
+                                                 "meta": {"_type": "gradio.FileData"}}], "default"]})
+
+
+def _call_upload_body(server: Server, body: dict[str, Any]) -> str:
+    """``body`` sent to gradio's HTTP API for the upload handler; the outcome's last event."""
     with httpx.Client(timeout=120) as http:
         event = http.post(server.url + "/gradio_api/call/on_upload", json=body).json()["event_id"]
         stream = http.get(f"{server.url}/gradio_api/call/on_upload/{event}").text
@@ -184,6 +189,9 @@ def test_inputs_are_never_echoed_into_the_log(server: Server) -> None:
             completed = next(json.loads(line.removeprefix("data: ")) for line in s.iter_lines()
                              if "process_completed" in line)
     assert completed["success"] is False and "缺少输入" in completed["output"]["error"]
+    # a file named without gradio's meta: gradio's own model refused it, with a traceback in the log
+    last = _call_upload_body(server, {"data": [[{"path": marker, "orig_name": "x.txt"}], "default"]})
+    assert last.startswith("event: error") and "无法读取" in json.loads(last.split("data: ", 1)[1])["error"]
     time.sleep(0.5)
     log = server.app.log()
     assert "ECHO-" not in log and "Traceback" not in log
