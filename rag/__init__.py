@@ -19,6 +19,7 @@ from rag.errors import (
     ArticleError,
     EndpointError,
     IndexCorruptError,
+    IndexFolderError,
     IndexLockedError,
     IndexMismatchError,
     IndexMissingError,
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 __all__ = [
-    "ArticleError", "EndpointError", "IndexCorruptError", "IndexLockedError", "IndexMismatchError",
+    "ArticleError", "EndpointError", "IndexCorruptError", "IndexFolderError", "IndexLockedError", "IndexMismatchError",
     "IndexMissingError", "IndexReadOnlyError", "KnowledgeBase", "KnowledgeBaseError", "ModelError", "QuestionError",
     "QuestionSetError", "RagError", "Settings", "SettingsError", "StoreError", "load_settings",
 ]

@@ -40,6 +40,10 @@ class IndexReadOnlyError(RagError):
     """The index folder cannot be written (questions still work; building does not)."""
 
 
+class IndexFolderError(RagError):
+    """The folder given as the index folder holds files and is not an index: a build would write among them."""
+
+
 class ModelError(RagError):
     """The embedding model cannot be prepared or loaded."""
 

@@ -89,6 +89,7 @@ class Settings:
     max_article_bytes: int = 20 * MB
     max_extracted_chars: int = 10_000_000
     max_upload_bytes: int = 20 * MB
+    max_pdf_pages: int = 2000  # a PDF of more pages is refused before a page is read (20,000 pages took 218 s)
     max_question_chars: int = 2000  # enforced by the knowledge base before any tokenising (CLI, browser, API)
     # language: the page's first language (a Chinese or English browser gets its own) and the CLI's reports
     lang: str = "zh"
@@ -195,6 +196,7 @@ NUMBER_RANGES: dict[str, tuple[float, float]] = {
     "reader_refusal_threshold": (-2, 4), "reader_null_weight": (0, 10), "reader_mismatch_weight": (0, 10),
     "llm_timeout": (0.001, 86_400), "llm_deadline": (0.001, 86_400),
     "max_article_bytes": (1, 1 << 40), "max_extracted_chars": (1, 1 << 40), "max_upload_bytes": (1, 1 << 40),
+    "max_pdf_pages": (1, 10_000_000),
     "max_question_chars": (1, 10_000_000), "port": (1, 65_535), "api_max_concurrent": (1, 10_000),
 }
 

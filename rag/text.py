@@ -7,9 +7,12 @@ half-width), lower case, then traditional Chinese folded to simplified (OpenCC).
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 import unicodedata
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 # What ends a sentence, the one set for every stage: terminators (full- and
@@ -27,17 +30,37 @@ CITATION_MARKER = re.compile(r"\[(\d+)\]")
 
 @lru_cache(maxsize=1)
 def jieba_tokenizer() -> Any:
-    """The shared jieba tokenizer with the project's user dictionary (loaded once)."""
+    """The shared jieba tokenizer with the project's user dictionary (loaded once), its cache this user's own."""
     import logging
 
     import jieba
 
     jieba.setLogLevel(logging.WARNING)
     tokenizer = jieba.Tokenizer()
+    tokenizer.tmp_dir = str(jieba_cache_dir())
     # Domain terms jieba splits by default; keeping them whole helps BM25 matching.
     for word in USER_WORDS:
         tokenizer.add_word(word, freq=20000)
     return tokenizer
+
+
+def jieba_cache_dir() -> Path:
+    """The folder of jieba's dictionary cache: this user's cache folder (``$XDG_CACHE_HOME`` or ``~/.cache``).
+
+    jieba's own default is one file for everyone, ``/tmp/jieba.cache``: a second user of the machine could
+    neither read the first one's file nor replace it, and every command printed a PermissionError traceback.
+    A user without a writable home gets a private folder of its own in the temporary folder (made afresh by
+    each process: the cache is then rebuilt, about a second).
+    """
+    home = os.environ.get("XDG_CACHE_HOME") or str(Path("~").expanduser() / ".cache")
+    folder = Path(home) / "rag-zh" / "jieba"
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if folder.is_dir() and folder.stat().st_uid == os.getuid() and os.access(folder, os.W_OK):
+            return folder
+    except (OSError, RuntimeError):  # no home, a read-only one, ~ not expandable
+        pass
+    return Path(tempfile.mkdtemp(prefix="rag-zh-jieba-"))
 
 
 USER_WORDS = ("大模型", "具身智能", "人工智能", "智能体", "算力", "雁阵梯队", "先进制造业",

@@ -214,15 +214,16 @@ def test_clean_up_keeps_current_and_previous_and_nothing_else(tmp_path: Path) ->
     from rag.store.current import prune_versions, switch_current
 
     versions = tmp_path / "versions"
-    for name in ("v1", "v2", "v3-unswitched", "v4", "v5.tmp"):
+    v1, v2, v3, v4, v5 = (f"2026010{n}T120000000000Z-4{n}" for n in range(1, 6))  # as a build names them
+    for name in (v1, v2, v3, v4, v5 + ".tmp", "v1-final"):  # v3 never switched to; v1-final is the user's
         (versions / name).mkdir(parents=True)
         (versions / name / "data").write_text(name, encoding="utf-8")
     assert prune_versions(tmp_path) == []  # no CURRENT yet: nothing is deleted
-    switch_current(tmp_path, "v1")
-    switch_current(tmp_path, "v2")
-    switch_current(tmp_path, "v4")
-    assert (tmp_path / "PREVIOUS").read_text(encoding="utf-8") == "v2\n"
-    assert prune_versions(tmp_path) == ["v1", "v3-unswitched", "v5.tmp"]
-    assert sorted(p.name for p in versions.iterdir()) == ["v2", "v4"]
+    switch_current(tmp_path, v1)
+    switch_current(tmp_path, v2)
+    switch_current(tmp_path, v4)
+    assert (tmp_path / "PREVIOUS").read_text(encoding="utf-8") == f"{v2}\n"
+    assert prune_versions(tmp_path) == [v1, v3, v5 + ".tmp"]
+    assert sorted(p.name for p in versions.iterdir()) == [v2, v4, "v1-final"]  # a name no build gives stays
     (tmp_path / "CURRENT").write_text("gone\n", encoding="utf-8")  # damaged: clean-up waits for the rebuild
     assert prune_versions(tmp_path) == []

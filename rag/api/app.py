@@ -4,8 +4,10 @@
 routes come first, the page takes the rest of the paths); ``rag serve
 --api-only`` serves it alone. Keys are checked when ``api_keys`` is set; the
 caller (``rag.ui.server``) does not create the API at all on a network address
-without keys. Every route shares the library's limits (``max_question_chars``),
-a 1 MB body limit and ``api_max_concurrent`` requests per key.
+without keys. Every route shares the library's limits (``max_question_chars``)
+and ``api_max_concurrent`` requests per key (``/mcp``'s tools included); the
+server's body limit (``body_limit``) sits on the root app. Refusals take the
+shape of their path's contract (``shapes``).
 """
 
 from __future__ import annotations
@@ -19,119 +21,28 @@ from typing import Any
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from fastapi.responses import HTMLResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rag.api import dify, native, openai_chat
-from rag.api.access import ApiKeyError, BusyError, Slots, check_key
+from rag.api.access import ApiKeyError, Slots, check_key
 from rag.api.catalog import Catalog
-from rag.api.dify import DifyRequestError, RetrievalRequest
-from rag.api.mcp_tools import build_mcp
+from rag.api.dify import RetrievalRequest
+from rag.api.held_stream import HeldSlot, HeldStream
+from rag.api.mcp_tools import McpLimit, build_mcp
 from rag.api.native import AskRequest, SearchRequest
 from rag.api.openai_chat import ChatRequest, ChatRequestError
-from rag.errors import (
-    EndpointError,
-    IndexCorruptError,
-    IndexMismatchError,
-    IndexMissingError,
-    KnowledgeBaseError,
-    ModelError,
-    QuestionError,
-    RagError,
-    StoreError,
-)
+from rag.api.shapes import Json, error_response, status_of, unreadable_body_message, validation_message
+from rag.errors import RagError
 from rag.records import Answer
 from rag.serialize import json_text
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)
 
-MAX_BODY = 1024 * 1024
 API_PREFIXES = ("/v1/", "/retrieval", "/api/", "/mcp", "/docs", "/openapi.json")
-_STATUS: list[tuple[type[RagError], int]] = [
-    (ApiKeyError, 401), (BusyError, 429), (KnowledgeBaseError, 404), (EndpointError, 502),
-    (IndexMissingError, 503), (IndexCorruptError, 503), (IndexMismatchError, 503), (ModelError, 503),
-    (StoreError, 503), (QuestionError, 400), (ChatRequestError, 400), (DifyRequestError, 400),
-]
-
-
-class Json(JSONResponse):
-    """JSON as the CLI writes it: UTF-8, a file name's undecodable bytes as ``\\udcNN`` escapes."""
-
-    def render(self, content: Any) -> bytes:
-        """The body bytes."""
-        return json_text(content).encode("utf-8")
-
-
-def status_of(exc: RagError) -> int:
-    """The HTTP status of a library error (400 for the rest: the request can be fixed)."""
-    return next((code for kind, code in _STATUS if isinstance(exc, kind)), 400)
-
-
-def error_response(path: str, status: int, message: str, exc: RagError | None = None) -> Json:
-    """An error in the shape of the contract the path belongs to (OpenAI, Dify, or the CLI's one line)."""
-    if path.startswith("/retrieval"):
-        if isinstance(exc, ApiKeyError):
-            code = dify.INVALID_AUTH_HEADER if exc.reason == "malformed" else dify.INVALID_KEY
-            return Json(dify.error_body(code, message), status_code=403)
-        if isinstance(exc, KnowledgeBaseError):
-            return Json(dify.error_body(dify.UNKNOWN_KNOWLEDGE, message), status_code=404)
-        return Json(dify.error_body(status, message), status_code=status)
-    if path.startswith("/v1/"):
-        kind = {401: "authentication_error", 429: "rate_limit_error", 404: "invalid_request_error"}.get(
-            status, "invalid_request_error" if status < 500 else "server_error")
-        reason = {401: "invalid_api_key", 404: "model_not_found", 413: "request_too_large"}.get(status)
-        param = exc.param if isinstance(exc, ChatRequestError) else "model" if status == 404 else None
-        return Json(openai_chat.error_body(message, kind, param, reason), status_code=status)
-    return Json({"error": message}, status_code=status)
-
-
-def validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
-    """The first validation error as one line, and the field it is about."""
-    first = exc.errors()[0] if exc.errors() else {}
-    where = [str(p) for p in first.get("loc", ()) if p != "body"]
-    field = ".".join(where) or None
-    return f"{field or 'the body'}: {first.get('msg', 'invalid request')}", (where[0] if where else None)
-
-
-class BodyLimit:
-    """Refuse (413) an API request body over ``limit`` bytes, by its header or as it streams in; pages pass."""
-
-    def __init__(self, app: ASGIApp, limit: int = MAX_BODY) -> None:
-        self.app, self.limit = app, limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Pass the request on, counting its body."""
-        if scope["type"] != "http" or not str(scope["path"]).startswith(API_PREFIXES):
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length", b"0")
-        if not declared.isdigit() or int(declared) > self.limit:
-            await self._refuse(scope, receive, send)
-            return
-        seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise _BodyTooLargeError
-            return message
-
-        try:
-            await self.app(scope, counted, send)
-        except _BodyTooLargeError:
-            await self._refuse(scope, receive, send)
-
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        message = f"the request body is over {self.limit // 1024} KB; send a shorter request"
-        await error_response(str(scope["path"]), 413, message)(scope, receive, send)
-
-
-class _BodyTooLargeError(Exception):
-    pass
 
 
 class ServerTiming:
@@ -179,8 +90,13 @@ class KeyGuard:
 
 
 def create_api(catalog: Catalog, settings: Settings) -> FastAPI:
-    """The API app over the catalog's knowledge bases (the page is mounted into it by ``rag serve``)."""
-    mcp = build_mcp(catalog)
+    """The API app over the catalog's knowledge bases (the page is mounted into it by ``rag serve``).
+
+    Its body limit is the server's, on the root app (``rag.api.body_limit``, added by ``rag.ui.server``).
+    """
+    slots = Slots(settings.api_max_concurrent)
+    keys = settings.api_keys
+    mcp = build_mcp(catalog, McpLimit(slots, keys))
     mcp_app = mcp.streamable_http_app(streamable_http_path="/mcp", host=settings.host)
     mcp_endpoint = next(r.endpoint for r in mcp_app.routes if isinstance(r, Route) and r.path == "/mcp")
 
@@ -193,21 +109,11 @@ def create_api(catalog: Catalog, settings: Settings) -> FastAPI:
                   openapi_url=None, default_response_class=Json,
                   description="OpenAI-compatible chat with citations, Dify's External Knowledge API, the CLI's JSON "
                               "and MCP at /mcp. Send `Authorization: Bearer KEY` when the server has api_keys.")
-    slots = Slots(settings.api_max_concurrent)
-    keys = settings.api_keys
 
     def caller(authorization: str | None = Header(default=None, include_in_schema=False)) -> int | None:
         return check_key(authorization, keys)
 
-    @app.exception_handler(RagError)
-    async def on_rag_error(request: Request, exc: RagError) -> Json:
-        return error_response(request.url.path, status_of(exc), str(exc), exc)
-
-    @app.exception_handler(RequestValidationError)
-    async def on_invalid(request: Request, exc: RequestValidationError) -> Json:
-        message, field = validation_message(exc)
-        return error_response(request.url.path, 400, message, ChatRequestError(message, field))
-
+    _error_handlers(app)
     _openai_routes(app, catalog, slots, caller)
     _dify_route(app, catalog, slots, caller)
     _native_routes(app, catalog, slots, caller)
@@ -221,9 +127,39 @@ def create_api(catalog: Catalog, settings: Settings) -> FastAPI:
         return get_swagger_ui_html(openapi_url="/openapi.json", title="rag-zh API")
 
     app.router.routes.append(Route("/mcp", endpoint=KeyGuard(mcp_endpoint, keys), methods=["GET", "POST", "DELETE"]))
-    app.add_middleware(BodyLimit)
+
+    # Any other path of the two families is theirs too (the page, mounted at /, would answer in its own shape).
+    @app.api_route("/v1/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+    @app.api_route("/api/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+    def no_route(request: Request, _: int | None = Depends(caller)) -> None:
+        raise StarletteHTTPException(404, f"there is no {request.method} {request.url.path}; see /docs")
+
     app.add_middleware(ServerTiming)
     return app
+
+
+def _error_handlers(app: FastAPI) -> None:
+    """Every refusal in the shape of its path's contract (``shapes.error_response``), never FastAPI's own."""
+
+    @app.exception_handler(RagError)
+    async def on_rag_error(request: Request, exc: RagError) -> Json:
+        return error_response(request.url.path, status_of(exc), str(exc), exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(request: Request, exc: RequestValidationError) -> Json:
+        message, field = validation_message(exc)
+        return error_response(request.url.path, 400, message, ChatRequestError(message, field))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(request: Request, exc: StarletteHTTPException) -> Json:
+        # FastAPI's own refusals: a body it cannot parse (bytes that are not UTF-8, nesting too deep for
+        # its parser, a 5,000-digit number), a method a route does not take.
+        path = request.url.path
+        if exc.status_code == 400:
+            return error_response(path, 400, unreadable_body_message(exc.__cause__ or exc.detail))
+        if exc.status_code == 405:
+            return error_response(path, 405, f"{request.method} is not a method of {path}; see /docs")
+        return error_response(path, exc.status_code, str(exc.detail))
 
 
 def _openai_routes(app: FastAPI, catalog: Catalog, slots: Slots, caller: Any) -> None:
@@ -237,7 +173,7 @@ def _openai_routes(app: FastAPI, catalog: Catalog, slots: Slots, caller: Any) ->
 
     @app.post("/v1/chat/completions", summary="A cited answer in OpenAI's chat completion format",
               response_model=None)
-    def chat(body: ChatRequest, who: int | None = Depends(caller)) -> Json | StreamingResponse:
+    def chat(body: ChatRequest, who: int | None = Depends(caller)) -> Json | HeldStream:
         names = catalog.pick(body.model)
         name, kb = ",".join(names), catalog.bases.get(names[0])
         question, history = openai_chat.question_and_history(body.messages)
@@ -254,7 +190,6 @@ def _openai_routes(app: FastAPI, catalog: Catalog, slots: Slots, caller: Any) ->
             with slots.hold(who):
                 answer = _collect(steps())
                 return Json(openai_chat.completion(answer, name, tokens))
-        slots.take(who)  # held until the stream ends (released in events)
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
 
         def events() -> Iterator[str]:
@@ -264,11 +199,10 @@ def _openai_routes(app: FastAPI, catalog: Catalog, slots: Slots, caller: Any) ->
             except RagError as exc:  # after the headers: the error travels as an event, as OpenAI sends them
                 yield f"data: {json_text(openai_chat.error_body(str(exc), 'server_error'))}\n\n"
                 yield "data: [DONE]\n\n"
-            finally:
-                slots.release(who)
 
-        return StreamingResponse(events(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        # The slot is the response's from here: it goes back when the stream ends, however it ends.
+        return HeldStream(events(), HeldSlot(slots, who), headers={"Cache-Control": "no-cache",
+                                                                   "X-Accel-Buffering": "no"})
 
 
 def _model(name: str) -> dict[str, Any]:
@@ -314,4 +248,3 @@ def _native_routes(app: FastAPI, catalog: Catalog, slots: Slots, caller: Any) ->
     @app.get("/api/status", summary="`rag status --json`", response_model=None)
     def status(knowledge_base: str | None = None, _: int | None = Depends(caller)) -> dict[str, Any]:
         return catalog.get(knowledge_base)[1].status()
-

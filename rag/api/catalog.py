@@ -15,6 +15,7 @@ from rag.kb.registry import DEFAULT, settings_for, summary
 from rag.kb.several import KnowledgeBases
 
 DEFAULT_NAME = DEFAULT
+PUBLIC_SUMMARY_KEYS = ("name", "articles", "chunks", "built_at", "store")
 
 
 @dataclass(frozen=True)
@@ -35,8 +36,19 @@ class Catalog:
         return wanted, self.bases.get(wanted)
 
     def summaries(self) -> list[dict[str, object]]:
-        """Each knowledge base as ``rag kb list --json`` shows it (read from its manifest, nothing loaded)."""
-        return [summary(settings_for(self.bases.settings, spec), spec.name) for spec in self.bases.specs()]
+        """Each knowledge base as a client of the API may see it: name, counts, build time, store.
+
+        ``rag kb list --json`` shows the server's folders too; a client has no use for them
+        (and should not learn the server's layout), nor for the paths an unreadable index's error names.
+        """
+        rows = []
+        for spec in self.bases.specs():
+            row = summary(settings_for(self.bases.settings, spec), spec.name)
+            public: dict[str, object] = {key: row[key] for key in PUBLIC_SUMMARY_KEYS}
+            if "error" in row:
+                public["error"] = f"the index cannot be read; on the server, `rag status --kb {spec.name}` says why"
+            rows.append(public)
+        return rows
 
     def pick(self, names: str | None) -> list[str]:
         """The names of a comma-separated value (``model``), each checked to exist; ``default`` when empty."""

@@ -9,7 +9,7 @@ path in the corpus), ``title``, ``section``.
 
 ``score`` is the fused score's share of the top hit's (the top hit scores 1.0,
 the others their fraction of it), so ``score_threshold`` keeps the hits within
-that share of the best one.
+that share of the best one. Fields are typed strictly: ``"top_k": "5"`` is refused.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class DifyRequestError(RagError):
 class RetrievalSetting(BaseModel):
     """How many records and the lowest score kept."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
     top_k: int = Field(default=5, ge=1, le=100)
     score_threshold: float = Field(default=0.0, ge=0.0, le=1.0)
 
@@ -42,7 +42,7 @@ class RetrievalSetting(BaseModel):
 class Condition(BaseModel):
     """One metadata condition; ``name`` as Dify sends it (a list of one name) or a string."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
     name: list[str] | str
     comparison_operator: str
     value: str | list[str] | None = None
@@ -51,7 +51,7 @@ class Condition(BaseModel):
 class MetadataCondition(BaseModel):
     """Conditions joined by ``and`` or ``or``."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
     logical_operator: Literal["and", "or"] = "and"
     conditions: list[Condition] = Field(default_factory=list)
 
@@ -59,7 +59,7 @@ class MetadataCondition(BaseModel):
 class RetrievalRequest(BaseModel):
     """``POST /retrieval``'s body."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
     knowledge_id: str
     query: str
     retrieval_setting: RetrievalSetting = Field(default_factory=RetrievalSetting)

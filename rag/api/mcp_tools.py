@@ -7,11 +7,13 @@ JSON of ``rag search --json`` / ``rag ask --json``) and a readable text.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import CallToolResult, TextContent
 
+from rag.api.access import Slots, check_key
 from rag.api.catalog import Catalog
 from rag.errors import RagError
 from rag.serialize import answer_to_json, hit_to_json, json_text
@@ -54,19 +56,42 @@ def ask_text(answer: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def build_mcp(catalog: Catalog) -> MCPServer:
-    """An MCP server with the three tools over the catalog's knowledge bases."""
+class McpLimit:
+    """The HTTP API's limit for MCP tool calls: each ``search``/``ask`` over ``/mcp`` takes a slot of its key.
+
+    The caller is the key the call's HTTP request presented (``/mcp`` is behind
+    the same keys as the REST routes, and shares their ``api_max_concurrent``
+    slots); over stdio there is no request and no limit (one client, its own process).
+    """
+
+    def __init__(self, slots: Slots, keys: tuple[str, ...]) -> None:
+        self.slots, self.keys = slots, keys
+
+    def hold(self, ctx: Context) -> AbstractContextManager[None]:
+        """A slot for the duration of one tool call (BusyError when none is free)."""
+        request = ctx.request_context.request
+        if request is None:
+            return nullcontext()
+        return self.slots.hold(check_key(request.headers.get("authorization"), self.keys))
+
+
+def build_mcp(catalog: Catalog, limit: McpLimit | None = None) -> MCPServer:
+    """An MCP server with the three tools over the catalog's knowledge bases (``limit``: over HTTP)."""
     server: MCPServer = MCPServer(name="rag-zh", instructions=INSTRUCTIONS, log_level="WARNING")
+
+    def held(ctx: Context) -> AbstractContextManager[None]:
+        return nullcontext() if limit is None else limit.hold(ctx)
 
     @server.tool(description="Search the articles: the top passages for a question, with article, title, section, "
                              "paragraph numbers and exact character offsets. knowledge_base: one name or several, "
                              "comma-separated (default: default).")
-    def search(question: str, top_k: int = 5, knowledge_base: str | None = None) -> CallToolResult:
+    def search(ctx: Context, question: str, top_k: int = 5, knowledge_base: str | None = None) -> CallToolResult:
         try:
             names = catalog.pick(knowledge_base)
             if not 1 <= top_k <= 100:
                 raise RagError(f"top_k must be between 1 and 100; got {top_k}")
-            hits = [hit_to_json(h) for h in catalog.bases.search(question, names, k=top_k).hits]
+            with held(ctx):
+                hits = [hit_to_json(h) for h in catalog.bases.search(question, names, k=top_k).hits]
         except RagError as exc:
             return _error(exc)
         return _text_result(search_text(hits), {"hits": hits})
@@ -74,9 +99,11 @@ def build_mcp(catalog: Catalog) -> MCPServer:
     @server.tool(description="Answer a question from the articles: a short exact answer, the sentences that hold it "
                              "with [n] citations (article, section, paragraph, offsets), or a refusal when the "
                              "articles do not say. knowledge_base: one name or several, comma-separated.")
-    def ask(question: str, knowledge_base: str | None = None) -> CallToolResult:
+    def ask(ctx: Context, question: str, knowledge_base: str | None = None) -> CallToolResult:
         try:
-            answer = answer_to_json(catalog.bases.ask(question, catalog.pick(knowledge_base)))
+            names = catalog.pick(knowledge_base)
+            with held(ctx):
+                answer = answer_to_json(catalog.bases.ask(question, names))
         except RagError as exc:
             return _error(exc)
         return _text_result(ask_text(answer), answer)

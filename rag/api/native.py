@@ -1,14 +1,17 @@
 """The CLI's own JSON over HTTP: ``POST /api/search``, ``POST /api/ask``, ``GET /api/status``.
 
 Each answers exactly what ``rag search --json`` (one hit object per line there,
-a list here), ``rag ask --json`` and ``rag status --json`` print.
+a list here), ``rag ask --json`` and ``rag status --json`` print. The fields of
+each request are typed strictly (a string is no number, ``"5"`` is no ``5``) and
+an unknown field is refused; how many hits is ``top_k``, as in MCP and Dify
+(``k``, the name it shipped with, still works).
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rag.kb.knowledge_base import KnowledgeBase
 from rag.serialize import answer_to_json, hit_to_json
@@ -17,27 +20,39 @@ from rag.serialize import answer_to_json, hit_to_json
 class SearchRequest(BaseModel):
     """``rag search``'s arguments."""
 
-    model_config = ConfigDict(extra="forbid")
-    question: str
-    k: int | None = Field(default=None, ge=1, le=1000)
+    model_config = ConfigDict(extra="forbid", strict=True)
+    question: str = Field(description="the question or search words")
+    top_k: int | None = Field(default=None, ge=1, le=1000, description="how many hits (default: the top_k setting)")
+    k: int | None = Field(default=None, ge=1, le=1000, description="the same as top_k (its first name)")
     mode: Literal["hybrid", "dense", "lexical"] | None = Field(default=None, description="default: the setting")
     articles: list[str] | None = Field(default=None, description="limit to these articles (paths in the corpus)")
-    knowledge_base: str | None = None
+    knowledge_base: str | None = Field(default=None, description="its name (default: default)")
+
+    @model_validator(mode="after")
+    def _one_count(self) -> SearchRequest:
+        if self.top_k is not None and self.k is not None and self.top_k != self.k:
+            raise ValueError(f"top_k ({self.top_k}) and k ({self.k}) name the same count; give one")
+        return self
+
+    @property
+    def count(self) -> int | None:
+        """How many hits were asked for (None: the setting)."""
+        return self.top_k if self.top_k is not None else self.k
 
 
 class AskRequest(BaseModel):
     """``rag ask``'s arguments, and the previous questions of a conversation."""
 
-    model_config = ConfigDict(extra="forbid")
-    question: str
-    articles: list[str] | None = None
+    model_config = ConfigDict(extra="forbid", strict=True)
+    question: str = Field(description="the question")
+    articles: list[str] | None = Field(default=None, description="limit to these articles (paths in the corpus)")
     history: list[str] = Field(default_factory=list, description="earlier questions, oldest first")
-    knowledge_base: str | None = None
+    knowledge_base: str | None = Field(default=None, description="its name (default: default)")
 
 
 def search(kb: KnowledgeBase, request: SearchRequest) -> list[dict[str, Any]]:
     """The hits of ``rag search --json``."""
-    result = kb.search(request.question, k=request.k, mode=request.mode, articles=request.articles)
+    result = kb.search(request.question, k=request.count, mode=request.mode, articles=request.articles)
     return [hit_to_json(hit) for hit in result.hits]
 
 

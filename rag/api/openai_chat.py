@@ -33,7 +33,7 @@ class ChatRequestError(RagError):
 class Message(BaseModel):
     """One chat message; content as a string or as OpenAI's list of parts."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
     role: str
     content: str | list[dict[str, Any]] | None = None
 
@@ -41,14 +41,17 @@ class Message(BaseModel):
 class StreamOptions(BaseModel):
     """``stream_options``: only ``include_usage`` applies."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
     include_usage: bool = False
 
 
 class ChatRequest(BaseModel):
-    """``POST /v1/chat/completions``. Sampling options are accepted (typed) and ignored: answers are extractive."""
+    """``POST /v1/chat/completions``. Sampling options are accepted (typed) and ignored: answers are extractive.
 
-    model_config = ConfigDict(extra="allow")
+    Strict types, as OpenAI's API keeps them: ``"stream": "yes"`` is refused, not read as true.
+    """
+
+    model_config = ConfigDict(extra="allow", strict=True)
     model: str = Field(description="the knowledge base: `default` (see GET /v1/models)")
     messages: list[Message] = Field(min_length=1)
     stream: bool = False

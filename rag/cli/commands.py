@@ -238,8 +238,10 @@ def cmd_kb(args: argparse.Namespace, settings: Settings) -> int:
             if reply.strip().lower() not in ("y", "yes"):
                 print("not deleted")
                 return 1
+        linked = spec.folder is not None and spec.folder.is_symlink()
         delete_base(settings, args.name)
-        print(f"deleted knowledge base {spec.name} ({terminal_line(str(spec.folder))})")
+        kept = ", a link: the folder it points to is left as it is" if linked else ""
+        print(f"deleted knowledge base {spec.name} ({terminal_line(str(spec.folder))}{kept})")
         return 0
     rows = [summary(settings_for(settings, spec), spec.name) for spec in list_bases(settings)]
     for row in rows:
@@ -254,12 +256,15 @@ def cmd_kb(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_mcp(args: argparse.Namespace, settings: Settings) -> int:
     """Serve the MCP tools on stdio until the client closes it (stdout carries only the protocol)."""
+    import anyio
+
     from rag.api.catalog import Catalog
+    from rag.api.mcp_stdio import serve_stdio
     from rag.api.mcp_tools import build_mcp
     from rag.kb.several import KnowledgeBases
 
     bases = KnowledgeBases(settings)
     for name in settings.kb:  # loaded before the first call, so it does not wait on the model
         bases.get(name).reader()
-    build_mcp(Catalog(bases)).run("stdio")
+    anyio.run(serve_stdio, build_mcp(Catalog(bases)))
     return 0

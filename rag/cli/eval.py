@@ -104,6 +104,7 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
         raise RagError("give a question-set file or --dataset (e.g. `rag eval --dataset cmrc2018-dev`), not both")
     question_set = load_question_set(args.file if args.file is not None else bundled_dataset(args.dataset))
     _print_problems(question_set.problems)
+    shown = len(question_set.problems)
     changes = {name: value for name, value in (("retrieval_mode", args.eval_mode),
                                                ("chunk_size", args.eval_chunk_size),
                                                ("chunk_overlap", args.eval_chunk_overlap)) if value is not None}
@@ -121,6 +122,8 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
         run = evaluate(settings, question_set, selection, options, args.output, progress, build_progress)
 
     report = run.report
+    _print_problems(report.question_set.problems[shown:])  # the questions the run skipped (too long, …)
+    question_set = report.question_set
     summary = summary_to_json(report.summary)
     if args.json:
         print(json_line({"summary": summary, "reports": {k: str(v) for k, v in run.files.items()}}))

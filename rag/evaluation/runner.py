@@ -18,13 +18,13 @@ import platform
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag import __version__
-from rag.errors import QuestionSetError, RagError
+from rag.errors import QuestionError, QuestionSetError, RagError
 from rag.evaluation.datasets import QuestionSet, passage_articles, questions_passages
 from rag.evaluation.metrics import QuestionResult, Summary, score_question, summarize
 from rag.kb.knowledge_base import KnowledgeBase, Retrieved
@@ -158,6 +158,7 @@ def run_evaluation(
     t_start = time.perf_counter()
     run_settings = evaluation_settings(settings, question_set, options)
     kb = KnowledgeBase(run_settings, encoder)
+    question_set = askable(kb, question_set)
 
     t0 = time.perf_counter()
     up_to_date, embedded = _prepare_index(kb, question_set, options, build_progress)
@@ -199,6 +200,26 @@ def run_evaluation(
         timings={"index": index_seconds, "load": load_seconds, "questions": questions_seconds,
                  "total": time.perf_counter() - t_start},
     )
+
+
+def askable(kb: KnowledgeBase, question_set: QuestionSet) -> QuestionSet:
+    """The set without the questions the knowledge base would refuse (too long, not text), each a skipped row.
+
+    A 10 MB question used to stop the whole run at that question, naming neither the file nor the row; it
+    is skipped like any malformed row instead (``file:line: why; skipped``), and the reports cover the rest.
+    """
+    kept = []
+    for question in question_set.questions:
+        try:
+            kb.check_question(question.question)
+        except QuestionError as exc:
+            where = question.line if question.line is not None else f"id {question.id}"
+            question_set.problems.append(f"{question_set.name}:{where}: {exc}; skipped")
+            continue
+        kept.append(question)
+    if not kept:
+        raise QuestionSetError(f"{question_set.name}: no question left to ask (see the skipped rows)")
+    return question_set if len(kept) == len(question_set.questions) else replace(question_set, questions=kept)
 
 
 def _prepare_index(kb: KnowledgeBase, question_set: QuestionSet, options: EvalOptions,

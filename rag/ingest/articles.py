@@ -16,7 +16,7 @@ from pathlib import Path
 from rag.errors import ArticleError
 from rag.files import display_name
 from rag.ingest.decode import control_ratio, decode_bytes
-from rag.ingest.limits import one_line, too_much_text
+from rag.ingest.limits import MAX_PARAGRAPHS, one_line, too_many_paragraphs, too_much_text
 from rag.records import Article, Paragraph
 from rag.text import SENTENCE_END
 
@@ -117,6 +117,8 @@ def parse_article(
     if not text.strip():
         raise ArticleError(
             f"{display_name(path)}: the article is empty (no text after decoding); add text or delete it")
+    if sum(1 for _ in BLANK_LINE.finditer(text)) >= MAX_PARAGRAPHS:  # counted before the costly split
+        raise too_many_paragraphs(display_name(path))
     blocks = split_blocks(text, markdown_headings=True, plain_headings=plain_headings)
     title = ""
     first_h1 = next((b for b in blocks if b.heading_level == 1), None)
@@ -150,7 +152,9 @@ def parse_article(
     if pending is not None:
         paragraphs.append(_paragraph(len(paragraphs) + 1, pending.start, pending.end, section, page_starts))
     if not paragraphs:
-        raise ArticleError(f"{display_name(path)}: the article has headings but no paragraphs of text")
+        raise ArticleError(f"{display_name(path)}: no paragraph of text: every block of it is a heading (a # "
+                           "line, or a short line without sentence punctuation, which reads as a section title); "
+                           "add text, or end its lines with 。")
     return Article(path=path, title=title, text=text, paragraphs=tuple(paragraphs), sha256=sha256,
                    encoding=encoding, size_bytes=size_bytes)
 
@@ -167,6 +171,7 @@ def load_article(
     corpus_dir: Path,
     max_bytes: int,
     max_chars: int,
+    max_pdf_pages: int = 2000,
 ) -> Article:
     """Read, decode and parse one article file: the one boundary between a file and the index.
 
@@ -178,7 +183,7 @@ def load_article(
     rel = relative_name(path, corpus_dir)
     shown = display_name(rel)
     try:
-        return _load(path, rel, shown, max_bytes, max_chars)
+        return _load(path, rel, shown, max_bytes, max_chars, max_pdf_pages)
     except (OSError, UnicodeError, RecursionError, MemoryError) as exc:
         raise ArticleError(one_line(f"{shown}: {_reason(exc)}")) from exc
 
@@ -194,7 +199,7 @@ def _reason(exc: BaseException) -> str:
     return "too large to be read in memory; split it"
 
 
-def _load(path: Path, rel: str, shown: str, max_bytes: int, max_chars: int) -> Article:
+def _load(path: Path, rel: str, shown: str, max_bytes: int, max_chars: int, max_pdf_pages: int) -> Article:
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise ArticleError(one_line(
@@ -222,7 +227,7 @@ def _load(path: Path, rel: str, shown: str, max_bytes: int, max_chars: int) -> A
     else:
         from rag.ingest.extract import extract_document
 
-        document = extract_document(data, suffix, shown, max_chars)
+        document = extract_document(data, suffix, shown, max_chars, max_pdf_pages)
         text, encoding, page_starts = document.text, document.source_format, document.page_starts
     if len(text) > max_chars:
         raise too_much_text(shown, max_chars, len(text))

@@ -29,9 +29,11 @@ from rag.ingest.limits import (
     DOCX_MAX_MEMBERS,
     DOCX_MAX_RATIO,
     DOCX_RATIO_FROM_BYTES,
+    MAX_PARAGRAPHS,
     MB,
     one_line,
     third_party,
+    too_many_paragraphs,
     too_much_text,
 )
 
@@ -268,6 +270,8 @@ class _DocumentReader:
         self.pending = 0
         self.chars += len(block) + 2
         self._check_budget()
+        if len(self.paragraphs) + len(self.rows) >= MAX_PARAGRAPHS:
+            raise too_many_paragraphs(self.name)
         blocks.append(block)
 
     def _add_paragraph(self, text: str) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from rag.errors import ArticleError
 from rag.ingest.decode import decode_bytes
+from rag.ingest.garble import language_problem
 from rag.ingest.limits import one_line, third_party, too_much_text
 from rag.text import SENTENCE_END
 
@@ -38,12 +39,15 @@ class ExtractedDocument:
     page_starts: list[int] | None = None
 
 
-def extract_document(data: bytes, suffix: str, name: str, max_chars: int = 10_000_000) -> ExtractedDocument:
+def extract_document(data: bytes, suffix: str, name: str, max_chars: int = 10_000_000,
+                     max_pdf_pages: int = 2000) -> ExtractedDocument:
     """Extract the main text of an .html/.htm, .docx or .pdf file; raise ArticleError when it has none.
 
     ``max_chars`` (the setting ``max_extracted_chars``) stops a .docx or .pdf
-    as soon as its text passes it. Whatever an extraction library raises on a
-    damaged file is this file's ArticleError.
+    as soon as its text passes it; a PDF of more than ``max_pdf_pages`` pages
+    (the setting) is refused before a page is read. Text that does not read as
+    language (a broken font map, ``rag.ingest.garble``) is refused too.
+    Whatever an extraction library raises on a damaged file is this file's ArticleError.
     """
     if suffix in (".html", ".htm"):
         doc = ExtractedDocument(_extract_html(data, name), "html")
@@ -52,7 +56,7 @@ def extract_document(data: bytes, suffix: str, name: str, max_chars: int = 10_00
 
         doc = ExtractedDocument(docx_text(data, name, max_chars), "docx")
     elif suffix == ".pdf":
-        text, pages = _extract_pdf(data, name, max_chars)
+        text, pages = _extract_pdf(data, name, max_chars, max_pdf_pages)
         doc = ExtractedDocument(text, "pdf", pages)
     else:
         raise ArticleError(f"{name}: no text extractor for {suffix}")
@@ -60,6 +64,11 @@ def extract_document(data: bytes, suffix: str, name: str, max_chars: int = 10_00
         raise ArticleError(f"{name}: no text could be extracted from this {suffix} file")
     if _LONE_SURROGATE.search(doc.text):
         doc = ExtractedDocument(_LONE_SURROGATE.sub("\ufffd", doc.text), doc.source_format, doc.page_starts)
+    problem = language_problem(doc.text)
+    if problem is not None:
+        fix = ("its fonts' ToUnicode maps are broken: run OCR on it, or export it again" if suffix == ".pdf"
+               else "its characters are not what its fonts show: save it again from the program that made it")
+        raise ArticleError(one_line(f"{name}: the text does not read as language: {problem}; {fix}"))
     return doc
 
 
@@ -113,13 +122,14 @@ def _html_main_text(html: str, name: str) -> tuple[str | None, dict[str, int], l
     return page_title, headings, main.splitlines()
 
 
-def _extract_pdf(data: bytes, name: str, max_chars: int) -> tuple[str, list[int]]:
+def _extract_pdf(data: bytes, name: str, max_chars: int, max_pages: int) -> tuple[str, list[int]]:
     """The text of each page, rejoined into paragraphs, and the offset where each page starts.
 
     pypdf's own limits (e.g. 75 MB out of one FlateDecode stream, 2 million
     tokens in one content stream) raise LimitReachedError; that, and whatever a
     damaged file makes pypdf raise, is this file's error. Pages stop being read
-    once the text passes ``max_chars``.
+    once the text passes ``max_chars``; past ``max_pages`` pages none is read (a
+    20,000-page PDF took 218 s).
     """
     import pypdf
 
@@ -128,6 +138,9 @@ def _extract_pdf(data: bytes, name: str, max_chars: int) -> tuple[str, list[int]
         if reader.is_encrypted and not reader.decrypt(""):
             raise ArticleError(f"{name}: the PDF is password-protected; save a copy without a password")
         count = len(reader.pages)
+    if count > max_pages:
+        raise ArticleError(f"{name}: {count:,} pages is over the limit of {max_pages:,} (setting max_pdf_pages); "
+                           "split the PDF or raise the limit")
     text = ""
     page_starts: list[int] = []
     for number in range(count):

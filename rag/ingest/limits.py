@@ -36,6 +36,18 @@ DOCX_RATIO_FROM_BYTES = 1 * MB
 HTML_MAX_DEPTH = 200
 HTML_MAX_ELEMENTS = 100_000
 
+# Paragraphs (blocks between blank lines; a .docx's paragraphs and table rows) in one article. A long
+# book has some tens of thousands; a .docx of 600,000 one-word paragraphs took 9 s to read here (18.5 s
+# on a slower machine) only to fail as "headings but no paragraphs". Past this the file is refused as
+# soon as the count is passed.
+MAX_PARAGRAPHS = 100_000
+
+
+def too_many_paragraphs(name: str) -> ArticleError:
+    """The error for a file with more than ``MAX_PARAGRAPHS`` paragraphs."""
+    return ArticleError(f"{name}: more than {MAX_PARAGRAPHS:,} paragraphs (a limit of this project); "
+                        "split the document")
+
 
 def too_much_text(name: str, max_chars: int, count: int | None = None) -> ArticleError:
     """The error for a file whose text passes ``max_extracted_chars`` (``count``: how much, when known)."""

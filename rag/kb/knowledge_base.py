@@ -8,6 +8,7 @@ the next question, no restart), and answers questions.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -25,6 +26,8 @@ from rag.settings import Settings
 from rag.store.build import BuildReport, Progress, build_index
 from rag.store.chunk_store import ChunkStore
 from rag.store.versions import IndexVersion, current_version, load_version, read_manifest, verify_current
+
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 if TYPE_CHECKING:
     from rag.answer.reader import Reader
@@ -137,10 +140,14 @@ class KnowledgeBase:
         """
         limit = self.settings.max_question_chars
         for n, text in enumerate([question, *(history or [])]):
+            which = "the question" if n == 0 else "a previous question of the conversation"
             if len(text) > limit:
-                which = "the question" if n == 0 else "a previous question of the conversation"
                 raise QuestionError(f"{which} has {len(text):,} characters, over the limit of {limit:,} "
                                     "(setting max_question_chars); ask a shorter question")
+            # A lone surrogate (JSON can carry "\ud800") is no character: the tokenizer fails on it (a 500).
+            if (bad := LONE_SURROGATE.search(text)) is not None:
+                raise QuestionError(f"{which} holds U+{ord(bad.group()):04X} at character {bad.start() + 1}, "
+                                    "half of a UTF-16 pair and not a character; send valid Unicode text")
 
     def answer_params(self) -> AnswerParams:
         """Answer parameters from the settings."""

@@ -15,13 +15,18 @@ from __future__ import annotations
 import re
 import shutil
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from rag import filelock
 from rag.errors import KnowledgeBaseError, RagError, SettingsError
 from rag.files import write_atomically
+from rag.kb.folders import Folder, check_folders, resolved
 from rag.settings import Settings, settings_with
+from rag.store.format import BUILD_LOCK
 from rag.store.versions import read_manifest
 
 DEFAULT = "default"
@@ -59,7 +64,10 @@ def check_name(name: str) -> str:
 
 
 def list_bases(settings: Settings) -> list[KnowledgeBaseSpec]:
-    """Every knowledge base: ``default``, then the created ones and the declared ones, by name."""
+    """Every knowledge base: ``default``, then the created ones and the declared ones, by name.
+
+    Their folders are checked each time (``rag.kb.folders``): none a system folder, no two overlapping.
+    """
     found: dict[str, KnowledgeBaseSpec] = {}
     for name, table in settings.kb_tables.items():
         found[name] = _declared(settings, name, table)
@@ -72,7 +80,10 @@ def list_bases(settings: Settings) -> list[KnowledgeBaseSpec]:
             if NAME_RULE.fullmatch(name) and name != DEFAULT:  # a stray folder is not a knowledge base
                 found[name] = _created(kb_file)
     default = KnowledgeBaseSpec(DEFAULT, settings.corpus_dir, settings.index_dir, "default", None, {})
-    return [default, *(found[n] for n in sorted(found))]
+    bases = [default, *(found[n] for n in sorted(found))]
+    check_folders([Folder(b.name, kind, resolved(path)) for b in bases
+                   for kind, path in (("corpus_dir", b.corpus_dir), ("index_dir", b.index_dir))])
+    return bases
 
 
 def find_base(settings: Settings, name: str) -> KnowledgeBaseSpec:
@@ -139,15 +150,50 @@ def create_base(settings: Settings, name: str) -> KnowledgeBaseSpec:
 
 
 def delete_base(settings: Settings, name: str) -> KnowledgeBaseSpec:
-    """Remove a knowledge base made by ``rag kb create`` with its folder; others are refused with the reason."""
+    """Remove a knowledge base made by ``rag kb create`` with its folder; others are refused with the reason.
+
+    The base's build lock is held while its folder goes: a build running on it makes the deletion a
+    one-line refusal (deleting under it let the build recreate ``index/`` without a ``kb.toml``). A
+    folder that is a symbolic link loses the link only; the folder it points to is left as it is.
+    """
     spec = find_base(settings, name)
     if spec.origin == "default":
         raise KnowledgeBaseError("the knowledge base default cannot be deleted (it is corpus/ and index/)")
     if spec.origin == "declared" or spec.folder is None:
         raise KnowledgeBaseError(f"knowledge base {name!r} is declared in the settings file ([kb.{name}]) with "
                                  "folders of your choosing: remove the declaration there; its folders are left alone")
-    shutil.rmtree(spec.folder)
+    folder = spec.folder
+    with _not_building(spec):
+        try:
+            if folder.is_symlink():
+                folder.unlink()
+            else:
+                (folder / KB_FILE).unlink(missing_ok=True)  # first: a command started now finds no such base
+                shutil.rmtree(folder)
+        except OSError as exc:
+            raise KnowledgeBaseError(f"cannot delete {folder} ({exc.strerror or exc}): check its permissions, "
+                                     f"then run `rag kb delete {name}` again") from exc
     return spec
+
+
+@contextmanager
+def _not_building(spec: KnowledgeBaseSpec) -> Iterator[None]:
+    """Hold the knowledge base's build lock for the block; KnowledgeBaseError while a build holds it."""
+    if not spec.index_dir.is_dir():
+        yield
+        return
+    try:
+        held = filelock.acquire(spec.index_dir / BUILD_LOCK)
+    except filelock.LockHeldError as busy:
+        raise KnowledgeBaseError(f"knowledge base {spec.name!r} is being indexed (pid {busy.holder}); delete it "
+                                 "when the build ends") from busy
+    except OSError as exc:
+        raise KnowledgeBaseError(f"cannot delete {spec.folder} ({exc.strerror or exc}): check its permissions") \
+            from exc
+    try:
+        yield
+    finally:
+        filelock.release(held)
 
 
 def _created(kb_file: Path) -> KnowledgeBaseSpec:

@@ -24,6 +24,7 @@ from rag.files import file_sha256, write_atomically
 from rag.ingest.articles import SUPPORTED_SUFFIXES, find_article_files, load_article
 from rag.settings import Settings
 from rag.store.format import ArticleInfo
+from rag.store.lock import check_writable
 from rag.store.versions import read_manifest
 
 # find_article_files skips these names (they describe the corpus), so an upload must not use them.
@@ -128,7 +129,7 @@ def check_upload(source: Path, name: str, settings: Settings) -> UploadCheck:
         shutil.copyfile(source, copy)
         try:
             article = load_article(copy, Path(tmp), min(settings.max_article_bytes, limit),
-                                   settings.max_extracted_chars)
+                                   settings.max_extracted_chars, settings.max_pdf_pages)
         except ArticleError as exc:
             raise UploadError("unreadable", f"the file cannot be used as an article: {exc}",
                               detail=str(exc)) from exc
@@ -156,16 +157,28 @@ def find_same_content(corpus_dir: Path, sha256: str, size: int) -> str | None:
     return None
 
 
+def check_indexable(settings: Settings) -> None:
+    """Raise IndexReadOnlyError when the index folder or its embedding cache cannot be written.
+
+    Asked before an upload is saved: a file saved into the corpus that the build then could not index
+    stayed there, while the page said the upload had failed.
+    """
+    cache = settings.embedding_cache_path
+    check_writable(settings.index_dir, (cache.parent, cache))
+
+
 def save_upload(source: Path, check: UploadCheck, settings: Settings, replace: bool = False) -> Path:
     """Write a checked upload into the corpus folder atomically; return its path.
 
     A duplicate is never written; an existing name is overwritten only with ``replace``.
-    The bytes are checked against the verdict again, so a file changed since the check is refused.
+    The bytes are checked against the verdict again, so a file changed since the check is refused;
+    nothing is written when the index could not take the file (``check_indexable``).
     """
     if check.status == "duplicate":
         raise UploadError("duplicate", f"the content of {check.title!r} is already in the corpus "
                           f"({check.duplicate_of}); it was not added again", title=check.title,
                           duplicate_of=check.duplicate_of)
+    check_indexable(settings)
     corpus = settings.corpus_dir
     corpus.mkdir(parents=True, exist_ok=True)
     target = corpus / upload_name(check.name)

@@ -77,7 +77,7 @@ def load_corpus(settings: Settings, report: BuildReport) -> list[Article]:
     for path in files:
         try:
             articles.append(load_article(path, settings.corpus_dir, settings.max_article_bytes,
-                                         settings.max_extracted_chars))
+                                         settings.max_extracted_chars, settings.max_pdf_pages))
         except ArticleError as exc:
             report.errors.append(str(exc))
             report.failed[relative_name(path, settings.corpus_dir)] = str(exc)

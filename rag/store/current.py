@@ -1,10 +1,10 @@
 """The index folder's pointers: CURRENT (the version in use) and PREVIOUS (the one in use before it).
 
 A build switches by writing PREVIOUS, then replacing CURRENT in one rename.
-Clean-up keeps the versions those two name and deletes every other folder
-under ``versions/``: the ``.tmp`` folder of a build that was killed, and a
-complete version that was never switched to (killed before its switch). Newest
-by name is no rule: an unswitched version is newer than the live one.
+Clean-up keeps the versions those two name and deletes every other folder a
+build made under ``versions/``: the ``.tmp`` folder of a build that was killed,
+and a complete version that was never switched to (killed before its switch).
+Newest by name is no rule: an unswitched version is newer than the live one.
 """
 
 from __future__ import annotations
@@ -25,6 +25,20 @@ log = logging.getLogger(__name__)
 # What a build names a version ("20260101T120000123456Z-4242"), and what tests write ("v1"); never a
 # path, a hidden name or an unfinished ``.tmp`` folder.
 _VERSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}")
+# The names a build gives the folders it writes (``rag.store.write``), finished or not: clean-up deletes
+# nothing else (a folder of the user's under versions/, say "v1-final", is never the project's).
+GENERATED_VERSION = re.compile(r"\d{8}T\d{12}Z-\d+(?:\.tmp)?")
+
+
+def is_generated(name: str) -> bool:
+    """True for a version folder's name as a build makes them.
+
+    >>> is_generated("20260101T120000123456Z-4242"), is_generated("20260101T120000123456Z-42.tmp")
+    (True, True)
+    >>> is_generated("v1-final"), is_generated("v1")
+    (False, False)
+    """
+    return GENERATED_VERSION.fullmatch(name) is not None
 
 
 def version_name(raw: bytes) -> str | None:
@@ -109,12 +123,14 @@ def switch_current(index_dir: Path, version: str) -> Path | None:
 
 
 def prune_versions(index_dir: Path) -> list[str]:
-    """Delete every version folder but those CURRENT and PREVIOUS name; return the names deleted.
+    """Delete every version folder a build made but those CURRENT and PREVIOUS name; return the names deleted.
 
     That removes unfinished ``.tmp`` folders and versions a killed build never
-    switched to. Nothing is deleted while CURRENT names no version (a damaged
-    index is rebuilt first). A reader that still has an old version open keeps
-    its open files (Linux unlinks lazily).
+    switched to. Only names a build gives (``is_generated``) are deleted: any
+    other folder under ``versions/`` is not the project's and stays. Nothing is
+    deleted while CURRENT names no version (a damaged index is rebuilt first). A
+    reader that still has an old version open keeps its open files (Linux
+    unlinks lazily).
     """
     versions_dir = index_dir / VERSIONS
     current = _pointed_at(index_dir, CURRENT)
@@ -123,7 +139,7 @@ def prune_versions(index_dir: Path) -> list[str]:
     keep = {current, _pointed_at(index_dir, PREVIOUS)}
     deleted = []
     for path in sorted(versions_dir.iterdir()):
-        if path.name not in keep and path.is_dir() and not path.is_symlink():
+        if path.name not in keep and is_generated(path.name) and path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
             deleted.append(path.name)
     return deleted

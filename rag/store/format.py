@@ -8,6 +8,7 @@ Layout of the index folder::
                              sentences.jsonl, dense.faiss, sentences.f16.npy, lexical/
     cache/embeddings.sqlite  the embedding cache
     build.lock               held by the build in progress
+    RAG_INDEX                says the folder is an index (written by its first build)
 
 ``manifest.json`` says what built a version (format, model, chunking, tokenizer)
 and what it holds (counts, per-article hashes, per-file sizes and checksums),
@@ -41,6 +42,8 @@ DENSE_FILE = "dense.faiss"
 SENTENCE_VECTORS_FILE = "sentences.f16.npy"
 LEXICAL_DIR = "lexical"
 BUILD_LOCK = "build.lock"
+# Written by the first build into its index folder: the folder is then the project's to write and clean up.
+MARKER = "RAG_INDEX"
 REBUILD_HINT = "run `rag index --rebuild`"
 
 R = TypeVar("R")

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from rag.errors import RagError
 from rag.kb.uploads import ArticleRow, UploadCheck, check_upload, delete_article, list_articles, save_upload
 from rag.ui.escape import esc, esc_markdown
+from rag.ui.page_guard import NOT_UPLOADED, is_uploaded
 from rag.ui.texts import build_report_text, error_text, say, stage_name, upload_check_text
 from rag.ui.toasts import info_toast, warning_toast
 
@@ -225,6 +226,12 @@ def build_steps(app: ChatApp, step: Step, full: bool = False) -> Iterator[tuple[
 
 
 # -- handlers -----------------------------------------------------------------------------------
+def uploaded(path: Path) -> None:
+    """Refuse a file that did not arrive through the page's upload (gradio's cache holds every one that did)."""
+    if not is_uploaded(path):
+        raise RagError(say(*NOT_UPLOADED))
+
+
 def upload_and_index(app: ChatApp, files: list[str] | str | None) -> Iterator[tuple[Any, ...]]:
     """Check and save each uploaded file, then index them: one action, a status per file.
 
@@ -243,6 +250,7 @@ def upload_and_index(app: ChatApp, files: list[str] | str | None) -> Iterator[tu
     for path, status in zip(paths, statuses, strict=True):
         source = Path(path)
         try:
+            uploaded(source)
             check = check_upload(source, source.name, app.settings)
             if check.status == "duplicate":
                 status.state, status.text = "skipped", say("提示：", "note: ") + upload_check_text(check)
@@ -277,6 +285,7 @@ def confirm_replace(app: ChatApp, pending: list[tuple[str, UploadCheck]] | None)
     for file, check in pending:
         status = FileStatus(check.name)
         try:
+            uploaded(Path(file))
             save_upload(Path(file), check, app.settings, replace=True)
             status.path, status.state = check.name, "indexing"
             status.added = say(f"已替换「{check.title}」", f"replaced “{check.title}”")

@@ -47,7 +47,8 @@ from rag.ui.eval_tab import (
     suggested_sample,
 )
 from rag.ui.kb_page import chat_view, create_kb, delete_kb, eval_choices, selectors
-from rag.ui.texts import page_text, page_translations
+from rag.ui.page_guard import NOT_UPLOADED, guard_page, is_uploaded
+from rag.ui.texts import page_text, page_translations, say
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -154,6 +155,7 @@ def build_app(app: ChatApp, i18n: gr.I18n | None = None) -> gr.Blocks:
                               show_progress="hidden")
         connect_articles(app, articles, status_line, chat.article_filter, follow)
         _connect_bases(app, chat, articles, evaluation, follow)
+    guard_page(demo)  # only uploaded files, one-line refusals, no endpoint names for strangers
     return demo
 
 
@@ -311,7 +313,9 @@ def _connect_chat(app: ChatApp, demo: gr.Blocks, c: ChatTab, turns: gr.State) ->
     c.examples.click(lambda sample: sample[0] if sample else "", inputs=[c.examples], outputs=[c.question],
                      show_progress="hidden")
     page_outputs = [c.chatbot, turns, c.conversation, c.sources, c.markdown_box, c.viewer, c.history, c.kb_choice]
-    stored = "() => [localStorage.getItem('rag-chat') || '']"
+    # A store written before its 600 KB cap (store.js) could pass the page's 1 MB request limit: not sent then.
+    stored = ("() => { const t = localStorage.getItem('rag-chat') || '';"
+              " return [new Blob([t]).size <= 614400 ? t : '']; }")
     gr.on([c.clear_btn.click, c.chatbot.clear], clear_chat,  # the button and the chat's own bin icon
           outputs=[c.chatbot, turns, c.sources, c.question, c.markdown_box, c.viewer, c.conversation],
           show_progress="hidden").then(
@@ -360,6 +364,8 @@ def _connect_eval(app: ChatApp, e: EvalTab) -> None:
             base = app.base(kb if isinstance(kb, str) and kb else None)
         except RagError as exc:  # deleted meanwhile
             return (f"✗ {view.esc_markdown(str(exc))}", gr.skip(), gr.skip(), gr.skip(), gr.skip())
+        if file and not is_uploaded(file):  # gradio's cache is the one place an uploaded set can be
+            return (f"✗ {say(*NOT_UPLOADED)}", gr.skip(), gr.skip(), gr.skip(), gr.skip())
         # Each knowledge base's runs go to its own eval_root (registry.settings_for).
         return run_eval(base, file or choice, sample_size(sample), small, progress)
 

@@ -71,8 +71,14 @@ def serve(settings: Settings, started: float | None = None, api_only: bool = Fal
 
 
 def _mount(app: ChatApp, auth: tuple[str, str] | None, with_api: bool, api_only: bool) -> _Server:
-    """The FastAPI app (the API's routes first, then the page at ``/``), started on the settings' address."""
+    """The FastAPI app (the API's routes first, then the page at ``/``), started on the settings' address.
+
+    Every route's body is limited on the root app, as it streams in (``rag.api.body_limit``): 1 MB, and
+    ``max_upload_bytes`` for gradio's upload route.
+    """
     from fastapi import FastAPI
+
+    from rag.api.body_limit import BodyLimit
 
     settings = app.settings
     if with_api:
@@ -96,8 +102,14 @@ def _mount(app: ChatApp, auth: tuple[str, str] | None, with_api: bool, api_only:
             max_file_size=settings.max_upload_bytes, ssr_mode=False, theme=theme, css=static_text("app.css"),
             footer_links=[], i18n=i18n, js=TOAST_TITLE_SCRIPT,
             allowed_paths=report_folders(settings),  # the reports, for download
+            # gradio's own /openapi.json and /docs would list the page's routes to anyone: the API has its own
+            app_kwargs={"openapi_url": None, "docs_url": None, "redoc_url": None},
         )
+    root.add_middleware(BodyLimit, uploads=[(UPLOAD_ROUTE, settings.max_upload_bytes, "max_upload_bytes")])
     return _Server.start(root, settings.host, settings.port)
+
+
+UPLOAD_ROUTE = "/gradio_api/upload"
 
 
 def report_folders(settings: Settings) -> list[str]:

@@ -184,3 +184,50 @@ def docx_varied_text(path: Path, characters: int = 1_200_000) -> Path:
         yield b"</w:body></w:document>"
 
     return _docx_with(path, chunks())
+
+
+def garbled_pdf(path: Path, text: str) -> Path:
+    """A PDF whose ToUnicode map is broken as the issue met it: ``text``'s bytes shown two at a time as code points.
+
+    The page's content draws ``text`` (ASCII) as two-byte character codes, and the
+    font's ToUnicode map sends each code to the code point of the same number, so
+    "Sh" comes out as U+5368 (卨): pypdf reads 「卨敮穨敮⁁䤠…」 without complaint.
+    """
+    data = text.encode("ascii")
+    data += b" " * (len(data) % 2)
+    codes = sorted({data[i:i + 2] for i in range(0, len(data), 2)})
+    cmap = ("/CIDInit /ProcSet findresource begin 12 dict begin begincmap /CMapName /Broken def "
+            "1 begincodespacerange <0000> <FFFF> endcodespacerange\n"
+            f"{len(codes)} beginbfchar\n" + "\n".join(f"<{c.hex()}> <{c.hex()}>" for c in codes)
+            + "\nendbfchar endcmap CMapName currentdict /CMap defineresource pop end end").encode()
+    lines = [data[i:i + 60] for i in range(0, len(data), 60)]
+    ops = "BT /F1 12 Tf 14 TL 50 780 Td\n" + "\n".join(f"<{line.hex()}> Tj T*" for line in lines) + "\nET"
+    stream = ops.encode()
+    objects = [
+        b"<< /Type /Font /Subtype /Type0 /BaseFont /Broken /Encoding /Identity-H /DescendantFonts [2 0 R] "
+        b"/ToUnicode 3 0 R >>",
+        b"<< /Type /Font /Subtype /CIDFontType2 /BaseFont /Broken "
+        b"/CIDSystemInfo << /Registry (Adobe) /Ordering (Identity) /Supplement 0 >> >>",
+        b"<< /Length %d >>\nstream\n" % len(cmap) + cmap + b"\nendstream",
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Page /Parent 6 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 1 0 R >> >> >>",
+        b"<< /Type /Pages /Kids [5 0 R] /Count 1 >>",
+        b"<< /Type /Catalog /Pages 6 0 R >>",
+    ]
+    path.write_bytes(pdf_file(objects, root=7))
+    return path
+
+
+def docx_short_paragraphs(path: Path, paragraphs: int) -> Path:
+    """A .docx of ``paragraphs`` one-word paragraphs (each reads as a heading: short, no punctuation)."""
+    head = f'<?xml version="1.0" encoding="UTF-8"?><w:document xmlns:w="{W_NS}"><w:body>'.encode()
+
+    def chunks() -> Any:
+        yield head
+        for start in range(0, paragraphs, 1000):
+            yield b"".join(b"<w:p><w:r><w:t>%d</w:t></w:r></w:p>" % n
+                           for n in range(start, min(start + 1000, paragraphs)))
+        yield b"</w:body></w:document>"
+
+    return _docx_with(path, chunks())

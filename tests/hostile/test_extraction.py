@@ -144,3 +144,65 @@ def test_a_corpus_of_hostile_files_indexes_the_good_ones(
     assert "Traceback" not in captured.err
     kb = KnowledgeBase(settings, encoder)
     assert {h.chunk.article for h in kb.search("深圳人工智能核心产业营收", k=5).hits} >= {"good.md", "deep.html"}
+
+
+# -- issue 23: a broken font map, a page budget, a paragraph budget ----------------------------------------------
+ENGLISH = ("Shenzhen artificial intelligence industry revenue reached about 220 billion yuan in 2025, "
+           "with more than 2600 companies. ") * 3
+
+
+def test_a_pdf_whose_font_map_is_broken_is_refused_as_not_language(tmp_path: Path) -> None:
+    path = hostile.garbled_pdf(tmp_path / "garbled.pdf", ENGLISH)
+    with pytest.raises(ArticleError) as info:
+        load_article(path, tmp_path, LIMIT, 10_000_000)
+    message = str(info.value)
+    assert message.startswith("garbled.pdf: the text does not read as language: only ")
+    assert "卨敮" in message and "ToUnicode" in message and len(message.splitlines()) == 1
+    # the same words with a sound map are an article
+    sound = tmp_path / "sound.pdf"
+    sound.write_bytes(make_pdf([[ENGLISH[i:i + 60] for i in range(0, len(ENGLISH), 60)]]))
+    assert "Shenzhen" in load_article(sound, tmp_path, LIMIT, 10_000_000).text
+
+
+def test_a_pdf_past_the_page_budget_is_refused_before_a_page_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "long.pdf"
+    path.write_bytes(make_pdf([[f"第{n}页的一句话。"] for n in range(1, 7)]))
+    assert len(load_article(path, tmp_path, LIMIT, 10_000_000, max_pdf_pages=6).paragraphs) == 6
+    with pytest.raises(ArticleError, match=r"^long\.pdf: 6 pages is over the limit of 5 \(setting max_pdf_pages\)"):
+        load_article(path, tmp_path, LIMIT, 10_000_000, max_pdf_pages=5)
+
+
+def test_the_page_budget_is_a_setting_of_the_build(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = make_settings(tmp_path)
+    (settings.corpus_dir / "long.pdf").write_bytes(make_pdf([[f"第{n}页。"] for n in range(1, 7)]))
+    monkeypatch.setenv("RAG_MAX_PDF_PAGES", "5")
+    monkeypatch.setenv("RAG_MODELS_DIR", str(settings.models_dir))
+    assert main(["index", str(settings.corpus_dir), "--index-dir", str(settings.index_dir)]) == 0
+    err = capsys.readouterr().err
+    assert "skipped: long.pdf: 6 pages is over the limit of 5 (setting max_pdf_pages)" in err, err
+
+
+def test_a_docx_of_countless_short_paragraphs_stops_at_the_paragraph_budget(tmp_path: Path) -> None:
+    import time
+
+    from rag.ingest.limits import MAX_PARAGRAPHS
+
+    path = hostile.docx_short_paragraphs(tmp_path / "many.docx", MAX_PARAGRAPHS + 50_000)
+    started = time.perf_counter()
+    with pytest.raises(ArticleError, match=r"^many\.docx: more than 100,000 paragraphs"):
+        load_article(path, tmp_path, LIMIT, 10_000_000)
+    assert time.perf_counter() - started < 30  # stopped at the budget, not after reading all of it
+    few = hostile.docx_short_paragraphs(tmp_path / "few.docx", 3)
+    with pytest.raises(ArticleError, match=r"^few\.docx: no paragraph of text: every block of it is a heading"):
+        load_article(few, tmp_path, LIMIT, 10_000_000)
+
+
+@pytest.mark.parametrize("module", ["rag.ingest.garble", "rag.kb.folders", "rag.api.mcp_stdio", "rag.api.shapes",
+                                    "rag.api.body_limit", "rag.ui.page_guard", "rag.store.current"])
+def test_docstring_examples_of_the_hardening(module: str) -> None:
+    import doctest
+    import importlib
+
+    failures, _ = doctest.testmod(importlib.import_module(module))
+    assert failures == 0

@@ -182,9 +182,10 @@ def toasts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return shown
 
 
-def test_handlers_escape_what_they_show(tmp_path: Path, toasts: list[str]) -> None:
+def test_handlers_escape_what_they_show(tmp_path: Path, toasts: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
     """Upload, replace, delete and evaluate a hostile file through the tabs' handlers: notices and toasts inert."""
     app = ChatApp(make_settings(tmp_path / "kb"))
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "up"))  # gradio's upload cache: where uploads are
     upload = tmp_path / "up" / FILE_NAME
     upload.parent.mkdir()
     upload.write_text(f"# {TITLE}\n\n{TEXT}\n", encoding="utf-8")
