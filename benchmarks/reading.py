@@ -111,6 +111,20 @@ def gold_row(label: str, figures: dict[str, Any]) -> str:
             f"{figures['mean_answer_chars']:.1f} (mean) | – |")
 
 
+# The first reading model (issue 16, reader-head:41a0f169dc5b), measured by this same command at commit
+# 5039cd6 (BENCHMARKS.md of 2026-11-28) before it was replaced: kept beside the new reader's rows.
+PREVIOUS = (("previous reader (41a0f169dc5b), open-domain, test half, hybrid", 36.6, 59.2, 2.1),
+            ("previous reader, open-domain, traditional copy, test half, hybrid", 37.2, 60.1, 2.5),
+            ("previous reader, gold paragraph, full set", 36.4, 58.3, None),
+            ("previous reader, gold paragraph, full set, traditional copy", 36.4, 58.4, None))
+
+
+def previous_rows() -> list[str]:
+    """The previous reader's rows (``PREVIOUS``)."""
+    return [f"| {label} | {em:.1f} | {f1:.1f} | – | {'–' if refused is None else f'{refused:.1f}'} | – | – |"
+            for label, em, f1, refused in PREVIOUS]
+
+
 def literature_rows() -> list[str]:
     """The anchors' rows."""
     return [f"| {label} | {em:.1f} | {f1:.1f} | – | – | – | – |" for label, em, f1 in LITERATURE]

@@ -52,6 +52,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--val-fraction", type=float, default=0.1, help="share of passages held out (default 0.1)")
     parser.add_argument("--init", type=Path, default=None, help="start from these weights (safetensors)")
     parser.add_argument("--resume", action="store_true", help="go on after the last finished epoch")
+    parser.add_argument("--int8", action="store_true", help="ship int8 weights (training.export.quantize)")
     defaults = TrainConfig()
     for field in dataclasses.fields(TrainConfig):
         parser.add_argument(f"--{field.name.replace('_', '-')}", type=type(getattr(defaults, field.name)),
@@ -145,7 +146,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def finish(args: argparse.Namespace, config: TrainConfig, trainer: Trainer, seconds: float,
            onnx_path: Path) -> dict[str, Any]:
     """Calibrate "no answer" on the held-out reads, export ``reader.onnx``, write ``reader.json``; return it."""
-    from training.export import CONFIG_FILE, export_reader, null_calibration, reader_settings, write_config
+    from training.export import CONFIG_FILE, export_reader, null_calibration, quantize, reader_settings, write_config
     from training.train import validation_reads
 
     null: dict[str, Any] = {}
@@ -154,7 +155,9 @@ def finish(args: argparse.Namespace, config: TrainConfig, trainer: Trainer, seco
                                  trainer.question_states)
         null = null_calibration([r[2] for r in reads["retrieved"]], [r[2] for r in reads["held_out"]])
     args.out.mkdir(parents=True, exist_ok=True)
-    export_reader(trainer.model, args.out)
+    exported = export_reader(trainer.model, args.out)
+    if args.int8:
+        quantize(exported)
     history = trainer.history
     settings = {
         **reader_settings(config.max_span, file_sha256(onnx_path)),
@@ -166,6 +169,7 @@ def finish(args: argparse.Namespace, config: TrainConfig, trainer: Trainer, seco
                      "train_seconds": round(seconds, 1),
                      "extraction": {"segments": trainer.states.meta, "questions": trainer.question_states.meta}},
         "parameters": sum(p.numel() for p in trainer.model.parameters()),
+        "precision": "int8 weights, dynamic int8 activations" if args.int8 else "fp32",
     }
     write_config(args.out, settings)
     return json.loads((args.out / CONFIG_FILE).read_text(encoding="utf-8"))
