@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import time
-import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import closing
 from typing import Protocol, TextIO
@@ -29,7 +28,7 @@ from rag.answer.stream_filters import MarkerFilter, ThinkFilter
 from rag.errors import SettingsError
 from rag.records import Answer, Article, Citation, Hit
 from rag.settings import Settings
-from rag.text import CITATION_MARKER
+from rag.text import CITATION_MARKER, bare_text
 
 log = logging.getLogger(__name__)
 
@@ -87,13 +86,10 @@ def is_refusal_text(text: str) -> bool:
 
     >>> is_refusal_text("文章中没有找到相关信息 [1]"), is_refusal_text("深圳营收2200亿元。")
     (True, False)
+    >>> is_refusal_text("文章中沒有找到相關信息。")  # a model that answers in traditional script
+    True
     """
-    return _bare(text) == _bare(REFUSAL)
-
-
-def _bare(text: str) -> str:
-    text = CITATION_MARKER.sub("", text)
-    return "".join(ch for ch in text if not ch.isspace() and not unicodedata.category(ch).startswith("P"))
+    return bare_text(text) == bare_text(REFUSAL)
 
 
 def claims_by_passage(text: str) -> dict[int, str]:
@@ -119,7 +115,7 @@ def claims_by_passage(text: str) -> dict[int, str]:
 
 
 def _bigrams(text: str) -> set[str]:
-    bare = _bare(text)
+    bare = bare_text(text)
     return {bare[i : i + 2] for i in range(len(bare) - 1)}
 
 
@@ -142,12 +138,7 @@ def cite_passages(version: ArticleSource, hits: list[Hit], claims: Mapping[int, 
             overlap = len(wanted & _bigrams(part))
             if overlap > best_overlap:
                 best, best_overlap = paragraph, overlap
-        citations.append(Citation(
-            n=n, article=article.path, title=article.title, section=best.section,
-            paragraph=best.number, page=best.page,
-            paragraph_text=article.text[best.start : best.end], paragraph_start=best.start,
-            start=max(chunk.start, best.start), end=min(chunk.end, best.end),
-        ))
+        citations.append(Citation.of(article, best, n, max(chunk.start, best.start), min(chunk.end, best.end)))
     return citations
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from rag.records import Answer, Chunk, Citation, Hit, ShortAnswer
-from rag.serialize import answer_to_json, parse_json
+from rag.records import Answer
+from rag.serialize import answer_from_json, answer_to_json, parse_json
 
 MAX_TITLE_CHARS = 40
 
@@ -53,30 +53,6 @@ def read_store(text: str | None) -> dict[str, Any]:
 def conversation_choices(store: dict[str, Any]) -> list[tuple[str, str]]:
     """(title, id) of each stored conversation, newest first, for the list of past conversations."""
     return [(str(c.get("title") or "（空对话）")[:MAX_TITLE_CHARS], c["id"]) for c in store["conversations"]]
-
-
-def answer_from_json(data: dict[str, Any]) -> Answer:
-    """An ``Answer`` from its ``answer_to_json`` form; KeyError, TypeError or ValueError when it does not read."""
-    citations = [Citation(n=int(c["n"]), article=str(c["article"]), title=str(c["title"]),
-                          section=str(c["section"]), paragraph=int(c["paragraph"]),
-                          page=None if c["page"] is None else int(c["page"]),
-                          paragraph_text=str(c["paragraph_text"]), paragraph_start=int(c["paragraph_start"]),
-                          start=int(c["start"]), end=int(c["end"]),
-                          knowledge_base=str(c.get("knowledge_base", "default"))) for c in data["citations"]]
-    hits = [Hit(chunk=Chunk(id=int(h["chunk_id"]), article=str(h["article"]), title=str(h["title"]),
-                            section=str(h["section"]), paragraphs=tuple(int(p) for p in h["paragraphs"]),
-                            start=int(h["start"]), end=int(h["end"]), text=str(h["text"])),
-                rank=int(h["rank"]), score=float(h["score"]),
-                dense_rank=None if h["dense_rank"] is None else int(h["dense_rank"]),
-                lexical_rank=None if h["lexical_rank"] is None else int(h["lexical_rank"]),
-                knowledge_base=str(h.get("knowledge_base", "default"))) for h in data["hits"]]
-    short = data.get("short_answer")
-    return Answer(question=str(data["question"]), query=str(data["query"]), text=str(data["answer"]),
-                  refused=bool(data["refused"]), citations=citations, hits=hits,
-                  timings_ms={str(k): float(v) for k, v in dict(data.get("timings_ms") or {}).items()},
-                  mode=str(data.get("mode", "extractive")), uncited=bool(data.get("uncited", False)),
-                  short_answer=None if not short else ShortAnswer(str(short["text"]), int(short["n"]),
-                                                                  int(short["start"]), int(short["end"])))
 
 
 def bases_of(record: dict[str, Any]) -> list[str]:
