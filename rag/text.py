@@ -180,6 +180,19 @@ def scorer_text(text: str) -> str:
     )
 
 
+_LINE_BREAKS = re.compile(r"\s*[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]\s*")
+
+
+def one_line(text: str, limit: int = 400) -> str:
+    r"""``text`` with each line break (and the spaces around it) as one space, cut to ``limit`` characters.
+
+    >>> one_line("bad file:\n  line 2 of  the error")
+    'bad file: line 2 of  the error'
+    """
+    flat = _LINE_BREAKS.sub(" ", text)
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
 def strip_citation_markers(text: str) -> str:
     """The text without its ``[n]`` citation markers.
 

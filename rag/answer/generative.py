@@ -26,7 +26,7 @@ from rag.answer.chat_endpoint import EXTRACTIVE_HINT, chat_deltas, endpoint_erro
 from rag.answer.extractive import REFUSAL
 from rag.answer.stream_filters import MarkerFilter, ThinkFilter
 from rag.errors import SettingsError
-from rag.records import Answer, Article, Citation, Hit
+from rag.records import Answer, Article, Citation, Hit, paragraph_label
 from rag.settings import Settings
 from rag.text import CITATION_MARKER, bare_text
 
@@ -56,8 +56,7 @@ class ArticleSource(Protocol):
 def format_passage(n: int, hit: Hit) -> str:
     """One retrieved chunk as a numbered, delimited passage with its title, section and paragraphs."""
     c = hit.chunk
-    paragraphs = "、".join(str(p) for p in c.paragraphs)
-    header = f"[{n}] 标题:{c.title}｜章节:{c.section or '正文'}｜第{paragraphs}段"
+    header = f"[{n}] 标题:{c.title}｜章节:{c.section or '正文'}｜{paragraph_label(c.paragraphs)}"
     # subtle: a passage that contains the delimiter could close the block early and
     # smuggle text out of it, so the delimiters are broken up inside the data.
     body = _defuse(header) + "\n" + _defuse(c.text)

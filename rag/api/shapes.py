@@ -28,8 +28,8 @@ from rag.errors import (
     RagError,
     StoreError,
 )
-from rag.ingest.limits import one_line
 from rag.serialize import json_text
+from rag.text import one_line
 
 MAX_MESSAGE_CHARS = 1000
 

@@ -80,6 +80,14 @@ def format_value(value: Any, kind: str) -> str:
     return f"{value:.1f}"
 
 
+def metric_value(summary: Summary, key: str) -> float | None:
+    """One metric of the summary by its report.json key (``hit@5``, ``mrr@10``, ``em``, …); None when undefined."""
+    if key.startswith("hit@"):
+        return summary.hit_at.get(int(key[4:]))
+    value = summary.mrr_at_10 if key == "mrr@10" else getattr(summary, key, None)
+    return None if value is None else float(value)
+
+
 def summary_to_json(summary: Summary) -> dict[str, Any]:
     """The summary with stable keys: hit@k, mrr@10, em, f1, containment, refusal rates, latency, lengths, counts.
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from rag.messages import message
 from rag.records import Answer
 from rag.serialize import answer_from_json, answer_to_json, parse_json
 
@@ -50,9 +51,10 @@ def read_store(text: str | None) -> dict[str, Any]:
     return {"current": current if isinstance(current, str) else "", "conversations": kept}
 
 
-def conversation_choices(store: dict[str, Any]) -> list[tuple[str, str]]:
+def conversation_choices(store: dict[str, Any], lang: str = "zh") -> list[tuple[str, str]]:
     """(title, id) of each stored conversation, newest first, for the list of past conversations."""
-    return [(str(c.get("title") or "（空对话）")[:MAX_TITLE_CHARS], c["id"]) for c in store["conversations"]]
+    untitled = message("empty_conversation", lang)
+    return [(str(c.get("title") or untitled)[:MAX_TITLE_CHARS], c["id"]) for c in store["conversations"]]
 
 
 def bases_of(record: dict[str, Any]) -> list[str]:
