@@ -170,7 +170,7 @@ def selection_text(selection: str, lang: str = "zh") -> str:
 def metric_rows(summary: Summary, lang: str = "zh") -> list[list[str]]:
     """The metrics table of a run's summary: label, value, what it means (in ``lang``)."""
     from rag.evaluation.report import METRICS, format_value, metric_value
-    from rag.evaluation.report_zh import metric_label
+    from rag.evaluation.report_text import metric_label
 
     rows = []
     for key, label, kind in METRICS:
