@@ -49,9 +49,29 @@ def run_line(report: EvalReport, lang: str) -> str:
     """One line about what ran: questions, mode, depth, encoder, index, start (report.html's head)."""
     qs, s, index = report.question_set, report.settings, report.index
     return message("rep_run_line", lang, selected=len(report.questions), in_file=qs.total_questions,
-                   selection=qs.selection, mode=s.retrieval_mode, depth=report.options.depth, top_k=s.top_k,
+                   selection=selection_text(qs.selection, lang), mode=s.retrieval_mode, depth=report.options.depth,
+                   top_k=s.top_k,
                    encoder=report.encoder, articles=index.articles, chunks=index.chunks,
                    mean=f"{index.mean_chunk_chars:.0f}", started=report.started_at)
+
+
+def selection_text(selection: str, lang: str = "zh") -> str:
+    """How the questions were chosen (report.json's ``selection``), in the page's words.
+
+    >>> selection_text("split=all"), selection_text("split=all sample=12 seed=0")
+    ('全部', '随机抽样 12 题（种子 0）')
+    >>> selection_text("split=test limit=5"), selection_text("split=test limit=5", "en")
+    ('test 部分；前 5 题', 'the test half; the first 5 questions')
+    """
+    words = dict(part.split("=", 1) for part in selection.split() if "=" in part)
+    parts = [] if words.get("split", "all") == "all" else [message("sel_split", lang, split=words["split"])]
+    if "sample" in words:
+        parts.append(message("sel_sample", lang, n=words["sample"], seed=words.get("seed", 0)))
+    if "limit" in words:
+        parts.append(message("sel_limit", lang, n=words["limit"]))
+    if "hold-out" in words:
+        parts.append(message("sel_hold_out", lang, n=words["hold-out"]))
+    return message("list_separator", lang).join(parts) or message("sel_all", lang)
 
 
 def markdown_report(report: EvalReport, metric_lines: list[str], counts: dict[str, int], max_answer_chars: int,
@@ -62,7 +82,7 @@ def markdown_report(report: EvalReport, metric_lines: list[str], counts: dict[st
     lines = [
         message("rep_title", lang, name=qs.name), "",
         message("rep_questions", lang, selected=len(report.questions), in_file=qs.total_questions,
-                selection=qs.selection, skipped=len(qs.problems)),
+                selection=selection_text(qs.selection, lang), skipped=len(qs.problems)),
         message("rep_retrieval", lang, mode=s.retrieval_mode, depth=report.options.depth, top_k=s.top_k,
                 size=s.chunk_size, overlap=s.chunk_overlap),
         message("rep_index", lang, articles=index.articles, chunks=index.chunks, mean=f"{index.mean_chunk_chars:.0f}",

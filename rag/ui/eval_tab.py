@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from rag.errors import RagError
 from rag.evaluation.answer_match import PASS_F1
+from rag.evaluation.report_text import selection_text
 from rag.kb.feedback import feedback_path
 from rag.messages import MESSAGES, message
 from rag.settings import Settings
@@ -129,7 +130,7 @@ def run_eval(bases: KnowledgeBases, name: str, source: str, sample: int, small: 
         warning_toast(str(exc))
         return ("✗ " + view.esc_markdown(str(exc)), *nothing)
     report = run.report
-    curve = pd.DataFrame(hit_bars(report.summary), columns=["k", message("eval_chart_y", lang)])
+    curve = pd.DataFrame(hit_bars(report.summary), columns=["k", HIT_RATE])
     shown = [str(run.files[kind].resolve()) for kind in ("html", "json", "markdown", "predictions")
              if kind in run.files]
     # the run folder by name: a full path would show the machine's folders (the downloads are below)
@@ -148,23 +149,16 @@ QUESTION_COLUMNS = ("qcol_result", "qcol_id", "qcol_question", "qcol_gold", "qco
 METRIC_COLUMNS = ("mcol_metric", "mcol_value", "mcol_meaning")
 
 
-def selection_text(selection: str, lang: str = "zh") -> str:
-    """How the questions were chosen (report.json's ``selection``), in the page's words.
+def page_labels() -> tuple[Any, ...]:
+    """The copy button, the chat's placeholder and the 评测 tables' headings in the language of the request."""
+    import gradio as gr
+    import pandas as pd
 
-    >>> selection_text("split=all"), selection_text("split=all sample=12 seed=0")
-    ('全部', '随机抽样 12 题（种子 0）')
-    >>> selection_text("split=test limit=5"), selection_text("split=test limit=5", "en")
-    ('test 部分；前 5 题', 'the test half; the first 5 questions')
-    """
-    words = dict(part.split("=", 1) for part in selection.split() if "=" in part)
-    parts = [] if words.get("split", "all") == "all" else [message("sel_split", lang, split=words["split"])]
-    if "sample" in words:
-        parts.append(message("sel_sample", lang, n=words["sample"], seed=words.get("seed", 0)))
-    if "limit" in words:
-        parts.append(message("sel_limit", lang, n=words["limit"]))
-    if "hold-out" in words:
-        parts.append(message("sel_hold_out", lang, n=words["hold-out"]))
-    return message("list_separator", lang).join(parts) or message("sel_all", lang)
+    def empty(columns: tuple[str, ...]) -> Any:  # headers alone do not replace those of an empty table
+        return gr.Dataframe(value=pd.DataFrame(columns=[page_message(key) for key in columns]))
+
+    return (gr.Button(value=page_message("copy_md")), gr.Chatbot(placeholder=page_message("chat_placeholder")),
+            empty(METRIC_COLUMNS), empty(QUESTION_COLUMNS))
 
 
 def metric_rows(summary: Summary, lang: str = "zh") -> list[list[str]]:
@@ -184,6 +178,7 @@ def metric_rows(summary: Summary, lang: str = "zh") -> list[list[str]]:
 
 
 HIT_LABELS = ("hit@1", "hit@3", "hit@5", "hit@10")
+HIT_RATE = "hit@k"  # the chart's value column (a metric's name, the same in every language)
 
 
 def hit_bars(summary: Summary) -> list[tuple[str, float]]:

@@ -40,7 +40,10 @@ from rag.ui.chat import (
 )
 from rag.ui.eval_tab import (
     HIT_LABELS,
+    HIT_RATE,
+    METRIC_COLUMNS,
     QUESTION_COLUMNS,
+    page_labels,
     question_set_choices,
     run_eval,
     sample_size,
@@ -139,6 +142,9 @@ def build_app(bases: KnowledgeBases, i18n: gr.I18n | None = None) -> gr.Blocks:
         # The chat's line, filter and examples follow its chosen knowledge bases (chat_view), set by the
         # conversation brought back on load; the tabs' selectors list the knowledge bases there are now.
         demo.load(lambda: fill_page(bases)[3:], outputs=[articles.table, articles.delete_choice, evaluation.choice],
+                  show_progress="hidden")
+        # What gradio does not translate itself, in the language of the browser that loads the page.
+        demo.load(page_labels, outputs=[chat.copy_btn, chat.chatbot, evaluation.metrics, evaluation.questions],
                   show_progress="hidden")
         selector_outputs = [chat.kb_choice, articles.kb_choice, evaluation.kb_choice]
         # (the chat's own selector is the conversation's: open_conversation sets it)
@@ -264,16 +270,18 @@ def _eval_tab(tr: gr.I18n) -> EvalTab:
             file = gr.File(label=tr("eval_file"), type="filepath", elem_id="eval-file")
         with gr.Column():
             kb_choice = gr.Dropdown(["default"], value="default", label=tr("eval_kb"), elem_id="eval-kb")
-            choice = gr.Dropdown([("上传的文件", "")], value="", label=tr("eval_choice"), elem_id="eval-choice")
+            choice = gr.Dropdown([(page_message("eval_uploaded"), "")], value="", label=tr("eval_choice"),
+                                 elem_id="eval-choice")
             sample = gr.Number(0, precision=0, minimum=0, label=tr("eval_sample"), elem_id="eval-sample")
             small = gr.Checkbox(True, label=tr("eval_small"), elem_id="eval-small")
             run_btn = gr.Button(tr("eval_run"), variant="primary", elem_id="eval-run")
     status = gr.Markdown("", elem_id="eval-status")
     with gr.Row(equal_height=False):
-        metrics = gr.Dataframe(headers=["指标", "值", "含义"], interactive=False, label=tr("eval_metrics"),
-                               elem_id="eval-metrics", wrap=True)
-        chart = gr.BarPlot(x="k", y="命中率", title="前 k 个片段含答案的比例", y_lim=[0, 1],
-                           sort=list(HIT_LABELS), label=tr("eval_chart"), elem_id="eval-chart", height=300)
+        metrics = gr.Dataframe(headers=[page_message(key) for key in METRIC_COLUMNS], interactive=False,
+                               label=tr("eval_metrics"), elem_id="eval-metrics", wrap=True)
+        # the bars' own words are the data's (hit@k, a share); the label above says what they are in the page's language
+        chart = gr.BarPlot(x="k", y=HIT_RATE, y_lim=[0, 1], sort=list(HIT_LABELS), label=tr("eval_chart"),
+                           elem_id="eval-chart", height=300)
     questions = gr.Dataframe(headers=[page_message(key) for key in QUESTION_COLUMNS], interactive=False, wrap=True,
                              max_height=480,
                              column_widths=["6%", "5%", "17%", "11%", "10%", "28%", "6%", "6%", "5%", "6%"],

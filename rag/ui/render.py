@@ -60,20 +60,25 @@ def base_tag(name: str, named: bool, lang: str = "zh") -> list[str]:
     return [f'<span class="src-kb">{esc(message("knowledge_base", lang, name=name))}</span>'] if shown else []
 
 
-def _location_html(parts: list[str], base: list[str]) -> str:
-    """A location's parts (the record's own label: title first) escaped, the title marked, joined by `` · ``."""
+def _location_html(parts: list[str], section: str, base: list[str]) -> str:
+    """A location's parts (the record's own label: title, section when there is one, …) escaped and joined by ` · `.
+
+    The title and the section are the article's words: each in a span of its own.
+    """
     title, *rest = parts
-    return " · ".join([*base, f'<span class="src-title">{esc(title)}</span>', *map(esc, rest)])
+    marked = [f'<span class="src-section">{esc(rest[0])}</span>', *map(esc, rest[1:])] if section else \
+        list(map(esc, rest))
+    return " · ".join([*base, f'<span class="src-title">{esc(title)}</span>', *marked])
 
 
 def citation_location(c: Citation, named: bool = False, lang: str = "zh") -> str:
     """Where a citation stands: (knowledge base ·) title · section · paragraph (· page), escaped."""
-    return _location_html(c.location(lang), base_tag(c.knowledge_base, named, lang))
+    return _location_html(c.location(lang), c.section, base_tag(c.knowledge_base, named, lang))
 
 
 def hit_location(hit: Hit, named: bool = False, lang: str = "zh") -> str:
     """Where a retrieved passage stands: (knowledge base ·) title · section · paragraphs, escaped."""
-    return _location_html(hit.chunk.location(lang), base_tag(hit.knowledge_base, named, lang))
+    return _location_html(hit.chunk.location(lang), hit.chunk.section, base_tag(hit.knowledge_base, named, lang))
 
 
 def is_cited(hit: Hit, citations: Iterable[Citation]) -> bool:
