@@ -34,7 +34,7 @@ from rag.api.held_stream import HeldSlot, HeldStream
 from rag.api.mcp_tools import McpLimit, build_mcp
 from rag.api.native import AskRequest, SearchRequest
 from rag.api.openai_chat import ChatRequest, ChatRequestError
-from rag.api.shapes import Json, error_response, status_of, unreadable_body_message, validation_message
+from rag.api.shapes import Json, api_message, error_response, status_of, unreadable_body_message, validation_message
 from rag.errors import RagError
 from rag.kb.bases import KnowledgeBases
 from rag.records import Answer
@@ -133,7 +133,7 @@ def create_api(bases: KnowledgeBases, settings: Settings) -> FastAPI:
     @app.api_route("/v1/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
     @app.api_route("/api/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
     def no_route(request: Request, _: int | None = Depends(caller)) -> None:
-        raise StarletteHTTPException(404, f"there is no {request.method} {request.url.path}; see /docs")
+        raise StarletteHTTPException(404, api_message("api_no_route", method=request.method, path=request.url.path))
 
     app.add_middleware(ServerTiming)
     return app
@@ -159,7 +159,7 @@ def _error_handlers(app: FastAPI) -> None:
         if exc.status_code == 400:
             return error_response(path, 400, unreadable_body_message(exc.__cause__ or exc.detail))
         if exc.status_code == 405:
-            return error_response(path, 405, f"{request.method} is not a method of {path}; see /docs")
+            return error_response(path, 405, api_message("api_no_method", method=request.method, path=path))
         return error_response(path, exc.status_code, str(exc.detail))
 
 
