@@ -3,7 +3,7 @@
 ``create_api`` returns the app ``rag serve`` mounts the browser page into (the
 routes come first, the page takes the rest of the paths); ``rag serve
 --api-only`` serves it alone. Keys are checked when ``api_keys`` is set; the
-caller (``rag.ui.server``) does not create the API at all on a network address
+caller (``rag.server``) does not create the API at all on a network address
 without keys. Every route shares the library's limits (``max_question_chars``)
 and ``api_max_concurrent`` requests per key (``/mcp``'s tools included); the
 server's body limit (``body_limit``) sits on the root app. Refusals take the
@@ -93,7 +93,7 @@ class KeyGuard:
 def create_api(bases: KnowledgeBases, settings: Settings) -> FastAPI:
     """The API app over the door's knowledge bases (the page is mounted into it by ``rag serve``).
 
-    Its body limit is the server's, on the root app (``rag.api.body_limit``, added by ``rag.ui.server``).
+    Its body limit is the server's, on the root app (``rag.api.body_limit``, added by ``rag.server``).
     """
     slots = Slots(settings.api_max_concurrent)
     keys = settings.api_keys
