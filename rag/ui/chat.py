@@ -305,7 +305,8 @@ def open_conversation(store_text: str, chosen: str | None = None, names: list[st
     turns: list[Turn] = []
     if record is not None:
         try:
-            turns = [Turn(q, a, id=i, articles=arts, bases=kbs) for q, i, arts, kbs, a in stored.turns_of(record)]
+            turns = [Turn(t.question, t.answer, id=t.id, articles=t.articles, bases=t.bases)
+                     for t in stored.turns_of(record)]
         except ValueError as exc:  # a stored conversation this version cannot read: said, not half shown
             warning_toast(message("conversation_unreadable", request_lang(), detail=str(exc)))
             record = None

@@ -10,6 +10,7 @@ field, and a conversation that does not read is left out, never half shown.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from rag.messages import message
@@ -68,14 +69,25 @@ def bases_of(record: dict[str, Any]) -> list[str]:
     return kept or ["default"]
 
 
-def turns_of(record: dict[str, Any]) -> list[tuple[str, str, list[str], list[str], Answer | None]]:
-    """(question, id, articles, knowledge bases, answer) of each stored turn; ValueError when one does not read."""
+@dataclass(frozen=True)
+class StoredTurn:
+    """One turn of a stored conversation, as read back: the question, its id, filter, bases and answer."""
+
+    question: str
+    id: str
+    articles: list[str]
+    bases: list[str]
+    answer: Answer | None  # None when it failed
+
+
+def turns_of(record: dict[str, Any]) -> list[StoredTurn]:
+    """Each stored turn of a conversation; ValueError when one does not read."""
     out = []
     for t in record.get("turns", []):
         try:
             answer = None if t.get("answer") is None else answer_from_json(t["answer"])
-            out.append((str(t["question"]), str(t.get("id") or new_conversation_id()),
-                        [str(a) for a in t.get("articles") or []], bases_of(t), answer))
+            out.append(StoredTurn(str(t["question"]), str(t.get("id") or new_conversation_id()),
+                                  [str(a) for a in t.get("articles") or []], bases_of(t), answer))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"a stored turn does not read: {exc}") from exc
     return out
