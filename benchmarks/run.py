@@ -25,6 +25,7 @@ if str(ROOT) not in sys.path:  # run as a script: make the benchmarks package im
 
 from benchmarks.machine import git_commit, library_versions, load_average, machine_info  # noqa: E402
 from benchmarks.report import BenchmarkRun, render, size_label, write_section  # noqa: E402
+from rag.settings import default_models_dir  # noqa: E402
 
 log = logging.getLogger("benchmarks")
 DEFAULT_SIZES = "1k,10k,100k"
@@ -59,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--passages", type=int, help="CMRC passages in the index build corpus (default 100, quick 3)")
     p.add_argument("--repeat", type=int, help="rounds per batch size for throughput, best kept (default 2, quick 1)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for the encoders (default: all cores)")
-    p.add_argument("--models-dir", type=Path, default=ROOT / "models", help="prepared models (default models/)")
+    p.add_argument("--models-dir", type=Path, default=default_models_dir(ROOT),
+                   help="prepared models (default: where the set-up put them)")
     p.add_argument("--work-dir", type=Path, default=ROOT / "benchmarks" / "results" / "work",
                    help="indexes built while measuring (removed after each measurement unless --keep-indexes)")
     p.add_argument("--eval-cache", type=Path, default=ROOT / "eval-runs" / ".index",

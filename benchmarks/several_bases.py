@@ -58,8 +58,8 @@ from rag.evaluation.metrics import (  # noqa: E402
     score_question,
 )
 from rag.evaluation.questions import Passage, Question  # noqa: E402
-from rag.kb.several import KnowledgeBases  # noqa: E402
-from rag.settings import load_settings  # noqa: E402
+from rag.kb.bases import KnowledgeBases  # noqa: E402
+from rag.settings import default_models_dir, load_settings  # noqa: E402
 
 START = "<!-- bench:several:start -->"
 END = "<!-- bench:several:end -->"
@@ -310,7 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="several-bases-") as tmp:
         config = Path(tmp) / "rag.toml"
         config.write_text(bases_toml(Path(tmp) / "bases"), encoding="utf-8")
-        settings = load_settings(config, overrides={"models_dir": ROOT / "models", "index_dir": Path(tmp) / "index",
+        models = default_models_dir(ROOT)
+        settings = load_settings(config, overrides={"models_dir": models, "index_dir": Path(tmp) / "index",
                                                     "corpus_dir": Path(tmp) / "corpus", "kbs_dir": Path(tmp) / "kbs"},
                                  environ={})
         meta["rrf_k"] = settings.rrf_k

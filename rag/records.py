@@ -6,7 +6,10 @@ line endings untouched), so ``article.text[chunk.start:chunk.end] == chunk.text`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+from rag.messages import message
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,42 @@ class Chunk:
     text: str
     sentence_ids: tuple[int, ...] = ()
 
+    def location(self, lang: str = "zh") -> list[str]:
+        """Where the chunk stands, part by part: title, section (when it has one), paragraphs.
+
+        >>> Chunk(0, "a.txt", "标题", "", (3, 4), 0, 9, "…").location()
+        ['标题', '第3–4段']
+        """
+        return location_parts(self.title, self.section, self.paragraphs, None, lang)
+
+
+def paragraph_label(numbers: Sequence[int], lang: str = "zh") -> str:
+    """「第3段」, 「第3–4段」 (¶3, ¶3–4 in English): the one way paragraphs are named.
+
+    >>> paragraph_label([3, 4]), paragraph_label([5, 5], "en"), paragraph_label([])
+    ('第3–4段', '¶5', '')
+    """
+    if not numbers:
+        return ""
+    if numbers[0] == numbers[-1]:
+        return message("paragraph", lang, n=numbers[0])
+    return message("paragraphs", lang, first=numbers[0], last=numbers[-1])
+
+
+def location_parts(title: str, section: str, paragraphs: Sequence[int], page: int | None,
+                   lang: str = "zh") -> list[str]:
+    """The parts of a location label: title, section (left out when blank), paragraphs, page (when known).
+
+    Plain text: each face escapes the parts and joins them (`` · ``) as it shows them.
+
+    >>> " · ".join(location_parts("深圳", "一、规模", [2], 7, "en"))
+    '深圳 · 一、规模 · ¶2 · p. 7'
+    """
+    parts = [title, *([section] if section else []), paragraph_label(paragraphs, lang)]
+    if page:
+        parts.append(message("page", lang, n=page))
+    return parts
+
 
 @dataclass(frozen=True)
 class Hit:
@@ -91,6 +130,25 @@ class Citation:
     start: int
     end: int
     knowledge_base: str = "default"
+
+    @classmethod
+    def of(cls, article: Article, paragraph: Paragraph, n: int, start: int, end: int,
+           knowledge_base: str = "default") -> Citation:
+        """The citation ``[n]`` of ``article.text[start:end]`` inside ``paragraph``: the one way one is made.
+
+        >>> a = Article("a.txt", "标题", "第一句。第二句。", (Paragraph(1, 0, 8, "一节"),), "", "utf-8", 24)
+        >>> c = Citation.of(a, a.paragraph(1), 1, 4, 8)
+        >>> c.sentence_text, c.location()
+        ('第二句。', ['标题', '一节', '第1段'])
+        """
+        return cls(n=n, article=article.path, title=article.title, section=paragraph.section,
+                   paragraph=paragraph.number, page=paragraph.page,
+                   paragraph_text=article.text[paragraph.start : paragraph.end], paragraph_start=paragraph.start,
+                   start=start, end=end, knowledge_base=knowledge_base)
+
+    def location(self, lang: str = "zh") -> list[str]:
+        """Where the citation stands, part by part: title, section (when it has one), paragraph, page."""
+        return location_parts(self.title, self.section, [self.paragraph], self.page, lang)
 
     @property
     def sentence_text(self) -> str:
@@ -128,6 +186,12 @@ class Answer:
     mode: str = "extractive"
     uncited: bool = False  # generative answer without any valid citation
     short_answer: ShortAnswer | None = None  # None when refused, in generative mode, or when no phrase answers
+    knowledge_bases: tuple[str, ...] = ("default",)  # the knowledge bases asked (rag.kb.bases stamps them)
+
+    @property
+    def names_bases(self) -> bool:
+        """True when its sources should name their knowledge base: it was asked of any but ``default`` alone."""
+        return self.knowledge_bases != ("default",)
 
 
 @dataclass(frozen=True)

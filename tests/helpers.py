@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rag.settings import Settings
+from rag.settings import Settings, default_models_dir
 
 if TYPE_CHECKING:
     from rag.kb.knowledge_base import KnowledgeBase
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ARTICLE = ROOT / "corpus" / "shenzhen-ai-industry.txt"
 QUESTION_SET = ROOT / "questions" / "shenzhen-ai.jsonl"
-MODELS_DIR = ROOT / "models"
+MODELS_DIR = default_models_dir(ROOT)  # the checkout's models/ if set up there, else the user's folder
 
 
 def make_settings(tmp: Path, **changes: object) -> Settings:

@@ -270,7 +270,7 @@ def test_a_chinese_page_has_no_english_and_an_english_page_is_english(browser: A
         english.click("#tab-evaluate-button")
         expect(english.locator("#eval-run")).to_have_text("Run the evaluation")
         english.click("#eval-choice input")
-        english.get_by_role("option", name="内置问题集 shenzhen-ai（48 题）").click()
+        english.get_by_role("option", name="built-in question set shenzhen-ai (48 questions)").click()
         english.fill("#eval-sample input", "2")
         english.click("#eval-run")
         expect(english.locator("#eval-downloads a[href$='/report.md']")).to_have_count(1, timeout=ANSWER_TIMEOUT * 3)

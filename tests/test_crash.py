@@ -22,7 +22,7 @@ import pytest
 from rag.embed.encoder import Encoder
 from rag.kb.knowledge_base import KnowledgeBase
 from rag.store.faults import EXIT_CODE, FAULT_ENV, FAULT_POINTS, STORE_FAULT_POINTS
-from tests.helpers import ROOT, STORES, close_store, make_settings
+from tests.helpers import MODELS_DIR, ROOT, STORES, close_store, make_settings
 
 QUESTION = "荣耀已累计投入多少资金用于AI研发？"
 
@@ -43,7 +43,7 @@ def snapshot(kb: KnowledgeBase) -> dict:
 
 
 def run_index(settings_dir: Path, store: str, env_extra: dict[str, str], rebuild: bool = True) -> subprocess.Popen:
-    env = {**os.environ, **env_extra, "RAG_MODELS_DIR": str(ROOT / "models")}
+    env = {**os.environ, **env_extra, "RAG_MODELS_DIR": str(MODELS_DIR)}
     return subprocess.Popen(
         [sys.executable, "-m", "rag.cli", "index", str(settings_dir / "corpus"), "--index-dir",
          str(settings_dir / "index"), "--store", store, *(["--rebuild"] if rebuild else [])],

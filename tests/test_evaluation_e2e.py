@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from rag.cli import main
+from tests.helpers import MODELS_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).parent / "data"
@@ -22,7 +23,7 @@ REPORT_FILES = {"report.json", "report.md", "report.html", "predictions.json"}
 @pytest.fixture
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run from a temporary folder, so a default path could never land in the repo's index/ or eval-runs/."""
-    monkeypatch.setenv("RAG_MODELS_DIR", str(ROOT / "models"))
+    monkeypatch.setenv("RAG_MODELS_DIR", str(MODELS_DIR))
     monkeypatch.setenv("RAG_INDEX_DIR", str(tmp_path / "index"))
     monkeypatch.delenv("RAG_CONFIG", raising=False)
     monkeypatch.chdir(tmp_path)

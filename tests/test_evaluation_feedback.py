@@ -53,10 +53,10 @@ def test_a_rated_refusal_fails_in_the_table_the_metrics_and_the_report(tmp_path:
     assert summary["counts"]["false_refusals"] == sum(q["false_refusal"] for q in data["questions"]) == 1
     # the rate is over the questions whose refusal can be judged: the rejected refusal and the 👍 answer
     assert summary["false_refusals"] == 0.5
-    table = question_rows(data["questions"])
+    table = question_rows(run.report.questions)
     verdicts = {row[1]: row[0] for row in table}
     assert verdicts["a1"].startswith("✗") and verdicts["a2"].startswith("✗") and verdicts["a3"] == "✓"
-    assert "失败 2 题" in eval_summary_text(data)
+    assert "失败 2 题" in eval_summary_text(run.report)
     assert sum(r.failed for r in run.report.questions) == 2
 
 

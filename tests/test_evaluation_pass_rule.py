@@ -94,11 +94,11 @@ def test_report_json_says_the_rule_and_the_tab_shows_the_short_answer_beside_the
         page = (tmp_path / lang / "report.html").read_text(encoding="utf-8")
         assert ("judges the short answer" if lang == "en" else "按短答案判定") in page
     # the 评测 tab: the short answer beside the evidence, containment a column of its own
-    shown = next(r for r in question_rows(data["questions"]) if r[1] == wrong.id)
+    shown = next(r for r in question_rows(report.questions) if r[1] == wrong.id)
     verdict, _, _, gold, short, whole, contained, *_ = shown
     assert (verdict, gold, short, contained) == ("✗ 失败", "超 2600 家", "2200 亿元", "✓")
     assert whole.startswith("数据显示")
-    assert "F1 ≥ 0.5" in eval_summary_text(data)
+    assert "F1 ≥ 0.5" in eval_summary_text(report)
 
 
 

@@ -18,9 +18,9 @@ import pytest
 
 from rag.cli.main import main
 from rag.errors import KnowledgeBaseError, SettingsError
+from rag.kb.bases import KnowledgeBases
 from rag.kb.feedback import feedback_path
 from rag.kb.registry import check_name, create_base, delete_base, find_base, list_bases, settings_for
-from rag.kb.several import KnowledgeBases
 from rag.settings import load_settings
 from rag.store.lock import build_lock
 from tests.browser_support import NEW_ARTICLE, NEW_QUESTION, QUESTION
@@ -172,10 +172,9 @@ def test_the_api_names_knowledge_bases_in_model(install: Install) -> None:
     from fastapi.testclient import TestClient
 
     from rag.api.app import create_api
-    from rag.api.catalog import Catalog
 
     settings = load_settings(install.config, environ={})
-    app = create_api(Catalog(KnowledgeBases(settings)), settings)
+    app = create_api(KnowledgeBases(settings), settings)
     with TestClient(app, base_url="http://127.0.0.1") as http:
         client = openai.OpenAI(base_url="http://127.0.0.1/v1", api_key="unused", http_client=http, max_retries=0)
         assert [m.id for m in client.models.list().data] == ["default", "manuals", "news"]

@@ -11,16 +11,18 @@ from pathlib import Path
 import pytest
 
 from rag.errors import IndexCorruptError, SettingsError
+from rag.evaluation.metrics import QuestionResult, summarize
 from rag.ingest.articles import parse_article
+from rag.kb.bases import KnowledgeBases
 from rag.records import Answer, Article, Chunk, Citation, Hit, ShortAnswer
+from rag.server import serve
 from rag.settings import Settings
 from rag.store.format import CURRENT, MANIFEST, VERSIONS
 from rag.ui import render as view
-from rag.ui.app import ChatApp
 from rag.ui.chat import _article_view, _focus_of, _parse_cite, example_questions
 from rag.ui.eval_tab import hit_bars, metric_rows, question_rows
 from rag.ui.layout import static_text
-from rag.ui.server import serve
+from rag.ui.texts import shown_status_line
 from tests.helpers import ROOT, make_settings
 
 EVIL = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
@@ -184,26 +186,41 @@ def test_example_questions_put_hand_picked_ones_first() -> None:
     assert got[-1] == "《新文章》主要讲了什么？"
 
 
+def _result(id: str, gold: tuple[str, ...], prediction: str, **changes: object) -> QuestionResult:
+    """A scored question as a run keeps it (only what the table reads set)."""
+    fields: dict[str, object] = dict(id=id, question=f"question {id}", gold_answers=gold, gold_article=None,
+                                     unanswerable=not gold, retrieval_graded=False, first_hit_rank=None,
+                                     retrieved=(), prediction=prediction, refused=False, em=None, f1=None,
+                                     contained=None, too_long=False, answer_chars=len(prediction), search_ms=1.0,
+                                     total_ms=12.3)
+    return QuestionResult(**{**fields, **changes})  # type: ignore[arg-type]
+
+
 def test_question_rows_put_failures_first() -> None:
-    questions = [
-        {"id": "a", "question": "q1", "gold_answers": ["x"], "prediction": "x", "failed": False, "f1": 1.0},
-        {"id": "b", "question": "q2", "gold_answers": [], "unanswerable": True, "prediction": "y", "failed": True},
-        {"id": "c", "question": "q3", "gold_answers": ["z"], "refused": True, "failed": True, "total_ms": 12.3},
-    ]
+    questions = [_result("a", ("x",), "x", em=1.0, f1=1.0, contained=True),
+                 _result("b", (), "y"),
+                 _result("c", ("z",), "", refused=True, em=0.0, f1=0.0, contained=False)]
     rows = question_rows(questions)
     assert [r[1] for r in rows] == ["b", "c", "a"]
     assert rows[0][3] == "（无答案）" and rows[1][5] == "（拒答）" and rows[1][9] == "12"
-    assert rows[2][4] == "–" and rows[1][6] == "–"  # no short answer; containment not graded
+    assert rows[2][4] == "–" and rows[0][6] == "–"  # no short answer; containment not graded
+    english = question_rows(questions, "en")
+    assert english[0][3] == "(no answer)" and english[1][5] == "(refused)" and english[0][0] == "✗ failed"
 
 
 def test_metric_rows_and_bars() -> None:
-    summary = {"hit@1": 0.5, "hit@3": 0.75, "hit@5": 1.0, "hit@10": None, "f1": 0.25, "containment": 0.5}
+    summary = summarize([_result("a", ("x",), "x", em=1.0, f1=1.0, contained=True, retrieval_graded=True,
+                                 first_hit_rank=2),
+                         _result("b", ("x",), "y", em=0.0, f1=0.5, contained=False, retrieval_graded=True,
+                                 first_hit_rank=None)], depth=5)
     rows = metric_rows(summary)
     # metric names in plain Chinese (issue 17), the usual name beside it where it is one
-    assert ["前 3 个片段命中率（hit@3）", "0.750", "前 3 个片段中含答案的比例"] in rows
+    assert ["前 3 个片段命中率（hit@3）", "0.500", "前 3 个片段中含答案的比例"] in rows
     assert ["回答含标准答案", "0.500", "回答包含标准答案"] in rows
     assert all("hit@10" not in r[0] for r in rows)
-    assert hit_bars(summary) == [("hit@1", 0.5), ("hit@3", 0.75), ("hit@5", 1.0)]
+    assert hit_bars(summary) == [("hit@1", 0.0), ("hit@3", 0.5), ("hit@5", 0.5)]
+    english = metric_rows(summary, "en")
+    assert ["containment", "0.500", "the answer contains the gold"] in english  # English notes too (issue 24)
 
 
 def test_citation_keys(answer: Answer) -> None:
@@ -238,19 +255,19 @@ def test_css_and_scripts_are_package_files() -> None:
 
 
 def test_index_errors_reach_the_page_and_no_index_is_an_empty_state(tmp_path: Path) -> None:
-    app = ChatApp(make_settings(tmp_path))
-    assert app.article("a.txt") is None and app.indexed_articles() == []
-    broken = app.settings.index_dir / VERSIONS / "v1"
+    bases = KnowledgeBases(make_settings(tmp_path))
+    assert bases.article("default", "a.txt") is None and bases.indexed_articles("default") == []
+    broken = bases.settings.index_dir / VERSIONS / "v1"
     broken.mkdir(parents=True)
     (broken / MANIFEST).write_text("{not json", encoding="utf-8")
-    (app.settings.index_dir / CURRENT).write_text("v1", encoding="utf-8")
+    (bases.settings.index_dir / CURRENT).write_text("v1", encoding="utf-8")
     with pytest.raises(IndexCorruptError):
-        app.article("a.txt")
+        bases.article("default", "a.txt")
     with pytest.raises(IndexCorruptError):
-        app.indexed_articles()
-    html = _article_view(app, "a.txt", view.Focus(1, 0, 1), "x")
+        bases.indexed_articles("default")
+    html = _article_view(bases, "a.txt", view.Focus(1, 0, 1), "x")
     assert "manifest.json" in html and "rag index --rebuild" in html
-    assert app.status_line().startswith("⚠")
+    assert shown_status_line(bases, "default").startswith("⚠")
 
 
 def test_a_damaged_version_is_shown_in_the_header_with_the_fix(tmp_path: Path, encoder: object) -> None:
@@ -258,12 +275,12 @@ def test_a_damaged_version_is_shown_in_the_header_with_the_fix(tmp_path: Path, e
 
     settings = make_settings(tmp_path)
     KnowledgeBase(settings, encoder).build()  # type: ignore[arg-type]
-    app = ChatApp(settings)
-    assert not app.status_line().startswith("⚠")
+    bases = KnowledgeBases(settings)
+    assert not shown_status_line(bases, "default").startswith("⚠")
     version = settings.index_dir / VERSIONS / (settings.index_dir / CURRENT).read_text(encoding="utf-8").strip()
     chunks = version / "chunks.jsonl"
     chunks.write_bytes(chunks.read_bytes()[:-10])  # truncated: the manifest still reads
-    line = app.status_line()
+    line = shown_status_line(bases, "default")
     assert line.startswith("⚠ 索引已损坏") and "chunks.jsonl" in line.replace("\\", "") and "1 篇文章" in line
 
 
@@ -371,20 +388,21 @@ def test_each_knowledge_base_keeps_its_own_ratings_and_cards_name_theirs(tmp_pat
     from rag.ui.chat import Turn, rate
     from rag.ui.eval_tab import question_set_choices
 
-    app = ChatApp(make_settings(tmp_path, kbs_dir=tmp_path / "kbs"))
-    app.create_base("news")
-    news = app.base("news")
-    assert news is app.base("news") and app.base("default") is app
-    assert news.settings.index_dir == tmp_path / "kbs" / "news" / "index"
-    assert news.settings.eval_root != app.settings.eval_root and news.kb is not app.kb
+    bases = KnowledgeBases(make_settings(tmp_path, kbs_dir=tmp_path / "kbs"))
+    bases.create("news")
+    news = bases.settings_of("news")
+    assert bases.get("news") is bases.get("news") and bases.get("default") is not bases.get("news")
+    assert news.index_dir == tmp_path / "kbs" / "news" / "index"
+    assert news.eval_root != bases.settings.eval_root
     theirs = replace(answer, citations=[replace(c, knowledge_base="news") for c in answer.citations],
                      hits=[replace(h, knowledge_base="news") for h in answer.hits])
-    rate(app, [Turn("营收多少？", theirs, bases=["default", "news"])], SimpleNamespace(index=1, liked=True))
-    assert feedback_path(news.settings).is_file() and not feedback_path(app.settings).is_file()
-    assert any("评价记录" in label for label, _ in question_set_choices(news.settings))
-    assert not any("评价记录" in label for label, _ in question_set_choices(app.settings))
+    rate(bases, [Turn("营收多少？", theirs, bases=["default", "news"])], SimpleNamespace(index=1, liked=True))
+    assert feedback_path(news).is_file() and not feedback_path(bases.settings).is_file()
+    assert any("评价记录" in label for label, _ in question_set_choices(news))
+    assert not any("评价记录" in label for label, _ in question_set_choices(bases.settings))
     assert '<span class="src-kb">知识库 news</span>' in view.render_sources(0, theirs)
     assert "src-kb" not in view.render_sources(0, answer)
-    assert '<span class="src-kb">知识库 default</span>' in view.render_sources(0, answer, several=True)
-    app.delete_base("news")
-    assert app.base_names() == ["default"] and not (tmp_path / "kbs" / "news").exists()
+    asked_both = replace(answer, knowledge_bases=("default", "news"))
+    assert '<span class="src-kb">知识库 default</span>' in view.render_sources(0, asked_both)
+    bases.delete("news")
+    assert bases.names() == ["default"] and not (tmp_path / "kbs" / "news").exists()

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import time
-import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import closing
 from typing import Protocol, TextIO
@@ -27,9 +26,9 @@ from rag.answer.chat_endpoint import EXTRACTIVE_HINT, chat_deltas, endpoint_erro
 from rag.answer.extractive import REFUSAL
 from rag.answer.stream_filters import MarkerFilter, ThinkFilter
 from rag.errors import SettingsError
-from rag.records import Answer, Article, Citation, Hit
+from rag.records import Answer, Article, Citation, Hit, paragraph_label
 from rag.settings import Settings
-from rag.text import CITATION_MARKER
+from rag.text import CITATION_MARKER, bare_text
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +56,7 @@ class ArticleSource(Protocol):
 def format_passage(n: int, hit: Hit) -> str:
     """One retrieved chunk as a numbered, delimited passage with its title, section and paragraphs."""
     c = hit.chunk
-    paragraphs = "、".join(str(p) for p in c.paragraphs)
-    header = f"[{n}] 标题:{c.title}｜章节:{c.section or '正文'}｜第{paragraphs}段"
+    header = f"[{n}] 标题:{c.title}｜章节:{c.section or '正文'}｜{paragraph_label(c.paragraphs)}"
     # subtle: a passage that contains the delimiter could close the block early and
     # smuggle text out of it, so the delimiters are broken up inside the data.
     body = _defuse(header) + "\n" + _defuse(c.text)
@@ -87,13 +85,10 @@ def is_refusal_text(text: str) -> bool:
 
     >>> is_refusal_text("文章中没有找到相关信息 [1]"), is_refusal_text("深圳营收2200亿元。")
     (True, False)
+    >>> is_refusal_text("文章中沒有找到相關信息。")  # a model that answers in traditional script
+    True
     """
-    return _bare(text) == _bare(REFUSAL)
-
-
-def _bare(text: str) -> str:
-    text = CITATION_MARKER.sub("", text)
-    return "".join(ch for ch in text if not ch.isspace() and not unicodedata.category(ch).startswith("P"))
+    return bare_text(text) == bare_text(REFUSAL)
 
 
 def claims_by_passage(text: str) -> dict[int, str]:
@@ -119,7 +114,7 @@ def claims_by_passage(text: str) -> dict[int, str]:
 
 
 def _bigrams(text: str) -> set[str]:
-    bare = _bare(text)
+    bare = bare_text(text)
     return {bare[i : i + 2] for i in range(len(bare) - 1)}
 
 
@@ -142,12 +137,7 @@ def cite_passages(version: ArticleSource, hits: list[Hit], claims: Mapping[int, 
             overlap = len(wanted & _bigrams(part))
             if overlap > best_overlap:
                 best, best_overlap = paragraph, overlap
-        citations.append(Citation(
-            n=n, article=article.path, title=article.title, section=best.section,
-            paragraph=best.number, page=best.page,
-            paragraph_text=article.text[best.start : best.end], paragraph_start=best.start,
-            start=max(chunk.start, best.start), end=min(chunk.end, best.end),
-        ))
+        citations.append(Citation.of(article, best, n, max(chunk.start, best.start), min(chunk.end, best.end)))
     return citations
 
 

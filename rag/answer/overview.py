@@ -63,9 +63,7 @@ def _lead_citation(article: Article) -> Citation | None:
             if b - sentences[0][0] > LEAD_CHARS:
                 break
             end = b
-        return Citation(n=1, article=article.path, title=article.title, section=p.section, paragraph=p.number,
-                        page=p.page, paragraph_text=article.text[p.start : p.end], paragraph_start=p.start,
-                        start=sentences[0][0], end=end)
+        return Citation.of(article, p, 1, sentences[0][0], end)
     return None
 
 

@@ -4,6 +4,7 @@
 into: OpenAI-compatible chat (``openai_chat``), Dify's External Knowledge API
 (``dify``), the CLI's own JSON (``native``), and the MCP tools (``mcp_tools``,
 also served over stdio by ``rag mcp``). Who may call and how often: ``access``.
-May import kb, answer, search, store and the bottom modules; never the browser
-page (``rag.ui``) or the CLI.
+Every route calls the door (``rag.kb.bases.KnowledgeBases``, shared with the page).
+May import kb and the shared bottom modules; never a pipeline stage (answer, search,
+store, embed, ingest), the browser page (``rag.ui``), the web server or the CLI.
 """

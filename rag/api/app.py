@@ -3,7 +3,7 @@
 ``create_api`` returns the app ``rag serve`` mounts the browser page into (the
 routes come first, the page takes the rest of the paths); ``rag serve
 --api-only`` serves it alone. Keys are checked when ``api_keys`` is set; the
-caller (``rag.ui.server``) does not create the API at all on a network address
+caller (``rag.server``) does not create the API at all on a network address
 without keys. Every route shares the library's limits (``max_question_chars``)
 and ``api_max_concurrent`` requests per key (``/mcp``'s tools included); the
 server's body limit (``body_limit``) sits on the root app. Refusals take the
@@ -28,14 +28,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rag.api import dify, native, openai_chat
 from rag.api.access import ApiKeyError, Slots, check_key
-from rag.api.catalog import Catalog
+from rag.api.catalog import one_name
 from rag.api.dify import RetrievalRequest
 from rag.api.held_stream import HeldSlot, HeldStream
 from rag.api.mcp_tools import McpLimit, build_mcp
 from rag.api.native import AskRequest, SearchRequest
 from rag.api.openai_chat import ChatRequest, ChatRequestError
-from rag.api.shapes import Json, error_response, status_of, unreadable_body_message, validation_message
+from rag.api.shapes import Json, api_message, error_response, status_of, unreadable_body_message, validation_message
 from rag.errors import RagError
+from rag.kb.bases import KnowledgeBases
 from rag.records import Answer
 from rag.serialize import json_text
 from rag.settings import Settings
@@ -89,14 +90,14 @@ class KeyGuard:
         await self.app(scope, receive, send)
 
 
-def create_api(catalog: Catalog, settings: Settings) -> FastAPI:
-    """The API app over the catalog's knowledge bases (the page is mounted into it by ``rag serve``).
+def create_api(bases: KnowledgeBases, settings: Settings) -> FastAPI:
+    """The API app over the door's knowledge bases (the page is mounted into it by ``rag serve``).
 
-    Its body limit is the server's, on the root app (``rag.api.body_limit``, added by ``rag.ui.server``).
+    Its body limit is the server's, on the root app (``rag.api.body_limit``, added by ``rag.server``).
     """
     slots = Slots(settings.api_max_concurrent)
     keys = settings.api_keys
-    mcp = build_mcp(catalog, McpLimit(slots, keys))
+    mcp = build_mcp(bases, McpLimit(slots, keys))
     mcp_app = mcp.streamable_http_app(streamable_http_path="/mcp", host=settings.host)
     mcp_endpoint = next(r.endpoint for r in mcp_app.routes if isinstance(r, Route) and r.path == "/mcp")
 
@@ -114,9 +115,9 @@ def create_api(catalog: Catalog, settings: Settings) -> FastAPI:
         return check_key(authorization, keys)
 
     _error_handlers(app)
-    _openai_routes(app, catalog, slots, caller)
-    _dify_route(app, catalog, slots, caller)
-    _native_routes(app, catalog, slots, caller)
+    _openai_routes(app, bases, slots, caller)
+    _dify_route(app, bases, slots, caller)
+    _native_routes(app, bases, slots, caller)
 
     @app.get("/openapi.json", include_in_schema=False, response_model=None)
     def openapi(_: int | None = Depends(caller)) -> dict[str, Any]:
@@ -132,7 +133,7 @@ def create_api(catalog: Catalog, settings: Settings) -> FastAPI:
     @app.api_route("/v1/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
     @app.api_route("/api/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
     def no_route(request: Request, _: int | None = Depends(caller)) -> None:
-        raise StarletteHTTPException(404, f"there is no {request.method} {request.url.path}; see /docs")
+        raise StarletteHTTPException(404, api_message("api_no_route", method=request.method, path=request.url.path))
 
     app.add_middleware(ServerTiming)
     return app
@@ -158,33 +159,33 @@ def _error_handlers(app: FastAPI) -> None:
         if exc.status_code == 400:
             return error_response(path, 400, unreadable_body_message(exc.__cause__ or exc.detail))
         if exc.status_code == 405:
-            return error_response(path, 405, f"{request.method} is not a method of {path}; see /docs")
+            return error_response(path, 405, api_message("api_no_method", method=request.method, path=path))
         return error_response(path, exc.status_code, str(exc.detail))
 
 
-def _openai_routes(app: FastAPI, catalog: Catalog, slots: Slots, caller: Any) -> None:
+def _openai_routes(app: FastAPI, bases: KnowledgeBases, slots: Slots, caller: Any) -> None:
     @app.get("/v1/models", summary="The knowledge bases, as OpenAI models", response_model=None)
     def models(_: int | None = Depends(caller)) -> dict[str, Any]:
-        return {"object": "list", "data": [_model(name) for name in catalog.names()]}
+        return {"object": "list", "data": [_model(name) for name in bases.names()]}
 
     @app.get("/v1/models/{name}", summary="One knowledge base, as an OpenAI model", response_model=None)
     def model(name: str, _: int | None = Depends(caller)) -> dict[str, Any]:
-        return _model(catalog.get(name)[0])
+        return _model(one_name(bases, name))
 
     @app.post("/v1/chat/completions", summary="A cited answer in OpenAI's chat completion format",
               response_model=None)
     def chat(body: ChatRequest, who: int | None = Depends(caller)) -> Json | HeldStream:
-        names = catalog.pick(body.model)
-        name, kb = ",".join(names), catalog.bases.get(names[0])
+        names = bases.pick(body.model)
+        name = ",".join(names)
         question, history = openai_chat.question_and_history(body.messages)
-        kb.check_question(question, history)
-        generative = kb.settings.answer_mode == "generative" and kb.settings.generative_available
+        bases.check_question(question, history, names)
+        generative = bases.generative_default(names)
 
         def tokens(text: str) -> int:
-            return kb.encoder().count_tokens(text, kind="query")
+            return bases.count_tokens(text, names[0])
 
         def steps() -> Iterator[Any]:
-            return catalog.bases.answer_steps(question, names, history, generative=generative)
+            return bases.answer_steps(question, names, history, generative=generative)
 
         if not body.stream:
             with slots.hold(who):
@@ -218,33 +219,33 @@ def _collect(steps: Iterator[Any]) -> Answer:
     return answer
 
 
-def _dify_route(app: FastAPI, catalog: Catalog, slots: Slots, caller: Any) -> None:
+def _dify_route(app: FastAPI, bases: KnowledgeBases, slots: Slots, caller: Any) -> None:
     @app.post("/retrieval", summary="Dify's External Knowledge API", response_model=None)
     def retrieval(body: RetrievalRequest | None = None, who: int | None = Depends(caller)) -> dict[str, Any]:
         if body is None or not body.query.strip():  # Dify probes the endpoint with an empty request
             return {"records": []}
-        name, kb = catalog.get(body.knowledge_id)
+        name = one_name(bases, body.knowledge_id)
         dify.check_condition(body.metadata_condition)
         filtered = bool(body.metadata_condition and body.metadata_condition.conditions)
-        depth = kb.settings.candidates if filtered else body.retrieval_setting.top_k
+        depth = bases.settings_of(name).candidates if filtered else body.retrieval_setting.top_k
         with slots.hold(who):
-            hits = kb.search(body.query, k=depth).hits
+            hits = bases.search(body.query, [name], k=depth).hits
         return {"records": dify.records(hits, body.retrieval_setting, body.metadata_condition, name)}
 
 
-def _native_routes(app: FastAPI, catalog: Catalog, slots: Slots, caller: Any) -> None:
+def _native_routes(app: FastAPI, bases: KnowledgeBases, slots: Slots, caller: Any) -> None:
     @app.post("/api/search", summary="`rag search --json`: the ranked hits", response_model=None)
     def search(body: SearchRequest, who: int | None = Depends(caller)) -> list[dict[str, Any]]:
-        _, kb = catalog.get(body.knowledge_base)
+        name = one_name(bases, body.knowledge_base)
         with slots.hold(who):
-            return native.search(kb, body)
+            return native.search(bases, name, body)
 
     @app.post("/api/ask", summary="`rag ask --json`: the cited answer", response_model=None)
     def ask(body: AskRequest, who: int | None = Depends(caller)) -> dict[str, Any]:
-        _, kb = catalog.get(body.knowledge_base)
+        name = one_name(bases, body.knowledge_base)
         with slots.hold(who):
-            return native.ask(kb, body)
+            return native.ask(bases, name, body)
 
     @app.get("/api/status", summary="`rag status --json`", response_model=None)
     def status(knowledge_base: str | None = None, _: int | None = Depends(caller)) -> dict[str, Any]:
-        return catalog.get(knowledge_base)[1].status()
+        return bases.status(one_name(bases, knowledge_base)).to_json()

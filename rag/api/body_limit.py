@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rag.api.shapes import error_response
+from rag.api.shapes import api_message, error_response
 
 MB = 1024 * 1024
 MAX_BODY = 1 * MB
@@ -107,7 +107,7 @@ class BodyLimit:
 
     async def _refuse(self, path: str, limit: int, setting: str, send: Send) -> None:
         which = f" (setting {setting})" if setting else ""
-        message = f"the request body is over the limit of {size_text(limit)}{which}; send a smaller one"
+        message = api_message("api_body_too_large", limit=size_text(limit), which=which)
         response = error_response(path, 413, message)
         response.headers["connection"] = "close"
 

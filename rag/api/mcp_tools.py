@@ -14,8 +14,11 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import CallToolResult, TextContent
 
 from rag.api.access import Slots, check_key
-from rag.api.catalog import Catalog
+from rag.api.catalog import public_summaries
 from rag.errors import RagError
+from rag.kb.bases import KnowledgeBases
+from rag.messages import message
+from rag.records import Answer, Hit
 from rag.serialize import answer_to_json, hit_to_json, json_text
 
 INSTRUCTIONS = ("Search Chinese articles and answer questions from them with exact citations. `ask` gives a short "
@@ -31,28 +34,21 @@ def _error(exc: RagError) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=str(exc))], is_error=True)
 
 
-def search_text(hits: list[dict[str, Any]]) -> str:
-    """The hits as a reader sees them: rank, where, text."""
+def search_text(hits: list[Hit], lang: str = "zh") -> str:
+    """The hits as a reader sees them: rank, where (the record's own label), text."""
     if not hits:
-        return "没有找到相关段落。"
-    lines = []
-    for h in hits:
-        paras = ",".join(map(str, h["paragraphs"]))
-        where = f"{h['title']} · {h['section'] or '正文'} · 第{paras}段 ({h['article']})"
-        lines.append(f"[{h['rank']}] {where}\n{h['text']}")
-    return "\n\n".join(lines)
+        return message("no_passage", lang)
+    return "\n\n".join(f"[{h.rank}] {' · '.join(h.chunk.location(lang))} ({h.chunk.article})\n{h.chunk.text}"
+                       for h in hits)
 
 
-def ask_text(answer: dict[str, Any]) -> str:
+def ask_text(answer: Answer, lang: str = "zh") -> str:
     """The answer as a reader sees it: the short answer, the evidence with markers, the sources."""
     lines = []
-    if answer["short_answer"]:
-        lines.append(f"答案：{answer['short_answer']['text']} [{answer['short_answer']['n']}]")
-    lines.append(answer["answer"])
-    for c in answer["citations"]:
-        page = f" · 第{c['page']}页" if c["page"] else ""
-        where = f"{c['title']} · {c['section'] or '正文'} · 第{c['paragraph']}段{page}"
-        lines.append(f"[{c['n']}] {where} ({c['article']})")
+    if answer.short_answer is not None:
+        lines.append(message("short_answer_line", lang, text=answer.short_answer.text, n=answer.short_answer.n))
+    lines.append(answer.text)
+    lines.extend(f"[{c.n}] {' · '.join(c.location(lang))} ({c.article})" for c in answer.citations)
     return "\n".join(lines)
 
 
@@ -75,8 +71,8 @@ class McpLimit:
         return self.slots.hold(check_key(request.headers.get("authorization"), self.keys))
 
 
-def build_mcp(catalog: Catalog, limit: McpLimit | None = None) -> MCPServer:
-    """An MCP server with the three tools over the catalog's knowledge bases (``limit``: over HTTP)."""
+def build_mcp(bases: KnowledgeBases, limit: McpLimit | None = None) -> MCPServer:
+    """An MCP server with the three tools over the door's knowledge bases (``limit``: over HTTP)."""
     server: MCPServer = MCPServer(name="rag-zh", instructions=INSTRUCTIONS, log_level="WARNING")
 
     def held(ctx: Context) -> AbstractContextManager[None]:
@@ -87,30 +83,30 @@ def build_mcp(catalog: Catalog, limit: McpLimit | None = None) -> MCPServer:
                              "comma-separated (default: default).")
     def search(ctx: Context, question: str, top_k: int = 5, knowledge_base: str | None = None) -> CallToolResult:
         try:
-            names = catalog.pick(knowledge_base)
+            names = bases.pick(knowledge_base)
             if not 1 <= top_k <= 100:
                 raise RagError(f"top_k must be between 1 and 100; got {top_k}")
             with held(ctx):
-                hits = [hit_to_json(h) for h in catalog.bases.search(question, names, k=top_k).hits]
+                hits = bases.search(question, names, k=top_k).hits
         except RagError as exc:
             return _error(exc)
-        return _text_result(search_text(hits), {"hits": hits})
+        return _text_result(search_text(hits), {"hits": [hit_to_json(h) for h in hits]})
 
     @server.tool(description="Answer a question from the articles: a short exact answer, the sentences that hold it "
                              "with [n] citations (article, section, paragraph, offsets), or a refusal when the "
                              "articles do not say. knowledge_base: one name or several, comma-separated.")
     def ask(ctx: Context, question: str, knowledge_base: str | None = None) -> CallToolResult:
         try:
-            names = catalog.pick(knowledge_base)
+            names = bases.pick(knowledge_base)
             with held(ctx):
-                answer = answer_to_json(catalog.bases.ask(question, names))
+                answer = bases.ask(question, names)
         except RagError as exc:
             return _error(exc)
-        return _text_result(ask_text(answer), answer)
+        return _text_result(ask_text(answer), answer_to_json(answer))
 
     @server.tool(description="The knowledge bases this server searches, with their article and chunk counts.")
     def list_knowledge_bases() -> CallToolResult:
-        bases = catalog.summaries()
-        return _text_result(json_text(bases), {"knowledge_bases": bases})
+        summaries = public_summaries(bases)
+        return _text_result(json_text(summaries), {"knowledge_bases": summaries})
 
     return server

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from rag.kb.knowledge_base import KnowledgeBase
+from rag.kb.bases import KnowledgeBases
 from rag.serialize import answer_to_json, hit_to_json
 
 
@@ -50,12 +50,12 @@ class AskRequest(BaseModel):
     knowledge_base: str | None = Field(default=None, description="its name (default: default)")
 
 
-def search(kb: KnowledgeBase, request: SearchRequest) -> list[dict[str, Any]]:
-    """The hits of ``rag search --json``."""
-    result = kb.search(request.question, k=request.count, mode=request.mode, articles=request.articles)
+def search(bases: KnowledgeBases, name: str, request: SearchRequest) -> list[dict[str, Any]]:
+    """The hits of ``rag search --json`` from knowledge base ``name``."""
+    result = bases.search(request.question, [name], k=request.count, mode=request.mode, articles=request.articles)
     return [hit_to_json(hit) for hit in result.hits]
 
 
-def ask(kb: KnowledgeBase, request: AskRequest) -> dict[str, Any]:
-    """The answer of ``rag ask --json`` (extractive)."""
-    return answer_to_json(kb.ask(request.question, history=request.history, articles=request.articles))
+def ask(bases: KnowledgeBases, name: str, request: AskRequest) -> dict[str, Any]:
+    """The answer of ``rag ask --json`` (extractive) from knowledge base ``name``."""
+    return answer_to_json(bases.ask(request.question, [name], history=request.history, articles=request.articles))

@@ -28,8 +28,12 @@ from rag.errors import (
     RagError,
     StoreError,
 )
-from rag.ingest.limits import one_line
+from rag.messages import message
 from rag.serialize import json_text
+from rag.text import one_line
+
+# The API's wire contracts (OpenAI's, Dify's) speak English; its own lines come from the catalogue in it.
+API_LANG = "en"
 
 MAX_MESSAGE_CHARS = 1000
 
@@ -77,6 +81,11 @@ def error_response(path: str, status: int, message: str, exc: RagError | None = 
     return Json({"error": message}, status_code=status)
 
 
+def api_message(key: str, **values: object) -> str:
+    """One of the API's own lines from the message catalogue (``rag.messages``), in the API's language, English."""
+    return message(key, API_LANG, **values)
+
+
 def validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
     """The first validation error as one line, and the field it is about.
 
@@ -86,7 +95,7 @@ def validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
     where = [str(p) for p in first.get("loc", ()) if p != "body"]
     if first.get("type") == "json_invalid":
         detail = str((first.get("ctx") or {}).get("error", "")) or "malformed"
-        return f"the body is not valid JSON ({detail}); send a JSON object", None
+        return api_message("api_not_json", detail=detail), None
     field = ".".join(where) or None
     return f"{field or 'the body'}: {first.get('msg', 'invalid request')}", (where[0] if where else None)
 
@@ -98,11 +107,11 @@ def unreadable_body_message(cause: object) -> str:
     'the body cannot be read as JSON: it is nested too deeply; send a JSON object of reasonable depth'
     """
     if isinstance(cause, UnicodeDecodeError):
-        what = f"byte {cause.start} is not UTF-8; send UTF-8 text"
+        what = api_message("api_not_utf8", byte=cause.start)
     elif isinstance(cause, RecursionError):
-        what = "it is nested too deeply; send a JSON object of reasonable depth"
+        what = api_message("api_too_deep")
     elif isinstance(cause, ValueError) and "digits" in str(cause):
-        what = "a number in it has more than 4,300 digits; send shorter numbers"
+        what = api_message("api_too_many_digits")
     else:
-        what = "send a JSON object"
-    return f"the body cannot be read as JSON: {what}"
+        what = api_message("api_send_json")
+    return api_message("api_unreadable_body", what=what)

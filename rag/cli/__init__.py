@@ -4,7 +4,8 @@
 eval), which hands ``rag eval`` to ``eval``; the progress bars (``progress``) and
 the printing live here, never in the library. What comes from articles and file
 names is printed through ``terminal`` (control characters shown as ``\\xNN``).
-May import every layer below it; nothing in the library imports it.
+Every command calls the door (``rag.kb.bases.KnowledgeBases``), never a pipeline stage
+(an import-linter contract); ``rag serve`` starts ``rag.server``. Nothing in the library imports it.
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ from typing import Any
 
 from rag.cli.terminal import json_line, terminal_line, terminal_text
 from rag.errors import RagError
-from rag.kb.knowledge_base import KnowledgeBase
+from rag.kb.bases import KnowledgeBases
+from rag.messages import message
 from rag.records import Answer
 from rag.serialize import answer_to_json, hit_to_json
 from rag.settings import Settings
@@ -27,26 +28,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     }.get(args.command)
     if handler is None:
         raise RagError(f"unknown command {args.command!r}; run `rag --help` for the commands")
-    if args.command in ("index", "status") or (args.command == "eval" and getattr(args, "file", None)):
-        settings = one_base(args, settings)
     return handler(args, settings)
 
 
-def one_base(args: argparse.Namespace, settings: Settings) -> Settings:
-    """The settings of the one knowledge base a command works on (``--kb NAME``, default ``default``)."""
-    from rag.kb.registry import find_base, settings_for
-
-    if len(settings.kb) != 1:
-        raise RagError(f"`rag {args.command}` works on one knowledge base at a time; give one --kb "
-                       f"(got {', '.join(settings.kb)})")
-    spec = find_base(settings, settings.kb[0])
-    if spec.origin != "default":
-        given = [flag for flag, value in (("--index-dir", getattr(args, "index_dir", None)),
-                                          ("a corpus folder", getattr(args, "corpus", None))) if value is not None]
-        if given:
-            raise RagError(f"knowledge base {spec.name!r} has its own folders ({spec.corpus_dir}, {spec.index_dir}): "
-                           f"drop {' and '.join(given)}, or leave out --kb")
-    return settings_for(settings, spec)
+def one_base(args: argparse.Namespace, bases: KnowledgeBases) -> str:
+    """The one knowledge base a command works on (``--kb NAME``, default ``default``), its folders checked."""
+    name = bases.single(bases.settings.kb, f"`rag {args.command}`")
+    bases.check_folders(name, getattr(args, "index_dir", None), getattr(args, "corpus", None))
+    return name
 
 
 def _dump(data: Any) -> None:
@@ -55,22 +44,22 @@ def _dump(data: Any) -> None:
 
 def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     """Build or update the index; with --watch, keep doing it when files change."""
-    kb = KnowledgeBase(settings)
-    code = _index_once(kb, args)
+    bases = KnowledgeBases(settings)
+    name = one_base(args, bases)
+    code = _index_once(bases, name, args)
     if args.watch:
-        from rag.ingest.watch import watch_corpus
-
-        print(f"watching {terminal_line(str(settings.corpus_dir))} for changes (Ctrl+C to stop)", flush=True)
-        watch_corpus(settings.corpus_dir, lambda: _index_once(kb, args),
-                     on_error=lambda exc: print(f"error: {terminal_line(str(exc))}", flush=True))
+        folder = bases.settings_of(name).corpus_dir
+        print(f"watching {terminal_line(str(folder))} for changes (Ctrl+C to stop)", flush=True)
+        bases.watch(name, lambda: _index_once(bases, name, args),
+                    on_error=lambda exc: print(f"error: {terminal_line(str(exc))}", flush=True))
     return code
 
 
-def _index_once(kb: KnowledgeBase, args: argparse.Namespace) -> int:
+def _index_once(bases: KnowledgeBases, name: str, args: argparse.Namespace) -> int:
     from rag.cli.progress import stage_bars
 
     with stage_bars({"embed": "embedding", "write": "writing"}) as progress:
-        report = kb.build(rebuild=args.rebuild, progress=None if args.json else progress)
+        report = bases.build(name, rebuild=args.rebuild, progress=None if args.json else progress)
     for line in report.warnings:
         print(f"warning: {terminal_line(line)}", file=sys.stderr)
     for line in report.errors:
@@ -97,7 +86,7 @@ def _index_once(kb: KnowledgeBase, args: argparse.Namespace) -> int:
         print(f"indexed {report.articles} articles into {report.chunks} chunks in {report.seconds:.1f}s: "
               f"embedded {report.embedded} texts, {report.from_cache} from cache"
               + (f"; {'; '.join(parts)}" if parts else ""))
-        print(f"index version {report.version} in {terminal_line(str(kb.settings.index_dir))}")
+        print(f"index version {report.version} in {terminal_line(str(bases.settings_of(name).index_dir))}")
         if report.store == "milvus":
             print(f"milvus: wrote {report.store_inserted} chunks, removed {report.store_deleted} old articles")
     # Skipped files are reported above, one line each, and the rest is indexed: that is a success (exit 0);
@@ -106,113 +95,97 @@ def _index_once(kb: KnowledgeBase, args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
-    """Print ranked chunks."""
+    """Print ranked chunks of the knowledge bases named (one or several: the door decides)."""
     if not args.question.strip():
         raise RagError("the question is empty; type some words to search for")
-    if len(settings.kb) == 1:
-        result = _one(settings).search(args.question, articles=args.articles)
-    else:
-        from rag.kb.several import KnowledgeBases
-
-        if args.articles:
-            raise RagError("--article works on one knowledge base at a time; give one --kb")
-        result = KnowledgeBases(settings).search(args.question, settings.kb)
+    result = KnowledgeBases(settings).search(args.question, settings.kb, articles=args.articles)
     if args.json:
         for hit in result.hits:
             _dump(hit_to_json(hit))
         return 0
     if not result.hits:
-        print("no matching passage")
+        print(message("no_passage", settings.lang))
     for hit in result.hits:
-        c = hit.chunk
-        paras = ",".join(str(p) for p in c.paragraphs)
-        where = f"{terminal_line(c.article)} · {terminal_line(c.section or c.title)} · ¶{paras}"
-        print(f"[{hit.rank}] {hit.score:.4f}  {where}")
-        print(f"    {terminal_line(c.text.replace(chr(10), ' '))}")
+        where = " · ".join(map(terminal_line, hit.chunk.location(settings.lang)))
+        print(f"[{hit.rank}] {hit.score:.4f}  {terminal_line(hit.chunk.article)} · {where}")
+        print(f"    {terminal_line(hit.chunk.text.replace(chr(10), ' '))}")
     return 0
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    """Print an answer with its citations."""
+    """Print an answer with its citations (a generative one as it streams, unless --json)."""
     if not args.question.strip():
         raise RagError("the question is empty; ask something about the articles")
-    if len(settings.kb) == 1:
-        kb = _one(settings)
-        answer = _generative_answer(kb, args) if args.generative else kb.ask(args.question, articles=args.articles)
-    else:
-        from rag.kb.several import KnowledgeBases
+    streamed = [False]
 
-        if args.generative:
-            raise RagError("--generative works on one knowledge base at a time; give one --kb")
-        answer = KnowledgeBases(settings).ask(args.question, settings.kb, articles=args.articles)
+    def show(text: str) -> None:
+        streamed[0] = True
+        sys.stdout.write(terminal_text(text))
+        sys.stdout.flush()
+
+    try:
+        answer = KnowledgeBases(settings).ask(args.question, settings.kb, articles=args.articles,
+                                              generative=args.generative, on_text=None if args.json else show)
+    finally:
+        if streamed[0]:  # end the streamed line, so what follows (citations or an error) starts on its own
+            print()
     if args.json:
         _dump(answer_to_json(answer))
         return 0
-    if answer.short_answer is not None:
-        print(f"答案：{terminal_line(answer.short_answer.text)} [{answer.short_answer.n}]\n")
-    if not args.generative:
-        print(terminal_text(answer.text))
-    if answer.refused:
-        if answer.hits:
-            print("\n可能相关的段落:")
-            for hit in answer.hits[:3]:
-                chunk = hit.chunk
-                paras = ",".join(map(str, chunk.paragraphs))
-                print(f"  - {terminal_line(chunk.title)} · {terminal_line(chunk.section)} · 第{paras}段: "
-                      f"{terminal_line(chunk.text[:60])}…")
-        return 0
-    print()
-    for c in answer.citations:
-        page = f" · 第{c.page}页" if c.page else ""
-        print(f"[{c.n}] {terminal_line(c.title)} · {terminal_line(c.section or '正文')} · 第{c.paragraph}段{page} "
-              f"({terminal_line(c.article)})")
-    if answer.uncited:
-        print("注意: 回答没有引用任何检索到的段落, 请核实。")
+    print_answer(answer, settings.lang, printed=args.generative)
     return 0
 
 
-def _one(settings: Settings) -> KnowledgeBase:
-    """The one knowledge base named by ``settings.kb``."""
-    from rag.kb.registry import find_base, settings_for
-
-    spec = find_base(settings, settings.kb[0])
-    return KnowledgeBase(settings_for(settings, spec), name=spec.name)
-
-
-def _generative_answer(kb: KnowledgeBase, args: argparse.Namespace) -> Answer:
-    """The endpoint's answer; without --json its text is printed as it streams (escaped: it quotes articles)."""
-    from rag.answer.generative import collect_stream
-
-    stream = kb.ask_generative(args.question, articles=args.articles)
-    if args.json:
-        return collect_stream(stream)
-    return collect_stream((terminal_text(item) if isinstance(item, str) else item for item in stream), sys.stdout)
+def print_answer(answer: Answer, lang: str, printed: bool = False) -> None:
+    """An answer as the terminal shows it: the short answer, the evidence (unless ``printed``), the sources."""
+    if answer.short_answer is not None:
+        print(terminal_line(message("short_answer_line", lang, text=answer.short_answer.text,
+                                    n=answer.short_answer.n)) + "\n")
+    if not printed:
+        print(terminal_text(answer.text))
+    if answer.refused:
+        if answer.hits:
+            print("\n" + message("maybe_related", lang))
+            for hit in answer.hits[:3]:
+                where = " · ".join(map(terminal_line, hit.chunk.location(lang)))
+                print(f"  - {where}: {terminal_line(hit.chunk.text[:60])}…")
+        return
+    print()
+    for c in answer.citations:
+        print(f"[{c.n}] {' · '.join(map(terminal_line, c.location(lang)))} ({terminal_line(c.article)})")
+    if answer.uncited:
+        print(message("uncited_warning", lang))
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     """Print what the index holds; a damaged index is also an error (exit 2) that names the fix."""
-    status = KnowledgeBase(settings).status()
+    bases = KnowledgeBases(settings)
+    status = bases.status(one_base(args, bases))
+    data = status.to_json()
     if args.json:
-        _dump(status)
+        _dump(data)
     else:
-        width = max(map(len, status), default=0)
-        for key, value in status.items():
+        width = max(map(len, data), default=0)
+        for key, value in data.items():
             print(f"{key:{width}} {terminal_line(str(value))}")
-    if status.get("health", "ok") != "ok":
-        raise RagError(str(status["health"]))
+    if not status.healthy:
+        raise RagError(status.health)
     return 0
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
-    """Evaluate a question set, or compare two runs (``rag eval``)."""
+    """Evaluate a question set, or compare two runs (``rag eval``); a question-set file runs on one knowledge base."""
     from rag.cli.eval import run_eval
 
+    if getattr(args, "file", None):
+        bases = KnowledgeBases(settings)
+        settings = bases.settings_of(one_base(args, bases))
     return run_eval(args, settings)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    """Start the browser chat."""
-    from rag.ui.server import serve
+    """Start the web server: the page and the API (``--api-only``: the API alone)."""
+    from rag.server import serve
 
     started = time.perf_counter()
     serve(settings, started=started, api_only=args.api_only)
@@ -221,36 +194,42 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_kb(args: argparse.Namespace, settings: Settings) -> int:
     """``rag kb create|list|delete``."""
-    from rag.kb.registry import create_base, delete_base, find_base, list_bases, settings_for, summary
-
+    bases = KnowledgeBases(settings)
     if args.kb_command == "create":
-        spec = create_base(settings, args.name)
+        spec = bases.create(args.name)
         print(f"created knowledge base {spec.name}: put its articles in {terminal_line(str(spec.corpus_dir))}, "
               f"then run `rag index --kb {spec.name}`")
         return 0
     if args.kb_command == "delete":
-        spec = find_base(settings, args.name)
-        if spec.origin == "created" and not args.yes:
-            if not sys.stdin.isatty():
-                raise RagError(f"deleting {spec.name} removes {spec.folder} with its articles and index: "
-                               "add --yes to confirm")
-            reply = input(f"delete knowledge base {spec.name} and its folder {spec.folder}? [y/N] ")
-            if reply.strip().lower() not in ("y", "yes"):
-                print("not deleted")
-                return 1
-        linked = spec.folder is not None and spec.folder.is_symlink()
-        delete_base(settings, args.name)
-        kept = ", a link: the folder it points to is left as it is" if linked else ""
-        print(f"deleted knowledge base {spec.name} ({terminal_line(str(spec.folder))}{kept})")
-        return 0
-    rows = [summary(settings_for(settings, spec), spec.name) for spec in list_bases(settings)]
-    for row in rows:
+        return _delete_base(args, bases)
+    for row in bases.summaries():
         if args.json:
-            _dump(row)
+            _dump(row.to_json())
         else:
-            built = row["built_at"] or "not built"
-            print(f"{row['name']:<16} {row['articles']:>5} articles {row['chunks']:>7} chunks  {built}  "
-                  f"{row['store']}  {terminal_line(str(row['corpus_dir']))}")
+            built = row.built_at or "not built"
+            print(f"{row.name:<16} {row.articles:>5} articles {row.chunks:>7} chunks  {built}  "
+                  f"{row.store}  {terminal_line(row.corpus_dir)}")
+    return 0
+
+
+def _delete_base(args: argparse.Namespace, bases: KnowledgeBases) -> int:
+    """``rag kb delete NAME``: asks first on a terminal (``--yes`` does not), refuses without one."""
+    spec = next((s for s in bases.specs() if s.name == args.name), None)
+    if spec is None:
+        bases.pick([args.name])  # the error that lists the names there are
+        return 2
+    if spec.origin == "created" and not args.yes:
+        if not sys.stdin.isatty():
+            raise RagError(f"deleting {spec.name} removes {spec.folder} with its articles and index: "
+                           "add --yes to confirm")
+        reply = input(f"delete knowledge base {spec.name} and its folder {spec.folder}? [y/N] ")
+        if reply.strip().lower() not in ("y", "yes"):
+            print("not deleted")
+            return 1
+    linked = spec.folder is not None and spec.folder.is_symlink()
+    bases.delete(args.name)
+    kept = ", a link: the folder it points to is left as it is" if linked else ""
+    print(f"deleted knowledge base {spec.name} ({terminal_line(str(spec.folder))}{kept})")
     return 0
 
 
@@ -258,13 +237,10 @@ def cmd_mcp(args: argparse.Namespace, settings: Settings) -> int:
     """Serve the MCP tools on stdio until the client closes it (stdout carries only the protocol)."""
     import anyio
 
-    from rag.api.catalog import Catalog
     from rag.api.mcp_stdio import serve_stdio
     from rag.api.mcp_tools import build_mcp
-    from rag.kb.several import KnowledgeBases
 
     bases = KnowledgeBases(settings)
-    for name in settings.kb:  # loaded before the first call, so it does not wait on the model
-        bases.get(name).reader()
-    anyio.run(serve_stdio, build_mcp(Catalog(bases)))
+    bases.load_models(settings.kb)  # before the first call, so it does not wait on the model
+    anyio.run(serve_stdio, build_mcp(bases))
     return 0

@@ -187,9 +187,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     _set_up_logging(args.verbose)
-    from rag.store.faults import arm_from_environment
+    from rag.kb import arm_fault_points
 
-    arm_from_environment()  # crash tests' RAG_FAULT_POINT, read once here: the build never reads it
+    arm_fault_points()  # crash tests' RAG_FAULT_POINT, read once here: the build never reads it
     try:
         check_text_arguments(args)
         settings = settings_from_args(args)

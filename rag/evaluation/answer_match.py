@@ -9,16 +9,14 @@ answer exists (issue 26); ``answer_passes`` falls back to containment without on
 
 from __future__ import annotations
 
-import unicodedata
-
-from rag.evaluation.cmrc_scorer import CMRC_PUNCTUATION, exact_match, f1_score
+from rag.evaluation.cmrc_scorer import exact_match, f1_score
 from rag.records import Answer
+from rag.text import scorer_text as normalize_text  # the containment rule (rag.text's family)
 from rag.text import strip_citation_markers
 
 # An answer longer than this is a miss for containment, whatever the settings allow: the
 # metric must not move with the knob it judges.
 MAX_ANSWER_CHARS = 200
-_EXTRA_PUNCT = frozenset(CMRC_PUNCTUATION)
 # A short answer passes when its official F1 against the gold reaches this (or it matches exactly).
 # DECISIONS.md's default, checked by hand on the shipped reader's 71 short answers to
 # questions/shenzhen-ai.jsonl and the answerable rows of questions/followups.jsonl: 「2025 年 10 月」
@@ -32,18 +30,6 @@ PASS_RULE = (f"a question with a short answer passes when the official F1 of the
              "without a short answer (reader off, generative) passes when its whole answer contains a gold answer "
              "(containment); an unanswerable question passes when refused; the answer a 👎 rejected, given again, "
              "fails")
-
-
-def normalize_text(text: str) -> str:
-    """Case-folded text without whitespace and punctuation, for containment and text matching.
-
-    >>> normalize_text("「战史演武」& 「争霸演武」")
-    '战史演武争霸演武'
-    """
-    return "".join(
-        ch for ch in text.casefold()
-        if not (ch.isspace() or unicodedata.category(ch).startswith("P") or ch in _EXTRA_PUNCT)
-    )
 
 
 def contains_answer(prediction: str, answers: tuple[str, ...] | list[str], max_chars: int = MAX_ANSWER_CHARS) -> bool:

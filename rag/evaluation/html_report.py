@@ -10,9 +10,15 @@ import math
 from html import escape
 
 from rag.evaluation.metrics import QuestionResult
-from rag.evaluation.report import EM_F1_NOTE, METRICS, PASS_NOTE, format_value, report_to_json
-from rag.evaluation.report_zh import EM_F1_NOTE_ZH, PASS_NOTE_ZH, VERDICTS_ZH, metric_label
+from rag.evaluation.report import METRICS, format_value, report_to_json
+from rag.evaluation.report_text import metric_label, notes, run_line, verdict_text
 from rag.evaluation.runner import EvalReport
+from rag.messages import message
+
+# The page's fixed words, each ``html_<key>`` in rag.messages.
+HTML_WORDS = ("title", "metric", "value", "count", "n", "questions", "failures_first", "id", "question", "gold",
+              "short", "answer", "contained", "verdict", "first_hit", "ms", "skipped", "settings", "versions",
+              "hit_curve", "latency", "unanswerable")
 
 _STYLE = """
 body{font-family:system-ui,"Noto Sans CJK SC","PingFang SC",sans-serif;margin:2em;color:#222;max-width:1200px}
@@ -93,28 +99,14 @@ def svg_histogram(values: list[float], title: str, bins: int = 20, width: int = 
 
 
 # The report page's own words: (English, Chinese).
-WORDS = {
-    "title": ("Evaluation of", "评测："), "metric": ("metric", "指标"), "value": ("value", "值"),
-    "count": ("count", "计数"), "n": ("n", "数"), "questions": ("Questions", "逐题结果"),
-    "failures_first": ("failures first", "失败在前"), "id": ("id", "编号"), "question": ("question", "问题"),
-    "gold": ("gold", "标准答案"), "short": ("short answer", "短答案"), "answer": ("answer", "回答"),
-    "contained": ("contains gold", "含标准答案"),
-    "verdict": ("verdict", "结果"), "first_hit": ("first hit", "首个命中"), "ms": ("ms", "毫秒"),
-    "skipped": ("Skipped rows", "跳过的行"), "settings": ("Settings", "设置"), "versions": ("Versions", "版本"),
-    "hit_curve": ("hit@k (k = 1 … depth)", "前 k 个片段命中率（k = 1 … 深度）"),
-    "latency": ("answer latency (ms)", "回答用时（毫秒）"), "unanswerable": ("(unanswerable)", "（无答案）"),
-}
-
-
 def _w(key: str, lang: str) -> str:
-    en, zh = WORDS[key]
-    return zh if lang == "zh" else en
+    return message(f"html_{key}", lang)
 
 
 def _question_row(r: QuestionResult, lang: str = "en") -> str:
-    answer = "（拒答）" if r.refused else r.prediction
+    answer = message("refused_cell", lang) if r.refused else r.prediction
     short = "–" if r.short_answer is None else r.short_answer
-    verdict = VERDICTS_ZH[r.verdict] if lang == "zh" else r.verdict
+    verdict = verdict_text(r.verdict, lang)
     contained = "–" if r.contained is None else "✓" if r.contained else "✗"
     cells = [
         _e(r.id), _e(r.question), _e(" | ".join(dict.fromkeys(r.gold_answers)) or ("—" if not r.unanswerable
@@ -134,7 +126,7 @@ def html_report(report: EvalReport, lang: str = "en") -> str:
     metric_rows = "".join(f'<tr><th>{_e(metric_label(key, label, lang))}</th>'
                           f'<td class="num">{_e(format_value(summary.get(key), kind))}</td></tr>'
                           for key, label, kind in METRICS)
-    count_rows = "".join(f'<tr><th>{_e(k)}</th><td class="num">{_e(v)}</td></tr>'
+    count_rows = "".join(f'<tr><th>{_e(message("count_" + k, lang))}</th><td class="num">{_e(v)}</td></tr>'
                          for k, v in summary["counts"].items())
     setting_rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in data["settings"].items())
     version_rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in data["versions"].items())
@@ -142,18 +134,14 @@ def html_report(report: EvalReport, lang: str = "en") -> str:
     question_rows = "".join(_question_row(r, lang) for r in ordered)
     charts = svg_line_chart(list(report.summary.hit_curve), _w("hit_curve", lang)) + svg_histogram(
         [r.total_ms for r in report.questions], _w("latency", lang))
-    w = {key: _e(_w(key, lang)) for key in WORDS}
-    summary_line = (f"{EM_F1_NOTE_ZH} {PASS_NOTE_ZH}" if lang == "zh" else f"{EM_F1_NOTE} {PASS_NOTE}")
+    w = {key: _e(_w(key, lang)) for key in HTML_WORDS}
+    summary_line = " ".join(notes(lang))
     problems = "".join(f"<li>{_e(p)}</li>" for p in qs["problems"])
     return f"""<!DOCTYPE html>
 <html lang="{"zh" if lang == "zh" else "en"}"><head><meta charset="utf-8"><title>{w["title"]} {_e(qs['name'])}</title>
 <style>{_STYLE}</style></head><body>
 <h1>{w["title"]} {_e(qs['name'])}</h1>
-<p class="small">{_e(qs['selected'])} of {_e(qs['questions_in_file'])} questions ({_e(qs['selection'])});
-mode {_e(report.settings.retrieval_mode)}, depth {_e(report.options.depth)}, answers from the top
-{_e(report.settings.top_k)}; encoder {_e(report.encoder)}; index {_e(report.index.articles)} articles,
-{_e(report.index.chunks)} chunks (mean {_e(f"{report.index.mean_chunk_chars:.0f}")} chars); started
-{_e(report.started_at)}.</p>
+<p class="small">{_e(run_line(report, lang))}</p>
 <p class="small">{_e(summary_line)}</p>
 <div class="charts"><table><tr><th>{w["metric"]}</th><th>{w["value"]}</th></tr>{metric_rows}</table>
 <div>{charts}</div><table><tr><th>{w["count"]}</th><th>{w["n"]}</th></tr>{count_rows}</table></div>

@@ -19,9 +19,9 @@ from dataclasses import asdict
 from typing import Any
 
 from rag.evaluation.answer_match import PASS_F1, PASS_RULE
-from rag.evaluation.datasets import MAX_PROBLEMS_SHOWN
 from rag.evaluation.metrics import MAX_ANSWER_CHARS, STANDARD_K, QuestionResult, Summary
-from rag.evaluation.report_zh import markdown_report_zh, metric_label
+from rag.evaluation.report_text import markdown_report as markdown_text
+from rag.evaluation.report_text import metric_label, notes
 from rag.evaluation.runner import EvalReport
 from rag.settings import Settings
 from rag.urls import mask_url
@@ -55,15 +55,9 @@ METRICS: tuple[tuple[str, str, str], ...] = (
     ("read_ms_p95", "reader p95 (ms)", "ms"),
 )
 # The one key whose meaning changed (issue 16): say it wherever the figures are shown.
-EM_F1_NOTE = ("EM and F1 score the short answers (predictions.json; the whole answer where there is no short "
-              "answer) since the reading model; before it they scored the whole answers, which "
-              "em_sentences/f1_sentences still do. Containment is on the whole answer.")
-# The one meaning that changed in issue 26: a question's pass/fail (report.json's "failed").
-PASS_NOTE = (f"Pass/fail (each question's \"failed\", summary.pass_rate, --fail-under pass_rate=…) judges the short "
-             f"answer where there is one: official F1 against the gold ≥ {PASS_F1} or EM passes, a refusal of an "
-             "answerable question fails; without a short answer (reader off, generative) the whole answer must "
-             "contain the gold. Before issue 26 containment judged every answer; it stays a column and a metric "
-             "of its own.")
+# What the reports say of EM/F1 (issue 16) and of the pass rule (issue 26), in English (rag.messages holds both).
+EM_F1_NOTE, PASS_NOTE = notes("en")
+
 
 def format_value(value: Any, kind: str) -> str:
     """A metric as printed in tables: fractions with 3 decimals, ms with 1, "–" when undefined.
@@ -78,6 +72,14 @@ def format_value(value: Any, kind: str) -> str:
     if kind == "chars":
         return f"{value:.0f}"
     return f"{value:.1f}"
+
+
+def metric_value(summary: Summary, key: str) -> float | None:
+    """One metric of the summary by its report.json key (``hit@5``, ``mrr@10``, ``em``, …); None when undefined."""
+    if key.startswith("hit@"):
+        return summary.hit_at.get(int(key[4:]))
+    value = summary.mrr_at_10 if key == "mrr@10" else getattr(summary, key, None)
+    return None if value is None else float(value)
 
 
 def summary_to_json(summary: Summary) -> dict[str, Any]:
@@ -191,59 +193,11 @@ def gold_squad(report: EvalReport) -> dict[str, Any]:
 
 
 def markdown_report(report: EvalReport, lang: str = "en") -> str:
-    """report.md in ``lang`` (en, zh): what ran, the summary table, counts and skipped rows."""
-    data = report_to_json(report)
-    summary, counts, qs = data["summary"], data["summary"]["counts"], data["question_set"]
-    if lang == "zh":
-        rows = [f"| {metric_label(key, label, lang)} | {format_value(summary.get(key), kind)} |"
-                for key, label, kind in METRICS]
-        return markdown_report_zh(report, data, rows, MAX_ANSWER_CHARS)
-    s = report.settings
-    lines = [
-        f"# Evaluation of {qs['name']}",
-        "",
-        f"- questions: {qs['selected']} of {qs['questions_in_file']} ({qs['selection']}); "
-        f"{qs['skipped_rows']} malformed rows skipped",
-        f"- retrieval: {s.retrieval_mode}, depth {report.options.depth}, answers from the top {s.top_k}; "
-        f"chunks of {s.chunk_size} chars, overlap {s.chunk_overlap}",
-        f"- index: {report.index.articles} articles, {report.index.chunks} chunks "
-        f"(mean {report.index.mean_chunk_chars:.0f} chars, {report.index.chunks_per_article:.1f} per article); "
-        f"{'up to date, nothing embedded' if report.index.up_to_date else f'{report.index.embedded} texts embedded'}; "
-        f"store {report.index.store}",
-        *([f"- held out: {len(qs['held_out'])} articles kept out of every search (an article filter: their text "
-             "still counts in BM25 statistics); their questions count as unanswerable"] if qs["held_out"] else []),
-        f"- encoder: {report.encoder}; rag {report.versions.get('rag', '?')}, "
-        f"python {report.versions.get('python', '?')}; started {report.started_at}",
-        f"- time: {report.timings.get('questions', 0):.1f}s for the questions, "
-        f"{report.timings.get('total', 0):.1f}s in all",
-        "",
-        "| metric | value |",
-        "| --- | ---: |",
-    ]
-    lines += [f"| {label} | {format_value(summary.get(key), kind)} |" for key, label, kind in METRICS]
-    lines += [
-        "",
-        f"Counts: {counts['questions']} questions ({counts['answerable']} answerable, "
-        f"{counts['unanswerable']} unanswerable); hit@k over {counts['retrieval_graded']}, EM/F1/containment "
-        f"over {counts['answer_graded']}; {counts['refused']} refusals ({counts['false_refusals']} false); "
-        f"{counts['too_long']} answers over {MAX_ANSWER_CHARS} chars (misses); "
-        f"{counts['answers_relocated']} gold answers matched at their nearest occurrence because the given "
-        f"offset did not reproduce the text; {counts['answers_unlocatable']} not found in their passage.",
-        "",
-        "EM and F1 follow the official CMRC 2018 scorer; check them with "
-        "`python cmrc2018_evaluate.py --dataset_file gold.json --prediction_file predictions.json` "
-        "(it prints them times 100).",
-        "",
-        EM_F1_NOTE,
-        "",
-        PASS_NOTE,
-    ]
-    if qs["problems"]:
-        lines += ["", "## Skipped rows", ""]
-        lines += [f"- {p}" for p in qs["problems"][:MAX_PROBLEMS_SHOWN]]
-        if len(qs["problems"]) > MAX_PROBLEMS_SHOWN:
-            lines.append(f"- … and {len(qs['problems']) - MAX_PROBLEMS_SHOWN} more (see report.json)")
-    return "\n".join(lines) + "\n"
+    """report.md in ``lang`` (en, zh): what ran, the summary table, counts and skipped rows (``report_text``)."""
+    rows = [f"| {metric_label(key, label, lang)} | {format_value(metric_value(report.summary, key), kind)} |"
+            for key, label, kind in METRICS]
+    counts = asdict(report.summary.counts)
+    return markdown_text(report, rows, counts, MAX_ANSWER_CHARS, lang)
 
 
 def _round(value: float | None, digits: int = 4) -> float | None:

@@ -147,17 +147,22 @@ def run_evaluation(
     options: EvalOptions | None = None,
     build_progress: Progress | None = None,
     encoder: Encoder | None = None,
+    base: KnowledgeBase | None = None,
 ) -> EvalReport:
     """Ask every question of the set and score it; ``progress(done, total)`` after each question.
 
     ``build_progress(stage, done, total)`` follows the evaluation index build, if one is needed.
-    ``encoder``: an already loaded encoder to share (the browser's), else one is loaded.
+    ``encoder``: an already loaded encoder to share, else one is loaded; ``base``: an open knowledge
+    base (the door's) whose encoder is shared, and which answers itself when the run uses its own index.
     """
     options = options or EvalOptions()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     t_start = time.perf_counter()
     run_settings = evaluation_settings(settings, question_set, options)
-    kb = KnowledgeBase(run_settings, encoder)
+    if base is not None and run_settings == base.settings:
+        kb = base
+    else:
+        kb = KnowledgeBase(run_settings, base.encoder() if base is not None else encoder)
     question_set = askable(kb, question_set)
 
     t0 = time.perf_counter()

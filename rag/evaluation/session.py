@@ -24,6 +24,7 @@ from rag.store.build import Progress
 
 if TYPE_CHECKING:
     from rag.embed.encoder import Encoder
+    from rag.kb.knowledge_base import KnowledgeBase
 
 
 @dataclass(frozen=True)
@@ -92,18 +93,20 @@ def evaluate(
     build_progress: Progress | None = None,
     encoder: Encoder | None = None,
     lang: str | None = None,
+    base: KnowledgeBase | None = None,
 ) -> EvalRun:
     """Choose the questions, run them and write the reports into ``out_dir`` (default: a new run folder).
 
     ``progress(done, total)`` follows the questions and ``build_progress(stage, done, total)``
-    the evaluation index build; ``encoder`` is an already loaded one to share; ``lang`` the language
+    the evaluation index build; ``encoder`` is an already loaded one to share (``base``: an open knowledge
+    base, the door's, to share and answer with; ``settings`` are then its own); ``lang`` the language
     of report.md and report.html (default ``settings.lang``; the browser passes its page's).
     """
     if out_dir is not None:
         check_output_folder(out_dir)
     chosen = choose_questions(question_set, selection)
     report = run_evaluation(settings, chosen, progress=progress, options=options, build_progress=build_progress,
-                            encoder=encoder)
+                            encoder=encoder, base=base)
     folder = out_dir or new_run_folder(settings.eval_root, Path(chosen.name).stem, settings.retrieval_mode)
     try:
         files = write_reports(report, folder, lang or settings.lang)

@@ -12,8 +12,10 @@ def decode_bytes(data: bytes, name: str) -> tuple[str, str]:
     decides (Big5 bytes often decode without error as garbled GB18030, so a
     decode error is not a detector).
 
-    >>> decode_bytes("深圳".encode("gb18030"), "a.txt")[0]
-    '深圳'
+    >>> decode_bytes("深圳人工智能核心产业营收约两千二百亿元。".encode("gb18030"), "a.txt")
+    ('深圳人工智能核心产业营收约两千二百亿元。', 'gb18030')
+
+    (Two characters alone are too few for a detector: 「深圳」 in GB18030 reads as Big5 too.)
     """
     for bom, encoding in ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16-le"),
                           (b"\xfe\xff", "utf-16-be")):

@@ -9,14 +9,13 @@ the rest of the corpus is indexed either way.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rag.errors import ArticleError
+from rag.text import one_line as one_line  # (kept here for the extractors)
 
 MB = 1024 * 1024
-_LINE_BREAKS = re.compile(r"\s*[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]\s*")
 
 # A .docx is a zip. Its member list states every member's uncompressed size, so
 # a bomb is refused before one byte is inflated: python-docx (a DOM over the
@@ -54,16 +53,6 @@ def too_much_text(name: str, max_chars: int, count: int | None = None) -> Articl
     amount = f"{count:,} characters is" if count is not None else "its text is"
     return ArticleError(f"{name}: {amount} over the limit of {max_chars:,} (setting max_extracted_chars); "
                         "split the document")
-
-
-def one_line(text: str, limit: int = 400) -> str:
-    r"""``text`` with each line break (and the spaces around it) as one space, cut to ``limit`` characters.
-
-    >>> one_line("bad file:\n  line 2 of  the error")
-    'bad file: line 2 of  the error'
-    """
-    flat = _LINE_BREAKS.sub(" ", text)
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 @contextmanager

@@ -11,15 +11,16 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from rag.answer.extractive import AnswerParams, extractive_answer
 from rag.answer.followup import followup_query
 from rag.answer.overview import articles_in_scope, is_overview_question, overview_answer
 from rag.errors import IndexMissingError, ModelError, QuestionError
+from rag.kb.status import AnswerStatus, IndexStatus
 from rag.records import Answer, Article
 from rag.search.searcher import Searcher, SearchResult
 from rag.settings import Settings
@@ -42,21 +43,29 @@ class Retrieved:
 
     query: str
     result: SearchResult
+    knowledge_bases: tuple[str, ...] = ("default",)  # the knowledge bases asked (rag.kb.bases stamps them)
+
+    @property
+    def names_bases(self) -> bool:
+        """True when its hits should name their knowledge base (``Answer.names_bases``'s rule)."""
+        return self.knowledge_bases != ("default",)
 
 
 class KnowledgeBase:
     """Articles indexed in one index folder, searched and answered with one encoder."""
 
     def __init__(self, settings: Settings, encoder: Encoder | None = None, name: str = "default",
-                 reader: Reader | None = None):
+                 reader: Reader | None = None, load_reader: Callable[[Settings], Reader | None] | None = None):
         """``encoder``, ``reader``: already loaded ones to share (the encoder must match the settings).
 
-        ``name``: the knowledge base's name (``rag.kb.registry``), carried by its hits and citations.
+        ``name``: the knowledge base's name (``rag.kb.registry``), carried by its hits and citations;
+        ``load_reader``: how to get the reading model on first use (the door shares one between bases).
         """
         self.settings = settings
         self.name = name
         self._encoder: Encoder | None = encoder
         self._reader: Reader | None = reader
+        self._load_reader = load_reader
         self._searcher: Searcher | None = None
         self._lock = threading.RLock()
         # One pool for every index version: a question still running on the
@@ -82,6 +91,8 @@ class KnowledgeBase:
         if not self.settings.short_answers:
             return None
         with self._lock:
+            if self._reader is None and self._load_reader is not None:
+                self._reader = self._load_reader(self.settings)
             if self._reader is None:
                 from rag.answer.reader import Reader
 
@@ -222,7 +233,11 @@ class KnowledgeBase:
                 yield step
 
     def status(self) -> dict[str, Any]:
-        """What the index holds: version, model, counts, build time, health, store.
+        """``index_status()`` as ``rag status --json`` prints it (the Python API's dict, keys only grow)."""
+        return self.index_status().to_json()
+
+    def index_status(self) -> IndexStatus:
+        """What the index holds: version, model, counts, build time, health, store, the answer settings.
 
         ``health`` is "ok", or what is damaged in the current version and the fix
         (the checks loading makes: file sizes, checksums, counts). A manifest or
@@ -232,29 +247,23 @@ class KnowledgeBase:
         if m is None:
             raise IndexMissingError(f"no index in {self.settings.index_dir}: run `rag index` first")
         health = verify_current(self.settings.index_dir)
-        store: dict[str, Any] = {"store": self.settings.store}
+        details: dict[str, Any] = {}
         if self.settings.store == "milvus":
             from rag.store.milvus.store import collection_status
 
-            store.update(collection_status(self.settings))
-        return {
-            "index_dir": str(self.settings.index_dir),
-            "version": m.version,
-            "built_at": m.created_at,
-            "model": m.model.name,
-            "encoder": m.model.identity,
-            "dimension": m.model.dimension,
-            "chunking": dict(m.chunking),
-            "dense_index": m.dense.kind,
-            "articles": m.counts.articles,
-            "chunks": m.counts.chunks,
-            "sentences": m.counts.sentences,
-            "health": health,
-            **store,
-            **self.answer_status(),
-        }
+            details = collection_status(self.settings)
+        return IndexStatus(
+            index_dir=str(self.settings.index_dir), version=m.version, built_at=m.created_at, model=m.model.name,
+            encoder=m.model.identity, dimension=m.model.dimension, chunking=dict(m.chunking),
+            dense_index=m.dense.kind, articles=m.counts.articles, chunks=m.counts.chunks,
+            sentences=m.counts.sentences, health=health, store=self.settings.store, answers=self.answers(),
+            models_dir=str(self.settings.models_dir), store_details=details)
 
     def answer_status(self) -> dict[str, Any]:
+        """``answers()`` as a dict (the keys ``rag status`` shows)."""
+        return asdict(self.answers())
+
+    def answers(self) -> AnswerStatus:
         """The answer settings ``status`` shows, with the reading model's identity (the hash of its weights).
 
         A reading model that cannot be loaded is shown with the error's fix instead
@@ -269,10 +278,8 @@ class KnowledgeBase:
             except ModelError as exc:
                 reader = f"unavailable: {exc}"
         s = self.settings
-        return {"answer_mode": s.answer_mode, "short_answers": s.short_answers, "reader": reader,
-                "reader_chunks": s.reader_chunks, "refusal_threshold": s.refusal_threshold,
-                "reader_refusal_threshold": s.reader_refusal_threshold, "reader_null_weight": s.reader_null_weight,
-                "reader_mismatch_weight": s.reader_mismatch_weight}
+        return AnswerStatus(s.answer_mode, s.short_answers, reader, s.reader_chunks, s.refusal_threshold,
+                            s.reader_refusal_threshold, s.reader_null_weight, s.reader_mismatch_weight)
 
 
 def check_articles(version: IndexVersion, articles: list[str] | None) -> None:

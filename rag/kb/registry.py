@@ -17,7 +17,7 @@ import shutil
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,6 +25,7 @@ from rag import filelock
 from rag.errors import KnowledgeBaseError, RagError, SettingsError
 from rag.files import write_atomically
 from rag.kb.folders import Folder, check_folders, resolved
+from rag.kb.status import BaseSummary
 from rag.settings import Settings, settings_with
 from rag.store.format import BUILD_LOCK
 from rag.store.versions import read_manifest
@@ -114,22 +115,20 @@ def settings_for(settings: Settings, spec: KnowledgeBaseSpec) -> Settings:
     return own.replace(**changes)
 
 
-def summary(settings: Settings, name: str) -> dict[str, Any]:
+def summary(settings: Settings, name: str) -> BaseSummary:
     """What ``rag kb list`` shows of one knowledge base (``settings``: its own), read from its manifest alone.
 
-    Keys: name, corpus_dir, index_dir, articles, chunks, built_at, store (and
-    ``error`` when the manifest cannot be read).
+    ``error`` says why the manifest cannot be read, when it cannot.
     """
-    row: dict[str, Any] = {"name": name, "corpus_dir": str(settings.corpus_dir), "index_dir": str(settings.index_dir),
-                           "articles": 0, "chunks": 0, "built_at": None, "store": settings.store}
+    row = BaseSummary(name, str(settings.corpus_dir), str(settings.index_dir), store=settings.store)
     try:
         manifest = read_manifest(settings.index_dir)
     except RagError as exc:
-        row["error"] = str(exc)
+        return replace(row, error=str(exc))
+    if manifest is None:
         return row
-    if manifest is not None:
-        row.update(articles=manifest.counts.articles, chunks=manifest.counts.chunks, built_at=manifest.created_at)
-    return row
+    return replace(row, articles=manifest.counts.articles, chunks=manifest.counts.chunks,
+                   built_at=manifest.created_at)
 
 
 def create_base(settings: Settings, name: str) -> KnowledgeBaseSpec:

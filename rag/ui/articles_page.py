@@ -25,11 +25,12 @@ from rag.ui.articles_tab import (
     upload_and_index,
 )
 from rag.ui.kb_page import ask_delete_kb, cancel_delete_kb, in_base, show_base
+from rag.ui.texts import page_message
 
 if TYPE_CHECKING:
     import gradio as gr
 
-    from rag.ui.app import ChatApp
+    from rag.kb.bases import KnowledgeBases
 
 
 @dataclass
@@ -77,7 +78,7 @@ def articles_tab(tr: gr.I18n) -> ArticlesTab:
         kb_cancel_btn = gr.Button(tr("cancel"), elem_id="kb-cancel-delete")
     notice = gr.Markdown("", elem_id="articles-status")
     progress = gr.HTML("", elem_id="build-progress")
-    table = gr.Dataframe(value=[], headers=ARTICLE_COLUMNS, interactive=False, wrap=True,
+    table = gr.Dataframe(value=[], headers=[page_message(key) for key in ARTICLE_COLUMNS], interactive=False, wrap=True,
                          elem_id="articles-table", label=tr("articles_table"))
     with gr.Row(equal_height=False):
         with gr.Column():
@@ -104,7 +105,7 @@ def articles_tab(tr: gr.I18n) -> ArticlesTab:
                        kb_confirm_row, kb_really_delete_btn, kb_cancel_btn)
 
 
-def connect_articles(app: ChatApp, a: ArticlesTab, status_line: gr.Markdown, article_filter: gr.Dropdown,
+def connect_articles(bases: KnowledgeBases, a: ArticlesTab, status_line: gr.Markdown, article_filter: gr.Dropdown,
                      follow: Callable[[Any], Any] | None = None) -> None:
     """Upload-and-index, replace or keep, delete-and-reindex after asking, rebuild: in the chosen knowledge base.
 
@@ -117,16 +118,16 @@ def connect_articles(app: ChatApp, a: ArticlesTab, status_line: gr.Markdown, art
     hidden: dict[str, Any] = {"show_progress": "hidden"}  # the progress is drawn once, in #build-progress
 
     def on_upload(files: Any, kb: Any) -> Any:
-        yield from in_base(app, kb, lambda base: upload_and_index(base, files))
+        yield from in_base(bases, kb, lambda name: upload_and_index(bases, name, files))
 
     def on_replace(pending: Any, kb: Any) -> Any:
-        yield from in_base(app, kb, lambda base: confirm_replace(base, pending))
+        yield from in_base(bases, kb, lambda name: confirm_replace(bases, name, pending))
 
     def on_delete(path: str | None, kb: Any) -> Any:
-        yield from in_base(app, kb, lambda base: remove_article(base, path))
+        yield from in_base(bases, kb, lambda name: remove_article(bases, name, path))
 
     def on_rebuild(full: bool, kb: Any) -> Any:
-        yield from in_base(app, kb, lambda base: rebuild(base, full))
+        yield from in_base(bases, kb, lambda name: rebuild(bases, name, full))
 
     changes = [
         a.upload.upload(on_upload, inputs=[a.upload, a.kb_choice], outputs=outputs, **hidden),
@@ -142,6 +143,6 @@ def connect_articles(app: ChatApp, a: ArticlesTab, status_line: gr.Markdown, art
     a.really_delete_btn.click(lambda: gr.update(visible=False), outputs=[a.confirm_delete_row], **hidden)
     a.cancel_delete_btn.click(cancel_delete, outputs=[a.notice, a.confirm_delete_row], **hidden)
     # Another knowledge base chosen: its table and delete list (a pending replacement is forgotten).
-    a.kb_choice.change(lambda kb: show_base(app, kb), inputs=[a.kb_choice], outputs=outputs, **hidden)
+    a.kb_choice.change(lambda kb: show_base(bases, kb), inputs=[a.kb_choice], outputs=outputs, **hidden)
     a.kb_delete_btn.click(ask_delete_kb, inputs=[a.kb_choice], outputs=[a.notice, a.kb_confirm_row], **hidden)
     a.kb_cancel_btn.click(cancel_delete_kb, outputs=[a.notice, a.kb_confirm_row], **hidden)

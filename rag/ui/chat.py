@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rag.errors import RagError
-from rag.kb.feedback import feedback_record, save_feedback
 from rag.kb.knowledge_base import Retrieved
 from rag.kb.registry import DEFAULT
+from rag.messages import message
 from rag.records import Answer
 from rag.serialize import json_text
 from rag.settings import RETRIEVAL_MODES
@@ -30,7 +30,7 @@ from rag.ui.toasts import info_toast, warning_toast
 if TYPE_CHECKING:
     import gradio as gr
 
-    from rag.ui.app import ChatApp
+    from rag.kb.bases import KnowledgeBases
 
 log = logging.getLogger(__name__)
 
@@ -56,51 +56,46 @@ def chosen_bases(bases: Any) -> list[str]:
     return list(dict.fromkeys(n.strip() for n in names if n.strip())) or [DEFAULT]
 
 
-def several(turn: Turn) -> bool:
-    """True when the turn was asked of several knowledge bases (its source cards then name theirs)."""
-    return len(turn.bases) > 1
-
-
-def respond(app: ChatApp, question: str, messages: list[dict[str, Any]], turns: list[Turn], mode: str,
+def respond(bases: KnowledgeBases, question: str, messages: list[dict[str, Any]], turns: list[Turn], mode: str,
             k: float, answer_mode: str, articles: list[str] | None,
-            bases: list[str] | None = None) -> Iterator[tuple[Any, ...]]:
+            chosen: list[str] | None = None) -> Iterator[tuple[Any, ...]]:
     """Answer a question of the chosen knowledge bases: sources when retrieval ends, then the answer.
 
-    Generative answers come token by token. The article filter applies when one knowledge base is chosen.
+    Generative answers come token by token. What one and several knowledge bases mean (the article
+    filter applies to one) is the door's: the filter is passed when the scope says it applies.
     """
     import gradio as gr
 
+    lang = request_lang(bases.settings.lang)
     question = (question or "").strip()
     if not question:
-        warning_toast("请输入问题。")
+        warning_toast(message("type_a_question", lang))
         yield messages, turns, gr.skip(), "", gr.skip(), gr.skip()
         return
     sources_tab = gr.Tabs(selected="sources")  # a new question shows its sources, whatever tab was open
     # What the page offers is checked here too: a request may come from elsewhere than the page.
     if mode not in RETRIEVAL_MODES:
-        mode = app.settings.retrieval_mode
-    passages = passages_asked(k, app.settings.top_k)
-    names = chosen_bases(bases)
-    chosen = ([articles] if isinstance(articles, str) else [str(a) for a in articles or []]) if len(names) == 1 else []
+        mode = bases.settings.retrieval_mode
+    passages = passages_asked(k, bases.settings.top_k)
+    names = chosen_bases(chosen)
+    filtered = [articles] if isinstance(articles, str) else [str(a) for a in articles or []]
     number = len(turns)
     # Answered turns only: a question refused (too long, say) must not refuse every later one as history.
     history = [t.question for t in turns if t.answer is not None]
     messages = [*messages, {"role": "user", "content": view.esc_markdown(question)},
-                {"role": "assistant", "content": "正在检索…"}]
-    turn = Turn(question, None, articles=chosen, bases=names)
+                {"role": "assistant", "content": message("searching", lang)}]
+    turn = Turn(question, None, bases=names)
     turns = [*turns, turn]
-    yield messages, turns, view.render_searching(question), "", "", sources_tab
-    streamed, lang = "", request_lang(app.settings.lang)
+    yield messages, turns, view.render_searching(question, lang), "", "", sources_tab
+    streamed = ""
     try:
+        scope = bases.scope(names)
+        turn.articles = filtered if scope.filterable else []
         generative = answer_mode == "generative"
-        steps = (app.base(names[0]).answer_steps(question, history, passages, mode, chosen, generative)
-                 if len(names) == 1 else app.bases.answer_steps(question, names, history, passages, None, generative))
-        for step in steps:
+        for step in bases.answer_steps(question, names, history, passages, mode, turn.articles, generative):
             if isinstance(step, Retrieved):
-                messages[-1] = {"role": "assistant", "content": "正在生成回答…"}
-                yield messages, turns, view.render_retrieved(number, question, step.query, step.result.hits,
-                                                            several(turn), lang), \
-                    "", "", gr.skip()
+                messages[-1] = {"role": "assistant", "content": message("answering", lang)}
+                yield messages, turns, view.render_retrieved(number, question, step, lang), "", "", gr.skip()
             elif isinstance(step, str):
                 streamed += step
                 messages[-1] = {"role": "assistant", "content": view.streaming_text(streamed)}
@@ -108,20 +103,23 @@ def respond(app: ChatApp, question: str, messages: list[dict[str, Any]], turns: 
             else:
                 turn.answer = step
                 messages[-1] = {"role": "assistant", "content": view.chat_text(number, step, lang)}
-                yield messages, turns, view.render_sources(number, step, several(turn), lang), "", \
-                    view.answer_markdown(step), gr.skip()
+                yield messages, turns, view.render_sources(number, step, lang), "", \
+                    view.answer_markdown(step, lang), gr.skip()
     except RagError as exc:  # a question over max_question_chars, an unknown article, an endpoint down
-        message = str(exc)
-        warning_toast(message)
-        messages[-1] = {"role": "assistant", "content": "⚠ " + view.esc_markdown(message)}
-        yield messages, turns, view.render_error(message), "", "", gr.skip()
+        yield _failed(messages, turns, str(exc))
     except Exception as exc:
         # Not an error the user caused: logged with its traceback here, a short message there.
         log.exception("answering %r failed", question)
-        message = f"内部错误：{type(exc).__name__}: {exc}"
-        warning_toast(message)
-        messages[-1] = {"role": "assistant", "content": "⚠ " + view.esc_markdown(message)}
-        yield messages, turns, view.render_error(message), "", "", gr.skip()
+        yield _failed(messages, turns, message("internal_error", lang, detail=f"{type(exc).__name__}: {exc}"))
+
+
+def _failed(messages: list[dict[str, Any]], turns: list[Turn], text: str) -> tuple[Any, ...]:
+    """What the page shows of a question that failed: a toast, the message in the chat and the sources panel."""
+    import gradio as gr
+
+    warning_toast(text)
+    messages[-1] = {"role": "assistant", "content": "⚠ " + view.esc_markdown(text)}
+    return messages, turns, view.render_error(text), "", "", gr.skip()
 
 
 TOP_K_RANGE = (1, 20)  # the page's slider
@@ -152,7 +150,7 @@ def _turn_at(turns: list[Turn], index: Any) -> tuple[int, Turn] | None:
     return None
 
 
-def rate(app: ChatApp, turns: list[Turn], evt: gr.LikeData) -> None:
+def rate(bases: KnowledgeBases, turns: list[Turn], evt: gr.LikeData) -> None:
     """Store a 👍/👎 as a question-set row beside the index (a second click replaces it)."""
     found = _turn_at(turns, evt.index)
     if found is None or found[1].answer is None:
@@ -160,27 +158,21 @@ def rate(app: ChatApp, turns: list[Turn], evt: gr.LikeData) -> None:
     turn = found[1]
     assert turn.answer is not None
     liked = evt.liked
-    record = None
-    if liked is True or liked == "Like":
-        record = feedback_record(turn.id, turn.answer, "up", turn.articles)
-    elif liked is False or liked == "Dislike":
-        record = feedback_record(turn.id, turn.answer, "down", turn.articles)
-    # A rating belongs to the knowledge base that answered (its 评测 tab offers it), never to another's.
-    answered = [c.knowledge_base for c in turn.answer.citations] + [h.knowledge_base for h in turn.answer.hits]
+    rating = "up" if liked is True or liked == "Like" else "down" if liked is False or liked == "Dislike" else None
+    lang = request_lang(bases.settings.lang)
     try:
-        path = save_feedback(app.base((answered or turn.bases)[0]).settings, record, turn.id)
+        path = bases.rate(turn.answer, turn.id, rating, turn.articles, turn.bases)
     except RagError as exc:  # the knowledge base was deleted since
-        warning_toast(f"评价没有保存：{exc}")
+        warning_toast(message("rating_not_saved", lang, detail=str(exc)))
         return
     except OSError as exc:
-        warning_toast(f"评价没有保存：{exc.strerror or exc}")
+        warning_toast(message("rating_not_saved", lang, detail=exc.strerror or str(exc)))
         return
-    if record is None:
-        info_toast("已撤销评价。")
+    if rating is None:
+        info_toast(message("rating_withdrawn", lang))
     else:
         # The file name only: the server's folders are none of a remote user's business.
-        info_toast(f"已记录评价「{'有用' if record['rating'] == 'up' else '没用'}」（索引文件夹中的 {path.name}，"
-                   "可在「评测」页重新评测）")
+        info_toast(message("rating_saved_up" if rating == "up" else "rating_saved_down", lang, file=path.name))
 
 
 def show_turn(turns: list[Turn], evt: gr.SelectData) -> tuple[str, str]:
@@ -192,10 +184,11 @@ def show_turn(turns: list[Turn], evt: gr.SelectData) -> tuple[str, str]:
         return gr.skip(), gr.skip()
     number, turn = found
     assert turn.answer is not None
-    return view.render_sources(number, turn.answer, several(turn), request_lang()), view.answer_markdown(turn.answer)
+    lang = request_lang()
+    return view.render_sources(number, turn.answer, lang), view.answer_markdown(turn.answer, lang)
 
 
-def open_citation(app: ChatApp, turns: list[Turn], evt: gr.EventData) -> tuple[Any, ...]:
+def open_citation(bases: KnowledgeBases, turns: list[Turn], evt: gr.EventData) -> tuple[Any, ...]:
     """Open the whole article at a cited paragraph (``<turn>-c<n>``) or a retrieved passage (``<turn>-h<rank>``)."""
     import gradio as gr
 
@@ -210,22 +203,23 @@ def open_citation(app: ChatApp, turns: list[Turn], evt: gr.EventData) -> tuple[A
     path, focus, expected = _focus_of(answer, kind, n)
     if path is None or focus is None:
         return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-    html = _article_view(app, path, focus, expected, _base_of(answer, kind, n))
-    return (html, gr.Tabs(selected="viewer"),
-            view.render_sources(number, answer, several(turns[number]), request_lang(app.settings.lang)),
-            view.answer_markdown(answer))
+    lang = request_lang(bases.settings.lang)
+    html = _article_view(bases, path, focus, expected, _base_of(answer, kind, n), lang)
+    return (html, gr.Tabs(selected="viewer"), view.render_sources(number, answer, lang),
+            view.answer_markdown(answer, lang))
 
 
-def _article_view(app: ChatApp, path: str, focus: view.Focus, expected: str, base: str = DEFAULT) -> str:
+def _article_view(bases: KnowledgeBases, path: str, focus: view.Focus, expected: str, base: str = DEFAULT,
+                  lang: str = "zh") -> str:
     """The article view at ``focus`` (an article of knowledge base ``base``), or a message when it is gone."""
     try:
         # Article paths are per knowledge base: the citation's own base holds its article.
-        article = app.base(base).article(path)
+        article = bases.article(base, path)
     except RagError as exc:  # a corrupt index, or one built with other settings: say so, never hide it
         return view.render_error(str(exc))
     # The index may have been rebuilt since the answer: show the article only if the text is the same.
     if article is None or article.text[focus.start : focus.end] != expected:
-        return view.render_error(f"{path} 在回答之后已被修改或删除；来源面板中的段落是回答时的原文。")
+        return view.render_error(message("article_changed", lang, path=path))
     return view.render_article(article, focus)
 
 
@@ -266,7 +260,7 @@ def _focus_of(answer: Answer, kind: str, n: int) -> tuple[str | None, view.Focus
 
 def clear_chat() -> tuple[Any, ...]:
     """A new conversation: no messages, no turns, empty sources, question, Markdown and article view, no id yet."""
-    return [], [], view.render_empty_sources(), "", "", view.render_article_placeholder(), ""
+    return [], [], view.render_empty_sources(request_lang()), "", "", view.render_article_placeholder(), ""
 
 
 # -- conversations kept in the browser ------------------------------------------------------------
@@ -292,7 +286,7 @@ def list_conversations(store_text: str, conversation: str) -> Any:
     """The list of this browser's conversations, the current one chosen."""
     import gradio as gr
 
-    choices = stored.conversation_choices(stored.read_store(store_text))
+    choices = stored.conversation_choices(stored.read_store(store_text), request_lang())
     return gr.Dropdown(choices=choices, value=conversation or None)
 
 
@@ -311,22 +305,22 @@ def open_conversation(store_text: str, chosen: str | None = None, names: list[st
     turns: list[Turn] = []
     if record is not None:
         try:
-            turns = [Turn(q, a, id=i, articles=arts, bases=kbs) for q, i, arts, kbs, a in stored.turns_of(record)]
+            turns = [Turn(t.question, t.answer, id=t.id, articles=t.articles, bases=t.bases)
+                     for t in stored.turns_of(record)]
         except ValueError as exc:  # a stored conversation this version cannot read: said, not half shown
-            warning_toast(f"这段对话无法恢复：{exc}")
+            warning_toast(message("conversation_unreadable", request_lang(), detail=str(exc)))
             record = None
     messages: list[dict[str, Any]] = []
     lang = request_lang()
     for number, t in enumerate(turns):
         messages.append({"role": "user", "content": view.esc_markdown(t.question)})
-        messages.append({"role": "assistant", "content": "⚠ 没有回答" if t.answer is None
+        messages.append({"role": "assistant", "content": message("no_answer", lang) if t.answer is None
                          else view.chat_text(number, t.answer, lang)})
     last = next(((n, t.answer) for n, t in reversed(list(enumerate(turns))) if t.answer is not None), None)
-    sources = view.render_empty_sources() if last is None \
-        else view.render_sources(*last, several(turns[last[0]]), lang)
-    markdown = "" if last is None else view.answer_markdown(last[1])
+    sources = view.render_empty_sources(lang) if last is None else view.render_sources(*last, lang)
+    markdown = "" if last is None else view.answer_markdown(last[1], lang)
     conversation = record["id"] if record is not None else ""
-    choices = stored.conversation_choices(store)
+    choices = stored.conversation_choices(store, lang)
     names = names or [DEFAULT]
     kept = [n for n in stored.bases_of(record) if n in names] if record is not None else []
     selector = gr.Dropdown(choices=names, value=kept or [DEFAULT]) if record is not None else gr.Dropdown(choices=names)

@@ -10,10 +10,12 @@ field, and a conversation that does not read is left out, never half shown.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
-from rag.records import Answer, Chunk, Citation, Hit, ShortAnswer
-from rag.serialize import answer_to_json, parse_json
+from rag.messages import message
+from rag.records import Answer
+from rag.serialize import answer_from_json, answer_to_json, parse_json
 
 MAX_TITLE_CHARS = 40
 
@@ -50,33 +52,10 @@ def read_store(text: str | None) -> dict[str, Any]:
     return {"current": current if isinstance(current, str) else "", "conversations": kept}
 
 
-def conversation_choices(store: dict[str, Any]) -> list[tuple[str, str]]:
+def conversation_choices(store: dict[str, Any], lang: str = "zh") -> list[tuple[str, str]]:
     """(title, id) of each stored conversation, newest first, for the list of past conversations."""
-    return [(str(c.get("title") or "（空对话）")[:MAX_TITLE_CHARS], c["id"]) for c in store["conversations"]]
-
-
-def answer_from_json(data: dict[str, Any]) -> Answer:
-    """An ``Answer`` from its ``answer_to_json`` form; KeyError, TypeError or ValueError when it does not read."""
-    citations = [Citation(n=int(c["n"]), article=str(c["article"]), title=str(c["title"]),
-                          section=str(c["section"]), paragraph=int(c["paragraph"]),
-                          page=None if c["page"] is None else int(c["page"]),
-                          paragraph_text=str(c["paragraph_text"]), paragraph_start=int(c["paragraph_start"]),
-                          start=int(c["start"]), end=int(c["end"]),
-                          knowledge_base=str(c.get("knowledge_base", "default"))) for c in data["citations"]]
-    hits = [Hit(chunk=Chunk(id=int(h["chunk_id"]), article=str(h["article"]), title=str(h["title"]),
-                            section=str(h["section"]), paragraphs=tuple(int(p) for p in h["paragraphs"]),
-                            start=int(h["start"]), end=int(h["end"]), text=str(h["text"])),
-                rank=int(h["rank"]), score=float(h["score"]),
-                dense_rank=None if h["dense_rank"] is None else int(h["dense_rank"]),
-                lexical_rank=None if h["lexical_rank"] is None else int(h["lexical_rank"]),
-                knowledge_base=str(h.get("knowledge_base", "default"))) for h in data["hits"]]
-    short = data.get("short_answer")
-    return Answer(question=str(data["question"]), query=str(data["query"]), text=str(data["answer"]),
-                  refused=bool(data["refused"]), citations=citations, hits=hits,
-                  timings_ms={str(k): float(v) for k, v in dict(data.get("timings_ms") or {}).items()},
-                  mode=str(data.get("mode", "extractive")), uncited=bool(data.get("uncited", False)),
-                  short_answer=None if not short else ShortAnswer(str(short["text"]), int(short["n"]),
-                                                                  int(short["start"]), int(short["end"])))
+    untitled = message("empty_conversation", lang)
+    return [(str(c.get("title") or untitled)[:MAX_TITLE_CHARS], c["id"]) for c in store["conversations"]]
 
 
 def bases_of(record: dict[str, Any]) -> list[str]:
@@ -90,14 +69,25 @@ def bases_of(record: dict[str, Any]) -> list[str]:
     return kept or ["default"]
 
 
-def turns_of(record: dict[str, Any]) -> list[tuple[str, str, list[str], list[str], Answer | None]]:
-    """(question, id, articles, knowledge bases, answer) of each stored turn; ValueError when one does not read."""
+@dataclass(frozen=True)
+class StoredTurn:
+    """One turn of a stored conversation, as read back: the question, its id, filter, bases and answer."""
+
+    question: str
+    id: str
+    articles: list[str]
+    bases: list[str]
+    answer: Answer | None  # None when it failed
+
+
+def turns_of(record: dict[str, Any]) -> list[StoredTurn]:
+    """Each stored turn of a conversation; ValueError when one does not read."""
     out = []
     for t in record.get("turns", []):
         try:
             answer = None if t.get("answer") is None else answer_from_json(t["answer"])
-            out.append((str(t["question"]), str(t.get("id") or new_conversation_id()),
-                        [str(a) for a in t.get("articles") or []], bases_of(t), answer))
+            out.append(StoredTurn(str(t["question"]), str(t.get("id") or new_conversation_id()),
+                                  [str(a) for a in t.get("articles") or []], bases_of(t), answer))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"a stored turn does not read: {exc}") from exc
     return out

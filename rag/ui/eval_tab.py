@@ -13,16 +13,19 @@ from typing import TYPE_CHECKING, Any
 
 from rag.errors import RagError
 from rag.evaluation.answer_match import PASS_F1
+from rag.evaluation.report_text import selection_text
 from rag.kb.feedback import feedback_path
+from rag.messages import MESSAGES, message
 from rag.settings import Settings
 from rag.ui import render as view
-from rag.ui.texts import request_lang, say, stage_name
+from rag.ui.texts import page_message, request_lang, stage_name
 from rag.ui.toasts import warning_toast
 
 if TYPE_CHECKING:
-    from rag.ui.app import ChatApp
+    from rag.evaluation.metrics import QuestionResult, Summary
+    from rag.evaluation.runner import EvalReport
+    from rag.kb.bases import KnowledgeBases
 
-NO_SET = "请先上传问题集，或从列表中选择一个。"
 QUESTION_SET_SUFFIXES = (".jsonl", ".ndjson", ".csv", ".json")
 
 
@@ -34,12 +37,13 @@ def question_set_choices(settings: Settings) -> list[tuple[str, str]]:
     """
     from rag.evaluation.shipped import CMRC_SAMPLE, shipped_question_sets
 
-    choices = [("上传的文件", "")]
+    choices = [(page_message("eval_uploaded"), "")]
     ratings = feedback_path(settings)
     if ratings.is_file():
-        choices.append((f"评价记录（{_count_lines(ratings)} 题）", str(ratings)))
-    choices.extend((f"内置问题集 {p.stem}（{_count_lines(p)} 题）", str(p)) for p in shipped_question_sets())
-    choices.append((f"CMRC 2018 dev（内置，抽样 {CMRC_SAMPLE} 题）", CMRC_CHOICE))
+        choices.append((page_message("eval_ratings", n=_count_lines(ratings)), str(ratings)))
+    choices.extend((page_message("eval_shipped", name=p.stem, n=_count_lines(p)), str(p))
+                   for p in shipped_question_sets())
+    choices.append((page_message("eval_cmrc", n=CMRC_SAMPLE), CMRC_CHOICE))
     return choices
 
 
@@ -82,8 +86,9 @@ def sample_size(value: Any) -> int:
         return 0
 
 
-def run_eval(app: ChatApp, source: str, sample: int, small: bool, progress: Any) -> tuple[Any, ...]:
-    """Run a question set (a file, or ``dataset:NAME``) and write its reports; return what the tab shows.
+def run_eval(bases: KnowledgeBases, name: str, source: str, sample: int, small: bool,
+             progress: Any) -> tuple[Any, ...]:
+    """Run a question set (a file, or ``dataset:NAME``) on a knowledge base and write its reports; what the tab shows.
 
     ``sample`` > 0 runs a random sample (seed 0); ``small``: a SQuAD file indexes only the sampled questions' passages.
     """
@@ -91,147 +96,122 @@ def run_eval(app: ChatApp, source: str, sample: int, small: bool, progress: Any)
     import pandas as pd
 
     from rag.evaluation.datasets import bundled_dataset, load_question_set
-    from rag.evaluation.report import report_to_json
     from rag.evaluation.runner import EvalOptions
     from rag.evaluation.session import Selection, evaluate
 
     nothing = (gr.skip(), gr.skip(), gr.skip(), gr.skip())
+    lang = request_lang(bases.settings.lang)
     if not source:
-        warning_toast(NO_SET)
-        return (NO_SET, *nothing)
+        warning_toast(message("eval_no_set", lang))
+        return (message("eval_no_set", lang), *nothing)
 
     def on_build(stage: str, done: int, total: int) -> None:
-        progress((done, max(total, 1)), desc=f"评测索引：{stage_name(stage)} {done}/{total}")
+        progress((done, max(total, 1)), desc=message("eval_index_progress", lang, stage=stage_name(stage), done=done,
+                                                     total=total))
 
     def on_question(done: int, total: int) -> None:
-        progress((done, max(total, 1)), desc=f"问题 {done}/{total}")
+        progress((done, max(total, 1)), desc=message("eval_question_progress", lang, done=done, total=total))
 
     if not source.startswith("dataset:") and Path(source).suffix.lower() not in QUESTION_SET_SUFFIXES:
-        message = (f"{Path(source).name}: 不是问题集文件（{Path(source).suffix or '无扩展名'}）；"
-                   f"请上传 {' / '.join(QUESTION_SET_SUFFIXES)} 文件")
-        warning_toast(message)
-        return ("✗ " + view.esc_markdown(message), *nothing)
-    lang = request_lang(app.settings.lang)
+        text = message("eval_not_a_set", lang, name=Path(source).name,
+                       suffix=Path(source).suffix or message("no_suffix", lang),
+                       suffixes=" / ".join(QUESTION_SET_SUFFIXES))
+        warning_toast(text)
+        return ("✗ " + view.esc_markdown(text), *nothing)
     try:
         path = bundled_dataset(source.split(":", 1)[1]) if source.startswith("dataset:") else Path(source)
         question_set = load_question_set(path)
         options = EvalOptions(passages="questions" if small and question_set.format == "squad" else "all")
-        progress(0, desc="准备索引…")
-        run = evaluate(app.settings, question_set, Selection(sample=sample) if sample > 0 else None, options,
-                       progress=on_question, build_progress=on_build, encoder=app.kb.encoder(), lang=lang)
+        progress(0, desc=message("eval_preparing", lang))
+        base = bases.get(name)  # its encoder and reading model are shared; its runs go to its own eval_root
+        run = evaluate(base.settings, question_set, Selection(sample=sample) if sample > 0 else None, options,
+                       progress=on_question, build_progress=on_build, lang=lang, base=base)
     except (RagError, OSError) as exc:
         warning_toast(str(exc))
         return ("✗ " + view.esc_markdown(str(exc)), *nothing)
-    data = report_to_json(run.report)
-    summary = data["summary"]
-    curve = pd.DataFrame(hit_bars(summary), columns=["k", "命中率"])
+    report = run.report
+    curve = pd.DataFrame(hit_bars(report.summary), columns=["k", HIT_RATE])
     shown = [str(run.files[kind].resolve()) for kind in ("html", "json", "markdown", "predictions")
              if kind in run.files]
     # the run folder by name: a full path would show the machine's folders (the downloads are below)
-    text = eval_summary_text(data) + say(" 报告：", " Reports: ") + view.esc_markdown(run.out_dir.name)
-    columns = say(",".join(QUESTION_COLUMNS), ",".join(QUESTION_COLUMNS_EN)).split(",")
-    table = gr.Dataframe(value=question_rows(data["questions"]), headers=columns)
-    metrics = gr.Dataframe(value=metric_rows(summary), headers=say("指标,值,含义", "metric,value,meaning").split(","))
+    text = eval_summary_text(report, lang) + message("eval_reports", lang, folder=view.esc_markdown(run.out_dir.name))
+    table = gr.Dataframe(value=question_rows(report.questions, lang),
+                         headers=[message(key, lang) for key in QUESTION_COLUMNS])
+    metrics = gr.Dataframe(value=metric_rows(report.summary, lang),
+                           headers=[message(key, lang) for key in METRIC_COLUMNS])
     return text, metrics, curve, table, shown
 
 
 # -- the tables ---------------------------------------------------------------------------------
-METRIC_NOTES = {
-    "hit@1": "第 1 个片段含答案的比例", "mrr@10": "首个命中名次的倒数均值",
-    "em": "与标准答案完全一致", "f1": "字级 F1（CMRC 官方定义）", "containment": "回答包含标准答案",
-    "pass_rate": "通过的题：有短答案时短答案 F1 ≥ 0.5 或完全一致，否则回答含标准答案",
-    "false_refusals": "可回答却拒答的比例", "refusal_precision": "拒答中确实无答案的比例",
-    "refusal_recall": "无答案问题被拒答的比例",
-}
 # The short answer beside the evidence it came from; containment (of the whole answer) a column of its own.
-QUESTION_COLUMNS = ["结果", "编号", "问题", "标准答案", "短答案", "回答", "含标准答案", "首个命中", "F1",
-                    "用时（毫秒）"]
-QUESTION_COLUMNS_EN = ["result", "id", "question", "gold", "short answer", "answer", "contains gold", "first hit",
-                       "F1", "time (ms)"]
+QUESTION_COLUMNS = ("qcol_result", "qcol_id", "qcol_question", "qcol_gold", "qcol_short", "qcol_answer",
+                    "qcol_contains", "qcol_first_hit", "qcol_f1", "qcol_ms")
+METRIC_COLUMNS = ("mcol_metric", "mcol_value", "mcol_meaning")
 
 
-def selection_text(selection: str) -> str:
-    """How the questions were chosen (report.json's ``selection``), in the page's words.
+def page_labels() -> tuple[Any, ...]:
+    """The copy button, the chat's placeholder and the 评测 tables' headings in the language of the request."""
+    import gradio as gr
+    import pandas as pd
 
-    >>> selection_text("split=all"), selection_text("split=all sample=12 seed=0")
-    ('全部', '随机抽样 12 题（种子 0）')
-    >>> selection_text("split=test limit=5")
-    'test 部分；前 5 题'
-    """
-    words = dict(part.split("=", 1) for part in selection.split() if "=" in part)
-    parts = [] if words.get("split", "all") == "all" else [f"{words['split']} 部分"]
-    if "sample" in words:
-        parts.append(f"随机抽样 {words['sample']} 题（种子 {words.get('seed', 0)}）")
-    if "limit" in words:
-        parts.append(f"前 {words['limit']} 题")
-    if "hold-out" in words:
-        parts.append(f"留出 {words['hold-out']} 篇文章")
-    return "；".join(parts) or "全部"
+    def empty(columns: tuple[str, ...]) -> Any:  # headers alone do not replace those of an empty table
+        return gr.Dataframe(value=pd.DataFrame(columns=[page_message(key) for key in columns]))
+
+    return (gr.Button(value=page_message("copy_md")), gr.Chatbot(placeholder=page_message("chat_placeholder")),
+            empty(METRIC_COLUMNS), empty(QUESTION_COLUMNS))
 
 
-def metric_rows(summary: dict[str, Any]) -> list[list[str]]:
-    """The metrics table of a report.json ``summary``: label, value, what it means."""
-    from rag.evaluation.report import METRICS, format_value
-    from rag.evaluation.report_zh import metric_label
+def metric_rows(summary: Summary, lang: str = "zh") -> list[list[str]]:
+    """The metrics table of a run's summary: label, value, what it means (in ``lang``)."""
+    from rag.evaluation.report import METRICS, format_value, metric_value
+    from rag.evaluation.report_text import metric_label
 
-    lang = request_lang()
     rows = []
     for key, label, kind in METRICS:
-        if summary.get(key) is None:
+        value = metric_value(summary, key)
+        if value is None:
             continue
-        note = METRIC_NOTES.get(key, "")
-        if not note and key.startswith("hit@"):
-            note = f"前 {key[4:]} 个片段中含答案的比例"
-        shown_note = note if lang == "zh" else ""
-        rows.append([metric_label(key, label, lang), format_value(summary.get(key), kind), shown_note])
+        note = message(f"note_{key}", lang) if f"note_{key}" in MESSAGES else \
+            message("note_hit", lang, k=key[4:]) if key.startswith("hit@") else ""
+        rows.append([metric_label(key, label, lang), format_value(value, kind), note])
     return rows
 
 
 HIT_LABELS = ("hit@1", "hit@3", "hit@5", "hit@10")
+HIT_RATE = "hit@k"  # the chart's value column (a metric's name, the same in every language)
 
 
-def hit_bars(summary: dict[str, Any]) -> list[tuple[str, float]]:
+def hit_bars(summary: Summary) -> list[tuple[str, float]]:
     """(label, value) of hit@1, 3, 5, 10 for the chart; empty when no question was graded by retrieval."""
-    return [(label, float(summary[label])) for label in HIT_LABELS if summary.get(label) is not None]
+    from rag.evaluation.report import metric_value
+
+    return [(label, value) for label in HIT_LABELS if (value := metric_value(summary, label)) is not None]
 
 
-def question_rows(questions: list[dict[str, Any]]) -> list[list[Any]]:
-    """Per-question rows of a report.json, failures first (then file order): ``QUESTION_COLUMNS``.
+def question_rows(questions: list[QuestionResult], lang: str = "zh") -> list[list[Any]]:
+    """Per-question rows of a run, failures first (then file order): ``QUESTION_COLUMNS``.
 
-    The verdict is report.json's ``failed`` (the short answer judged where there is one); the
+    The verdict is the question's ``failed`` (the short answer judged where there is one); the
     short answer stands beside the whole answer, and containment has a column of its own.
     """
-    ordered = sorted(enumerate(questions), key=lambda iq: (not iq[1].get("failed"), iq[0]))
+    ordered = sorted(enumerate(questions), key=lambda iq: (not iq[1].failed, iq[0]))
     rows = []
     for _, q in ordered:
-        gold = "（无答案）" if q.get("unanswerable") else " | ".join(q.get("gold_answers") or []) or "–"
-        verdict = say("✗ 失败", "✗ failed") if q.get("failed") else "✓"
-        f1, contained = q.get("f1"), q.get("contained")
-        rows.append([verdict, q.get("id", ""), q.get("question", ""), gold, q.get("short_answer") or "–",
-                     "（拒答）" if q.get("refused") else q.get("prediction", ""),
-                     "–" if contained is None else "✓" if contained else "✗",
-                     q.get("first_hit_rank") or "–", "–" if f1 is None else f"{f1:.2f}",
-                     "–" if q.get("total_ms") is None else f"{q['total_ms']:.0f}"])
+        gold = message("no_gold", lang) if q.unanswerable else " | ".join(q.gold_answers) or "–"
+        rows.append([message("verdict_failed", lang) if q.failed else "✓", q.id, q.question, gold,
+                     q.short_answer or "–", message("refused_cell", lang) if q.refused else q.prediction,
+                     "–" if q.contained is None else "✓" if q.contained else "✗", q.first_hit_rank or "–",
+                     "–" if q.f1 is None else f"{q.f1:.2f}", f"{q.total_ms:.0f}"])
     return rows
 
 
-def eval_summary_text(data: dict[str, Any]) -> str:
+def eval_summary_text(report: EvalReport, lang: str = "zh") -> str:
     """One paragraph about a run: the set, how many questions, failures, the index, time (Markdown, escaped)."""
-    qs = data.get("question_set", {})
-    counts = data.get("summary", {}).get("counts", {})
-    failed = sum(1 for q in data.get("questions", []) if q.get("failed"))
-    index = data.get("index", {})
-    pass_f1 = data.get("summary", {}).get("pass_f1", PASS_F1)
-    if request_lang() == "en":
-        return (f"Question set {view.esc_markdown(str(qs.get('name', '')))}: {counts.get('questions', 0)} questions "
-                f"({view.esc_markdown(str(qs.get('selection', 'all')))}), {failed} failed (a short answer passes "
-                f"at F1 ≥ {pass_f1} or EM); index of {index.get('articles', 0)} articles; "
-                f"{data.get('timings_s', {}).get('total', 0):.1f} s.")
-    text = (f"问题集 {view.esc_markdown(str(qs.get('name', '')))}：{counts.get('questions', 0)} 题"
-            f"（{view.esc_markdown(selection_text(str(qs.get('selection', 'all'))))}），失败 {failed} 题"
-            f"（有短答案的题按短答案判定：F1 ≥ {pass_f1} 或完全一致为通过）；"
-            f"索引 {index.get('articles', 0)} 篇文章，"
-            f"用时 {data.get('timings_s', {}).get('total', 0):.1f} 秒。")
-    if qs.get("skipped_rows"):
-        text += f" 跳过 {qs['skipped_rows']} 行格式有误的题目（见 report.json）。"
+    qs = report.question_set
+    failed = sum(1 for q in report.questions if q.failed)
+    text = message("eval_summary", lang, name=view.esc_markdown(qs.name), n=report.summary.counts.questions,
+                   selection=view.esc_markdown(selection_text(qs.selection, lang)), failed=failed, pass_f1=PASS_F1,
+                   articles=report.index.articles, seconds=f"{report.timings.get('total', 0):.1f}")
+    if qs.problems:
+        text += message("eval_skipped_rows", lang, n=len(qs.problems))
     return text

@@ -20,8 +20,8 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from rag.errors import RagError
-from rag.ingest.articles import SUPPORTED_SUFFIXES
-from rag.kb.uploads import list_articles
+from rag.kb.bases import SUPPORTED_SUFFIXES
+from rag.kb.registry import DEFAULT
 from rag.settings import Settings
 from rag.ui import render as view
 from rag.ui.articles_page import articles_tab, connect_articles
@@ -40,20 +40,23 @@ from rag.ui.chat import (
 )
 from rag.ui.eval_tab import (
     HIT_LABELS,
+    HIT_RATE,
+    METRIC_COLUMNS,
     QUESTION_COLUMNS,
+    page_labels,
     question_set_choices,
     run_eval,
     sample_size,
     suggested_sample,
 )
-from rag.ui.kb_page import chat_view, create_kb, delete_kb, eval_choices, selectors
-from rag.ui.page_guard import NOT_UPLOADED, guard_page, is_uploaded
-from rag.ui.texts import page_text, page_translations, say
+from rag.ui.kb_page import chat_view, create_kb, delete_kb, eval_choices, selectors, status_text
+from rag.ui.page_guard import guard_page, is_uploaded
+from rag.ui.texts import page_message, page_text, page_translations
 
 if TYPE_CHECKING:
     import gradio as gr
 
-    from rag.ui.app import ChatApp
+    from rag.kb.bases import KnowledgeBases
 
 
 def static_text(name: str) -> str:
@@ -111,14 +114,14 @@ def page_i18n(settings: Settings) -> gr.I18n:
     return gr.I18n(**page_translations(values))
 
 
-def build_app(app: ChatApp, i18n: gr.I18n | None = None) -> gr.Blocks:
+def build_app(bases: KnowledgeBases, i18n: gr.I18n | None = None) -> gr.Blocks:
     """The page: a chat tab with sources and the article view, an articles tab and an evaluate tab.
 
     ``i18n`` (``page_i18n``) translates the fixed labels; the server passes the same one to ``launch``.
     """
     import gradio as gr
 
-    settings = app.settings
+    settings = bases.settings
     tr = i18n or page_i18n(settings)
     # delete_cache: uploads gradio keeps in its temporary folder go after a day.
     with gr.Blocks(title="文章问答", analytics_enabled=False, delete_cache=(3600, 86400)) as demo:
@@ -132,55 +135,56 @@ def build_app(app: ChatApp, i18n: gr.I18n | None = None) -> gr.Blocks:
                 articles = articles_tab(tr)
             with gr.Tab(tr("tab_evaluate"), id="evaluate", elem_id="tab-evaluate") as eval_tab:
                 evaluation = _eval_tab(tr)
-                _connect_eval(app, evaluation)
+                _connect_eval(bases, evaluation)
         # Ratings made since the page loaded become a choice when the tab is opened.
-        eval_tab.select(lambda kb: eval_choices(app, kb), inputs=[evaluation.kb_choice], outputs=[evaluation.choice],
+        eval_tab.select(lambda kb: eval_choices(bases, kb), inputs=[evaluation.kb_choice], outputs=[evaluation.choice],
                         show_progress="hidden")
         # The chat's line, filter and examples follow its chosen knowledge bases (chat_view), set by the
         # conversation brought back on load; the tabs' selectors list the knowledge bases there are now.
-        demo.load(lambda: fill_page(app)[3:], outputs=[articles.table, articles.delete_choice, evaluation.choice],
+        demo.load(lambda: fill_page(bases)[3:], outputs=[articles.table, articles.delete_choice, evaluation.choice],
+                  show_progress="hidden")
+        # What gradio does not translate itself, in the language of the browser that loads the page.
+        demo.load(page_labels, outputs=[chat.copy_btn, chat.chatbot, evaluation.metrics, evaluation.questions],
                   show_progress="hidden")
         selector_outputs = [chat.kb_choice, articles.kb_choice, evaluation.kb_choice]
         # (the chat's own selector is the conversation's: open_conversation sets it)
-        demo.load(lambda c, a, e: selectors(app, c, a, e)[1:], inputs=selector_outputs, outputs=selector_outputs[1:],
+        demo.load(lambda c, a, e: selectors(bases, c, a, e)[1:], inputs=selector_outputs, outputs=selector_outputs[1:],
                   show_progress="hidden")
         view_outputs = [status_line, chat.article_filter, chat.examples]
 
         def follow(event: Any) -> Any:
-            return event.then(lambda kb: chat_view(app, kb), inputs=[chat.kb_choice], outputs=view_outputs,
+            return event.then(lambda kb: chat_view(bases, kb), inputs=[chat.kb_choice], outputs=view_outputs,
                               show_progress="hidden")
 
-        follow(_connect_chat(app, demo, chat, turns))
-        chat.kb_choice.change(lambda kb: chat_view(app, kb), inputs=[chat.kb_choice], outputs=view_outputs,
+        follow(_connect_chat(bases, demo, chat, turns))
+        chat.kb_choice.change(lambda kb: chat_view(bases, kb), inputs=[chat.kb_choice], outputs=view_outputs,
                               show_progress="hidden")
-        connect_articles(app, articles, status_line, chat.article_filter, follow)
-        _connect_bases(app, chat, articles, evaluation, follow)
+        connect_articles(bases, articles, status_line, chat.article_filter, follow)
+        _connect_bases(bases, chat, articles, evaluation, follow)
     guard_page(demo)  # only uploaded files, one-line refusals, no endpoint names for strangers
     return demo
 
 
-def fill_page(app: ChatApp) -> tuple[Any, ...]:
+def fill_page(bases: KnowledgeBases) -> tuple[Any, ...]:
     """What the page shows of the corpus, sent when it loads (after the login, when there is one).
 
     The status line, the article filter's choices, the example questions, the
-    article table, the delete list and the question sets. An index that cannot be
-    read leaves the filter and the examples empty; the status line says why.
+    article table, the delete list and the question sets, of ``default``. An index that
+    cannot be read leaves the filter and the examples empty; the status line says why.
     """
     import gradio as gr
 
+    scope = bases.scope([DEFAULT])
     try:
-        indexed = app.indexed_articles()
-    except RagError:
-        indexed = []
-    try:
-        rows = list_articles(app.settings)
+        rows = bases.articles_table(DEFAULT)
     except RagError:  # a damaged manifest: the status line names it
         rows = []
-    examples = example_questions(indexed)
-    return (app.status_line(), gr.Dropdown(choices=article_choices(indexed), value=[], multiselect=True),
-            gr.Dataset(samples=[[q] for q in examples], visible=bool(examples)), table_update(app, rows),
+    examples = example_questions(scope.articles)
+    return (status_text(bases, scope), gr.Dropdown(choices=article_choices(scope.articles), value=[],
+                                                   multiselect=True),
+            gr.Dataset(samples=[[q] for q in examples], visible=bool(examples)), table_update(bases, DEFAULT, rows),
             gr.Dropdown(choices=corpus_choices(rows), value=None),
-            gr.Dropdown(choices=question_set_choices(app.settings), value=""))
+            gr.Dropdown(choices=question_set_choices(bases.settings), value=""))
 
 
 # -- the tabs -----------------------------------------------------------------------------------
@@ -266,17 +270,20 @@ def _eval_tab(tr: gr.I18n) -> EvalTab:
             file = gr.File(label=tr("eval_file"), type="filepath", elem_id="eval-file")
         with gr.Column():
             kb_choice = gr.Dropdown(["default"], value="default", label=tr("eval_kb"), elem_id="eval-kb")
-            choice = gr.Dropdown([("上传的文件", "")], value="", label=tr("eval_choice"), elem_id="eval-choice")
+            choice = gr.Dropdown([(page_message("eval_uploaded"), "")], value="", label=tr("eval_choice"),
+                                 elem_id="eval-choice")
             sample = gr.Number(0, precision=0, minimum=0, label=tr("eval_sample"), elem_id="eval-sample")
             small = gr.Checkbox(True, label=tr("eval_small"), elem_id="eval-small")
             run_btn = gr.Button(tr("eval_run"), variant="primary", elem_id="eval-run")
     status = gr.Markdown("", elem_id="eval-status")
     with gr.Row(equal_height=False):
-        metrics = gr.Dataframe(headers=["指标", "值", "含义"], interactive=False, label=tr("eval_metrics"),
-                               elem_id="eval-metrics", wrap=True)
-        chart = gr.BarPlot(x="k", y="命中率", title="前 k 个片段含答案的比例", y_lim=[0, 1],
-                           sort=list(HIT_LABELS), label=tr("eval_chart"), elem_id="eval-chart", height=300)
-    questions = gr.Dataframe(headers=QUESTION_COLUMNS, interactive=False, wrap=True, max_height=480,
+        metrics = gr.Dataframe(headers=[page_message(key) for key in METRIC_COLUMNS], interactive=False,
+                               label=tr("eval_metrics"), elem_id="eval-metrics", wrap=True)
+        # the bars' own words are the data's (hit@k, a share); the label above says what they are in the page's language
+        chart = gr.BarPlot(x="k", y=HIT_RATE, y_lim=[0, 1], sort=list(HIT_LABELS), label=tr("eval_chart"),
+                           elem_id="eval-chart", height=300)
+    questions = gr.Dataframe(headers=[page_message(key) for key in QUESTION_COLUMNS], interactive=False, wrap=True,
+                             max_height=480,
                              column_widths=["6%", "5%", "17%", "11%", "10%", "28%", "6%", "6%", "5%", "6%"],
                              label=tr("eval_questions"), elem_id="eval-questions")
     downloads = gr.File(label=tr("eval_downloads"), file_count="multiple", interactive=False,
@@ -285,7 +292,7 @@ def _eval_tab(tr: gr.I18n) -> EvalTab:
 
 
 # -- the events ---------------------------------------------------------------------------------
-def _connect_chat(app: ChatApp, demo: gr.Blocks, c: ChatTab, turns: gr.State) -> Any:
+def _connect_chat(bases: KnowledgeBases, demo: gr.Blocks, c: ChatTab, turns: gr.State) -> Any:
     """Ask, start a new conversation or open a stored one, copy, rate, show a turn's sources, open a citation.
 
     Returns the page load's event (the conversation brought back), for what follows its choice of bases.
@@ -297,7 +304,7 @@ def _connect_chat(app: ChatApp, demo: gr.Blocks, c: ChatTab, turns: gr.State) ->
                   c.kb_choice]
     asked = [c.ask_btn.click, c.question.submit]
     gr.on(asked, None, js="() => { window.__ragChatBottom && window.__ragChatBottom(); }")
-    answered = gr.on(asked, lambda *a: (yield from respond(app, *a)), inputs=ask_inputs, outputs=chat_outputs,
+    answered = gr.on(asked, lambda *a: (yield from respond(bases, *a)), inputs=ask_inputs, outputs=chat_outputs,
                      concurrency_limit=4, show_progress="hidden")
     # The chat follows the new answer; then the conversation goes to this browser's storage (store.js).
     answered.then(None, js="() => { setTimeout(() => window.__ragChatBottom && window.__ragChatBottom(), 100); }")
@@ -321,38 +328,38 @@ def _connect_chat(app: ChatApp, demo: gr.Blocks, c: ChatTab, turns: gr.State) ->
           show_progress="hidden").then(
         None, js="() => { try { const s = JSON.parse(localStorage.getItem('rag-chat') || '{}');"
                  " s.current = ''; localStorage.setItem('rag-chat', JSON.stringify(s)); } catch (e) {} }")
-    c.history.input(lambda chosen, text: open_conversation(text, chosen or "", app.base_names()),
+    c.history.input(lambda chosen, text: open_conversation(text, chosen or "", bases.names()),
                     inputs=[c.history, c.store_box],
                     outputs=page_outputs, js=static_text("choose.js"),
                     show_progress="hidden")
     c.chatbot.change(None, js="() => { window.__ragChatBottom && window.__ragChatBottom(); }")
     # copy.js: the clipboard API needs a secure context (localhost or https); elsewhere a textarea and execCommand.
     c.copy_btn.click(None, inputs=[c.markdown_box], js=static_text("copy.js"))
-    c.chatbot.like(_with_event(lambda t, evt: rate(app, t, evt), gr.LikeData), inputs=[turns], outputs=None,
+    c.chatbot.like(_with_event(lambda t, evt: rate(bases, t, evt), gr.LikeData), inputs=[turns], outputs=None,
                    show_progress="hidden")
     c.chatbot.select(_with_event(show_turn, gr.SelectData), inputs=[turns], outputs=[c.sources, c.markdown_box],
                      show_progress="hidden")
-    c.sources.click(_with_event(lambda t, evt: open_citation(app, t, evt), gr.EventData), inputs=[turns],
+    c.sources.click(_with_event(lambda t, evt: open_citation(bases, t, evt), gr.EventData), inputs=[turns],
                     outputs=[c.viewer, c.side_tabs, c.sources, c.markdown_box], show_progress="hidden")
     # A reload brings back the conversation that was on the page, from this browser's storage.
-    return demo.load(lambda text: open_conversation(text, None, app.base_names()), inputs=[c.store_box],
+    return demo.load(lambda text: open_conversation(text, None, bases.names()), inputs=[c.store_box],
                      outputs=page_outputs, js=stored, show_progress="hidden")
 
 
-def _connect_bases(app: ChatApp, c: ChatTab, a: Any, e: EvalTab, follow: Callable[[Any], Any]) -> None:
+def _connect_bases(bases: KnowledgeBases, c: ChatTab, a: Any, e: EvalTab, follow: Callable[[Any], Any]) -> None:
     """Create and delete a knowledge base in the 文章 tab; every selector of the page follows."""
     hidden: dict[str, Any] = {"show_progress": "hidden"}
-    follow(a.kb_create_btn.click(lambda name, chat, ev: create_kb(app, name, chat, ev),
+    follow(a.kb_create_btn.click(lambda name, chat, ev: create_kb(bases, name, chat, ev),
                                  inputs=[a.kb_name, c.kb_choice, e.kb_choice],
                                  outputs=[a.notice, a.kb_name, c.kb_choice, a.kb_choice, e.kb_choice], **hidden))
-    follow(a.kb_really_delete_btn.click(lambda kb, chat, ev: delete_kb(app, kb, chat, ev),
+    follow(a.kb_really_delete_btn.click(lambda kb, chat, ev: delete_kb(bases, kb, chat, ev),
                                         inputs=[a.kb_choice, c.kb_choice, e.kb_choice],
                                         outputs=[a.notice, a.kb_confirm_row, c.kb_choice, a.kb_choice, e.kb_choice],
                                         **hidden))
-    e.kb_choice.change(lambda kb: eval_choices(app, kb), inputs=[e.kb_choice], outputs=[e.choice], **hidden)
+    e.kb_choice.change(lambda kb: eval_choices(bases, kb), inputs=[e.kb_choice], outputs=[e.choice], **hidden)
 
 
-def _connect_eval(app: ChatApp, e: EvalTab) -> None:
+def _connect_eval(bases: KnowledgeBases, e: EvalTab) -> None:
     """Run the chosen or uploaded question set."""
     import gradio as gr
 
@@ -361,13 +368,13 @@ def _connect_eval(app: ChatApp, e: EvalTab) -> None:
     def on_run(kb: Any, file: str | None, choice: str, sample: float | None, small: bool,
                progress: Any = tracker) -> tuple[Any, ...]:
         try:
-            base = app.base(kb if isinstance(kb, str) and kb else None)
+            name = bases.pick(kb if isinstance(kb, str) and kb else None)[0]
         except RagError as exc:  # deleted meanwhile
             return (f"✗ {view.esc_markdown(str(exc))}", gr.skip(), gr.skip(), gr.skip(), gr.skip())
         if file and not is_uploaded(file):  # gradio's cache is the one place an uploaded set can be
-            return (f"✗ {say(*NOT_UPLOADED)}", gr.skip(), gr.skip(), gr.skip(), gr.skip())
+            return (f"✗ {page_message('not_uploaded')}", gr.skip(), gr.skip(), gr.skip(), gr.skip())
         # Each knowledge base's runs go to its own eval_root (registry.settings_for).
-        return run_eval(base, file or choice, sample_size(sample), small, progress)
+        return run_eval(bases, name, file or choice, sample_size(sample), small, progress)
 
     e.choice.change(suggested_sample, inputs=[e.choice, e.sample], outputs=[e.sample], show_progress="hidden")
     e.run_btn.click(on_run, inputs=[e.kb_choice, e.file, e.choice, e.sample, e.small],

@@ -28,11 +28,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-NOT_UPLOADED = ("只能使用通过本页上传的文件；请重新上传。", "Only files uploaded through this page can be used; "
-                "upload the file again.")
-TOO_FEW_INPUTS = ("请求缺少输入，请刷新页面后重试。", "The request lacks inputs; reload the page and try again.")
-UNREADABLE_INPUTS = ("请求的输入无法读取，请刷新页面后重试。",
-                     "The request's inputs cannot be read; reload the page and try again.")
 
 
 def upload_folder() -> Path:
@@ -81,24 +76,24 @@ def guard_page(demo: gr.Blocks) -> None:
     """Check every event's inputs before gradio preprocesses them; hide the endpoint names (see the module)."""
     import gradio as gr
 
-    from rag.ui.texts import say
+    from rag.ui.texts import page_message
 
     preprocess = demo.preprocess_data
 
     async def checked(block_fn: Any, inputs: list[Any], state: Any, explicit_call: bool = False) -> Any:
         if len(inputs) < len(block_fn.inputs):
             log.info("refused an event of the page with %d of its %d inputs", len(inputs), len(block_fn.inputs))
-            raise gr.Error(say(*TOO_FEW_INPUTS), print_exception=False)
+            raise gr.Error(page_message("too_few_inputs"), print_exception=False)
         if not all(is_uploaded(path) for path in file_paths(inputs)):
             log.warning("refused an event of the page that names a file not uploaded through it")
-            raise gr.Error(say(*NOT_UPLOADED), print_exception=False)
+            raise gr.Error(page_message("not_uploaded"), print_exception=False)
         try:
             return await preprocess(block_fn, inputs, state, explicit_call)
         except gr.Error:
             raise
         except Exception as exc:  # inputs gradio's own models refuse (a file without its meta, a wrong type)
             log.warning("refused an event of the page whose inputs gradio cannot read (%s)", type(exc).__name__)
-            raise gr.Error(say(*UNREADABLE_INPUTS), print_exception=False) from exc
+            raise gr.Error(page_message("unreadable_inputs"), print_exception=False) from exc
 
     # gradio calls it as an attribute of the page (``self.preprocess_data``): this one runs first.
     demo.preprocess_data = checked  # type: ignore[method-assign]

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 
-from rag.records import Answer, Citation, Hit, ShortAnswer
+from rag.kb.knowledge_base import Retrieved
+from rag.messages import message
+from rag.records import Answer, Citation, Hit, ShortAnswer, paragraph_label
 from rag.text import CITATION_MARKER
 
 # The article view lives in its own module; the page's modules reach it as view.render_article, view.Focus.
@@ -48,47 +50,35 @@ def shown_short_answer(answer: Answer) -> ShortAnswer | None:
     return None
 
 
-def paragraph_label(numbers: Sequence[int]) -> str:
-    """「第3段」 or 「第3–4段」.
+def base_tag(name: str, named: bool, lang: str = "zh") -> list[str]:
+    """The knowledge base's tag of a source card: when it is not ``default`` or the answer names its bases (escaped).
 
-    >>> paragraph_label([3, 4])
-    '第3–4段'
+    >>> base_tag("default", False), base_tag("news", False), base_tag("default", True, "en")
+    ([], ['<span class="src-kb">知识库 news</span>'], ['<span class="src-kb">knowledge base default</span>'])
     """
-    if not numbers:
-        return ""
-    if len(numbers) == 1 or numbers[0] == numbers[-1]:
-        return f"第{numbers[0]}段"
-    return f"第{numbers[0]}–{numbers[-1]}段"
+    shown = named or name != "default"
+    return [f'<span class="src-kb">{esc(message("knowledge_base", lang, name=name))}</span>'] if shown else []
 
 
-def base_tag(name: str, several: bool) -> list[str]:
-    """The knowledge base's tag of a source card: shown when it is not ``default`` or several were asked (escaped).
+def _location_html(parts: list[str], section: str, base: list[str]) -> str:
+    """A location's parts (the record's own label: title, section when there is one, …) escaped and joined by ` · `.
 
-    >>> base_tag("default", False), base_tag("news", False)
-    ([], ['<span class="src-kb">知识库 news</span>'])
+    The title and the section are the article's words: each in a span of its own.
     """
-    return [f'<span class="src-kb">知识库 {esc(name)}</span>'] if several or name != "default" else []
+    title, *rest = parts
+    marked = [f'<span class="src-section">{esc(rest[0])}</span>', *map(esc, rest[1:])] if section else \
+        list(map(esc, rest))
+    return " · ".join([*base, f'<span class="src-title">{esc(title)}</span>', *marked])
 
 
-def citation_location(c: Citation, several: bool = False) -> str:
+def citation_location(c: Citation, named: bool = False, lang: str = "zh") -> str:
     """Where a citation stands: (knowledge base ·) title · section · paragraph (· page), escaped."""
-    parts = [*base_tag(c.knowledge_base, several), f'<span class="src-title">{esc(c.title)}</span>']
-    if c.section:
-        parts.append(esc(c.section))
-    parts.append(f"第{c.paragraph}段")
-    if c.page:
-        parts.append(f"第{c.page}页")
-    return " · ".join(parts)
+    return _location_html(c.location(lang), c.section, base_tag(c.knowledge_base, named, lang))
 
 
-def hit_location(hit: Hit, several: bool = False) -> str:
+def hit_location(hit: Hit, named: bool = False, lang: str = "zh") -> str:
     """Where a retrieved passage stands: (knowledge base ·) title · section · paragraphs, escaped."""
-    c = hit.chunk
-    parts = [*base_tag(hit.knowledge_base, several), f'<span class="src-title">{esc(c.title)}</span>']
-    if c.section:
-        parts.append(esc(c.section))
-    parts.append(paragraph_label(c.paragraphs))
-    return " · ".join(parts)
+    return _location_html(hit.chunk.location(lang), hit.chunk.section, base_tag(hit.knowledge_base, named, lang))
 
 
 def is_cited(hit: Hit, citations: Iterable[Citation]) -> bool:
@@ -126,74 +116,80 @@ def _marked_paragraph(group: Sequence[Citation], short: ShortAnswer | None) -> s
     return "".join(out)
 
 
-def _citation_card(turn: int, group: Sequence[Citation], short: ShortAnswer | None, several: bool = False) -> str:
+def _citation_card(turn: int, group: Sequence[Citation], short: ShortAnswer | None, named: bool,
+                   lang: str) -> str:
     keys = [f"{turn}-c{c.n}" for c in group]
-    links = "".join(f'<a href="#" class="cite-n" data-cite="{key}" title="在原文中查看">[{c.n}]</a>'
+    shown = esc(message("open_in_article", lang))
+    links = "".join(f'<a href="#" class="cite-n" data-cite="{key}" title="{shown}">[{c.n}]</a>'
                     for key, c in zip(keys, group, strict=True))
     return (
         f'<div class="cite-card" id="src-{keys[0]}" data-keys="{" ".join(keys)}">'
-        f'<div class="cite-meta">{links} {citation_location(group[0], several)} '
-        f'<a href="#" class="open-article" data-cite="{keys[0]}">查看原文 ›</a></div>'
+        f'<div class="cite-meta">{links} {citation_location(group[0], named, lang)} '
+        f'<a href="#" class="open-article" data-cite="{keys[0]}">{esc(message("open_article", lang))}</a></div>'
         f'<p class="cite-para">{_marked_paragraph(group, short)}</p>'
         f"</div>"
     )
 
 
-def _hit_card(turn: int, hit: Hit, several: bool = False) -> str:
+def _hit_card(turn: int, hit: Hit, named: bool, lang: str) -> str:
     key = f"{turn}-h{hit.rank}"
     return (
         f'<div class="hit-card">'
-        f'<div class="cite-meta"><span class="hit-rank">#{hit.rank}</span> {hit_location(hit, several)} '
-        f'<a href="#" class="open-article" data-cite="{key}">查看原文 ›</a></div>'
+        f'<div class="cite-meta"><span class="hit-rank">#{hit.rank}</span> {hit_location(hit, named, lang)} '
+        f'<a href="#" class="open-article" data-cite="{key}">{esc(message("open_article", lang))}</a></div>'
         f'<p class="hit-text">{esc(hit.chunk.text)}</p>'
         f"</div>"
     )
 
 
-def _details(query: str, question: str, hits: Sequence[Hit], timings_ms: dict[str, float] | None = None) -> str:
+TIMINGS_SHOWN = ("search", "answer", "generate", "total")
+
+
+def _details(query: str, question: str, hits: Sequence[Hit], timings_ms: dict[str, float] | None = None,
+             lang: str = "zh") -> str:
     """What only a curious user wants, behind a 详情 toggle: the query searched, each passage's ranks, timings."""
     rows = []
     if query != question:
-        rows.append(f'<p class="src-query">实际检索：{esc(query)}</p>')
+        rows.append(f'<p class="src-query">{esc(message("searched_as", lang, query=query))}</p>')
     for h in hits:
-        legs = [f"向量第{h.dense_rank}" if h.dense_rank is not None else "",
-                f"关键词第{h.lexical_rank}" if h.lexical_rank is not None else ""]
-        rows.append(f'<p class="src-rank">#{h.rank} {paragraph_label(h.chunk.paragraphs)}：'
-                    f'{esc(" · ".join(x for x in legs if x))}</p>')
+        legs = [message("rank_dense", lang, n=h.dense_rank) if h.dense_rank is not None else "",
+                message("rank_lexical", lang, n=h.lexical_rank) if h.lexical_rank is not None else ""]
+        rows.append(f'<p class="src-rank">#{h.rank} {esc(paragraph_label(h.chunk.paragraphs, lang))}'
+                    f'{esc(message("separator", lang))}{esc(" · ".join(x for x in legs if x))}</p>')
     if timings_ms:
-        names = {"search": "检索", "answer": "回答", "generate": "生成", "total": "共"}
-        shown = [f"{names[k]} {v:.0f} ms" for k, v in timings_ms.items() if k in names]
-        rows.append('<p class="timings">' + " · ".join(shown) + "</p>")
+        shown = [f"{message('timing_' + k, lang)} {v:.0f} ms" for k, v in timings_ms.items() if k in TIMINGS_SHOWN]
+        rows.append('<p class="timings">' + esc(" · ".join(shown)) + "</p>")
     if not rows:
         return ""
-    return '<details class="src-details"><summary>详情</summary>' + "".join(rows) + "</details>"
+    return (f'<details class="src-details"><summary>{esc(message("details", lang))}</summary>'
+            + "".join(rows) + "</details>")
 
 
-def render_empty_sources() -> str:
+def render_empty_sources(lang: str = "zh") -> str:
     """The sources panel before any question."""
-    return ('<div class="rag-sources empty"><p>提问后，这里列出回答引用的段落（引用的句子会高亮），'
-            "点击 [1]、[2] 可打开原文。</p></div>")
+    return f'<div class="rag-sources empty"><p>{esc(message("sources_empty", lang))}</p></div>'
 
 
-def render_searching(question: str) -> str:
+def render_searching(question: str, lang: str = "zh") -> str:
     """The sources panel while retrieval runs."""
-    return f'<div class="rag-sources"><p class="src-q">问：{esc(question)}</p><p>正在检索…</p></div>'
+    return (f'<div class="rag-sources"><p class="src-q">{esc(message("asked", lang, question=question))}</p>'
+            f'<p>{esc(message("searching", lang))}</p></div>')
 
 
-def render_retrieved(turn: int, question: str, query: str, hits: list[Hit], several: bool = False,
-                     lang: str = "zh") -> str:
-    """The sources panel when retrieval has ended and the answer is being made (``several``: name each base)."""
+def render_retrieved(turn: int, question: str, retrieved: Retrieved, lang: str = "zh") -> str:
+    """The sources panel when retrieval has ended and the answer is being made (each base named when it should)."""
+    query, hits = retrieved.query, retrieved.result.hits
     head = _sources_head(question, query, lang)
+    details = _details(query, question, hits, lang=lang)
     if not hits:
-        return f'<div class="rag-sources">{head}<p>没有检索到段落。</p>{_details(query, question, hits)}</div>'
-    cards = "".join(_hit_card(turn, h, several) for h in hits)
+        return f'<div class="rag-sources">{head}<p>{esc(message("nothing_retrieved", lang))}</p>{details}</div>'
+    cards = "".join(_hit_card(turn, h, retrieved.names_bases, lang) for h in hits)
     return (f'<div class="rag-sources" data-turn="{turn}">{head}'
-            f'<p class="src-note">检索到 {len(hits)} 段，正在生成回答…</p>{cards}'
-            f"{_details(query, question, hits)}</div>")
+            f'<p class="src-note">{esc(message("retrieved_note", lang, n=len(hits)))}</p>{cards}{details}</div>')
 
 
 def _sources_head(question: str, query: str, lang: str) -> str:
-    out = f'<p class="src-q">问：{esc(question)}</p>'
+    out = f'<p class="src-q">{esc(message("asked", lang, question=question))}</p>'
     if note := asked_as_note(question, query, lang):
         out += f'<p class="src-asked-as">{esc(note)}</p>'
     return out
@@ -209,37 +205,38 @@ def asked_as_note(question: str, query: str, lang: str = "zh") -> str:
     """
     if query.strip() == question.strip():
         return ""
-    return f"Answered as “{query}”" if lang == "en" else f"按“{query}”回答"
+    return message("asked_as", lang, query=query)
 
 
-def render_sources(turn: int, answer: Answer, several: bool = False, lang: str = "zh") -> str:
+def render_sources(turn: int, answer: Answer, lang: str = "zh") -> str:
     """The sources panel for an answer: cited paragraphs, then the other passages behind a fold.
 
     A refusal shows the nearest passages openly as 「可能相关」. Each card names its
-    knowledge base when it is not ``default`` or when ``several`` were asked; ``lang``: the
-    page's language, for the note of the question a follow-up was asked as.
+    knowledge base when the answer says so (``Answer.names_bases``); ``lang``: the page's language.
     """
+    named = answer.names_bases
     head = _sources_head(answer.question, answer.query, lang)
     # data-state="answered" marks the final panel (tests and scripts wait for it).
     parts = [f'<div class="rag-sources" data-turn="{turn}" data-state="answered">', head]
     if answer.refused:
-        parts.append('<p class="src-note refused">文章中没有找到相关信息。可能相关的段落：</p>')
-        parts.append('<div class="maybe">' + "".join(_hit_card(turn, h, several) for h in answer.hits[:3]) + "</div>")
+        parts.append(f'<p class="src-note refused">{esc(message("refused_note", lang))}</p>')
+        parts.append('<div class="maybe">' + "".join(_hit_card(turn, h, named, lang) for h in answer.hits[:3])
+                     + "</div>")
         rest = answer.hits[3:]
     else:
         if answer.citations:
             groups = citation_groups(answer.citations)
-            parts.append(f'<p class="src-note">引用 {len(groups)} 段：</p>')
+            parts.append(f'<p class="src-note">{esc(message("cited_note", lang, n=len(groups)))}</p>')
             short = shown_short_answer(answer)
-            parts.extend(_citation_card(turn, group, short, several) for group in groups)
+            parts.extend(_citation_card(turn, group, short, named, lang) for group in groups)
         else:
-            parts.append('<p class="src-note warn">回答没有引用任何检索到的段落，请核实。</p>')
+            parts.append(f'<p class="src-note warn">{esc(message("uncited_note", lang))}</p>')
         rest = [h for h in answer.hits if not is_cited(h, answer.citations)]
     if rest:
-        label = "其他检索到的段落" if not answer.refused else "更多检索到的段落"
-        parts.append(f'<details class="uncited"><summary>{label}（{len(rest)}）</summary>'
-                     + "".join(_hit_card(turn, h, several) for h in rest) + "</details>")
-    parts.append(_details(answer.query, answer.question, answer.hits, answer.timings_ms))
+        label = message("more_passages" if answer.refused else "other_passages", lang, n=len(rest))
+        parts.append(f'<details class="uncited"><summary>{esc(label)}</summary>'
+                     + "".join(_hit_card(turn, h, named, lang) for h in rest) + "</details>")
+    parts.append(_details(answer.query, answer.question, answer.hits, answer.timings_ms, lang))
     parts.append("</div>")
     return "".join(parts)
 
@@ -321,9 +318,9 @@ def chat_text(turn: int, answer: Answer, lang: str = "zh") -> str:
         lines.append(short + "\n\n")
     lines.append(_with_markers(answer, link))
     if answer.refused and answer.hits:
-        lines.append("\n\n（右侧列出可能相关的段落）")
+        lines.append("\n\n" + message("maybe_related_chat", lang))
     elif answer.uncited:
-        lines.append("\n\n⚠ 回答没有引用任何检索到的段落，请核实。")
+        lines.append("\n\n⚠ " + message("uncited_note", lang))
     return "".join(lines)
 
 
@@ -336,7 +333,7 @@ def _plain_marker(n: int) -> str:
     return f"[{n}]"
 
 
-def answer_markdown(answer: Answer) -> str:
+def answer_markdown(answer: Answer, lang: str = "zh") -> str:
     """An answer with its sources as Markdown, for copying (shown in a text box, pasted anywhere).
 
     Like every Markdown here, what comes from articles and users is escaped, so
@@ -345,13 +342,13 @@ def answer_markdown(answer: Answer) -> str:
     """
     short = _short_line(answer, _plain_marker)
     evidence = _with_markers(answer, _plain_marker)
-    lines = [f"**问：** {esc_markdown(answer.question)}", "",
-             *([f"**答：** {short}", "", evidence] if short else [f"**答：** {evidence}"])]
+    answered = message("md_answer", lang)
+    lines = [f"{message('md_question', lang)} {esc_markdown(answer.question)}", "",
+             *([f"{answered} {short}", "", evidence] if short else [f"{answered} {evidence}"])]
     if answer.citations:
-        lines += ["", "**来源：**", ""]
+        lines += ["", message("md_sources", lang), ""]
         for c in answer.citations:
-            where = " · ".join(esc_markdown(x) for x in (c.title, c.section, f"第{c.paragraph}段",
-                                                         f"第{c.page}页" if c.page else "") if x)
+            where = " · ".join(esc_markdown(x) for x in c.location(lang))
             a = c.start - c.paragraph_start
             b = a + (c.end - c.start)
             text = c.paragraph_text
@@ -360,9 +357,8 @@ def answer_markdown(answer: Answer) -> str:
             lines.extend("> " + line if line.strip() else ">" for line in quoted.splitlines())
             lines.append("")
     elif answer.refused and answer.hits:
-        lines += ["", "**可能相关：**", ""]
+        lines += ["", message("md_maybe", lang), ""]
         for h in answer.hits[:3]:
-            ch = h.chunk
-            lines.append(f"- {esc_markdown(ch.title)} · {esc_markdown(ch.section)} · "
-                         f"{paragraph_label(ch.paragraphs)}（{esc_markdown(ch.article)}）")
+            where = " · ".join(esc_markdown(x) for x in h.chunk.location(lang))
+            lines.append(f"- {where}（{esc_markdown(h.chunk.article)}）")
     return "\n".join(lines).rstrip() + "\n"

@@ -29,15 +29,23 @@ from rag.cli import main
 from rag.cli.terminal import terminal_line, terminal_text
 from rag.errors import RagError
 from rag.ingest.articles import parse_article
-from rag.kb.knowledge_base import KnowledgeBase
+from rag.kb.bases import KnowledgeBases
+from rag.kb.knowledge_base import KnowledgeBase, Retrieved
+from rag.kb.status import AnswerStatus, IndexStatus
 from rag.kb.uploads import UploadCheck, UploadError
 from rag.records import Answer, Article, Chunk, Citation, Hit
+from rag.search.searcher import SearchResult
 from rag.settings import Settings
 from rag.store.build import BuildReport
 from rag.ui import articles_tab, chat, eval_tab
 from rag.ui import render as view
-from rag.ui.app import ChatApp
-from rag.ui.texts import build_failed_text, build_report_text, upload_check_text, upload_error_text
+from rag.ui.texts import (
+    build_failed_text,
+    build_report_text,
+    shown_status_line,
+    upload_check_text,
+    upload_error_text,
+)
 from tests.browser_support import FakeChatEndpoint, app_environment, free_port
 from tests.helpers import MODELS_DIR, make_settings
 
@@ -131,7 +139,8 @@ def test_render_functions_keep_hostile_text_inert(article: Article) -> None:
         assert_inert_markdown(view.chat_text(3, answer))
         assert_inert_markdown(view.answer_markdown(answer))
         assert_inert_html(view.render_sources(3, answer))
-        assert_inert_html(view.render_retrieved(3, answer.question, answer.query, answer.hits))
+        retrieved = Retrieved(answer.query, SearchResult(answer.hits, None, []), ("default", "news"))
+        assert_inert_html(view.render_retrieved(3, answer.question, retrieved))
         for c in answer.citations:
             assert_inert_html(view.citation_location(c))
         for h in answer.hits:
@@ -168,7 +177,7 @@ def test_upload_and_corpus_messages_are_escaped(tmp_path: Path) -> None:
     report = BuildReport(version="v", added=[NAME], changed=[TITLE], removed=[NAME], errors=[f"{NAME}: {TITLE}"],
                          warnings=[TEXT])
     assert_inert_markdown(articles_tab.notice(build_report_text(report)))
-    assert_inert_markdown(articles_tab.notice("✗ " + build_failed_text(ValueError(TITLE))))
+    assert_inert_markdown(articles_tab.notice("✗ " + build_failed_text(f"ValueError: {TITLE}")))
 
 
 @pytest.fixture
@@ -184,7 +193,7 @@ def toasts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def test_handlers_escape_what_they_show(tmp_path: Path, toasts: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
     """Upload, replace, delete and evaluate a hostile file through the tabs' handlers: notices and toasts inert."""
-    app = ChatApp(make_settings(tmp_path / "kb"))
+    bases = KnowledgeBases(make_settings(tmp_path / "kb"))
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "up"))  # gradio's upload cache: where uploads are
     upload = tmp_path / "up" / FILE_NAME
     upload.parent.mkdir()
@@ -196,19 +205,20 @@ def test_handlers_escape_what_they_show(tmp_path: Path, toasts: list[str], monke
         shown.extend(step[0] for step in done)
         return done[-1]
 
-    steps(articles_tab.upload_and_index(app, [str(upload)]))  # one action: added and indexed
-    assert (app.settings.corpus_dir / FILE_NAME).is_file()
+    steps(articles_tab.upload_and_index(bases, "default", [str(upload)]))  # one action: added and indexed
+    assert (bases.settings.corpus_dir / FILE_NAME).is_file()
     upload.write_text(f"# {TITLE}\n\n{TEXT}\n\n另一段。\n", encoding="utf-8")
-    asked = steps(articles_tab.upload_and_index(app, [str(upload)]))  # the same name: asks before replacing
-    steps(articles_tab.confirm_replace(app, asked[6]))
+    asked = steps(articles_tab.upload_and_index(bases, "default", [str(upload)]))  # the same name: asks first
+    steps(articles_tab.confirm_replace(bases, "default", asked[6]))
     copy = tmp_path / "up" / ("copy-" + FILE_NAME)
     copy.write_bytes(upload.read_bytes())
-    steps(articles_tab.upload_and_index(app, [str(copy)]))  # the same bytes: a duplicate
+    steps(articles_tab.upload_and_index(bases, "default", [str(copy)]))  # the same bytes: a duplicate
     shown.append(articles_tab.ask_delete(FILE_NAME)[0])
-    steps(articles_tab.remove_article(app, FILE_NAME))
-    steps(articles_tab.remove_article(app, FILE_NAME))  # gone already: the refusal quotes the name
-    shown.append(eval_tab.run_eval(app, str(tmp_path / f"{FILE_NAME}.jsonl"), 0, True, lambda *a, **k: None)[0])
-    shown.append(eval_tab.eval_summary_text({"question_set": {"name": FILE_NAME, "selection": TITLE}}))
+    steps(articles_tab.remove_article(bases, "default", FILE_NAME))
+    steps(articles_tab.remove_article(bases, "default", FILE_NAME))  # gone already: the refusal quotes the name
+    shown.append(eval_tab.run_eval(bases, "default", str(tmp_path / f"{FILE_NAME}.jsonl"), 0, True,
+                                   lambda *a, **k: None)[0])
+    shown.append(eval_tab.selection_text(TITLE))
     for md in shown:
         assert_inert_markdown(md)
     assert any("重新登录" in md for md in shown)  # the title is shown, as text
@@ -217,9 +227,9 @@ def test_handlers_escape_what_they_show(tmp_path: Path, toasts: list[str], monke
 
 def test_a_question_over_the_limit_is_a_chat_notice(tmp_path: Path, toasts: list[str]) -> None:
     """The server refuses what the browser's box would not let through: a notice in the chat, no traceback."""
-    app = ChatApp(make_settings(tmp_path, max_question_chars=50))
+    bases = KnowledgeBases(make_settings(tmp_path, max_question_chars=50))
     long_question = QUESTION * 10
-    *_, last = chat.respond(app, long_question, [], [], "hybrid", 5, "extractive", None)
+    *_, last = chat.respond(bases, long_question, [], [], "hybrid", 5, "extractive", None)
     messages, turns, sources, *_ = last
     assert messages[-1]["content"].startswith("⚠ ") and "max" in messages[-1]["content"]
     assert "max_question_chars" in sources and turns[-1].answer is None
@@ -228,17 +238,18 @@ def test_a_question_over_the_limit_is_a_chat_notice(tmp_path: Path, toasts: list
     assert_inert_html(sources)
     assert toasts and "max_question_chars" in toasts[-1]
     # the refused question is no history: the next, short question is not refused because of it
-    *_, after = chat.respond(app, "短问题？", messages, turns, "hybrid", 10**9, "extractive", "not-a-list")
+    *_, after = chat.respond(bases, "短问题？", messages, turns, "hybrid", 10**9, "extractive", "not-a-list")
     assert "previous question" not in after[0][-1]["content"]
 
 
 def test_status_line_masks_addresses_and_escapes(tmp_path: Path) -> None:
-    app = ChatApp(make_settings(tmp_path))
-    status = {"version": "v1", "articles": 1, "chunks": 2, "model": TITLE, "store": "milvus",
-              "built_at": "2025-01-01T00:00:00+00:00",
-              "milvus_uri": "https://root:PASSWORD-1@milvus.example:19530?token=KEY-2"}
-    app.kb.status = lambda: status  # type: ignore[method-assign]
-    line = app.status_line()
+    bases = KnowledgeBases(make_settings(tmp_path))
+    answers = AnswerStatus("extractive", False, "off", 1, 0.9, 0.9, 0.0, 0.0)
+    status = IndexStatus("index", "v1", "2025-01-01T00:00:00+00:00", TITLE, TITLE, 384, {}, "flat", 1, 2, 3, "ok",
+                         "milvus", answers,
+                         store_details={"milvus_uri": "https://root:PASSWORD-1@milvus.example:19530?token=KEY-2"})
+    bases.status = lambda name=None: status  # type: ignore[method-assign]
+    line = shown_status_line(bases, "default")
     assert "PASSWORD" not in line and "KEY-2" not in line and "root" not in line
     assert_inert_markdown(line.replace("https\\://", "https\\:"))  # the masked address is text, not a link
 
@@ -262,8 +273,7 @@ def launched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
     from rag.ui.layout import build_app
 
-    app = ChatApp(settings)
-    demo = build_app(app)
+    demo = build_app(KnowledgeBases(settings))
     demo.queue()
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, auth=("u", "pw"), prevent_thread_lock=True, quiet=True,
@@ -296,7 +306,7 @@ def test_nothing_of_the_corpus_is_served_before_the_login(launched: tuple[str, P
     member.open(urllib.request.Request(url + "/login", data=login), timeout=30).read()
     config = _get(member, url + "/config")
     assert '"components"' in config and "QZX" not in config
-    _, _, _, table, delete_choice, _ = fill_page(ChatApp(settings))
+    _, _, _, table, delete_choice, _ = fill_page(KnowledgeBases(settings))
     assert SECRET_NAME in str(table.value) and SECRET_NAME in str(delete_choice.choices)
     assert list(cwd.iterdir()) == [], "nothing is written where the server was started"
 
@@ -313,7 +323,7 @@ def taken_port() -> Iterator[int]:
 def test_a_taken_port_is_one_line_and_an_open_host_warns(taken_port: int, tmp_path: Path,
                                                          capsys: pytest.CaptureFixture[str],
                                                          caplog: pytest.LogCaptureFixture) -> None:
-    from rag.ui.server import serve
+    from rag.server import serve
 
     settings = make_settings(tmp_path, host="0.0.0.0", port=taken_port)
     with pytest.raises(RagError, match=f"port {taken_port} is already in use .*--port {taken_port + 1}"):

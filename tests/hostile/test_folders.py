@@ -171,11 +171,11 @@ _UPLOAD = """
 import json, sys
 from pathlib import Path
 from rag.settings import Settings
-from rag.ui.app import ChatApp
+from rag.kb.bases import KnowledgeBases
 from rag.ui import articles_tab
 corpus, index, upload = (Path(p) for p in sys.argv[1:4])
-app = ChatApp(Settings(corpus_dir=corpus, index_dir=index, models_dir=Path(sys.argv[4])))
-steps = list(articles_tab.upload_and_index(app, [str(upload)]))
+bases = KnowledgeBases(Settings(corpus_dir=corpus, index_dir=index, models_dir=Path(sys.argv[4])))
+steps = list(articles_tab.upload_and_index(bases, "default", [str(upload)]))
 print(json.dumps({"notice": steps[-1][0], "corpus": sorted(p.name for p in corpus.iterdir())}, ensure_ascii=False))
 """
 

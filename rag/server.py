@@ -1,9 +1,11 @@
-"""The browser chat's server: ``serve(settings)`` starts it (``rag serve``, ``python app.py``).
+"""The web server: one FastAPI app on uvicorn, the API's routes and the page mounted on it (``rag serve``).
 
-gradio is imported only inside the functions of ``rag.ui``, so ``import rag.ui``
-stays light. The shared state is ``app.ChatApp``; the page is laid out in
-``layout``; everything shown is escaped (``escape``, used by ``render``); errors become messages,
-never tracebacks.
+``serve(settings)`` opens the knowledge bases (``rag.kb.bases.KnowledgeBases``,
+one encoder and build lock for the API and the page alike), warms them up, builds
+the root app, puts the body limit on it (``rag.api.body_limit``: 1 MB, and
+``max_upload_bytes`` for gradio's upload route), mounts the API
+(``rag.api.app.create_api``) and, unless ``api_only``, the page
+(``rag.ui.mount.mount_page``); ``--api-only`` imports no gradio and builds no page.
 """
 
 from __future__ import annotations
@@ -18,16 +20,16 @@ import time
 from typing import Any
 
 from rag.errors import RagError, SettingsError
+from rag.kb.bases import KnowledgeBases
 from rag.settings import Settings
-from rag.ui.app import ChatApp
-from rag.ui.layout import build_app, page_i18n, static_text
-from rag.ui.toasts import TOAST_TITLE_SCRIPT
 
 log = logging.getLogger(__name__)
 
+UPLOAD_ROUTE = "/gradio_api/upload"
+
 
 def serve(settings: Settings, started: float | None = None, api_only: bool = False) -> None:
-    """Serve the browser chat at ``/`` and the API beside it on settings.host:settings.port, and block.
+    """Serve the page at ``/`` and the API beside it on settings.host:settings.port, and block.
 
     The API (``rag.api``) is served on 127.0.0.1, open to the machine or behind
     ``api_keys`` when set; on any other address only with keys: without them its
@@ -51,9 +53,9 @@ def serve(settings: Settings, started: float | None = None, api_only: bool = Fal
         log.warning(warning)
         print(f"rag: warning: {warning}", flush=True)
     check_address(settings.host, settings.port)  # before the model loads: a taken port fails at once
-    app = ChatApp(settings)
-    note = app.warm_up()
-    server = _mount(app, auth, with_api, api_only)
+    bases = KnowledgeBases(settings)
+    note = bases.warm_up()
+    server = _Server.start(root_app(bases, auth, with_api, api_only), settings.host, settings.port)
     base = f"http://{_url_host(settings.host)}:{settings.port}/"
     if not api_only:
         print(f"rag: chat at {base} (ready in {time.perf_counter() - started:.1f} s"
@@ -66,62 +68,29 @@ def serve(settings: Settings, started: float | None = None, api_only: bool = Fal
         print(f"rag: the API is not served on {settings.host}: set RAG_API_KEYS (or api_keys in rag.toml) to "
               "serve it with keys", flush=True)
     if note:
-        print(f"rag: {note} (or use the Articles tab: 重建索引)", flush=True)
+        print(f"rag: {note}{'' if api_only else ' (or use the Articles tab: 重建索引)'}", flush=True)
     server.wait()
 
 
-def _mount(app: ChatApp, auth: tuple[str, str] | None, with_api: bool, api_only: bool) -> _Server:
-    """The FastAPI app (the API's routes first, then the page at ``/``), started on the settings' address.
-
-    Every route's body is limited on the root app, as it streams in (``rag.api.body_limit``): 1 MB, and
-    ``max_upload_bytes`` for gradio's upload route.
-    """
+def root_app(bases: KnowledgeBases, auth: tuple[str, str] | None, with_api: bool, api_only: bool) -> Any:
+    """The root FastAPI app: the API's routes first, then (unless ``api_only``) the page at ``/``; the body limit."""
     from fastapi import FastAPI
 
     from rag.api.body_limit import BodyLimit
 
-    settings = app.settings
+    settings = bases.settings
     if with_api:
         from rag.api.app import create_api
-        from rag.api.catalog import Catalog
 
-        root = create_api(Catalog(app.bases), settings)  # the page's knowledge bases: one encoder, one build lock
+        root = create_api(bases, settings)  # the page's knowledge bases: one encoder, one build lock
     else:
         root = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     if not api_only:
-        import gradio as gr
+        from rag.ui.mount import mount_page
 
-        i18n = page_i18n(settings)
-        demo = build_app(app, i18n)
-        demo.queue(default_concurrency_limit=2)
-        font = ["Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei", "system-ui", "sans-serif"]
-        # Local font names only: a Google font would be fetched from the internet the server may not have.
-        theme = gr.themes.Soft(primary_hue="blue", font=font, font_mono=["Noto Sans Mono CJK SC", "monospace"])
-        gr.mount_gradio_app(
-            root, demo, "/", server_name=settings.host, server_port=settings.port, auth=auth, show_error=False,
-            max_file_size=settings.max_upload_bytes, ssr_mode=False, theme=theme, css=static_text("app.css"),
-            footer_links=[], i18n=i18n, js=TOAST_TITLE_SCRIPT,
-            allowed_paths=report_folders(settings),  # the reports, for download
-            # gradio's own /openapi.json and /docs would list the page's routes to anyone: the API has its own
-            app_kwargs={"openapi_url": None, "docs_url": None, "redoc_url": None},
-        )
+        mount_page(root, bases, auth)
     root.add_middleware(BodyLimit, uploads=[(UPLOAD_ROUTE, settings.max_upload_bytes, "max_upload_bytes")])
-    return _Server.start(root, settings.host, settings.port)
-
-
-UPLOAD_ROUTE = "/gradio_api/upload"
-
-
-def report_folders(settings: Settings) -> list[str]:
-    """Where the 评测 tab's reports are written, for each knowledge base (and ``kbs/`` for those made later)."""
-    from rag.kb.registry import list_bases, settings_for
-
-    folders = {str(settings.eval_root.resolve()), str(settings.kbs_dir.resolve())}
-    try:
-        folders.update(str(settings_for(settings, spec).eval_root.resolve()) for spec in list_bases(settings))
-    except RagError as exc:  # a broken kb.toml: the page names it where it is used
-        log.warning("%s", exc)
-    return sorted(folders)
+    return root
 
 
 class _Server:
