@@ -9,6 +9,7 @@ identity tell pooled vectors from separately encoded ones.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -58,15 +59,20 @@ def counted(tmp_path_factory: pytest.TempPathFactory, encoder: Encoder) -> tuple
     return KnowledgeBase(settings, encoder), counting
 
 
-def chunk_token_states(text: str) -> tuple[np.ndarray, list[tuple[int, int]], str]:
-    """By hand: the int8 model's last-layer token states of ``passage: text``, its tokens' offsets, that text."""
+@lru_cache(maxsize=1)
+def onnx_model() -> tuple[Any, Any]:
+    """The int8 export and its tokenizer, loaded directly (not through rag)."""
     import onnxruntime as ort
     from tokenizers import Tokenizer
 
-    tokenizer = Tokenizer.from_file(str(TOKENIZER))
+    return ort.InferenceSession(str(ONNX), providers=["CPUExecutionProvider"]), Tokenizer.from_file(str(TOKENIZER))
+
+
+def chunk_token_states(text: str) -> tuple[np.ndarray, list[tuple[int, int]], str]:
+    """By hand: the int8 model's last-layer token states of ``passage: text``, its tokens' offsets, that text."""
+    session, tokenizer = onnx_model()
     prefixed = "passage: " + text
     encoding = tokenizer.encode(prefixed)
-    session = ort.InferenceSession(str(ONNX), providers=["CPUExecutionProvider"])
     ids = np.array([encoding.ids], dtype=np.int64)
     states = session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})[0][0]
     return states, encoding.offsets, prefixed
