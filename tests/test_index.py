@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from rag.cli import main
-from rag.embed.cache import EmbeddingCache, span_key, text_key
+from rag.embed.cache import EmbeddingCache, text_key
 from rag.embed.encoder import Encoder
 from rag.errors import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexMissingError
 from rag.kb.knowledge_base import KnowledgeBase
@@ -29,9 +29,9 @@ def built(tmp_path_factory: pytest.TempPathFactory, encoder: Encoder) -> Knowled
     report = kb.build()
     version = kb.version()
     texts = {chunk_embedding_text(c, kb.settings.chunk_context) for c in version.chunks}
-    # Each distinct chunk text runs through the encoder once; its sentences' vectors come from that pass.
+    texts |= {version.articles[s.article].text[s.start:s.end] for s in version.sentences}
+    # Each distinct text is embedded once (without context a one-sentence chunk shares its vector).
     assert report.embedded == len(texts) and report.from_cache == 0
-    assert report.pooled == len(version.sentences)
     return kb
 
 
@@ -91,25 +91,26 @@ def _article_life(kb: KnowledgeBase) -> None:
                    encoding="utf-8")
     report = kb.build()
     assert report.added == ["新文章 一.md"]
-    # Only the new article's one chunk ran through the encoder, giving its two sentences' vectors too.
-    assert report.embedded == 1 and report.pooled == 2
+    # Only the new article's chunk and its two sentences were embedded.
+    assert report.embedded == 3
     assert kb.search("松山湖机器人企业有多少家", k=1).hits[0].chunk.article == "新文章 一.md"
-    first_keys = _article_keys(kb, "新文章 一.md")
     new.write_text("# 东莞制造\n\n东莞松山湖的机器人企业在2025年突破了四百家。它们主要生产工业机器人。\n",
                    encoding="utf-8")
     report = kb.build()
-    # The changed chunk runs again: its unchanged sentence too is read in its new context.
-    assert report.changed == ["新文章 一.md"] and report.embedded == 1 and report.pooled == 2
+    # The changed sentence and its chunk are embedded again; the unchanged sentence comes from the cache.
+    assert report.changed == ["新文章 一.md"] and report.embedded == 2
     answer = kb.ask("东莞松山湖的机器人企业在2025年突破了多少家？")
     assert "四百家" in answer.text and answer.citations[0].article == "新文章 一.md"
     new.unlink()
     report = kb.build()
     assert report.removed == ["新文章 一.md"] and report.embedded == 0
-    # Deleted text does not linger in the embedding cache: neither the chunk's vector nor its sentences'.
+    # Deleted text does not linger in the embedding cache.
     cache = EmbeddingCache(kb.settings.embedding_cache_path)
-    assert len(first_keys) == 3 and cache.get_many(kb.settings.encoder_identity, first_keys) == {}
+    deleted = text_key("passage", "它们主要生产工业机器人。")
+    assert cache.get_many(kb.settings.encoder_identity, [deleted]) == {}
     live = {chunk_embedding_text(c, kb.settings.chunk_context) for c in kb.version().chunks}
-    assert cache.count(kb.settings.encoder_identity) == len(live) + len(kb.version().sentences)
+    live |= {kb.version().articles[s.article].text[s.start:s.end] for s in kb.version().sentences}
+    assert cache.count(kb.settings.encoder_identity) == len(live)
     cache.close()
     version = kb.version()
     assert all(c.article != "新文章 一.md" for c in version.chunks)
@@ -117,20 +118,6 @@ def _article_life(kb: KnowledgeBase) -> None:
         assert all(h.chunk.article != "新文章 一.md" for h in kb.search("松山湖机器人", k=10, mode=mode).hits), mode
     report = kb.build()  # unchanged: nothing embedded, nothing written to the store
     assert report.up_to_date and report.embedded == 0 and report.store_inserted == 0
-
-
-def _article_keys(kb: KnowledgeBase, article: str) -> list[str]:
-    """The cache keys of an article's vectors: its chunks' texts and their sentences' spans."""
-    version = kb.version()
-    keys = []
-    for chunk in version.chunks:
-        if chunk.article == article:
-            text = chunk_embedding_text(chunk, kb.settings.chunk_context)
-            keys.append(text_key("passage", text))
-            head = len(text) - len(chunk.text)
-            keys += [span_key(text, head + version.sentences[i].start - chunk.start,
-                              head + version.sentences[i].end - chunk.start) for i in chunk.sentence_ids]
-    return keys
 
 
 def test_missing_index_says_what_to_run(tmp_path: Path, encoder: Encoder) -> None:
