@@ -60,9 +60,12 @@ class Settings:
     chunk_size: int = 200
     chunk_overlap: int = 40
     chunk_context: bool = True  # embed and index each chunk with its article title and section (measured)
-    # "pooled": each sentence's vector is the mean of its tokens' states in the chunk's own encoder pass
-    # (rag.embed.pooling); "separate": each sentence is encoded again alone (BENCHMARKS.md, sentence vectors)
-    sentence_vectors: str = "pooled"
+    # "separate": each sentence is encoded again on its own. "pooled": its vector is the mean of its tokens'
+    # states in its chunk's encoder pass (rag.embed.pooling), one pass per chunk: 2.3x the chunks/s of a build
+    # (python benchmarks/build_speed.py), but the evidence score separates less well (held-out CMRC train,
+    # refusal recall at 2.5% false refusals 0.858 against 0.872; dev 0.767 against 0.803: python
+    # benchmarks/sentence_vectors.py), past the 0.01 issue 27 allowed, so separate stays the default
+    sentence_vectors: str = "separate"
     # retrieval
     retrieval_mode: str = "hybrid"
     top_k: int = 5

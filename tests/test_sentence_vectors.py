@@ -8,6 +8,7 @@ identity tell pooled vectors from separately encoded ones.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
@@ -51,10 +52,9 @@ class CountingEncoder:
 
 @pytest.fixture(scope="module")
 def counted(tmp_path_factory: pytest.TempPathFactory, encoder: Encoder) -> tuple[KnowledgeBase, CountingEncoder]:
-    """The default article indexed with the default settings (pooled), the encoder's texts counted."""
+    """The default article indexed with pooled sentence vectors, the encoder's texts counted."""
     counting = CountingEncoder(encoder)
-    settings = make_settings(tmp_path_factory.mktemp("pooled"))
-    assert settings.sentence_vectors == "pooled"
+    settings = make_settings(tmp_path_factory.mktemp("pooled"), sentence_vectors="pooled")
     build_index(settings, lambda: counting)  # type: ignore[arg-type,return-value]
     return KnowledgeBase(settings, encoder), counting
 
@@ -127,6 +127,36 @@ def test_a_build_runs_the_encoder_over_chunks_only(counted: tuple[KnowledgeBase,
     assert report.up_to_date and report.embedded == 0
 
 
+def test_a_new_article_runs_only_its_chunk_and_leaves_nothing_behind(
+        counted: tuple[KnowledgeBase, CountingEncoder], tmp_path: Path, encoder: Encoder) -> None:
+    source = counted[0].settings
+    shutil.copytree(source.corpus_dir, tmp_path / "corpus")
+    shutil.copytree(source.index_dir, tmp_path / "index")
+    kb = KnowledgeBase(source.replace(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index"), encoder)
+    new = kb.settings.corpus_dir / "东莞.md"
+    new.write_text("# 东莞制造\n\n东莞松山湖的机器人企业在2025年突破了三百家。它们主要生产工业机器人。\n",
+                   encoding="utf-8")
+    report = kb.build()
+    # One chunk ran through the encoder and gave its two sentences' vectors; the rest came from the cache.
+    assert report.added == ["东莞.md"] and report.embedded == 1 and report.pooled == 2
+    assert kb.search("松山湖机器人企业有多少家", k=1).hits[0].chunk.article == "东莞.md"
+    version = kb.version()
+    chunk = next(c for c in version.chunks if c.article == "东莞.md")
+    text = chunk_embedding_text(chunk, True)
+    head = len(text) - len(chunk.text)
+    keys = [text_key("passage", text)] + [
+        span_key(text, head + version.sentences[i].start - chunk.start, head + version.sentences[i].end - chunk.start)
+        for i in chunk.sentence_ids]
+    new.unlink()
+    assert kb.build().removed == ["东莞.md"]
+    cache = EmbeddingCache(kb.settings.embedding_cache_path)
+    try:  # the deleted article's chunk and sentence vectors are pruned; every other chunk keeps one per sentence
+        assert len(keys) == 3 and cache.get_many(kb.settings.encoder_identity, keys) == {}
+        assert cache.count(kb.settings.encoder_identity) == len(kb.version().chunks) + len(kb.version().sentences)
+    finally:
+        cache.close()
+
+
 def test_an_index_of_separate_vectors_says_so_and_is_rebuilt(tmp_path: Path, encoder: Encoder) -> None:
     separate = make_settings(tmp_path, sentence_vectors="separate")
     old = build_index(separate, lambda: encoder)
@@ -138,10 +168,12 @@ def test_an_index_of_separate_vectors_says_so_and_is_rebuilt(tmp_path: Path, enc
     # Rebuilt by `rag index`: every chunk runs once more (a chunk's vector alone was cached, its sentences' not).
     assert not report.up_to_date and report.embedded == report.chunks and report.pooled == report.sentences
     assert pooled.search("深圳有多少家人工智能企业", k=1).hits
+    with pytest.raises(IndexMismatchError, match=r"pooled from each chunk's tokens.*`rag index`"):
+        KnowledgeBase(separate, encoder).search("深圳")
 
 
 def test_cache_keys_tell_pooled_from_separate_sentence_vectors(tmp_path: Path, encoder: Encoder) -> None:
-    pooled = make_settings(tmp_path)
+    pooled = make_settings(tmp_path, sentence_vectors="pooled")
     separate = pooled.replace(sentence_vectors="separate")
     build_index(pooled, lambda: encoder)
     kb = KnowledgeBase(pooled, encoder)

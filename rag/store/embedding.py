@@ -1,12 +1,13 @@
 """What a build embeds: every chunk, and every sentence, through the embedding cache.
 
-With ``sentence_vectors = "pooled"`` (the default) the encoder runs once per
-chunk: a sentence's vector is the mean of its tokens' states in that pass
+With ``sentence_vectors = "pooled"`` the encoder runs once per chunk: a
+sentence's vector is the mean of its tokens' states in that pass
 (``Encoder.encode_passages_pooled``). Chunks overlap by whole sentences, so a
 sentence may sit whole in two chunks: it takes its vector from the first chunk
 the model reads it whole in; one that no chunk holds whole (a chunk cut at the
-model's token limit) is encoded alone. With ``"separate"`` every sentence is
-encoded again as a text of its own, as before pooling.
+model's token limit) is encoded alone. With ``"separate"`` (the default: its
+evidence scores refuse better, see ``Settings.sentence_vectors``) every
+sentence is encoded again as a text of its own.
 
 Cache keys, all under the encoder's identity: a chunk, or a sentence encoded
 alone, by its text (``text_key("passage", …)``, so both modes share a chunk's
