@@ -28,6 +28,9 @@ ANSWER_MODES = ("extractive", "generative")
 STORES = ("faiss", "milvus")
 LANGUAGES = ("zh", "en")  # the page's first language and the CLI's reports; the browser's language wins on a page
 MILVUS_HYBRID = ("project", "milvus")  # whose RRF fuses the two legs on Milvus
+# How a build makes the sentence vectors: pooled from the chunk's own token states (one encoder pass
+# per chunk), or each sentence encoded again on its own (a model that does not pool by mean needs this)
+SENTENCE_VECTORS = ("pooled", "separate")
 MB = 1024 * 1024
 APP_NAME = "rag-zh"  # the user-level folders' name (platformdirs)
 # The folder the set-up converts the default model into, inside the models folder (rag.embed.modelprep).
@@ -81,6 +84,12 @@ class Settings:
     chunk_size: int = 200
     chunk_overlap: int = 40
     chunk_context: bool = True  # embed and index each chunk with its article title and section (measured)
+    # "separate": each sentence is encoded again on its own. "pooled": its vector is the mean of its tokens'
+    # states in its chunk's encoder pass (rag.embed.pooling), one pass per chunk: 2.3x the chunks/s of a build
+    # (python benchmarks/build_speed.py), but the evidence score separates less well (held-out CMRC train,
+    # refusal recall at 2.5% false refusals 0.858 against 0.872; dev 0.767 against 0.803: python
+    # benchmarks/sentence_vectors.py), past the 0.01 issue 27 allowed, so separate stays the default
+    sentence_vectors: str = "separate"
     # retrieval
     retrieval_mode: str = "hybrid"
     top_k: int = 5
@@ -139,6 +148,7 @@ class Settings:
         _check_choice("store", self.store, STORES)
         _check_choice("lang", self.lang, LANGUAGES)
         _check_choice("milvus_hybrid", self.milvus_hybrid, MILVUS_HYBRID)
+        _check_choice("sentence_vectors", self.sentence_vectors, SENTENCE_VECTORS)
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,200}", self.milvus_collection):
             raise SettingsError(
                 f"milvus_collection must be letters, digits and underscores, starting with a letter or "
@@ -171,8 +181,18 @@ class Settings:
 
     @property
     def chunking(self) -> dict[str, int]:
-        """The chunking part of an index's identity, as stored in manifests and Milvus metadata."""
-        return {"chunk_size": self.chunk_size, "chunk_overlap": self.chunk_overlap, "context": int(self.chunk_context)}
+        """The chunking part of an index's identity, as stored in manifests and Milvus metadata.
+
+        It says how the chunks and their sentence vectors were made: pooled
+        sentence vectors add ``pooled_sentences``; an index without that key
+        (every index before them) has separately encoded ones, so it is rebuilt
+        by the next ``rag index`` and refused by a search until then.
+        """
+        chunking = {"chunk_size": self.chunk_size, "chunk_overlap": self.chunk_overlap,
+                    "context": int(self.chunk_context)}
+        if self.sentence_vectors == "pooled":
+            chunking["pooled_sentences"] = 1
+        return chunking
 
     @property
     def milvus_address(self) -> str:

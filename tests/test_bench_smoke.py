@@ -121,3 +121,39 @@ def test_several_bases_table_and_conclusion_follow_the_numbers(tmp_path: Path) -
     write_block(md, sb.START, sb.END, section, after=sb.AFTER)
     text = md.read_text(encoding="utf-8")
     assert text.index(END) < text.index(sb.START) < text.index(sb.END) < text.index("tail")
+
+
+def test_sentence_vector_sections_follow_the_numbers(tmp_path: Path) -> None:
+    """Issue 27's two sections from made-up measurements: the decision and the targets follow the figures."""
+    import numpy as np
+
+    from benchmarks import build_speed as bs
+    from benchmarks import sentence_vectors as sv
+
+    rng = np.random.default_rng(0)
+    answerable, unanswerable = rng.normal(0.95, 0.01, 400), rng.normal(0.88, 0.02, 400)
+
+    def run(mode: str, shift: float) -> sv.ModeRun:
+        ones = np.ones(400, dtype=bool)
+        evidence = np.stack([answerable, unanswerable + shift], axis=1)
+        return sv.ModeRun(mode, ones, ones, np.ones(400), ones, np.ones(400), np.ones(400), ~ones, evidence,
+                          np.zeros((400, 2), dtype=bool), 100, 300)
+
+    meta = {"command": "python benchmarks/sentence_vectors.py", "date": "today", "commit": "abc", "dev": "400",
+            "machine": {"cpu": "cpu", "cores": 2}, "load_start": (1, 1, 1), "load_end": (1, 1, 1), "encoder": "e"}
+    same = {"separate": run("separate", 0.0), "pooled": run("pooled", 0.0)}
+    assert "pooled vectors hold" in sv.render(meta, same, same)
+    worse = {"separate": run("separate", 0.0), "pooled": run("pooled", 0.02)}  # unanswerable scores rise
+    section = sv.render(meta, worse, worse)
+    assert "pooled vectors lose, and the separate pass stays the default" in section
+    assert "| train (tuning) | separate | 400 | 100 | 300 | 1.000 | 1.000 |" in section
+
+    builds = {mode: bs.ModeBuilds(mode, seconds=[seconds], chunks=100, sentences=300, embedded=texts,
+                                  stages=[{"embed": seconds}], unchanged_embedded=0, plus_one_s=2.0,
+                                  plus_one_embed_s=1.0, alone_s=1.0)
+              for mode, seconds, texts in (("separate", 10.0, 400), ("pooled", 4.0, 100))}
+    meta.update(threads=2, passages=30)
+    section = bs.render(meta, builds)
+    assert "| pooled | 100 | 300 | 100 | 4.0 | 25.0 | 2.50 |" in section
+    assert "2.50× the chunks per second of the separate pass (target ≥ 2×: met)" in section
+    assert "costs 2.00× embedding it alone (its embed stage 1.00×" in section

@@ -17,6 +17,7 @@ import pytest
 from rag.embed.encoder import Encoder
 from rag.embed.modelprep import CONVERSION_FILE, LICENCE, WEIGHTS_FILE, ensure_model, export_onnx
 from rag.errors import ModelError
+from rag.ingest.chunking import split_sentences
 from rag.settings import DEFAULT_MODEL, encoder_identity
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -168,6 +169,33 @@ def test_long_text_is_truncated_alike(torch_encoder: Encoder, onnx_encoder: Enco
     assert torch_encoder.count_tokens(whole) > MAX_TOKENS  # counts are not truncated
     vectors = [enc.encode_passages([whole]) for enc in (torch_encoder, onnx_encoder)]
     assert _cosines(vectors[0], vectors[1])[0] >= 0.95
+
+
+def test_both_backends_pool_sentences_from_one_pass(torch_encoder: Encoder, onnx_encoder: Encoder) -> None:
+    text = PARAGRAPHS[0]
+    spans = split_sentences(text, 0, len(text))
+    assert len(spans) >= 3
+    pooled = {enc.backend: enc.encode_passages_pooled([text, "短"], [spans, [(0, 1)]])[0]
+              for enc in (torch_encoder, onnx_encoder)}
+    for enc in (torch_encoder, onnx_encoder):
+        got = pooled[enc.backend]
+        # The passage's own vector is the one encode_passages gives; each sentence has one of its own.
+        assert _cosines(got.vector[None, :], enc.encode_passages([text]))[0] > 0.9999
+        assert got.whole == (True,) * len(spans) and got.spans.shape == (len(spans), 384)
+        np.testing.assert_allclose(np.linalg.norm(got.spans, axis=1), 1.0, atol=1e-5)
+        assert _cosines(got.spans, enc.encode_passages([text[a:b] for a, b in spans])).max() < 0.99
+    assert _cosines(pooled["torch"].spans, pooled["onnx-int8"].spans).min() >= 0.95
+
+
+def test_spans_past_the_token_limit_get_no_pooled_vector(torch_encoder: Encoder, onnx_encoder: Encoder) -> None:
+    whole = ARTICLE.read_text(encoding="utf-8")
+    spans = split_sentences(whole, 0, len(whole))
+    for enc in (torch_encoder, onnx_encoder):
+        got = enc.encode_passages_pooled([whole], [spans])[0]
+        read = enc.spans_read_whole(whole, spans)
+        assert list(got.whole) == read and read[0] and not read[-1]  # the model reads 512 tokens of it
+        assert not got.spans[~np.array(read)].any()
+        assert _cosines(got.vector[None, :], enc.encode_passages([whole]))[0] > 0.9999
 
 
 def test_properties_and_identity(torch_encoder: Encoder, onnx_encoder: Encoder) -> None:

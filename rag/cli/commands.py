@@ -68,7 +68,7 @@ def _index_once(bases: KnowledgeBases, name: str, args: argparse.Namespace) -> i
         _dump({
             "version": report.version, "up_to_date": report.up_to_date, "articles": report.articles,
             "chunks": report.chunks, "sentences": report.sentences, "embedded": report.embedded,
-            "from_cache": report.from_cache, "added": report.added, "changed": report.changed,
+            "from_cache": report.from_cache, "pooled": report.pooled, "added": report.added, "changed": report.changed,
             "removed": report.removed, "errors": report.errors, "warnings": report.warnings,
             "seconds": round(report.seconds, 3), "store": report.store,
             "store_inserted": report.store_inserted, "store_deleted": report.store_deleted,
@@ -84,7 +84,9 @@ def _index_once(bases: KnowledgeBases, name: str, args: argparse.Namespace) -> i
             if items:
                 parts.append(f"{label} {', '.join(map(terminal_line, items))}")
         print(f"indexed {report.articles} articles into {report.chunks} chunks in {report.seconds:.1f}s: "
-              f"embedded {report.embedded} texts, {report.from_cache} from cache"
+              f"embedded {report.embedded} texts"
+              + (f" ({report.pooled} sentence vectors pooled from their passes)" if report.pooled else "")
+              + f", {report.from_cache} from cache"
               + (f"; {'; '.join(parts)}" if parts else ""))
         print(f"index version {report.version} in {terminal_line(str(bases.settings_of(name).index_dir))}")
         if report.store == "milvus":

@@ -37,6 +37,18 @@ def text_key(kind: str, text: str) -> str:
     return hashlib.sha256(f"{kind}\x00{text}".encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def span_key(text: str, start: int, end: int) -> str:
+    """Cache key of the vector pooled over ``text[start:end]`` in one encoder pass over the passage ``text``.
+
+    Its own kind ("span"): a sentence pooled inside its chunk never shares a key
+    with the same sentence encoded alone ("passage").
+
+    >>> span_key("深圳很大。它在广东。", 0, 5) == text_key("span", "0:5\\x00深圳很大。它在广东。")
+    True
+    """
+    return text_key("span", f"{start}:{end}\x00{text}")
+
+
 class EmbeddingCache:
     """Vectors by (encoder identity, text key).
 

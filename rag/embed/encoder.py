@@ -8,8 +8,10 @@
 
 Both return L2-normalised float32 vectors, so a dot product is a cosine.
 Queries and passages get the model's prompts ("query: " / "passage: " for e5)
-unless the caller gives other prefixes. torch, sentence-transformers and
-onnxruntime are imported only when an encoder is loaded.
+unless the caller gives other prefixes. ``encode_passages_pooled`` gives a
+passage's vector and its sentences' vectors from one pass (``rag.embed.pooling``).
+torch, sentence-transformers and onnxruntime are imported only when an encoder
+is loaded.
 """
 
 from __future__ import annotations
@@ -18,27 +20,20 @@ import json
 import logging
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from rag.embed.modelprep import ONNX_DIRNAME, ONNX_INT8, SETUP_HINT, prepared_model
+from rag.embed.pooling import PooledPassage, Span, kept_tokens, pool_passage, read_whole, span_tokens
+from rag.embed.runners import OnnxRunner, Runner, TorchRunner, plain_tokenizer, span_pooling_refusal
 from rag.errors import ModelError
 from rag.settings import BACKEND_CHOICES, DEFAULT_MODEL, Settings, encoder_identity, resolve_backend
 
 _log = logging.getLogger(__name__)
 _QUERY_PROMPT_KEYS = ("query",)
 _PASSAGE_PROMPT_KEYS = ("passage", "document", "doc")
-
-
-class _Runner(Protocol):
-    """Turns already-prefixed texts into L2-normalised float32 vectors."""
-
-    def embed(self, texts: list[str]) -> np.ndarray:
-        """Embed ``texts`` (one row per text)."""
-        ...
 
 
 def _read_json(path: Path) -> Any:
@@ -50,75 +45,11 @@ def _read_json(path: Path) -> Any:
         raise ModelError(f"cannot read {path}: {exc}; prepare the model again ({SETUP_HINT})") from exc
 
 
-def _normalise(vectors: np.ndarray) -> np.ndarray:
-    vectors = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.maximum(norms, 1e-12)
-
-
 def _pick_prompt(prompts: dict[str, str], keys: Sequence[str]) -> str:
     for key in keys:
         if key in prompts:
             return prompts[key]
     return ""
-
-
-class _TorchRunner:
-    """sentence-transformers on the CPU, fp32."""
-
-    def __init__(self, st: Any) -> None:
-        self.st = st
-
-    def embed(self, texts: list[str]) -> np.ndarray:
-        """Embed one batch with SentenceTransformer.encode (prefixes already applied)."""
-        out = self.st.encode(texts, batch_size=max(len(texts), 1), show_progress_bar=False,
-                             convert_to_numpy=True, normalize_embeddings=False)
-        # Normalised here too: a model folder without a Normalize module must
-        # still give cosine-ready vectors.
-        return _normalise(out)
-
-
-class _OnnxRunner:
-    """onnxruntime over an int8 export: tokenise, run, mean-pool the token states, normalise."""
-
-    def __init__(self, session: Any, tokenizer: Any, max_tokens: int, workers: int) -> None:
-        self.session = session  # one intra-op thread; texts run side by side instead
-        self.tokenizer = tokenizer  # no truncation, no padding: shared with the token counter
-        self.max_tokens = max_tokens
-        self.workers = max(1, workers)
-        self.input_names = {i.name for i in session.get_inputs()}
-        self._pool: ThreadPoolExecutor | None = None
-
-    def embed(self, texts: list[str]) -> np.ndarray:
-        """Embed texts one at a time, ``workers`` of them at once.
-
-        Dynamic int8 quantisation picks one activation scale per tensor, so in
-        a padded batch a text's vector would depend on its neighbours. One text
-        per run keeps each vector a function of its text alone (which the
-        embedding cache relies on) and wastes nothing on padding: on 2 cores it
-        measured about 1.5-2.5 times faster than padded batches of 32. Two texts
-        at once, each on one thread, beat one text on two threads (measured on
-        2 shared cores: 21-26 against 14-18 chunks/s); onnxruntime releases the
-        GIL while it runs.
-        """
-        encodings = self.tokenizer.encode_batch(texts)
-        if self.workers == 1 or len(encodings) == 1:
-            return _normalise(np.stack([self._embed_one(e.ids) for e in encodings]))
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="rag-onnx")
-        return _normalise(np.stack(list(self._pool.map(self._embed_one, [e.ids for e in encodings]))))
-
-    def _embed_one(self, token_ids: list[int]) -> np.ndarray:
-        if len(token_ids) > self.max_tokens:
-            # What the tokenizer's own truncation gives: the text cut to fit
-            # between <s> and a kept closing </s>.
-            token_ids = token_ids[: self.max_tokens - 1] + token_ids[-1:]
-        ids = np.asarray([token_ids], dtype=np.int64)
-        feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
-        if "token_type_ids" in self.input_names:
-            feeds["token_type_ids"] = np.zeros_like(ids)
-        hidden = self.session.run(None, feeds)[0]
-        return np.asarray(hidden[0].mean(axis=0))
 
 
 class Encoder:
@@ -129,14 +60,18 @@ class Encoder:
         *,
         model: str,
         backend: str,
-        runner: _Runner,
+        runner: Runner,
         counter: Callable[[str], int],
         query_prefix: str,
         passage_prefix: str,
         batch_size: int,
         dimension: int,
         max_tokens: int,
+        tokenizer: Any = None,
+        no_span_pooling: str | None = None,
     ) -> None:
+        """``tokenizer``: a ``tokenizers`` tokenizer (no truncation, no padding) that gives character
+        offsets; ``no_span_pooling``: why this model's vectors cannot be pooled per span (None: they can)."""
         self.model = model
         self.backend = backend
         self.query_prefix = query_prefix
@@ -146,6 +81,9 @@ class Encoder:
         self._counter = counter
         self._dimension = dimension
         self._max_tokens = max_tokens
+        self._tokenizer = tokenizer
+        self.no_span_pooling = no_span_pooling if tokenizer is not None else (
+            no_span_pooling or "its tokenizer gives no character offsets")
 
     # -- loading ---------------------------------------------------------------------
     @classmethod
@@ -208,12 +146,21 @@ class Encoder:
         max_seq = st.max_seq_length
         # No limit set in the folder: the tokenizer's own limit is what truncation will use.
         max_tokens = int(max_seq if max_seq is not None else getattr(st.tokenizer, "model_max_length", 512))
-        counter = _token_counter(folder, st)
+        tokenizer = plain_tokenizer(folder, st)
+        if tokenizer is not None:
+            def counter(text: str) -> int:
+                return len(tokenizer.encode(text).ids)
+        else:
+            hf = st.tokenizer
+
+            def counter(text: str) -> int:
+                return len(hf(text, add_special_tokens=True, truncation=False)["input_ids"])
         return cls(
-            model=model, backend="torch", runner=_TorchRunner(st), counter=counter,
+            model=model, backend="torch", runner=TorchRunner(st), counter=counter,
             query_prefix=_pick_prompt(prompts, _QUERY_PROMPT_KEYS) if query_prefix is None else query_prefix,
             passage_prefix=_pick_prompt(prompts, _PASSAGE_PROMPT_KEYS) if passage_prefix is None else passage_prefix,
-            batch_size=batch_size, dimension=int(dimension), max_tokens=max_tokens,
+            batch_size=batch_size, dimension=int(dimension), max_tokens=max_tokens, tokenizer=tokenizer,
+            no_span_pooling=span_pooling_refusal(st),
         )
 
     @classmethod
@@ -255,7 +202,7 @@ class Encoder:
             # One thread per run: a query is too short to share out (measured
             # on 2 shared cores: 9 ms on one thread, 13 ms on two), it leaves
             # the other core to the lexical leg, and bulk embedding runs
-            # several texts side by side instead (see _OnnxRunner.embed).
+            # several texts side by side instead (see OnnxRunner.embed).
             options.intra_op_num_threads = 1
             options.inter_op_num_threads = 1
             # Threads that spin while waiting for work hold a core another
@@ -267,13 +214,13 @@ class Encoder:
                              "(`python -m rag.modelprep --onnx`)") from exc
         tokenizer.no_padding()
         tokenizer.no_truncation()
-        runner = _OnnxRunner(session, tokenizer, max_tokens, workers=threads or os.cpu_count() or 1)
+        runner = OnnxRunner(session, tokenizer, max_tokens, workers=threads or os.cpu_count() or 1)
         return cls(
             model=model, backend="onnx-int8", runner=runner,
             counter=lambda text: len(tokenizer.encode(text).ids),
             query_prefix=_pick_prompt(prompts, _QUERY_PROMPT_KEYS) if query_prefix is None else query_prefix,
             passage_prefix=_pick_prompt(prompts, _PASSAGE_PROMPT_KEYS) if passage_prefix is None else passage_prefix,
-            batch_size=batch_size, dimension=dimension, max_tokens=max_tokens,
+            batch_size=batch_size, dimension=dimension, max_tokens=max_tokens, tokenizer=tokenizer,
         )
 
     # -- properties ------------------------------------------------------------------
@@ -301,6 +248,44 @@ class Encoder:
         """Embed passages (with the passage prefix); ``progress`` gets the count done after each batch."""
         return self._encode([self.passage_prefix + t for t in texts], progress)
 
+    def encode_passages_pooled(self, texts: list[str], spans: list[list[Span]],
+                               progress: Callable[[int], None] | None = None) -> list[PooledPassage]:
+        """Embed passages and, from the same pass, each of their ``spans`` (offsets into the text).
+
+        A passage's vector is the one ``encode_passages`` gives it; a span's is
+        the mean of its tokens' states, normalised (``rag.embed.pooling``).
+        Raises ModelError when the model does not pool by mean.
+        """
+        if self.no_span_pooling is not None:
+            raise ModelError(
+                f"the sentence vectors of {self.model!r} ({self.backend}) cannot be pooled from its chunks' tokens: "
+                f"{self.no_span_pooling}. Set sentence_vectors = \"separate\" (rag.toml, or "
+                "RAG_SENTENCE_VECTORS=separate) to encode each sentence on its own")
+        shift = len(self.passage_prefix)
+        encodings = self._tokenizer.encode_batch([self.passage_prefix + t for t in texts])
+        out: list[PooledPassage | None] = [None] * len(texts)
+        # Longest first, as _encode: batches of similar length (padding on torch).
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids), reverse=True)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start:start + self.batch_size]
+            states = self._runner.token_states([kept_tokens(encodings[i].ids, self._max_tokens) for i in idx])
+            for i, state in zip(idx, states, strict=True):
+                e = encodings[i]
+                out[i] = pool_passage(state, e.offsets, e.special_tokens_mask,
+                                      [(a + shift, b + shift) for a, b in spans[i]], self._max_tokens)
+            if progress is not None:
+                progress(start + len(idx))
+        return [p for p in out if p is not None]
+
+    def spans_read_whole(self, text: str, spans: list[Span]) -> list[bool]:
+        """Whether the model reads each span of the passage ``text`` whole (tokenising only, no model run)."""
+        if self._tokenizer is None:
+            return [False] * len(spans)
+        shift = len(self.passage_prefix)
+        e = self._tokenizer.encode(self.passage_prefix + text)
+        return [read_whole(span_tokens(e.offsets, e.special_tokens_mask, a + shift, b + shift), len(e.ids),
+                           self._max_tokens) for a, b in spans]
+
     def count_tokens(self, text: str, kind: str = "passage") -> int:
         """Tokens ``text`` makes as a "passage" or "query", specials and prefix included, before truncation."""
         if kind not in ("passage", "query"):
@@ -321,20 +306,3 @@ class Encoder:
             if progress is not None:
                 progress(done)
         return out
-
-
-def _token_counter(folder: Path, st: Any) -> Callable[[str], int]:
-    """A token counter that never truncates (the model's own tokenizer may be set to)."""
-    from tokenizers import Tokenizer
-
-    backend = getattr(st.tokenizer, "backend_tokenizer", None)
-    if (folder / "tokenizer.json").is_file():
-        tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
-    elif backend is not None:
-        tok = Tokenizer.from_str(backend.to_str())  # a private copy: truncation settings change per call
-    else:
-        hf = st.tokenizer
-        return lambda text: len(hf(text, add_special_tokens=True, truncation=False)["input_ids"])
-    tok.no_padding()
-    tok.no_truncation()
-    return lambda text: len(tok.encode(text).ids)

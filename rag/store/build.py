@@ -1,7 +1,8 @@
 """Building the index: incremental, cached, locked, atomic.
 
 Only articles that are new or changed since the current version cost embedding
-work: every chunk and sentence vector is looked up in the embedding cache first.
+work: every chunk and sentence vector is looked up in the embedding cache first
+(``rag.store.embedding``).
 A build writes a complete new version (``rag.store.write``), then switches
 CURRENT in one rename.
 """
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rag.embed.cache import EmbeddingCache, text_key
+from rag.embed.cache import EmbeddingCache
 from rag.errors import ArticleError, RagError
 from rag.files import file_sha256
 from rag.ingest.articles import find_article_files, load_article, relative_name
@@ -26,6 +27,7 @@ from rag.ingest.chunking import chunk_article
 from rag.records import Article, Chunk, Sentence
 from rag.settings import Settings
 from rag.store.current import current_version, switch_current
+from rag.store.embedding import cached_vectors, chunk_embedding_text, embed_index
 from rag.store.faults import fault
 from rag.store.format import CHUNKS_FILE, CURRENT, LEXICAL_DIR, VERSIONS, Manifest
 from rag.store.lexical import TOKENS_FILE, saved_tokens
@@ -50,8 +52,9 @@ class BuildReport:
     articles: int = 0
     chunks: int = 0
     sentences: int = 0
-    embedded: int = 0
-    from_cache: int = 0
+    embedded: int = 0  # texts run through the encoder: chunks, and sentences encoded alone
+    from_cache: int = 0  # chunk and sentence vectors taken from the embedding cache
+    pooled: int = 0  # sentence vectors pooled from the token states of the chunk passes run
     added: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
@@ -180,13 +183,12 @@ def _build_version(settings: Settings, load_encoder: Callable[[], Encoder], arti
     report.timings["chunk"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    by_path = {a.path: a for a in articles}
-    chunk_texts = [chunk_embedding_text(c, settings.chunk_context) for c in chunks]
-    sentence_texts = [by_path[s.article].text[s.start : s.end] for s in sentences]
     cache = EmbeddingCache(settings.embedding_cache_path)
     try:
-        vectors = _embed_with_cache(settings, load_encoder, cache, chunk_texts + sentence_texts, report, progress)
-        chunk_vectors, sentence_vectors = vectors[: len(chunks)], vectors[len(chunks) :]
+        vectors = embed_index(settings, load_encoder, cache, articles, chunks, sentences, progress)
+        chunk_vectors, sentence_vectors = vectors.chunks, vectors.sentences
+        report.embedded, report.from_cache = vectors.counts.embedded, vectors.counts.from_cache
+        report.pooled = vectors.counts.pooled
         report.timings["embed"] = time.perf_counter() - t0
         fault("after-embedding")
 
@@ -224,8 +226,7 @@ def _build_version(settings: Settings, load_encoder: Callable[[], Encoder], arti
         if settings.cache_dir is None:
             # A private cache forgets deleted text; a shared one (cache_dir set,
             # e.g. for evaluation runs over several chunkings) keeps everything.
-            live = {text_key("passage", t) for t in chunk_texts + sentence_texts}
-            cache.keep_only(settings.encoder_identity, live)
+            cache.keep_only(settings.encoder_identity, set(vectors.keys))
     finally:
         _close_cache(cache, report)
 
@@ -253,7 +254,7 @@ def _fill_milvus_from_cache(settings: Settings, report: BuildReport) -> None:
     try:
         def vectors(ids: list[int]) -> np.ndarray:
             texts = [chunk_embedding_text(chunks[i], settings.chunk_context) for i in ids]
-            keys, found = _cached(cache, settings.encoder_identity, texts)
+            keys, found = cached_vectors(cache, settings.encoder_identity, texts)
             missing = sum(1 for k in keys if k not in found)
             if missing:
                 raise RagError(
@@ -285,18 +286,6 @@ def chunk_articles(articles: list[Article], settings: Settings) -> tuple[list[Ch
                 start=c.start, end=c.end, text=c.text, sentence_ids=tuple(i + offset for i in c.sentence_ids),
             ))
     return chunks, sentences
-
-
-def chunk_embedding_text(chunk: Chunk, context: bool) -> str:
-    """What is embedded for a chunk: its text, headed by its article title and section when ``context``.
-
-    A chunk from the middle of an article often never names what the article is
-    about ("他", "该公司"); its heading does.
-    """
-    if not context:
-        return chunk.text
-    heading = " ".join(part for part in (chunk.title, chunk.section) if part)
-    return f"{heading}\n{chunk.text}" if heading else chunk.text
 
 
 def context_tokens(chunks: Sequence[Chunk], settings: Settings) -> list[list[str]] | None:
@@ -344,51 +333,3 @@ def _indexed_tokens(index_dir: Path, manifest: Manifest) -> dict[str, list[str]]
     if tokens is None or len(tokens) != len(texts):
         return {}
     return dict(zip(texts, tokens, strict=True))
-
-
-def _cached(cache: EmbeddingCache, identity: str, texts: list[str]) -> tuple[list[str], dict[str, np.ndarray]]:
-    """The cache key of each passage text, and the vectors the cache already holds for them."""
-    keys = [text_key("passage", t) for t in texts]
-    return keys, cache.get_many(identity, sorted(set(keys)))
-
-
-def _embed_with_cache(
-    settings: Settings,
-    load_encoder: Callable[[], Encoder],
-    cache: EmbeddingCache,
-    texts: list[str],
-    report: BuildReport,
-    progress: Progress | None,
-) -> np.ndarray:
-    """Vectors for ``texts`` (float32, in order); only texts missing from the cache are embedded."""
-    identity = settings.encoder_identity
-    keys, cached = _cached(cache, identity, texts)
-    missing: dict[str, str] = {}
-    for key, text in zip(keys, texts, strict=True):
-        if key not in cached and key not in missing:
-            missing[key] = text
-    report.from_cache = len(texts) - sum(1 for k in keys if k in missing)
-    if missing:
-        encoder = load_encoder()
-        if encoder.identity != identity:
-            raise RagError(f"encoder identity {encoder.identity} differs from settings {identity}")
-        # Longest first, so each slice holds texts of similar length (little padding), as one
-        # global sort would; embedded and stored in slices so a crash keeps the work already done.
-        todo = sorted(missing.items(), key=lambda item: -len(item[1]))
-        step = max(settings.batch_size * 8, 64)
-        for i in range(0, len(todo), step):
-            part = todo[i : i + step]
-            done_before = i
-
-            def tick(n: int, base: int = done_before) -> None:
-                if progress:
-                    progress("embed", base + n, len(todo))
-
-            vectors = encoder.encode_passages([t for _, t in part], progress=tick)
-            cache.put_many(identity, [(k, v) for (k, _), v in zip(part, vectors, strict=True)])
-            for (k, _), v in zip(part, vectors, strict=True):
-                cached[k] = np.asarray(v, dtype=np.float32)
-        report.embedded = len(todo)
-    if not texts:
-        return np.zeros((0, 0), dtype=np.float32)
-    return np.stack([cached[k] for k in keys]).astype(np.float32, copy=False)

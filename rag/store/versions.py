@@ -303,6 +303,13 @@ def _check_built_for(manifest: Manifest, index_dir: Path, expected_identity: str
             f"{expected_identity}: {REBUILD_HINT} (or set `model` and `encoder_backend` back to what built it)"
         )
     if expected_chunking is not None and manifest.chunking != expected_chunking:
+        built_pooled, pooled = "pooled_sentences" in manifest.chunking, "pooled_sentences" in expected_chunking
+        others = {k: v for k, v in manifest.chunking.items() if k != "pooled_sentences"}
+        if built_pooled != pooled and others == {k: v for k, v in expected_chunking.items() if k != "pooled_sentences"}:
+            built_as = "pooled from each chunk's tokens" if built_pooled else "encoded one by one"
+            raise IndexMismatchError(
+                f"{index_dir} holds sentence vectors {built_as}, settings ask for "
+                f"sentence_vectors = {'pooled' if pooled else 'separate'}: run `rag index` (it embeds them again)")
         raise IndexMismatchError(
             f"{index_dir} was built with chunking {dict(manifest.chunking)} but settings ask for "
             f"{dict(expected_chunking)}: {REBUILD_HINT}"
