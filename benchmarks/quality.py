@@ -203,20 +203,14 @@ def main(argv: list[str] | None = None) -> int:
             short_rows.append(reading.open_domain_row(f"open-domain, traditional copy, {label}, hybrid",
                                                       report.summary))
             loads.append(load_average())
-    hybrid_test = test_reports.get("hybrid")
-    breakdown_rows = [] if hybrid_test is None else reading.breakdown_rows(
-        "open-domain, test half, hybrid", reading.breakdown(
-            [(r.question, r.gold_answers[0], r.f1 or 0.0, r.em or 0.0) for r in hybrid_test.questions
-             if r.gold_answers and not r.unanswerable]))
     if not args.no_gold:
         for traditional_script in (False, True):
             print(f"gold paragraph, traditional={traditional_script}", file=sys.stderr, flush=True)
             figures = reading.gold_paragraph(bundled_dataset("cmrc2018-dev"), traditional_script)
-            label = "reader alone, gold paragraph, full set" + (", traditional copy" if traditional_script else "")
-            short_rows.append(reading.gold_row(label, figures))
-            breakdown_rows += reading.breakdown_rows(label, reading.gold_breakdown(figures))
+            short_rows.append(reading.gold_row("reader alone, gold paragraph, full set"
+                                               + (", traditional copy" if traditional_script else ""), figures))
             loads.append(load_average())
-    short_rows += reading.previous_rows() + reading.literature_rows()
+    short_rows += reading.literature_rows()
 
     machine = machine_info()
     lines = [
@@ -243,9 +237,6 @@ def main(argv: list[str] | None = None) -> int:
         "Gold-paragraph rows: the reader alone on each question's own passage (training/evaluate_reader.py); "
         "they appear here only.", "",
         *reading.TABLE_HEAD, *short_rows, "",
-        "By the gold answer's length in characters and by the kind of fact asked (rag.evaluation.kinds), "
-        "official scorer x100:", "",
-        "| run | group | questions | F1 | EM |", "|---|---|---|---|---|", *breakdown_rows, "",
         "### Answer baselines (test half, hybrid retrieval, same hits, refusal off)", "",
         "| answer | containment | median chars | p95 chars |", "|---|---|---|---|", *baseline_rows, "",
         "### Refusal", "",

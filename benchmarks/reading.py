@@ -55,43 +55,11 @@ def gold_paragraph(dataset: Path, traditional: bool) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))  # training/ sits beside benchmarks/, not installed
     from rag.answer.reader import Reader
     from rag.settings import load_settings
-    from training.evaluate_reader import evaluate
+    from training.evaluate_reader import gold_paragraph as measure
 
     settings = load_settings()
     reader = Reader.load(settings.models_dir, threads=settings.threads or 2)
-    figures = evaluate(reader, dataset, None, held_out=False, traditional=traditional, chunks=3, limit=0)
-    return {**figures["gold"], "head": reader.identity}
-
-
-def breakdown(rows: list[tuple[str, str, float, float]]) -> dict[str, dict[str, tuple[int, float, float]]]:
-    """Questions, F1 and EM (x100) by gold-answer length and by question kind, from (question, gold, f1, em) rows.
-
-    >>> breakdown([("营收约多少？", "约 2200 亿元", 1.0, 1.0)])["kind"]["数字"]
-    (1, 100.0, 100.0)
-    """
-    from rag.evaluation.kinds import bucket_names, kind_names, length_bucket, question_kind
-
-    groups: dict[str, dict[str, list[tuple[float, float]]]] = {"length": {b: [] for b in bucket_names()},
-                                                               "kind": {k: [] for k in kind_names()}}
-    for question, gold, f1, em in rows:
-        groups["length"][length_bucket(gold)].append((f1, em))
-        groups["kind"][question_kind(question)].append((f1, em))
-    def cell(v: list[tuple[float, float]]) -> tuple[int, float, float]:
-        return len(v), 100 * sum(f for f, _ in v) / max(1, len(v)), 100 * sum(e for _, e in v) / max(1, len(v))
-
-    return {name: {key: cell(v) for key, v in part.items()} for name, part in groups.items()}
-
-
-def breakdown_rows(label: str, table: dict[str, dict[str, tuple[int, float, float]]]) -> list[str]:
-    """Markdown rows ``| label | group | questions | F1 | EM |`` of a breakdown."""
-    return [f"| {label} | {key} | {n} | {f1:.1f} | {em:.1f} |" for part in ("length", "kind")
-            for key, (n, f1, em) in table[part].items() if n]
-
-
-def gold_breakdown(figures: dict[str, Any]) -> dict[str, dict[str, tuple[int, float, float]]]:
-    """The gold-paragraph figures' by-length and by-kind parts as a breakdown."""
-    return {name: {key: (v["questions"], v.get("f1", 0.0), v.get("em", 0.0))
-                   for key, v in figures[f"by_{name}"].items()} for name in ("length", "kind")}
+    return {**measure(reader, dataset, traditional), "head": reader.identity}
 
 
 def _cell(value: float | None, scale: float = 100.0) -> str:
@@ -109,20 +77,6 @@ def gold_row(label: str, figures: dict[str, Any]) -> str:
     """A row of the short-answer table from the gold-paragraph figures."""
     return (f"| {label} ({figures['questions']} questions) | {figures['em']:.1f} | {figures['f1']:.1f} | – | – | "
             f"{figures['mean_answer_chars']:.1f} (mean) | – |")
-
-
-# The first reading model (issue 16, reader-head:41a0f169dc5b), measured by this same command at commit
-# 5039cd6 (BENCHMARKS.md of 2026-11-28) before it was replaced: kept beside the new reader's rows.
-PREVIOUS = (("previous reader (41a0f169dc5b), open-domain, test half, hybrid", 36.6, 59.2, 2.1),
-            ("previous reader, open-domain, traditional copy, test half, hybrid", 37.2, 60.1, 2.5),
-            ("previous reader, gold paragraph, full set", 36.4, 58.3, None),
-            ("previous reader, gold paragraph, full set, traditional copy", 36.4, 58.4, None))
-
-
-def previous_rows() -> list[str]:
-    """The previous reader's rows (``PREVIOUS``)."""
-    return [f"| {label} | {em:.1f} | {f1:.1f} | – | {'–' if refused is None else f'{refused:.1f}'} | – | – |"
-            for label, em, f1, refused in PREVIOUS]
 
 
 def literature_rows() -> list[str]:

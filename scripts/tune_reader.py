@@ -35,7 +35,7 @@ import numpy as np
 
 from rag.answer.extractive import AnswerParams, kind_mismatch, refusal_signals
 from rag.answer.reader import Reader, shipped_reader_dir
-from rag.answer.short_answer import ReadPassage, chunk_passages, sentence_bounded
+from rag.answer.short_answer import ReadPassage, chunk_passages, merge_passages, sentence_bounded
 from rag.evaluation.cmrc_scorer import exact_match, f1_score
 from rag.evaluation.datasets import load_question_set, passage_articles
 from rag.evaluation.metrics import chunk_holds_gold
@@ -47,7 +47,7 @@ from rag.text import lexical_tokens
 
 ROOT = Path(__file__).resolve().parent.parent
 HELD_OUT = "cmrc2018-train-heldout.json"  # written by collect beside signals.jsonl
-CONFIGS = ("k1", "k2", "k3")
+CONFIGS = ("s1c0", "s1c40", "s2c0", "s2c40", "s3c0", "s3c40", "s3c1000", "s4c40", "s5c40", "k1", "k2", "k3")
 
 
 def parse_config(name: str) -> tuple[str, int, int]:
@@ -115,12 +115,35 @@ def collect(args: argparse.Namespace) -> int:
     return 0
 
 
+def sentence_windows(version: Any, scored: list[Any], count: int, context_chars: int) -> list[ReadPassage]:
+    """The best ``count`` sentences, each widened by up to ``context_chars`` of its paragraph's neighbours (merged)."""
+    passages: list[ReadPassage] = []
+    for item in scored[:count]:
+        sent = version.sentences[item.sentence_id]
+        start, end, ids = sent.start, sent.end, [item.sentence_id]
+        for step in (-1, 1):
+            sid = item.sentence_id + step
+            if context_chars <= 0 or not 0 <= sid < len(version.sentences):
+                continue
+            other = version.sentences[sid]
+            if other.article != sent.article or other.paragraph != sent.paragraph:
+                continue
+            ids.append(sid)
+            if step < 0:
+                start = max(other.start, sent.start - context_chars)
+            else:
+                end = min(other.end, sent.end + context_chars)
+        passages.append(ReadPassage(sent.article, start, end, tuple(sorted(ids))))
+    return merge_passages(passages)
+
+
 def read_all(reader: Reader, version: Any, question: str, hits: list[Any], scored: list[Any],
              gold: list[str]) -> dict[str, Any]:
     """Every configuration's best span (by span score and by null score) and what it read."""
     plans: dict[str, list[ReadPassage]] = {}
     for name in CONFIGS:
-        plans[name] = chunk_passages(hits, parse_config(name)[1])
+        kind, count, context = parse_config(name)
+        plans[name] = sentence_windows(version, scored, count, context) if kind == "s" else chunk_passages(hits, count)
     distinct = list(dict.fromkeys(p for plan in plans.values() for p in plan))
     encoded = dict(zip(distinct, reader.encode_passages(
         [version.articles[p.article].text[p.start:p.end] for p in distinct]), strict=True))
@@ -298,9 +321,9 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--reader-dir", type=Path, default=shipped_reader_dir(), help="the head (default: shipped)")
     f = sub.add_parser("fit")
     f.add_argument("signals", type=Path)
-    f.add_argument("--config", default="k3")
+    f.add_argument("--config", default="k1")
     f.add_argument("--target", type=float, default=0.025, help="most answerable questions refused (default 0.025)")
-    f.add_argument("--w-null", type=float, nargs="+", default=[0.0, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1])
+    f.add_argument("--w-null", type=float, nargs="+", default=[0.0, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.01])
     f.add_argument("--w-mismatch", type=float, nargs="+", default=[0.0, 0.005, 0.01, 0.02, 0.04, 0.08, 1.0])
     f.add_argument("--markdown", type=Path, help="write the tables into this file (BENCHMARKS.md) between markers")
     args = parser.parse_args(argv)

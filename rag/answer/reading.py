@@ -124,47 +124,41 @@ def match_features(passage_ids: np.ndarray, passage_offsets: np.ndarray, passage
     return out
 
 
-def span_band(start: np.ndarray, end: np.ndarray, pair_u: np.ndarray, pair_v: np.ndarray, length: np.ndarray,
-              valid: np.ndarray, segments: np.ndarray) -> np.ndarray:
-    """Scores [T, L] of every span of one read: ``start[i] + end[i+k] + u[i]·v[i+k] + length[k]``.
+def length_prior(max_span: int, weights: list[float] | None) -> np.ndarray:
+    """Additive score per span length 1..max_span (index 0 is length 1); zeros without weights."""
+    prior = np.zeros(max_span, dtype=np.float32)
+    if weights:
+        prior[: len(weights)] = np.asarray(weights[:max_span], dtype=np.float32)
+    return prior
 
-    Spans that do not begin and end on text tokens (``valid``) of one segment
-    are at -1e9. ``length`` has one entry per span length in tokens (1..L).
 
-    >>> valid = np.array([False, True, True, False]); segs = np.array([1, 1, 1, 1])
-    >>> band = span_band(np.array([0., 1, 0, 0]), np.array([0., 0, 2, 0]), np.zeros((4, 1)), np.zeros((4, 1)),
-    ...                  np.zeros(2), valid, segs)
-    >>> float(band[1, 1]), float(band[0, 0]) < -1e8
-    (3.0, True)
+def best_spans(start_logits: np.ndarray, end_logits: np.ndarray, offsets: np.ndarray,
+               prior: np.ndarray, top_k: int = 1) -> list[tuple[int, int, float]]:
+    """The ``top_k`` token spans ``(first, last, score)`` over text tokens, at most ``len(prior)`` long.
+
+    A span's score is ``start[first] + end[last] + prior[last - first]``; only
+    tokens with a character span (``offsets[:, 0] >= 0``) may begin or end one.
+
+    >>> offs = np.array([[-1, -1], [0, 1], [1, 2], [2, 3], [-1, -1]])
+    >>> best_spans(np.array([9., 0, 3, 0, 0]), np.array([9., 0, 0, 2, 0]), offs, np.zeros(2))
+    [(2, 3, 5.0)]
     """
-    n, width = len(start), len(length)
+    valid = offsets[:, 0] >= 0
     neg = np.float32(-1e9)
-
-    def shifted(x: np.ndarray, fill: Any) -> np.ndarray:  # x[i + k] as [T, L, ...]
-        padded = np.concatenate([x, np.full((width, *x.shape[1:]), fill, dtype=x.dtype)])
-        return np.lib.stride_tricks.sliding_window_view(padded, width, axis=0)[:n].swapaxes(1, -1) \
-            if x.ndim > 1 else np.lib.stride_tricks.sliding_window_view(padded, width)[:n]
-
-    ends = shifted(end.astype(np.float32), neg)
-    pair = np.einsum("id,ikd->ik", pair_u.astype(np.float32), shifted(pair_v.astype(np.float32), 0.0))
-    ok = valid[:, None] & shifted(valid, False) & (shifted(segments, -1) == segments[:, None])
-    scores = start.astype(np.float32)[:, None] + ends + pair + length.astype(np.float32)[None, :]
-    return np.where(ok, scores, neg)
-
-
-def top_spans(band: np.ndarray, top_k: int = 1) -> list[tuple[int, int, float]]:
-    """The ``top_k`` spans ``(first, last, score)`` of a band from ``span_band``, best first.
-
-    >>> top_spans(np.array([[1.0, 5.0], [2.0, -1e9]]), 2)
-    [(0, 1, 5.0), (1, 1, 2.0)]
-    """
-    flat = np.argsort(band, axis=None)[::-1][:top_k]
+    starts = np.where(valid, start_logits, neg)
+    ends = np.where(valid, end_logits, neg)
+    n, width = len(starts), len(prior)
+    # scores[i, k] = start[i] + end[i + k] + prior[k]: a band, not the n x n square
+    padded = np.concatenate([ends, np.full(width, neg, dtype=ends.dtype)])
+    band = np.lib.stride_tricks.sliding_window_view(padded, width)[:n]
+    scores = starts[:, None] + band + prior[None, :]
+    flat = np.argsort(scores, axis=None)[::-1][:top_k]
     spans = []
     for index in flat:
-        first, k = divmod(int(index), band.shape[1])
-        if band[first, k] <= -1e8:
+        first, k = divmod(int(index), width)
+        if scores[first, k] <= neg / 2:
             break
-        spans.append((first, first + k, float(band[first, k])))
+        spans.append((first, first + k, float(scores[first, k])))
     return spans
 
 

@@ -27,7 +27,7 @@ import os
 import shutil
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -50,11 +50,7 @@ WEIGHTS_FILE = "model.safetensors"
 ONNX_DIRNAME = "onnx"
 ONNX_FP32 = "model.onnx"
 ONNX_INT8 = "model_int8.onnx"
-READER_INT8 = "reader_int8.onnx"  # the first reader's extractor (issue 16): no longer used, removed at set-up
-# The reading model's frozen part: the encoder's first READER_SPLIT layers, int8
-# like the encoder; the layers above them ship fine-tuned with the reader.
-READER_LOWER_INT8 = "reader_lower_int8.onnx"
-READER_SPLIT = 10
+READER_INT8 = "reader_int8.onnx"
 CONVERSION_FORMAT = 1
 SETUP_HINT = "run `make setup` or `python -m rag.modelprep`"
 
@@ -269,31 +265,24 @@ def export_onnx(model_dir: Path, quantize_int8: bool = True) -> Path:
     return target
 
 
-def export_reader_lower(model_dir: Path) -> Path:
-    """Export the reading model's frozen lower layers to ``onnx/reader_lower_int8.onnx``; return it.
+def export_reader(model_dir: Path) -> Path:
+    """Export the reading model's feature extractor to ``onnx/reader_int8.onnx`` (issue 16); return it.
 
     Written at set-up only, beside ``model_int8.onnx``: an fp32 export is made
     in a temporary file, fused, quantised like the encoder, then renamed into
     place, so a half-written file is never read.
     """
-    def lower(source: Path, out: Path) -> None:
-        onnx_export.export_reader_lower_fp32(source, out, READER_SPLIT)
-
-    return _export_reader_file(model_dir, READER_LOWER_INT8, lower)
-
-
-def _export_reader_file(model_dir: Path, name: str, export_fp32: Callable[[Path, Path], None]) -> Path:
     onnx_dir = model_dir / ONNX_DIRNAME
-    target = onnx_dir / name
+    target = onnx_dir / READER_INT8
     if target.is_file() and target.stat().st_size > 0:
         return target
     if not (model_dir / "config.json").is_file():
         raise ModelError(f"no model folder at {model_dir}: {SETUP_HINT}")
     onnx_dir.mkdir(parents=True, exist_ok=True)
     tag = f".{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    fp32, int8 = onnx_dir / f"{Path(name).stem}_fp32{tag}.onnx", onnx_dir / f"{Path(name).stem}{tag}.onnx"
+    fp32, int8 = onnx_dir / f"reader{tag}.onnx", onnx_dir / f"reader_int8{tag}.onnx"
     try:
-        export_fp32(model_dir, fp32)
+        onnx_export.export_reader_fp32(model_dir, fp32)
         onnx_export.quantize_int8(model_dir, fp32, int8)
         int8.chmod(0o644)
         int8.replace(target)
@@ -329,13 +318,9 @@ def main(argv: list[str] | None = None) -> int:
             had_onnx = (path / ONNX_DIRNAME / ONNX_INT8).is_file()
             onnx_path = export_onnx(path)
             done.append(f"{'kept' if had_onnx else 'exported'} {onnx_path}")
-            had_reader = (path / ONNX_DIRNAME / READER_LOWER_INT8).is_file()
-            reader_path = export_reader_lower(path)
+            had_reader = (path / ONNX_DIRNAME / READER_INT8).is_file()
+            reader_path = export_reader(path)
             done.append(f"{'kept' if had_reader else 'exported'} {reader_path}")
-            old = path / ONNX_DIRNAME / READER_INT8
-            if old.is_file():  # 118 MB the reader no longer reads
-                old.unlink()
-                done.append(f"removed the old reader's {old}")
     except RagError as exc:  # a model that cannot be prepared, a settings file that does not read
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -14,22 +14,23 @@ from pathlib import Path
 _log = logging.getLogger(__name__)
 
 
+# The reader's features (issue 16): the last layer beside the mean of layers
+# 9-12, 768 numbers a token. The feasibility run measured this pair above the
+# last layer alone; hidden_states[0] is the embedding output, so layer k is [k].
+READER_LAYERS = (9, 10, 11, 12)
+
+
 def export_fp32(model_dir: Path, out: Path) -> None:
     """Export the transformer (input_ids, attention_mask -> last_hidden_state) with torch.onnx."""
-    _export(model_dir, out)
+    _export(model_dir, out, reader=False)
 
 
-def export_reader_lower_fp32(model_dir: Path, out: Path, layers: int) -> None:
-    """Export the encoder's first ``layers`` layers (input_ids, attention_mask -> hidden_states of layer ``layers``).
-
-    The reading model runs the layers above them itself, fine-tuned (see
-    ``rag.answer.reader``); this graph is the frozen part it shares with the
-    retrieval encoder.
-    """
-    _export(model_dir, out, layers=layers)
+def export_reader_fp32(model_dir: Path, out: Path) -> None:
+    """Export the reader's feature extractor (input_ids, attention_mask -> features, 2 x hidden wide)."""
+    _export(model_dir, out, reader=True)
 
 
-def _export(model_dir: Path, out: Path, layers: int | None = None) -> None:
+def _export(model_dir: Path, out: Path, reader: bool) -> None:
     import warnings
 
     import torch
@@ -41,8 +42,6 @@ def _export(model_dir: Path, out: Path, layers: int | None = None) -> None:
     # transformer optimizer fuses into its Attention op; SDPA's does not fuse.
     encoder = AutoModel.from_pretrained(str(model_dir), dtype=torch.float32, attn_implementation="eager")
     encoder.eval()
-    if layers is not None:
-        encoder.encoder.layer = encoder.encoder.layer[:layers]
 
     class _Wrapper(torch.nn.Module):
         def __init__(self, inner: torch.nn.Module) -> None:
@@ -50,9 +49,14 @@ def _export(model_dir: Path, out: Path, layers: int | None = None) -> None:
             self.inner = inner
 
         def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-            return self.inner(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            if not reader:
+                return self.inner(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            states = self.inner(input_ids=input_ids, attention_mask=attention_mask,
+                                output_hidden_states=True).hidden_states
+            top = torch.stack([states[k] for k in READER_LAYERS]).mean(dim=0)
+            return torch.cat([states[-1], top], dim=-1)
 
-    output = "last_hidden_state"
+    output = "features" if reader else "last_hidden_state"
     # A padded row in the example keeps the mask path in the traced graph.
     ids = torch.tensor([[0, 6, 7, 8, 2], [0, 6, 2, 1, 1]], dtype=torch.long)
     mask = (ids != 1).long()
