@@ -21,6 +21,7 @@ from pathlib import Path
 
 from rag.answer.reader import Reader
 from rag.evaluation.cmrc_scorer import exact_match, f1_score
+from rag.settings import default_models_dir
 
 _log = logging.getLogger("training")
 DEV = Path("rag/data/cmrc2018_dev.json")
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.evaluate_reader", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", type=Path, default=DEV, help="SQuAD-format file (default: CMRC 2018 dev)")
-    parser.add_argument("--models-dir", type=Path, default=Path("models"))
+    parser.add_argument("--models-dir", type=Path, default=default_models_dir())
     parser.add_argument("--reader-dir", type=Path, default=None, help="head folder (default: the shipped one)")
     parser.add_argument("--traditional", action="store_true", help="read an OpenCC s2t copy")
     parser.add_argument("--no-fold", action="store_true", help="do not fold scripts (to measure what folding buys)")

