@@ -157,3 +157,34 @@ def test_training_script_trains_a_few_steps(models_dir: Path, tmp_path: Path) ->
     trained = Reader.load(models_dir, out)
     passages = ["数据显示，2025 年深圳人工智能核心产业营收约 2200 亿元。"]
     _check_offsets(trained.read("营收约多少？", passages), passages)
+
+
+def test_a_head_loads_back_from_its_onnx_export(tmp_path: Path) -> None:
+    """Warm starts (``--init``) read a head's weights back from its ONNX file: same outputs, every parameter set."""
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    from training.export import export_head, load_head_onnx
+    from training.model import ReaderHead
+
+    torch.manual_seed(1)
+    trained = ReaderHead(width=32, heads=2, layers=1, dropout=0.0, used_features=768)
+    with torch.no_grad():  # trained weights: no two tensors alike (a fresh head's layer norms are all ones)
+        for param in trained.parameters():
+            param.normal_(0.0, 0.05)
+    export_head(trained, tmp_path / "head.onnx")
+    loaded = ReaderHead(width=32, heads=2, layers=1, dropout=0.0, used_features=768)
+    load_head_onnx(loaded, tmp_path / "head.onnx")
+    for name, value in trained.state_dict().items():
+        assert torch.equal(value, loaded.state_dict()[name]), name
+    session = ort.InferenceSession(str(tmp_path / "head.onnx"))
+    rng = np.random.default_rng(0)
+    feeds = {"passage": rng.standard_normal((1, 9, 768)).astype(np.float32),
+             "passage_mask": np.ones((1, 9), np.float32),
+             "question": rng.standard_normal((1, 4, 768)).astype(np.float32),
+             "question_mask": np.ones((1, 4), np.float32), "match": np.zeros((1, 9, 2), np.float32)}
+    loaded.eval()
+    with torch.no_grad():
+        start, _ = loaded(*(torch.from_numpy(feeds[k]) for k in feeds))
+    assert np.allclose(start.numpy(), session.run(None, feeds)[0], atol=1e-4)

@@ -44,6 +44,39 @@ def export_head(model: ReaderHead, out: Path) -> None:
         )
 
 
+def load_head_onnx(model: ReaderHead, path: Path) -> None:
+    """Load a head's weights back from its ONNX export (``export_head``), to warm-start training from it.
+
+    The export names most matrices anonymously (``onnx::MatMul_323``, transposed), so a probe head whose
+    every parameter holds its own marker value is exported the same way, and each initializer of the
+    file is matched to the parameter whose marker the probe's initializer at that name carries.
+    """
+    import copy
+    import tempfile
+
+    import onnx
+    from onnx import numpy_helper
+
+    probe = copy.deepcopy(model)
+    marker = {}
+    with torch.no_grad():
+        for i, (name, param) in enumerate(probe.named_parameters()):
+            param.copy_(torch.full(param.shape, float(i + 1)))
+            marker[i + 1] = name
+    with tempfile.TemporaryDirectory() as tmp:
+        export_head(probe, Path(tmp) / "probe.onnx")
+        probe_file = onnx.load(str(Path(tmp) / "probe.onnx"))
+    name_of = {init.name: marker[round(float(numpy_helper.to_array(init).flat[0]))]
+               for init in probe_file.graph.initializer}
+    state = {}
+    for init in onnx.load(str(path)).graph.initializer:
+        array = numpy_helper.to_array(init)
+        if init.name.startswith("onnx::MatMul"):  # x @ W: the transpose of torch's Linear weight
+            array = array.T
+        state[name_of[init.name]] = torch.from_numpy(array.copy())
+    model.load_state_dict(state)
+
+
 def write_config(folder: Path, settings: dict[str, Any]) -> Path:
     """Write ``reader.json`` beside the head, with the head's SHA-256 and size."""
     head = folder / HEAD_FILE

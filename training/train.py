@@ -13,6 +13,7 @@ import math
 import random
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -20,6 +21,7 @@ import torch
 from rag.answer.reading import best_spans, char_span, length_prior
 from rag.evaluation.cmrc_scorer import exact_match, f1_score
 from training.examples import Example, ExampleMaker
+from training.export import load_head_onnx
 from training.model import ReaderHead
 
 _log = logging.getLogger(__name__)
@@ -43,6 +45,7 @@ class TrainConfig:
     max_span: int = 30
     seed: int = 0
     max_steps: int = 0  # 0: whole epochs; else stop after this many steps (the smoke test)
+    init: str = ""  # a head's ONNX file (e.g. the shipped rag/data/reader/reader_head.onnx) to start from
 
 
 @dataclass
@@ -75,6 +78,8 @@ def train(config: TrainConfig, maker: ExampleMaker, validation: ExampleMaker | N
     rng = random.Random(config.seed)
     model = ReaderHead(width=config.width, heads=config.heads, layers=config.layers, dropout=config.dropout,
                        used_features=config.used_features)
+    if config.init:
+        load_head_onnx(model, Path(config.init))
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     per_epoch = math.ceil(len(maker.epoch(random.Random(0), config.negatives, config.crop)) / config.batch_size)
     total = config.max_steps or per_epoch * config.epochs
@@ -82,6 +87,11 @@ def train(config: TrainConfig, maker: ExampleMaker, validation: ExampleMaker | N
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimiser, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup))))
     history, best, best_state, step = History(), -1.0, None, 0
+    if config.init and validation is not None:  # a warm start is kept unless an epoch beats it
+        start = score(validation, predict_logits(model, validation), length_prior(config.max_span, None))
+        history.epochs.append({"epoch": 0, **start})
+        _log.info("epoch 0 (%s): %s", config.init, start)
+        best, best_state = start["f1"], {k: v.clone() for k, v in model.state_dict().items()}
     for epoch in range(1, config.epochs + 1):
         began = time.perf_counter()
         model.train()
