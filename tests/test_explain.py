@@ -98,6 +98,9 @@ def test_each_refusal_rule_names_its_signals(built: Built) -> None:
     decision = missing.trace.decision
     assert decision is not None and decision.rule == "missing_terms" and "上海" in decision.missing
     assert missing.trace.spans == []  # a missing term refuses before the reader reads
+    overview = built.bases.explain("这篇文章主要讲了什么？")
+    assert overview.trace.decision is not None and overview.trace.decision.rule == "overview"
+    assert not overview.answer.refused and overview.trace.spans == [] and overview.trace.final_candidates()
     without_reader = built.bases.explain(UNANSWERABLE, changes={"short_answers": False}).trace.decision
     assert without_reader is not None and without_reader.rule == "evidence" and not without_reader.reader
     assert without_reader.threshold == built.bases.settings.refusal_threshold and without_reader.support is None
