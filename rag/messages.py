@@ -65,6 +65,26 @@ MESSAGES: dict[str, tuple[str, str]] = {
                                     "Decision: refused by reader support (the support score is below the threshold)"),
     "explain_rule_evidence": ("结论：拒答（证据分低于阈值）",
                               "Decision: refused by evidence (the evidence score is below the threshold)"),
+    # the page's 检索测试 tab (rag.ui.explain_tab)
+    "tab_explain": ("检索测试", "Retrieval test"),
+    "explain_intro": ("输入一个问题，看它在问答中的每一步：检索的查询、每个候选段落的分数与名次、阅读模型找到的片段、"
+                      "是否拒答及原因。这里改的设置只用于这一次测试，不会保存。",
+                      "Ask a question and see each step it takes in the chat: the query searched, every candidate "
+                      "passage's scores and ranks, the spans the reader found, and whether it was refused and why. "
+                      "The settings changed here are for this test only and are never saved."),
+    "explain_question": ("问题", "Question"),
+    "explain_run": ("测试", "Test"),
+    "explain_kb": ("知识库", "Knowledge base"),
+    "explain_mode": ("检索方式", "Retrieval mode"),
+    "explain_top_k": ("取前几个段落（top_k）", "Passages kept (top_k)"),
+    "explain_lexical_weight": ("词法检索的融合权重（rrf_lexical_weight）",
+                               "Lexical weight in the fusion (rrf_lexical_weight)"),
+    "explain_rerank_weight": ("句子重排权重（rerank_weight）", "Sentence re-rank weight (rerank_weight)"),
+    "explain_threshold": ("拒答阈值（reader_refusal_threshold）", "Refusal threshold (reader_refusal_threshold)"),
+    "explain_more_page": ("……另有 {n} 个候选", "… {n} more candidates"),
+    "explain_empty": ("请先输入一个问题。", "Type a question first."),
+    "explain_headers": ("最终名次|融合 名次 分数|稠密 名次 分数|词法 名次 分数|句子分|重排分|位置|段落",
+                        "final|fused rank score|dense rank score|lexical rank score|sentence|rerank|where|passage"),
     "explain_rule_overview": ("结论：按文章概览回答（不经拒答规则）",
                               "Decision: answered with the articles' outline (no refusal rule)"),
     # -- the page's fixed parts (gradio translates them in the browser: rag.ui.texts.page_i18n) ------

@@ -227,3 +227,21 @@ def test_mcp_explain_tool(built: Built) -> None:
     text = good.content[0].text
     assert "为什么是这个回答" in text and answer.query in text
     assert bad.is_error and "top_k must be a number" in bad.content[0].text
+
+
+def test_the_page_lays_out_the_same_explanation(built: Built) -> None:
+    from rag.ui.explain_tab import explanation_html, run_explain
+
+    explained = built.bases.explain(UNANSWERABLE)
+    html = explanation_html(explained, "zh")
+    kept = explained.trace.final_candidates()
+    assert html.count('<tr class="kept">') == len(kept) == 5 and "拒答（阅读模型参与的支持分低于阈值）" in html
+    assert 'class="explain-decision refused"' in html
+    tried = run_explain(built.bases, "default", UNANSWERABLE, "hybrid", 5, 1.1, 1.5, 0.5)  # the threshold alone
+    assert 'class="explain-decision">结论：回答' in tried
+    assert built.bases.ask(UNANSWERABLE).refused  # nothing saved
+    bad = run_explain(built.bases, "default", ANSWERABLE, "hybrid", 5, -1, 1.5, 0.9)
+    assert "explain-note error" in bad and "rrf_lexical_weight must be a number" in bad
+    assert "请先输入一个问题" in run_explain(built.bases, "default", " ", "hybrid", 5, 1.1, 1.5, 0.9)
+    hostile = run_explain(built.bases, "default", "<img src=x onerror=alert(1)>的营收？", "hybrid", 5, 1.1, 1.5, 0.9)
+    assert "<img" not in hostile

@@ -82,16 +82,14 @@ def _rank_score(rank: int | None, score: float | None) -> str:
     return "—" if rank is None else f"{rank} {_number(score)}"
 
 
-def candidate_line(c: Candidate, lang: str = "zh") -> str:
-    """One candidate as the table shows it: final rank, each ranking's rank and score, re-rank, where it stands."""
-    final = "—" if c.final_rank is None else str(c.final_rank)
-    fused, dense = _rank_score(c.fused_rank, c.fused_score), _rank_score(c.dense_rank, c.dense_score)
-    return (f"{final:>4}  {fused:<11} {dense:<11} {_rank_score(c.lexical_rank, c.lexical_score):<13} "
-            f"{_number(c.sentence_score):<7} "
-            f"{_number(c.rerank_score):<7} {' · '.join(c.chunk.location(lang))}")
+def candidate_cells(c: Candidate, lang: str = "zh") -> list[str]:
+    """One candidate's cells: final rank, each ranking's rank and score, its re-rank scores, where it stands."""
+    return ["—" if c.final_rank is None else str(c.final_rank), _rank_score(c.fused_rank, c.fused_score),
+            _rank_score(c.dense_rank, c.dense_score), _rank_score(c.lexical_rank, c.lexical_score),
+            _number(c.sentence_score), _number(c.rerank_score), " · ".join(c.chunk.location(lang))]
 
 
-def _shown(trace: AnswerTrace) -> list[Candidate]:
+def shown_candidates(trace: AnswerTrace) -> list[Candidate]:
     """The kept candidates by final rank, then the others in re-rank (else fused) order, up to SHOWN_CANDIDATES."""
     kept = trace.final_candidates()
     others = [c for c in trace.candidates if c.final_rank is None]
@@ -99,33 +97,51 @@ def _shown(trace: AnswerTrace) -> list[Candidate]:
     return (kept + others)[: max(SHOWN_CANDIDATES, len(kept))]
 
 
-def explanation_text(trace: AnswerTrace, lang: str = "zh") -> str:
-    """The trace told step by step: the query, the candidates, the reader's spans, the refusal decision."""
-    lines = [message("explain_title", lang), message("explain_query", lang, query=trace.query)]
+def search_lines(trace: AnswerTrace, lang: str = "zh") -> list[str]:
+    """The query searched (and the question it was written out from), the mode, how many were kept of how many."""
+    lines = [message("explain_query", lang, query=trace.query)]
     if trace.followup:
         lines.append(message("explain_followup", lang, question=trace.question))
     search = message("explain_search", lang, mode=trace.mode, k=trace.top_k, n=len(trace.candidates))
-    lines += ["", search + (message("explain_reranked", lang) if trace.reranked else ""),
-              message("explain_columns", lang)]
-    shown = _shown(trace)
-    lines += [candidate_line(c, lang) for c in shown]
-    if len(trace.candidates) > len(shown):
-        lines.append(message("explain_more", lang, n=len(trace.candidates) - len(shown)))
-    lines += ["", message("explain_reader", lang) if trace.spans else message("explain_no_reader", lang)]
+    return [*lines, search + (message("explain_reranked", lang) if trace.reranked else "")]
+
+
+def span_lines(trace: AnswerTrace, lang: str = "zh") -> list[str]:
+    """The spans the reader found, each with the final ranks of the chunks it read, or why it did not read."""
+    lines = [message("explain_reader", lang) if trace.spans else message("explain_no_reader", lang)]
     rank_of = {c.chunk.id: c.final_rank for c in trace.final_candidates()}
     for span in trace.spans:
         ranks = ",".join(str(rank_of[i]) for i in span.chunk_ids if i in rank_of) or "—"
         lines.append(message("explain_span", lang, ranks=ranks, text=span.text, score=span.score,
                              null=span.null_score) + (message("explain_chosen", lang) if span.chosen else ""))
+    return lines
+
+
+def decision_lines(trace: AnswerTrace, lang: str = "zh") -> list[str]:
+    """The refusal signals and threshold, the terms missing, and the rule that decided."""
     decision = trace.decision
-    if decision is not None:
-        lines.append("")
-        if decision.rule != "overview":
-            yes_no = message("explain_yes" if decision.mismatch else "explain_no", lang)
-            lines.append(message("explain_signals", lang, evidence=_number(decision.evidence),
-                                 null=_number(decision.null_score, 3), mismatch=yes_no,
-                                 support=_number(decision.support), threshold=_number(decision.threshold)))
-        if decision.missing:
-            lines.append(message("explain_missing", lang, terms="、".join(decision.missing)))
-        lines.append(message(f"explain_rule_{decision.rule}", lang))
-    return "\n".join(lines)
+    if decision is None:
+        return []
+    lines = []
+    if decision.rule != "overview":
+        yes_no = message("explain_yes" if decision.mismatch else "explain_no", lang)
+        lines.append(message("explain_signals", lang, evidence=_number(decision.evidence),
+                             null=_number(decision.null_score, 3), mismatch=yes_no,
+                             support=_number(decision.support), threshold=_number(decision.threshold)))
+    if decision.missing:
+        lines.append(message("explain_missing", lang, terms="、".join(decision.missing)))
+    return [*lines, message(f"explain_rule_{decision.rule}", lang)]
+
+
+def explanation_text(trace: AnswerTrace, lang: str = "zh") -> str:
+    """The trace told step by step: the query, the candidates, the reader's spans, the refusal decision."""
+    shown = shown_candidates(trace)
+    table = []
+    for c in shown:
+        final, fused, dense, lexical, sentence, rerank, where = candidate_cells(c, lang)
+        table.append(f"{final:>4}  {fused:<11} {dense:<11} {lexical:<13} {sentence:<7} {rerank:<7} {where}")
+    if len(trace.candidates) > len(shown):
+        table.append(message("explain_more", lang, n=len(trace.candidates) - len(shown)))
+    lines = [message("explain_title", lang), *search_lines(trace, lang), message("explain_columns", lang), *table,
+             "", *span_lines(trace, lang), "", *decision_lines(trace, lang)]
+    return "\n".join(lines).rstrip("\n")
