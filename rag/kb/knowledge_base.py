@@ -108,7 +108,8 @@ class KnowledgeBase:
         The same index version, encoder, reader and threads: nothing is loaded again and nothing is saved.
         """
         searcher = self.searcher()
-        view = KnowledgeBase(settings, encoder=self.encoder(), name=self.name, reader=self._reader,
+        reader = self.reader() if settings.short_answers else None  # loaded once, here, when the view reads
+        view = KnowledgeBase(settings, encoder=self.encoder(), name=self.name, reader=reader,
                              load_reader=self._load_reader, pool=self._pool)
         view._searcher = Searcher.from_settings(searcher.version, searcher.encoder, settings, self._pool,
                                                 searcher.store)
