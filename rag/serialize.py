@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rag.records import Answer, Chunk, Citation, Hit, ShortAnswer
+from rag.trace import AnswerTrace, Candidate, ReadSpan, RefusalDecision
 
 
 def hit_to_json(hit: Hit) -> dict[str, Any]:
@@ -90,6 +91,52 @@ def answer_from_json(data: dict[str, Any]) -> Answer:
                       str(short["text"]), int(short["n"]), int(short["start"]), int(short["end"]),
                       float(short.get("score", 0.0))),
                   knowledge_bases=tuple(str(n) for n in data.get("knowledge_bases") or ("default",)))
+
+
+def trace_to_json(trace: AnswerTrace) -> dict[str, Any]:
+    """Why an answer (``rag ask --explain --json``'s ``explain``): the query, candidates, reader spans, refusal.
+
+    Written only (an explanation is read by people and tools, never stored to be read back).
+    """
+    return {
+        "question": trace.question, "history": list(trace.history), "query": trace.query,
+        "followup": trace.followup, "mode": trace.mode, "top_k": trace.top_k, "reranked": trace.reranked,
+        "settings": dict(trace.settings),
+        "candidates": [candidate_to_json(c) for c in trace.candidates],
+        "reader_spans": [span_to_json(s) for s in trace.spans],
+        "refusal": None if trace.decision is None else decision_to_json(trace.decision),
+    }
+
+
+def candidate_to_json(c: Candidate) -> dict[str, Any]:
+    """A candidate: its chunk, each ranking's rank and score, its best sentence's score and final rank."""
+    chunk = c.chunk
+    return {
+        "chunk_id": chunk.id, "article": chunk.article, "title": chunk.title, "section": chunk.section,
+        "paragraphs": list(chunk.paragraphs), "start": chunk.start, "end": chunk.end, "text": chunk.text,
+        "dense_rank": c.dense_rank, "dense_score": c.dense_score, "lexical_rank": c.lexical_rank,
+        "lexical_score": c.lexical_score, "fused_rank": c.fused_rank, "fused_score": c.fused_score,
+        "sentence_score": c.sentence_score, "rerank_score": c.rerank_score, "final_rank": c.final_rank,
+        "knowledge_base": c.knowledge_base,
+    }
+
+
+def span_to_json(s: ReadSpan) -> dict[str, Any]:
+    """A span the reader found: the passage it read (article offsets, chunks), the span, its scores."""
+    return {
+        "article": s.article, "passage_start": s.passage_start, "passage_end": s.passage_end,
+        "chunk_ids": list(s.chunk_ids), "start": s.start, "end": s.end, "text": s.text, "score": s.score,
+        "null_score": s.null_score, "chosen": s.chosen,
+    }
+
+
+def decision_to_json(d: RefusalDecision) -> dict[str, Any]:
+    """The refusal decision: the rule that decided, the signals, the threshold."""
+    return {
+        "rule": d.rule, "refused": d.refused, "evidence": d.evidence, "missing_terms": list(d.missing),
+        "null_score": d.null_score, "mismatch": d.mismatch, "support": d.support, "threshold": d.threshold,
+        "reader": d.reader,
+    }
 
 
 def _maybe(kind: Callable[[Any], Any], value: Any) -> Any:

@@ -246,7 +246,7 @@ async def _use_mcp(server: Any) -> tuple[list[str], Any, Any, Any]:
 
 def _check_mcp(result: tuple[list[str], Any, Any, Any], built: Built) -> None:
     tools, asked, searched, bases = result
-    assert tools == ["ask", "list_knowledge_bases", "search"]
+    assert tools == ["ask", "explain", "list_knowledge_bases", "search"]
     assert asked.structured_content["citations"] == built.ask["citations"]
     assert asked.structured_content["short_answer"] == built.ask["short_answer"]
     text = asked.content[0].text
@@ -289,7 +289,8 @@ def test_exposed_api_needs_a_key_and_never_logs_it(keyed: Keyed) -> None:
         assert http.post(keyed.url + "mcp", json={}).status_code == 401
         docs = http.get(keyed.url + "openapi.json", headers={"Authorization": f"Bearer {KEYS[0]}"}).json()
     assert "/v1/chat/completions" in docs["paths"] and "/retrieval" in docs["paths"]
-    assert asyncio.run(_mcp_tools_with_key(keyed.url + "mcp", KEYS[1])) == ["ask", "list_knowledge_bases", "search"]
+    assert asyncio.run(_mcp_tools_with_key(keyed.url + "mcp", KEYS[1])) == \
+        ["ask", "explain", "list_knowledge_bases", "search"]
     log = keyed.app.log()
     assert not any(key in log for key in KEYS)
     assert "API at" in log and "key required" in log

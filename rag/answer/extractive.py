@@ -27,6 +27,7 @@ from rag.search.sentences import _ASKS, SENTENCE_WEIGHTS, ScoredSentence, score_
 from rag.settings import Settings
 from rag.store.versions import IndexVersion
 from rag.text import fold_text, jieba_tokenizer, lexical_tokens, word_core
+from rag.trace import ANSWERED, AnswerTrace, RefusalDecision
 
 if TYPE_CHECKING:
     from rag.answer.reader import Reader
@@ -200,11 +201,32 @@ def is_refusal(signals: RefusalSignals, params: AnswerParams, reader: bool = Fal
     ``reader_refusal_threshold``; without it, when the evidence score is below
     ``refusal_threshold``.
     """
+    return refusal_rule(signals, params, reader) != ANSWERED
+
+
+def refusal_rule(signals: RefusalSignals, params: AnswerParams, reader: bool = False) -> str:
+    """Which part of the rule decides (``rag.trace.RULES``): "answered", "missing_terms", "reader_support", "evidence".
+
+    >>> refusal_rule(RefusalSignals(0.95, (), None, False), AnswerParams(2, 200, 0.9))
+    'answered'
+    >>> refusal_rule(RefusalSignals(0.95, ("华为",), None, False), AnswerParams(2, 200, 0.9))
+    'missing_terms'
+    """
     if params.refuse_missing_terms and signals.missing:
-        return True
+        return "missing_terms"
     if reader:
-        return support_score(signals, params) < params.reader_refusal_threshold
-    return signals.evidence < params.refusal_threshold
+        return "reader_support" if support_score(signals, params) < params.reader_refusal_threshold else ANSWERED
+    return "evidence" if signals.evidence < params.refusal_threshold else ANSWERED
+
+
+def refusal_decision(signals: RefusalSignals, params: AnswerParams, reader: bool, scored: bool) -> RefusalDecision:
+    """The rule's verdict with its signals and threshold (``scored``: any sentence was retrieved to answer from)."""
+    rule = refusal_rule(signals, params, reader) if scored else "no_sentences"
+    return RefusalDecision(
+        rule=rule, refused=rule != ANSWERED, evidence=signals.evidence, missing=signals.missing,
+        null_score=signals.null_score, mismatch=signals.mismatch,
+        support=support_score(signals, params) if reader else None,
+        threshold=params.reader_refusal_threshold if reader else params.refusal_threshold, reader=reader)
 
 
 def trim_to_clauses(text: str, start: int, max_chars: int, query_tokens: list[str],
@@ -311,13 +333,14 @@ def make_citation(version: IndexVersion, n: int, sentence: Sentence, start: int,
 
 def extractive_answer(
     version: IndexVersion, question: str, query: str, hits: list[Hit], query_vector: np.ndarray,
-    params: AnswerParams, reader: Reader | None = None,
+    params: AnswerParams, reader: Reader | None = None, trace: AnswerTrace | None = None,
 ) -> Answer:
     """Answer from the hits' sentences, or refuse; citations carry exact spans.
 
     With a ``reader``, the answer leads with a short answer (``Answer.short_answer``)
     and the reader's null score takes part in the refusal; the time it took is
-    ``timings_ms["read"]``.
+    ``timings_ms["read"]``. ``trace``: where to record the reader's spans and the
+    refusal decision (``rag.trace``).
     """
     query_tokens = lexical_tokens(query)
     scored = score_sentences(version, hits, query_vector, query_tokens, params, question)
@@ -326,10 +349,13 @@ def extractive_answer(
     # A question a missing term refuses is not read.
     if scored and reader is not None and not (params.refuse_missing_terms and signals.missing):
         began = time.perf_counter()
-        found = read_short_answer(reader, version, query, chunk_passages(hits, params.reader_chunks))
+        found = read_short_answer(reader, version, query, chunk_passages(hits, params.reader_chunks), trace)
         timings["read"] = (time.perf_counter() - began) * 1000
         signals = signals.with_span(query, found)
-    if not scored or is_refusal(signals, params, reader=reader is not None):
+    decision = refusal_decision(signals, params, reader is not None, bool(scored))
+    if trace is not None:
+        trace.decided(decision)
+    if decision.refused:
         return Answer(question=question, query=query, text=REFUSAL, refused=True, hits=hits, timings_ms=timings)
     if found is None:
         spans = choose_sentences(version, scored, query_tokens, params)

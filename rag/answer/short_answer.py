@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING
 
 from rag.records import Hit
 from rag.store.versions import IndexVersion
+from rag.trace import AnswerTrace
 
 if TYPE_CHECKING:
-    from rag.answer.reader import Reader
+    from rag.answer.reader import Reader, Span
 
 
 @dataclass(frozen=True)
@@ -78,18 +79,34 @@ sentence_ids=(7,))]
 
 
 def read_short_answer(reader: Reader, version: IndexVersion, question: str,
-                      passages: list[ReadPassage]) -> FoundSpan | None:
+                      passages: list[ReadPassage], trace: AnswerTrace | None = None) -> FoundSpan | None:
     """The best span of the passage the reader finds most answerable (lowest null score), or None.
 
     Across passages, the null score picks better than the span score (CMRC
     train, held-out passages, top 2 chunks: official F1 54.3 against 53.2;
-    scripts/tune_reader.py).
+    scripts/tune_reader.py). ``trace``: where to record each passage's best span (``rag.trace``).
     """
     texts = [version.articles[p.article].text[p.start:p.end] for p in passages]
     spans = reader.read(question, texts)
-    if not spans:
-        return None
-    best = spans[0]  # most answerable first
+    found = _found_span(version, passages, spans[0]) if spans else None  # most answerable first
+    if trace is not None:
+        _record_spans(trace, passages, spans, found)
+    return found
+
+
+def _record_spans(trace: AnswerTrace, passages: list[ReadPassage], spans: list[Span], found: FoundSpan | None) -> None:
+    """Each passage's best span in the trace; the best of all as the short answer it gives (``found``)."""
+    for n, span in enumerate(spans):
+        passage = passages[span.passage]
+        where, text = (passage.start + span.start, passage.start + span.end), span.text
+        if n == 0 and found is not None:
+            where, text = (found.start, found.end), found.text
+        trace.read(passage.article, (passage.start, passage.end), where, text, span.score, span.null_score,
+                   chosen=n == 0 and found is not None)
+
+
+def _found_span(version: IndexVersion, passages: list[ReadPassage], best: Span) -> FoundSpan | None:
+    """The reader's span as an exact stretch of its article, clipped to its sentence; None when nothing is left."""
     passage = passages[best.passage]
     start, end = sentence_bounded(version, passage, passage.start + best.start, passage.start + best.end)
     if start >= end:

@@ -32,7 +32,7 @@ from rag.api.catalog import one_name
 from rag.api.dify import RetrievalRequest
 from rag.api.held_stream import HeldSlot, HeldStream
 from rag.api.mcp_tools import McpLimit, build_mcp
-from rag.api.native import AskRequest, SearchRequest
+from rag.api.native import AskRequest, ExplainRequest, SearchRequest
 from rag.api.openai_chat import ChatRequest, ChatRequestError
 from rag.api.shapes import Json, api_message, error_response, status_of, unreadable_body_message, validation_message
 from rag.errors import RagError
@@ -245,6 +245,12 @@ def _native_routes(app: FastAPI, bases: KnowledgeBases, slots: Slots, caller: An
         name = one_name(bases, body.knowledge_base)
         with slots.hold(who):
             return native.ask(bases, name, body)
+
+    @app.post("/api/explain", summary="`rag ask --explain --json`: the answer and why", response_model=None)
+    def explain(body: ExplainRequest, who: int | None = Depends(caller)) -> dict[str, Any]:
+        name = one_name(bases, body.knowledge_base)
+        with slots.hold(who):
+            return native.explain(bases, name, body)
 
     @app.get("/api/status", summary="`rag status --json`", response_model=None)
     def status(knowledge_base: str | None = None, _: int | None = Depends(caller)) -> dict[str, Any]:

@@ -1,8 +1,8 @@
-"""The MCP tools: ``search``, ``ask`` and ``list_knowledge_bases``, one definition for stdio and HTTP.
+"""The MCP tools: ``search``, ``ask``, ``explain`` and ``list_knowledge_bases``, one definition for stdio and HTTP.
 
 ``rag mcp`` serves them over stdio; ``rag serve`` mounts them at ``/mcp``
 (streamable HTTP). Each result carries the citations as structured content (the
-JSON of ``rag search --json`` / ``rag ask --json``) and a readable text.
+JSON of ``rag search --json`` / ``rag ask --json`` / ``rag ask --explain --json``) and a readable text.
 """
 
 from __future__ import annotations
@@ -17,13 +17,16 @@ from rag.api.access import Slots, check_key
 from rag.api.catalog import public_summaries
 from rag.errors import RagError
 from rag.kb.bases import KnowledgeBases
+from rag.kb.explain import explanation_text
 from rag.messages import message
 from rag.records import Answer, Hit
-from rag.serialize import answer_to_json, hit_to_json, json_text
+from rag.serialize import answer_to_json, hit_to_json, json_text, trace_to_json
 
 INSTRUCTIONS = ("Search Chinese articles and answer questions from them with exact citations. `ask` gives a short "
                 "answer with the sentences that hold it, each cited [n] with article, section and paragraph; it "
-                "refuses when the articles do not say. `search` gives the ranked passages.")
+                "refuses when the articles do not say. `search` gives the ranked passages. `explain` shows why an "
+                "answer: the query searched, every candidate's scores and ranks, the reader's spans, the refusal "
+                "decision.")
 
 
 def _text_result(text: str, data: dict[str, Any]) -> CallToolResult:
@@ -72,7 +75,7 @@ class McpLimit:
 
 
 def build_mcp(bases: KnowledgeBases, limit: McpLimit | None = None) -> MCPServer:
-    """An MCP server with the three tools over the door's knowledge bases (``limit``: over HTTP)."""
+    """An MCP server with the four tools over the door's knowledge bases (``limit``: over HTTP)."""
     server: MCPServer = MCPServer(name="rag-zh", instructions=INSTRUCTIONS, log_level="WARNING")
 
     def held(ctx: Context) -> AbstractContextManager[None]:
@@ -103,6 +106,23 @@ def build_mcp(bases: KnowledgeBases, limit: McpLimit | None = None) -> MCPServer
         except RagError as exc:
             return _error(exc)
         return _text_result(ask_text(answer), answer_to_json(answer))
+
+    @server.tool(description="Why an answer: the answer of `ask`, with the query searched (after the follow-up "
+                             "rule), every candidate passage's dense, lexical, fused and re-rank scores and ranks, "
+                             "the spans the reading model found, and the refusal decision (signals, threshold, the "
+                             "rule that decided). settings: values to try for this question only (retrieval_mode, "
+                             "top_k, rrf_lexical_weight, rerank_weight, refusal_threshold, …), never saved. "
+                             "knowledge_base: one name.")
+    def explain(ctx: Context, question: str, knowledge_base: str | None = None, history: list[str] | None = None,
+                settings: dict[str, bool | int | float | str] | None = None) -> CallToolResult:
+        try:
+            name = bases.single(knowledge_base, "explain")
+            with held(ctx):
+                explained = bases.explain(question, [name], history=history, changes=settings)
+        except RagError as exc:
+            return _error(exc)
+        text = ask_text(explained.answer) + "\n\n" + explanation_text(explained.trace)
+        return _text_result(text, {**answer_to_json(explained.answer), "explain": trace_to_json(explained.trace)})
 
     @server.tool(description="The knowledge bases this server searches, with their article and chunk counts.")
     def list_knowledge_bases() -> CallToolResult:

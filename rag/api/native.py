@@ -1,7 +1,7 @@
-"""The CLI's own JSON over HTTP: ``POST /api/search``, ``POST /api/ask``, ``GET /api/status``.
+"""The CLI's own JSON over HTTP: ``POST /api/search``, ``POST /api/ask``, ``POST /api/explain``, ``GET /api/status``.
 
 Each answers exactly what ``rag search --json`` (one hit object per line there,
-a list here), ``rag ask --json`` and ``rag status --json`` print. The fields of
+a list here), ``rag ask --json``, ``rag ask --explain --json`` and ``rag status --json`` print. The fields of
 each request are typed strictly (a string is no number, ``"5"`` is no ``5``) and
 an unknown field is refused; how many hits is ``top_k``, as in MCP and Dify
 (``k``, the name it shipped with, still works).
@@ -14,7 +14,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rag.kb.bases import KnowledgeBases
-from rag.serialize import answer_to_json, hit_to_json
+from rag.kb.explain import TRIAL_SETTINGS
+from rag.serialize import answer_to_json, hit_to_json, trace_to_json
 
 
 class SearchRequest(BaseModel):
@@ -59,3 +60,17 @@ def search(bases: KnowledgeBases, name: str, request: SearchRequest) -> list[dic
 def ask(bases: KnowledgeBases, name: str, request: AskRequest) -> dict[str, Any]:
     """The answer of ``rag ask --json`` (extractive) from knowledge base ``name``."""
     return answer_to_json(bases.ask(request.question, [name], history=request.history, articles=request.articles))
+
+
+class ExplainRequest(AskRequest):
+    """``rag ask --explain``'s arguments: a question's, and settings to try for it alone (never saved)."""
+
+    settings: dict[str, bool | int | float | str] | None = Field(
+        default=None, description="settings tried for this question only, never saved: " + ", ".join(TRIAL_SETTINGS))
+
+
+def explain(bases: KnowledgeBases, name: str, request: ExplainRequest) -> dict[str, Any]:
+    """The answer of ``rag ask --explain --json`` from knowledge base ``name``: the answer's keys and ``explain``."""
+    explained = bases.explain(request.question, [name], history=request.history, articles=request.articles,
+                              changes=request.settings)
+    return {**answer_to_json(explained.answer), "explain": trace_to_json(explained.trace)}

@@ -16,7 +16,7 @@ from rag.errors import RagError
 from rag.kb.bases import KnowledgeBases
 from rag.messages import message
 from rag.records import Answer
-from rag.serialize import answer_to_json, hit_to_json
+from rag.serialize import answer_to_json, hit_to_json, trace_to_json
 from rag.settings import Settings
 
 
@@ -118,6 +118,8 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     """Print an answer with its citations (a generative one as it streams, unless --json)."""
     if not args.question.strip():
         raise RagError("the question is empty; ask something about the articles")
+    if args.explain or args.trial:
+        return _explain(args, settings)
     streamed = [False]
 
     def show(text: str) -> None:
@@ -136,6 +138,33 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     print_answer(answer, settings.lang, printed=args.generative)
     return 0
+
+
+def _explain(args: argparse.Namespace, settings: Settings) -> int:
+    """``rag ask --explain``: the answer, then why (the trace of the same run); ``--set`` tries settings."""
+    from rag.kb.explain import explanation_text
+
+    if not args.explain:
+        raise RagError("--set tries a setting for an explained answer; add --explain")
+    if args.generative:
+        raise RagError("--explain shows how an extractive answer is made; leave out --generative")
+    changes = dict(_setting_pair(text) for text in args.trial or [])
+    explained = KnowledgeBases(settings).explain(args.question, settings.kb, articles=args.articles,
+                                                 changes=changes)
+    if args.json:
+        _dump({**answer_to_json(explained.answer), "explain": trace_to_json(explained.trace)})
+        return 0
+    print_answer(explained.answer, settings.lang)
+    print("\n" + terminal_text(explanation_text(explained.trace, settings.lang)))
+    return 0
+
+
+def _setting_pair(text: str) -> tuple[str, str]:
+    """``NAME=VALUE`` of ``--set`` as (name, value); the value is read and checked as the setting's."""
+    name, equals, value = text.partition("=")
+    if not equals or not name.strip():
+        raise RagError(f"--set takes NAME=VALUE (e.g. --set top_k=3); got {terminal_line(text)}")
+    return name.strip(), value.strip()
 
 
 def print_answer(answer: Answer, lang: str, printed: bool = False) -> None:

@@ -75,6 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question", help="the question")
     p.add_argument("--generative", action="store_true",
                    help="answer with the OpenAI-compatible endpoint from the settings (llm_base_url, llm_model)")
+    p.add_argument("--explain", action="store_true",
+                   help="show why this answer: the query searched, every candidate's scores and ranks, the reader's "
+                        "spans and the refusal decision (with --json: the key explain)")
+    p.add_argument("--set", action="append", dest="trial", metavar="NAME=VALUE",
+                   help="with --explain: try a setting for this question only, never saved (retrieval_mode, top_k, "
+                        "rrf_lexical_weight, rerank_weight, refusal_threshold, reader_refusal_threshold, …); "
+                        "repeatable")
     _retrieval_options(p)
     _common(p)
 
@@ -92,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--api-only", action="store_true", help="serve the API without the browser page")
     _common(p)
 
-    p = sub.add_parser("mcp", help="run the MCP server on stdio (tools: search, ask, list_knowledge_bases)",
+    p = sub.add_parser("mcp", help="run the MCP server on stdio (tools: search, ask, explain, list_knowledge_bases)",
                        description="An MCP server over stdio for assistants that call tools; the same tools are "
                                    "served over HTTP at /mcp by `rag serve`.")
     _common(p)

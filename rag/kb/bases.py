@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.errors import IndexMissingError, KnowledgeBaseError, RagError
 from rag.kb import registry, uploads
+from rag.kb.explain import Explained, explain
 from rag.kb.feedback import feedback_record, save_feedback
 from rag.kb.jobs import BuildJob
 from rag.kb.knowledge_base import KnowledgeBase, Retrieved
@@ -223,6 +224,16 @@ class KnowledgeBases:
                 answer = step
         assert answer is not None  # answer_steps always ends with the Answer
         return answer
+
+    def explain(self, question: str, names: Sequence[str] | str | None = None, history: list[str] | None = None,
+                articles: list[str] | None = None, changes: Mapping[str, Any] | None = None) -> Explained:
+        """Why this answer: the extractive answer of one knowledge base with the trace of how it was made.
+
+        ``changes``: settings tried for this question alone (``rag.kb.explain.TRIAL_SETTINGS``), never saved.
+        """
+        name = self.single(names, "explaining an answer")
+        explained = explain(self.get(name), question, history, articles, changes)
+        return replace(explained, answer=replace(explained.answer, knowledge_bases=(name,)))
 
     def generative_default(self, names: Sequence[str] | str | None = None) -> bool:
         """True when the first knowledge base's settings answer generatively and an endpoint is set."""

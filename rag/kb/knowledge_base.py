@@ -27,6 +27,7 @@ from rag.settings import Settings
 from rag.store.build import BuildReport, Progress, build_index
 from rag.store.chunk_store import ChunkStore
 from rag.store.versions import IndexVersion, current_version, load_version, read_manifest, verify_current
+from rag.trace import AnswerTrace, RefusalDecision
 
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -55,11 +56,13 @@ class KnowledgeBase:
     """Articles indexed in one index folder, searched and answered with one encoder."""
 
     def __init__(self, settings: Settings, encoder: Encoder | None = None, name: str = "default",
-                 reader: Reader | None = None, load_reader: Callable[[Settings], Reader | None] | None = None):
+                 reader: Reader | None = None, load_reader: Callable[[Settings], Reader | None] | None = None,
+                 pool: ThreadPoolExecutor | None = None):
         """``encoder``, ``reader``: already loaded ones to share (the encoder must match the settings).
 
         ``name``: the knowledge base's name (``rag.kb.registry``), carried by its hits and citations;
-        ``load_reader``: how to get the reading model on first use (the door shares one between bases).
+        ``load_reader``: how to get the reading model on first use (the door shares one between bases);
+        ``pool``: the search threads of another view of the same base (``with_settings``).
         """
         self.settings = settings
         self.name = name
@@ -70,7 +73,7 @@ class KnowledgeBase:
         self._lock = threading.RLock()
         # One pool for every index version: a question still running on the
         # previous version's searcher must not find its threads shut down.
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="rag-search")
+        self._pool = pool or ThreadPoolExecutor(max_workers=2, thread_name_prefix="rag-search")
 
     # -- parts, loaded on first use -------------------------------------------------
     def encoder(self) -> Encoder:
@@ -98,6 +101,19 @@ class KnowledgeBase:
 
                 self._reader = Reader.from_settings(self.settings)
             return self._reader
+
+    def with_settings(self, settings: Settings) -> KnowledgeBase:
+        """This knowledge base under other question-time settings (``rag.kb.explain``), its loaded parts shared.
+
+        The same index version, encoder, reader and threads: nothing is loaded again and nothing is saved.
+        """
+        searcher = self.searcher()
+        reader = self.reader() if settings.short_answers else None  # loaded once, here, when the view reads
+        view = KnowledgeBase(settings, encoder=self.encoder(), name=self.name, reader=reader,
+                             load_reader=self._load_reader, pool=self._pool)
+        view._searcher = Searcher.from_settings(searcher.version, searcher.encoder, settings, self._pool,
+                                                searcher.store)
+        return view
 
     def version(self) -> IndexVersion:
         """The current index version; reloaded when a build has switched CURRENT."""
@@ -166,7 +182,8 @@ class KnowledgeBase:
 
     def answer_steps(self, question: str, history: list[str] | None = None, k: int | None = None,
                      mode: str | None = None, articles: list[str] | None = None,
-                     generative: bool = False, depth: int | None = None) -> Iterator[Retrieved | str | Answer]:
+                     generative: bool = False, depth: int | None = None,
+                     trace: AnswerTrace | None = None) -> Iterator[Retrieved | str | Answer]:
         """Yield ``Retrieved`` when retrieval ends, then (generative) text deltas, then the ``Answer``.
 
         For interfaces that show the sources before the answer. One searcher is
@@ -175,6 +192,7 @@ class KnowledgeBase:
         this many chunks (an evaluation grades hit@10) while the answer is drawn
         from the top ``k`` only; the fused ranking does not depend on how many are
         kept (both legs fetch ``candidates`` first), so the top ``k`` are the same.
+        ``trace``: filled as the question runs (``rag.trace``), for ``rag ask --explain``.
         """
         self.check_question(question, history)
         started = time.perf_counter()
@@ -183,12 +201,18 @@ class KnowledgeBase:
         overview = is_overview_question(question)  # about the article as a whole: never a follow-up
         query = question if overview else followup_query(question, history or [])
         k = k or self.settings.top_k
+        if trace is not None:
+            trace.asked(question, history or [], query)
         result = self._stamped(searcher.search(query, max(k, depth or k), mode or self.settings.retrieval_mode,
-                                               articles or None))
+                                               articles or None, trace=trace))
         hits = result.hits[:k]
+        if trace is not None:
+            trace.kept(hits)
         searched = time.perf_counter()
         yield Retrieved(query, result)
         if overview:
+            if trace is not None:
+                trace.decided(RefusalDecision(rule="overview", refused=False))
             answer = overview_answer(question, articles_in_scope(searcher.version.articles, articles), hits)
             answer.timings_ms = {"search": (searched - started) * 1000,
                                  "total": (time.perf_counter() - started) * 1000}
@@ -206,7 +230,7 @@ class KnowledgeBase:
             return
         assert result.query_vector is not None  # the searcher always encodes the query
         answer = extractive_answer(searcher.version, question, query, hits, result.query_vector,
-                                   self.answer_params(), self.reader())
+                                   self.answer_params(), self.reader(), trace)
         done = time.perf_counter()
         answer.timings_ms = {**result.timings_ms, "search": (searched - started) * 1000, **answer.timings_ms,
                              "answer": (done - searched) * 1000, "total": (done - started) * 1000}
@@ -219,9 +243,9 @@ class KnowledgeBase:
             answer.citations = [replace(c, knowledge_base=self.name) for c in answer.citations]
 
     def ask(self, question: str, history: list[str] | None = None, k: int | None = None,
-            mode: str | None = None, articles: list[str] | None = None) -> Answer:
-        """An extractive answer with citations (or the refusal), with timings."""
-        *_, answer = self.answer_steps(question, history, k, mode, articles)
+            mode: str | None = None, articles: list[str] | None = None, trace: AnswerTrace | None = None) -> Answer:
+        """An extractive answer with citations (or the refusal), with timings; ``trace`` records its way."""
+        *_, answer = self.answer_steps(question, history, k, mode, articles, trace=trace)
         assert isinstance(answer, Answer)
         return answer
 

@@ -21,6 +21,7 @@ from rag.settings import Settings
 from rag.store.chunk_store import ChunkStore, FaissStore, FusingStore
 from rag.store.versions import IndexVersion
 from rag.text import lexical_tokens
+from rag.trace import AnswerTrace
 
 if TYPE_CHECKING:
     from rag.embed.encoder import Encoder
@@ -67,11 +68,12 @@ class Searcher:
                    rerank_depth=settings.rerank_depth, pool=pool, store=store)
 
     def search(self, query: str, k: int = 5, mode: str = "hybrid", articles: list[str] | None = None,
-               query_vector: np.ndarray | None = None) -> SearchResult:
+               query_vector: np.ndarray | None = None, trace: AnswerTrace | None = None) -> SearchResult:
         """The top ``k`` chunks for a query; ``articles`` limits the search to those article paths.
 
         ``query_vector``: the query's embedding when the caller already has it
-        (batch evaluation encodes all questions at once).
+        (batch evaluation encodes all questions at once). ``trace``: where to
+        record every fused candidate and its re-rank scores (``rag.trace``).
         """
         timings: dict[str, float] = {}
         articles = articles or None
@@ -84,7 +86,7 @@ class Searcher:
             return found
 
         if mode == "hybrid" and isinstance(self.store, FusingStore) and self.store.own_fusion:
-            return self._search_fused_by_store(self.store, query, k, depth, articles, query_vector)
+            return self._search_fused_by_store(self.store, query, k, depth, articles, query_vector, trace)
         lexical_future = self._pool.submit(lexical_leg) if mode in ("hybrid", "lexical") else None
         dense_ids = np.zeros(0, dtype=np.int64)
         dense_scores = np.zeros(0, dtype=np.float32)
@@ -109,6 +111,8 @@ class Searcher:
             fused = [Fused(c, s, None, r) for r, (c, s) in enumerate(lexical_score_of.items(), start=1)]
         else:
             fused = fuse_rankings(dense_ids.tolist(), lexical_ids.tolist(), self.rrf_k, self.lexical_weight)
+        if trace is not None:
+            trace.searched(mode, k, fused, self.version.chunks, dense_score_of, lexical_score_of)
         rerank = mode == "hybrid" and self.rerank_weight > 0 and query_vector is not None
         hits = [
             Hit(
@@ -121,12 +125,12 @@ class Searcher:
         timings["fusion"] = (time.perf_counter() - t) * 1000
         if rerank and query_vector is not None:
             t = time.perf_counter()
-            hits = self.rerank_by_sentence(hits, query, query_vector, tokens)[:k]
+            hits = self.rerank_by_sentence(hits, query, query_vector, tokens, trace)[:k]
             timings["rerank"] = (time.perf_counter() - t) * 1000
         return SearchResult(hits, query_vector, tokens, timings)
 
     def rerank_by_sentence(self, hits: list[Hit], query: str, query_vector: np.ndarray,
-                            tokens: list[str]) -> list[Hit]:
+                            tokens: list[str], trace: AnswerTrace | None = None) -> list[Hit]:
         """Order fused hits by their fusion score plus the score of their best sentence.
 
         A chunk from the right passage but without the answer loses to its
@@ -141,6 +145,8 @@ class Searcher:
         for hit in hits:
             best = max((best_of[sid] for sid in hit.chunk.sentence_ids if sid in best_of), default=0.0)
             keyed.append((hit.score * scale + self.rerank_weight * best, hit))
+            if trace is not None:
+                trace.reranked_one(hit.chunk.id, best, keyed[-1][0])
         keyed.sort(key=lambda pair: (-pair[0], pair[1].rank))
         return [replace(hit, rank=rank, score=score) for rank, (score, hit) in enumerate(keyed, start=1)]
 
@@ -154,13 +160,15 @@ class Searcher:
         return vector
 
     def _search_fused_by_store(self, store: FusingStore, query: str, k: int, depth: int, articles: list[str] | None,
-                               query_vector: np.ndarray | None) -> SearchResult:
+                               query_vector: np.ndarray | None, trace: AnswerTrace | None) -> SearchResult:
         timings: dict[str, float] = {}
         if query_vector is None:
             query_vector = self._encode(query, timings)
         t = time.perf_counter()
         fused = store.fused_search(query, query_vector, k, depth, self.rrf_k, articles)
         timings["fusion"] = (time.perf_counter() - t) * 1000
+        if trace is not None:
+            trace.searched("hybrid", k, fused, self.version.chunks, {}, {})
         hits = [Hit(chunk=self.version.chunks[f.id], rank=rank, score=f.score)
                 for rank, f in enumerate(fused[:k], start=1)]
         return SearchResult(hits, query_vector, lexical_tokens(query), timings)

@@ -49,6 +49,7 @@ from rag.ui.eval_tab import (
     sample_size,
     suggested_sample,
 )
+from rag.ui.explain_tab import connect_explain, explain_tab
 from rag.ui.kb_page import chat_view, create_kb, delete_kb, eval_choices, selectors, status_text
 from rag.ui.page_guard import guard_page, is_uploaded
 from rag.ui.texts import page_message, page_text, page_translations
@@ -136,6 +137,8 @@ def build_app(bases: KnowledgeBases, i18n: gr.I18n | None = None) -> gr.Blocks:
             with gr.Tab(tr("tab_evaluate"), id="evaluate", elem_id="tab-evaluate") as eval_tab:
                 evaluation = _eval_tab(tr)
                 _connect_eval(bases, evaluation)
+            with gr.Tab(tr("tab_explain"), id="explain", elem_id="tab-explain") as explain_page:
+                connect_explain(bases, explain_tab(settings, tr), explain_page)
         # Ratings made since the page loaded become a choice when the tab is opened.
         eval_tab.select(lambda kb: eval_choices(bases, kb), inputs=[evaluation.kb_choice], outputs=[evaluation.choice],
                         show_progress="hidden")

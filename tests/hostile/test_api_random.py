@@ -28,7 +28,7 @@ from tests.helpers import make_settings
 RANDOM = settings(max_examples=200, derandomize=True, deadline=None, database=None,
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                          HealthCheck.function_scoped_fixture])
-POST_ROUTES = ("/v1/chat/completions", "/retrieval", "/api/search", "/api/ask")
+POST_ROUTES = ("/v1/chat/completions", "/retrieval", "/api/search", "/api/ask", "/api/explain")
 # What each family answers; a 422 (FastAPI's own {"detail"}) or a 500 is never among them.
 STATUSES = {"/v1/": {200, 400, 404, 405, 413, 429, 503}, "/retrieval": {200, 400, 403, 404, 405, 413, 429, 503},
             "/api/": {200, 400, 404, 405, 413, 429, 503}}
@@ -86,6 +86,7 @@ FIELDS = {
     "/retrieval": ["knowledge_id", "query", "retrieval_setting", "metadata_condition"],
     "/api/search": ["question", "top_k", "k", "mode", "articles", "knowledge_base"],
     "/api/ask": ["question", "history", "articles", "knowledge_base"],
+    "/api/explain": ["question", "history", "articles", "knowledge_base", "settings"],
 }
 MESSAGES = st.lists(st.fixed_dictionaries({"role": st.sampled_from(["user", "assistant", "system", 5]),
                                            "content": st.one_of(TEXT, JSON)}), max_size=3)
@@ -114,6 +115,11 @@ VALID = {
                                          "retrieval_setting": st.fixed_dictionaries({"top_k": st.integers(1, 8)})}),
     "/api/search": st.fixed_dictionaries({"question": ASKED}, optional={"top_k": st.integers(1, 8)}),
     "/api/ask": st.fixed_dictionaries({"question": ASKED}, optional={"history": st.lists(TEXT, max_size=2)}),
+    "/api/explain": st.fixed_dictionaries({"question": ASKED}, optional={
+        "history": st.lists(TEXT, max_size=2),
+        "settings": st.dictionaries(st.sampled_from(["top_k", "retrieval_mode", "candidates", "rerank_weight",
+                                                     "refusal_threshold", "short_answers", "model", ""]),
+                                    LEAVES, max_size=3)}),
 }
 
 

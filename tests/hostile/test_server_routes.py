@@ -164,6 +164,8 @@ def test_bodies_over_the_limit_are_refused_as_they_stream_in(server: Server) -> 
         dify = http.post(server.url + "/retrieval", content=_chunked(2), headers={"content-type": "application/json"})
         declared = http.post(server.url + "/api/ask", content=b"x" * (2 * 1024 * 1024),
                              headers={"content-type": "application/json"})
+        explain = http.post(server.url + "/api/explain", content=_chunked(2, b'{"question": "'),
+                            headers={"content-type": "application/json"})
         upload = http.post(server.url + "/gradio_api/upload",
                            files={"files": ("big.txt", b"a" * (UPLOAD_LIMIT * 2))})
     assert page.status_code == 413 and page.json() == {
@@ -171,6 +173,7 @@ def test_bodies_over_the_limit_are_refused_as_they_stream_in(server: Server) -> 
     assert chat.status_code == 413 and chat.json()["error"]["code"] == "request_too_large"
     assert dify.status_code == 413 and dify.json()["error_code"] == 413
     assert declared.status_code == 413 and "1 MB" in declared.json()["error"]
+    assert explain.status_code == 413 and "1 MB" in explain.json()["error"]
     assert upload.status_code == 413 and "max_upload_bytes" in upload.json()["error"]
     assert server.rss_mb() - rss_before < 40  # 40 MB went in; nothing past the limit was kept
     assert len(server.app.log()) - log_before < 2000 and "aaaaaaaaaa" not in server.app.log()
@@ -222,6 +225,7 @@ def test_bodies_that_are_not_json_get_their_family_s_shape(server: Server, name:
 def test_a_lone_surrogate_in_a_question_is_one_line_on_every_route(server: Server) -> None:
     question = "深圳\ud800的营收？"
     bodies = {"/api/ask": {"question": question}, "/api/search": {"question": question},
+              "/api/explain": {"question": question},
               "/retrieval": {"knowledge_id": "default", "query": question},
               "/v1/chat/completions": {"model": "default", "messages": [{"role": "user", "content": question}]}}
     with httpx.Client(timeout=60) as http:
