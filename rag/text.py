@@ -54,6 +54,26 @@ def jieba_tokenizer() -> Any:
     return tokenizer
 
 
+@lru_cache(maxsize=1)
+def pos_tokenizer() -> Any:
+    """jieba's part-of-speech tagger over the shared tokenizer (loaded once)."""
+    import jieba.posseg
+
+    module_tagger = jieba.posseg.dt
+
+    class Tagger(jieba.posseg.POSTokenizer):
+        def load_word_tag(self, f: Any) -> None:
+            # subtle: importing jieba.posseg has already read the same dictionary's 350k tags for a tagger of
+            # its own; reading them again took another half second on 2 cores. Copied: ours may grow.
+            if self.tokenizer.dictionary == module_tagger.tokenizer.dictionary:
+                f.close()
+                self.word_tag_tab = dict(module_tagger.word_tag_tab)
+            else:
+                super().load_word_tag(f)
+
+    return Tagger(jieba_tokenizer())
+
+
 def jieba_cache_dir() -> Path:
     """The folder of jieba's dictionary cache: this user's cache folder (``$XDG_CACHE_HOME`` or ``~/.cache``).
 

@@ -16,8 +16,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, replace
-from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,7 +25,7 @@ from rag.records import Answer, Citation, Hit, Sentence, ShortAnswer
 from rag.search.sentences import _ASKS, SENTENCE_WEIGHTS, ScoredSentence, score_sentences, sentence_text
 from rag.settings import Settings
 from rag.store.versions import IndexVersion
-from rag.text import fold_text, jieba_tokenizer, lexical_tokens, word_core
+from rag.text import fold_text, lexical_tokens, pos_tokenizer, word_core
 from rag.trace import ANSWERED, AnswerTrace, RefusalDecision
 
 if TYPE_CHECKING:
@@ -100,13 +99,6 @@ _SPECIFIC_TAGS = frozenset({"ns", "nr", "nrt", "nrfg", "nt", "nz", "eng"})
 _DIGITS = re.compile(r"\d{2,}")
 
 
-@lru_cache(maxsize=1)
-def _pos_tokenizer() -> Any:
-    import jieba.posseg
-
-    return jieba.posseg.POSTokenizer(jieba_tokenizer())
-
-
 def specific_terms(question: str) -> list[str]:
     """Names, places, organisations, Latin words and numbers in a question (folded, lower case).
 
@@ -115,7 +107,7 @@ def specific_terms(question: str) -> list[str]:
     """
     folded = fold_text(question)
     terms = []
-    for word, tag in _pos_tokenizer().cut(folded):
+    for word, tag in pos_tokenizer().cut(folded):
         word = word.strip()
         if len(word) >= 2 and (tag in _SPECIFIC_TAGS or _DIGITS.search(word)):
             terms.append(word)

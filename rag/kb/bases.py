@@ -92,11 +92,20 @@ class KnowledgeBases:
             if name in self._open:
                 return self._open[name]
             own = registry.settings_for(self.settings, spec)
-            key = own.encoder_identity + str(own.models_dir)
-            kb = KnowledgeBase(own, encoder=self._encoders.get(key), name=spec.name, load_reader=self._shared_reader)
-            self._encoders.setdefault(key, kb.encoder())
+            # The encoder loads when a question or a build first needs it, not here: `rag status` needs none.
+            kb = KnowledgeBase(own, name=spec.name, load_reader=self._shared_reader, load_encoder=self._shared_encoder)
             self._open[name] = kb
             return kb
+
+    def _shared_encoder(self, settings: Settings) -> Encoder:
+        """One loaded encoder for every base with the same encoder and models folder."""
+        with self._lock:
+            key = settings.encoder_identity + str(settings.models_dir)
+            if key not in self._encoders:
+                from rag.embed.encoder import Encoder
+
+                self._encoders[key] = Encoder.from_settings(settings)
+            return self._encoders[key]
 
     def _shared_reader(self, settings: Settings) -> Reader | None:
         """The one reading model of every base, loaded when the first one needs it."""
@@ -104,7 +113,8 @@ class KnowledgeBases:
             if self._reader is None:
                 from rag.answer.reader import Reader
 
-                self._reader = Reader.from_settings(settings)
+                # The bundled encoder's tokenizer is the reader's own: shared when loaded (about a second).
+                self._reader = Reader.from_settings(settings, share_from=list(self._encoders.values()))
             return self._reader
 
     def settings_of(self, name: str | None = None) -> Settings:
@@ -261,9 +271,11 @@ class KnowledgeBases:
         return Scope(tuple(chosen), articles, filterable=len(chosen) == 1)
 
     def load_models(self, names: Sequence[str] | str | None = None) -> None:
-        """Load the knowledge bases' reading model now (no index needed), so a first question does not wait."""
+        """Load the knowledge bases' encoders and reading model now (no index needed): no first question waits."""
         for name in self.pick(names):
-            self.get(name).reader()
+            kb = self.get(name)
+            kb.encoder()
+            kb.reader()
 
     def warm_up(self, name: str = DEFAULT) -> str | None:
         """Load the encoder, the reading model and the index now, so the first question is fast.

@@ -57,18 +57,20 @@ class KnowledgeBase:
 
     def __init__(self, settings: Settings, encoder: Encoder | None = None, name: str = "default",
                  reader: Reader | None = None, load_reader: Callable[[Settings], Reader | None] | None = None,
-                 pool: ThreadPoolExecutor | None = None):
+                 load_encoder: Callable[[Settings], Encoder] | None = None, pool: ThreadPoolExecutor | None = None):
         """``encoder``, ``reader``: already loaded ones to share (the encoder must match the settings).
 
         ``name``: the knowledge base's name (``rag.kb.registry``), carried by its hits and citations;
-        ``load_reader``: how to get the reading model on first use (the door shares one between bases);
-        ``pool``: the search threads of another view of the same base (``with_settings``).
+        ``load_reader``, ``load_encoder``: how to get the reading model and the encoder on first use
+        (the door shares them between bases); ``pool``: the search threads of another view of the same
+        base (``with_settings``).
         """
         self.settings = settings
         self.name = name
         self._encoder: Encoder | None = encoder
         self._reader: Reader | None = reader
         self._load_reader = load_reader
+        self._load_encoder = load_encoder
         self._searcher: Searcher | None = None
         self._lock = threading.RLock()
         # One pool for every index version: a question still running on the
@@ -79,6 +81,8 @@ class KnowledgeBase:
     def encoder(self) -> Encoder:
         """The query/passage encoder, loaded on first use (the set-up prepares the default model)."""
         with self._lock:
+            if self._encoder is None and self._load_encoder is not None:
+                self._encoder = self._load_encoder(self.settings)
             if self._encoder is None:
                 from rag.embed.encoder import Encoder
 
@@ -290,15 +294,17 @@ class KnowledgeBase:
     def answers(self) -> AnswerStatus:
         """The answer settings ``status`` shows, with the reading model's identity (the hash of its weights).
 
-        A reading model that cannot be loaded is shown with the error's fix instead
-        of failing the status: the index may still be fine.
+        A reading model whose files are missing or damaged is shown with the error's
+        fix instead of failing the status: the index may still be fine.
         """
         reader = "off (short_answers = false)"
         if self.settings.short_answers:
+            from rag.answer.reader import ReaderFiles, head_identity
+
+            # The files checked, not loaded (about a second): a status shows what a question would use.
             try:
-                loaded = self.reader()
-                assert loaded is not None
-                reader = loaded.identity
+                reader = self._reader.identity if self._reader is not None else head_identity(
+                    ReaderFiles.from_settings(self.settings).config)
             except ModelError as exc:
                 reader = f"unavailable: {exc}"
         s = self.settings

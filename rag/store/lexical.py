@@ -8,12 +8,14 @@ with OpenCC, jieba search-mode words, punctuation and stopwords dropped.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from rag.errors import IndexCorruptError
 from rag.text import TOKENIZER_VERSION
 
 TOKENS_FILE = "tokens.jsonl"
@@ -27,10 +29,14 @@ class LexicalIndex:
     tokenises only new text: jieba is the slow part of writing an index.
     """
 
-    def __init__(self, model: Any, size: int, tokens: list[list[str]] | None = None):
+    def __init__(self, model: Any, size: int, tokens: list[list[str]] | None = None,
+                 load_model: Callable[[], Any] | None = None):
+        """``model``: the bm25s model, or None with ``load_model`` to read it on the first search."""
         self._model = model
         self.size = size
         self._tokens = tokens
+        self._load_model = load_model
+        self._lock = threading.Lock()
 
     @classmethod
     def build(cls, token_lists: Iterable[list[str]], prefixes: Sequence[list[str]] | None = None) -> LexicalIndex:
@@ -51,7 +57,7 @@ class LexicalIndex:
     def save(self, folder: Path) -> None:
         """Write the index files into ``folder`` (created)."""
         folder.mkdir(parents=True, exist_ok=True)
-        self._model.save(str(folder), show_progress=False)
+        self.model().save(str(folder), show_progress=False)
         if self._tokens is not None:
             with (folder / TOKENS_FILE).open("w", encoding="utf-8") as fh:
                 for tokens in self._tokens:
@@ -63,12 +69,30 @@ class LexicalIndex:
 
     @classmethod
     def load(cls, folder: Path, mmap: bool = False) -> LexicalIndex:
-        """Load an index written by ``save``."""
-        import bm25s
+        """Open an index written by ``save``: its size now, the BM25 arrays on the first search.
 
+        subtle: bm25s brings scipy (a quarter of a second on 2 cores), which
+        ``rag status`` does not need; the files were checked against the manifest.
+        """
         meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
-        model = bm25s.BM25.load(str(folder), mmap=mmap, show_progress=False)
-        return cls(model, int(meta["size"]))
+
+        def load_model() -> Any:
+            import bm25s
+
+            try:
+                return bm25s.BM25.load(str(folder), mmap=mmap, show_progress=False)
+            except (OSError, ValueError, KeyError, EOFError) as exc:
+                raise IndexCorruptError(f"{folder} cannot be loaded by bm25s ({exc}): "
+                                        "run `rag index --rebuild`") from exc
+
+        return cls(None, int(meta["size"]), load_model=load_model)
+
+    def model(self) -> Any:
+        """The bm25s model, read from the folder on first use."""
+        with self._lock:
+            if self._model is None and self._load_model is not None:
+                self._model = self._load_model()
+            return self._model
 
     def search(self, tokens: list[str], k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` chunk ids and BM25 scores for query tokens (zero scores dropped).
@@ -77,7 +101,7 @@ class LexicalIndex:
         """
         if not tokens or self.size == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        scores = np.asarray(self._model.get_scores(tokens), dtype=np.float32)
+        scores = np.asarray(self.model().get_scores(tokens), dtype=np.float32)
         if allowed is not None:
             scores = np.where(allowed, scores, 0.0)
         k = min(k, len(scores))
