@@ -26,6 +26,7 @@ from rag.search.searcher import Searcher, SearchResult
 from rag.settings import Settings
 from rag.store.build import BuildReport, Progress, build_index
 from rag.store.chunk_store import ChunkStore
+from rag.store.curation import curation_status
 from rag.store.versions import IndexVersion, current_version, load_version, read_manifest, verify_current
 
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
@@ -257,7 +258,8 @@ class KnowledgeBase:
             encoder=m.model.identity, dimension=m.model.dimension, chunking=dict(m.chunking),
             dense_index=m.dense.kind, articles=m.counts.articles, chunks=m.counts.chunks,
             sentences=m.counts.sentences, health=health, store=self.settings.store, answers=self.answers(),
-            models_dir=str(self.settings.models_dir), store_details=details)
+            models_dir=str(self.settings.models_dir), store_details=details,
+            curation=curation_status(self.settings.index_dir, m, self.settings.curation_root))
 
     def answer_status(self) -> dict[str, Any]:
         """``answers()`` as a dict (the keys ``rag status`` shows)."""

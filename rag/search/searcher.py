@@ -20,7 +20,6 @@ from rag.search.sentences import SENTENCE_WEIGHTS, score_sentences
 from rag.settings import Settings
 from rag.store.chunk_store import ChunkStore, FaissStore, FusingStore
 from rag.store.versions import IndexVersion
-from rag.text import lexical_tokens
 
 if TYPE_CHECKING:
     from rag.embed.encoder import Encoder
@@ -163,7 +162,7 @@ class Searcher:
         timings["fusion"] = (time.perf_counter() - t) * 1000
         hits = [Hit(chunk=self.version.chunks[f.id], rank=rank, score=f.score)
                 for rank, f in enumerate(fused[:k], start=1)]
-        return SearchResult(hits, query_vector, lexical_tokens(query), timings)
+        return SearchResult(hits, query_vector, self.version.curation.vocabulary.lexical_tokens(query), timings)
 
     def close(self) -> None:
         """Stop the worker threads."""
