@@ -69,4 +69,4 @@ class StoreError(RagError):
 
 
 class CurationError(RagError):
-    """A curation file (dictionary, synonyms, chunk overrides, FAQ) or an edit of one cannot be used."""
+    """A curation file (dictionary, synonyms, chunk overrides) or an edit of one cannot be used."""

@@ -68,7 +68,7 @@ class Settings:
     models_dir: Path = field(default_factory=default_models_dir)  # models_dir / RAG_MODELS_DIR override
     cache_dir: Path | None = None  # embedding cache; None: index_dir/cache
     eval_dir: Path | None = None  # evaluation runs and cached indexes (.index/); None: eval-runs/ beside index_dir
-    curation_dir: Path | None = None  # dictionary.txt, synonyms.txt; None: curation/ beside index_dir
+    curation_dir: Path | None = None  # dictionary.txt, synonyms.txt, overrides.jsonl; None: curation/ beside index_dir
     # knowledge bases (rag.kb.registry): which ones a command uses, where `rag kb create` puts new ones, and
     # the [kb.NAME] tables of the settings file (each a corpus_dir, an index_dir and settings of its own)
     kb: tuple[str, ...] = ("default",)

@@ -116,6 +116,8 @@ def test_status_says_when_the_words_changed_since_the_build(kb: KnowledgeBase,
     ("dictionary.txt", "威廉·莎士比亚\n", "dictionary.txt line 1: 「威廉·莎士比亚」 holds 「·」"),
     ("synonyms.txt", "盘古 Pangu\n交大\n", "synonyms.txt line 2: a group of synonyms needs two words or more"),
     ("synonyms.txt", "盘古 Pangu\n盘古 PG\n", "synonyms.txt line 2: 「盘古」 is already in the group of line 1"),
+    ("overrides.jsonl", '{"article": "a.txt", "text": "x"}\n{"article": "a.txt"}\n',
+     "overrides.jsonl line 2: text must be non-empty text"),
 ])
 def test_a_bad_line_is_one_clear_error_and_the_index_stays(kb: KnowledgeBase, name: str, text: str, says: str,
                                                            capsys: pytest.CaptureFixture[str]) -> None:
@@ -147,3 +149,82 @@ def test_each_knowledge_base_has_its_own_curation_folder(tmp_path: Path) -> None
     declared = settings_for(settings, find_base(settings, "manuals")).curation_root
     assert declared == tmp_path / "curation" / "manuals"
     assert settings_for(settings, find_base(settings, "default")).curation_root == tmp_path / "curation"
+
+
+# -- chunks turned off (rag chunks ARTICLE --off N) -------------------------------------------------------------
+ARTICLE = "shenzhen-ai-industry.txt"
+HONOR = "荣耀累计投入多少亿元用于AI研发"  # answered by the chunk of paragraphs 3-4 (荣耀已累计投入超 100 亿元)
+
+
+def listed(kb: KnowledgeBase, capsys: pytest.CaptureFixture[str]) -> dict:
+    capsys.readouterr()
+    assert cli(kb, "chunks", ARTICLE, "--json") == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_rag_chunks_lists_an_article_s_chunks_in_order(kb: KnowledgeBase, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = listed(kb, capsys)["chunks"]
+    version = kb.version()
+    assert [r["id"] for r in rows] == [c.id for c in version.chunks if c.article == ARTICLE]
+    assert [r["n"] for r in rows] == list(range(1, len(rows) + 1))
+    first = version.chunks[rows[0]["id"]]
+    assert rows[0]["paragraphs"] == list(first.paragraphs) and rows[0]["chars"] == len(first.text)
+    assert rows[0]["sentences"] == len(first.sentence_ids) and not any(r["off"] for r in rows)
+    assert cli(kb, "chunks", ARTICLE) == 0
+    out = capsys.readouterr().out
+    assert f"{len(rows)} chunks, 0 off" in out and out.count("\n") == len(rows) + 2
+
+
+def test_a_chunk_turned_off_is_returned_by_no_leg_and_cited_by_no_answer(
+        kb: KnowledgeBase, capsys: pytest.CaptureFixture[str]) -> None:
+    top = kb.search(HONOR, k=1).hits[0].chunk
+    n = next(r["n"] for r in listed(kb, capsys)["chunks"] if r["id"] == top.id)
+    assert cli(kb, "chunks", ARTICLE, "--off", str(n)) == 0
+    assert "embedded 0 texts" in capsys.readouterr().out
+    line = json.loads((kb.settings.curation_root / "overrides.jsonl").read_text(encoding="utf-8"))
+    assert line["article"] == ARTICLE and line["text"] == top.text and line["off"] is True
+    total = len(kb.version().chunks)
+    for mode in ("dense", "lexical", "hybrid"):
+        hits = kb.search(HONOR, k=total, mode=mode).hits
+        assert hits and top.id not in [h.chunk.id for h in hits], mode
+    answer = kb.ask(HONOR)
+    assert top.id not in [h.chunk.id for h in answer.hits]
+    on = [h.chunk for h in answer.hits]
+    for c in answer.citations:  # each cited sentence stands in a chunk that is on (chunks overlap by sentences)
+        assert any(ch.article == c.article and ch.start <= c.start and c.end <= ch.end for ch in on)
+    assert [r["off"] for r in listed(kb, capsys)["chunks"]].count(True) == 1
+    assert kb.index_status().curation["chunks_off"] == 1
+    assert cli(kb, "chunks", ARTICLE, "--on", str(n)) == 0
+    assert kb.search(HONOR, k=1).hits[0].chunk.id == top.id
+    assert kb.index_status().curation["chunks_off"] == 0
+    assert (kb.settings.curation_root / "overrides.jsonl").read_text(encoding="utf-8") == ""
+
+
+def test_an_override_whose_text_is_gone_is_orphaned_never_applied(kb: KnowledgeBase,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    top = kb.search(HONOR, k=1).hits[0].chunk
+    n = next(r["n"] for r in listed(kb, capsys)["chunks"] if r["id"] == top.id)
+    assert cli(kb, "chunks", ARTICLE, "--off", str(n)) == 0
+    path = kb.settings.corpus_dir / ARTICLE
+    text = path.read_text(encoding="utf-8")
+    assert "超 100 亿元" in top.text
+    path.write_text(text.replace("超 100 亿元", "超 120 亿元"), encoding="utf-8")
+    report = kb.build()
+    assert report.changed == [ARTICLE]
+    version = kb.version()
+    assert version.curation.off == frozenset() and [o.text for o in version.curation.orphans] == [top.text]
+    assert kb.search(HONOR, k=1).hits[0].chunk.text == top.text.replace("超 100 亿元", "超 120 亿元")
+    assert listed(kb, capsys)["orphaned_overrides"] == [top.text]
+    assert kb.index_status().curation["orphaned_overrides"] == 1
+    assert cli(kb, "chunks", ARTICLE) == 0 and "orphaned override" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["nope.txt"], "'nope.txt' is not in the index"),
+    ([ARTICLE, "--off", "99"], f"{ARTICLE} has chunks 1-"),
+])
+def test_rag_chunks_errors_are_one_line(kb: KnowledgeBase, args: list[str], says: str,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(kb, "chunks", *args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and says in err, err

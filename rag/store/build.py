@@ -26,7 +26,7 @@ from rag.ingest.articles import find_article_files, load_article, relative_name
 from rag.ingest.chunking import chunk_article
 from rag.records import Article, Chunk, Sentence
 from rag.settings import Settings
-from rag.store.curation import VersionCuration
+from rag.store.curation import apply_overrides
 from rag.store.curation_files import Curation, read_curation
 from rag.store.current import current_version, switch_current
 from rag.store.embedding import cached_vectors, chunk_embedding_text, embed_index
@@ -166,7 +166,7 @@ def _refuse_vocabulary_on_milvus(settings: Settings, curation: Curation) -> None
 
 
 def _rebuild_lexical(settings: Settings, curation: Curation, report: BuildReport, progress: Progress | None) -> None:
-    """Only the curation changed: a new version with the current one's chunks and vectors, its lexical leg cut anew.
+    """Only the curation changed: a new version of the current chunks and vectors, its words and overrides anew.
 
     Nothing is chunked or embedded, and the Milvus collection (its own analyzer) is left as it is.
     """
@@ -174,14 +174,15 @@ def _rebuild_lexical(settings: Settings, curation: Curation, report: BuildReport
     current = load_version(settings.index_dir, settings.encoder_identity, settings.chunking)
     chunks, vocabulary = list(current.chunks), curation.vocabulary
     report.chunks, report.sentences = len(chunks), len(current.sentences)
-    tokens = [vocabulary.lexical_tokens(c.text) for c in chunks]
+    tokens = chunk_lexical_tokens(chunks, settings.index_dir, current.manifest, vocabulary)  # same words: kept
     report.timings["tokenise"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     version = write_version(
         settings, list(current.articles.values()), chunks, list(current.sentences),
         None, current.sentence_vectors, progress,
         chunk_tokens=tokens, dense=current.dense, chunk_prefixes=context_tokens(chunks, settings, vocabulary),
-        previous=current.manifest, curation=VersionCuration(vocabulary), curation_hashes=curation.hashes)
+        previous=current.manifest, curation=apply_overrides(vocabulary, chunks, curation.overrides),
+        curation_hashes=curation.hashes)
     report.timings["write"] = time.perf_counter() - t0
     switch_current(settings.index_dir, version)
     report.version = version
@@ -240,7 +241,8 @@ def _build_version(settings: Settings, load_encoder: Callable[[], Encoder], arti
         t0 = time.perf_counter()
         version = write_version(settings, articles, chunks, sentences, chunk_vectors, sentence_vectors, progress,
                                 chunk_tokens=tokens, chunk_prefixes=context_tokens(chunks, settings, vocabulary),
-                                previous=old, curation=VersionCuration(vocabulary), curation_hashes=curation.hashes)
+                                previous=old, curation=apply_overrides(vocabulary, chunks, curation.overrides),
+                                curation_hashes=curation.hashes)
         report.timings["write"] = time.perf_counter() - t0
         pending = None
         if settings.store == "milvus":

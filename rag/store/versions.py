@@ -178,7 +178,7 @@ class IndexVersion:
     sentence_vectors: np.ndarray  # float16, (n_sentences, dim)
     dense: DenseIndex
     lexical: LexicalIndex
-    curation: VersionCuration = field(default_factory=VersionCuration)  # overrides, linked questions, FAQ, words
+    curation: VersionCuration = field(default_factory=VersionCuration)  # its words, chunks off, orphans
     _article_ranges: dict[str, tuple[int, int]] | None = field(default=None, repr=False)
 
     @property
