@@ -19,7 +19,7 @@ from rag.kb.knowledge_base import KnowledgeBase
 from rag.store.format import DENSE_FILE, LEXICAL_DIR, VERSIONS
 from rag.store.lexical import saved_tokens
 from rag.store.versions import current_version
-from tests.helpers import copy_index, make_settings
+from tests.helpers import copy_index, make_settings, on_store
 
 # 「盘古」 is in one paragraph of the default article (华为盘古大模型已服务超 20 个国民经济重点行业);
 # 「pangu」 is in none, and the question has no other word the lexical leg keeps.
@@ -228,3 +228,18 @@ def test_rag_chunks_errors_are_one_line(kb: KnowledgeBase, args: list[str], says
     assert cli(kb, "chunks", *args) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and says in err, err
+
+
+@pytest.mark.parametrize("fusion", ["project", "milvus"])
+def test_a_chunk_turned_off_is_returned_by_no_leg_on_milvus(kb: KnowledgeBase, fusion: str) -> None:
+    from rag.kb.chunks import article_chunks, turn_chunk
+
+    top = kb.search(HONOR, k=1).hits[0].chunk
+    n = next(r.n for r in article_chunks(kb.version(), ARTICLE).chunks if r.id == top.id)
+    turn_chunk(kb, ARTICLE, n, off=True)
+    milvus = KnowledgeBase(kb.settings.replace(milvus_hybrid=fusion), kb.encoder())
+    with on_store(milvus, "milvus") as twin:
+        total = len(twin.version().chunks)
+        for mode in ("dense", "lexical", "hybrid"):
+            hits = twin.search(HONOR, k=total, mode=mode).hits
+            assert hits and top.id not in [h.chunk.id for h in hits], (fusion, mode)
