@@ -74,6 +74,9 @@ def test_a_synonym_finds_the_chunk_by_the_lexical_leg(kb: KnowledgeBase) -> None
     assert "盘古" in kb.search(QUESTION, k=5, mode="lexical").query_tokens
     hybrid = kb.search(QUESTION, k=5, mode="hybrid").hits
     assert PANGU_PARAGRAPH in hybrid[0].chunk.paragraphs
+    # the answer rules take the synonym as the term: 「Pangu」 is not a name missing from the chunks
+    answer = kb.ask("Pangu服务了多少个国民经济重点行业")
+    assert not answer.refused and answer.citations[0].paragraph == PANGU_PARAGRAPH, answer.text
 
 
 def test_a_dictionary_word_is_kept_whole_and_only_the_lexical_leg_changes(kb: KnowledgeBase) -> None:
