@@ -246,3 +246,18 @@ def test_a_chunk_turned_off_is_returned_by_no_leg_on_milvus(kb: KnowledgeBase, f
         for mode in ("dense", "lexical", "hybrid"):
             hits = twin.search(HONOR, k=total, mode=mode).hits
             assert hits and top.id not in [h.chunk.id for h in hits], (fusion, mode)
+
+
+def test_the_overview_does_not_cite_a_lead_turned_off(kb: KnowledgeBase) -> None:
+    from rag.kb.chunks import article_chunks, turn_chunk
+
+    question = "这篇文章讲了什么？"
+    before = kb.ask(question, articles=[ARTICLE]).citations[0]
+    first = article_chunks(kb.version(), ARTICLE).chunk(1)
+    assert first.paragraphs[0] == before.paragraph
+    turn_chunk(kb, ARTICLE, 1, off=True)
+    after = kb.ask(question, articles=[ARTICLE]).citations[0]
+    version = kb.version()
+    assert after.paragraph != before.paragraph
+    on = [c for c in version.chunks if c.id not in version.curation.off]
+    assert any(c.start <= after.start and after.end <= c.end for c in on)

@@ -86,3 +86,4 @@ def turn_chunk(kb: KnowledgeBase, article: str, n: int, off: bool) -> tuple[Chun
     row = article_chunks(kb.version(), article).chunk(n)
     set_chunk_off(kb.settings.curation_root, article, row.text, off)
     return row, kb.build()
+

@@ -190,7 +190,8 @@ class KnowledgeBase:
         searched = time.perf_counter()
         yield Retrieved(query, result)
         if overview:
-            answer = overview_answer(question, articles_in_scope(searcher.version.articles, articles), hits)
+            answer = overview_answer(question, articles_in_scope(searcher.version.articles, articles), hits,
+                                     searcher.version.citable)
             answer.timings_ms = {"search": (searched - started) * 1000,
                                  "total": (time.perf_counter() - started) * 1000}
             yield answer

@@ -186,6 +186,14 @@ class IndexVersion:
         """The encoder that built this index (the one that must query it)."""
         return self.manifest.model.identity
 
+    def citable(self, article_path: str, start: int, end: int) -> bool:
+        """True when a chunk that is on (not turned off, ``rag chunks --off``) holds that span of the article."""
+        off, span = self.curation.off, self.chunk_range(article_path)
+        if not off or span is None:
+            return True
+        return any(self.chunks[i].start <= start and end <= self.chunks[i].end
+                   for i in range(*span) if i not in off)
+
     def chunk_range(self, article_path: str) -> tuple[int, int] | None:
         """The run of chunk ids ``[first, stop)`` that belongs to an article (None when not indexed)."""
         if self._article_ranges is None:
