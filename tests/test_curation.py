@@ -261,3 +261,16 @@ def test_the_overview_does_not_cite_a_lead_turned_off(kb: KnowledgeBase) -> None
     assert after.paragraph != before.paragraph
     on = [c for c in version.chunks if c.id not in version.curation.off]
     assert any(c.start <= after.start and after.end <= c.end for c in on)
+
+
+def test_a_curation_change_fills_a_milvus_store_never_filled(kb: KnowledgeBase) -> None:
+    from rag.kb.chunks import article_chunks
+
+    write(kb, "overrides.jsonl", json.dumps({"article": ARTICLE, "text": article_chunks(kb.version(), ARTICLE)
+                                             .chunk(1).text, "off": True}, ensure_ascii=False) + "\n")
+    twin = KnowledgeBase(kb.settings.replace(store="milvus"), kb.encoder())
+    with on_store(twin, "milvus"):
+        report = twin.build()  # the curation's build: a new version, and the collection filled from the cache
+        assert report.embedded == 0 and report.store_inserted == len(twin.version().chunks)
+        assert twin.index_status().curation["chunks_off"] == 1
+        assert twin.search(HONOR, k=1).hits

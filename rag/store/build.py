@@ -168,7 +168,7 @@ def _refuse_vocabulary_on_milvus(settings: Settings, curation: Curation) -> None
 def _rebuild_lexical(settings: Settings, curation: Curation, report: BuildReport, progress: Progress | None) -> None:
     """Only the curation changed: a new version of the current chunks and vectors, its words and overrides anew.
 
-    Nothing is chunked or embedded, and the Milvus collection (its own analyzer) is left as it is.
+    Nothing is chunked or embedded; the Milvus collection (its own analyzer) is only brought up to the chunks.
     """
     t0 = time.perf_counter()
     current = load_version(settings.index_dir, settings.encoder_identity, settings.chunking)
@@ -186,6 +186,8 @@ def _rebuild_lexical(settings: Settings, curation: Curation, report: BuildReport
     report.timings["write"] = time.perf_counter() - t0
     switch_current(settings.index_dir, version)
     report.version = version
+    if settings.store == "milvus":
+        _fill_milvus_from_cache(settings, report)  # the collection's rows stay; this fills one never filled
     clean_up(settings.index_dir)
 
 
