@@ -66,3 +66,7 @@ class EndpointError(RagError):
 
 class StoreError(RagError):
     """The vector store (FAISS files or Milvus) cannot be reached or used."""
+
+
+class CurationError(RagError):
+    """A curation file (dictionary, synonyms, chunk overrides) or an edit of one cannot be used."""

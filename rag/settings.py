@@ -68,6 +68,7 @@ class Settings:
     models_dir: Path = field(default_factory=default_models_dir)  # models_dir / RAG_MODELS_DIR override
     cache_dir: Path | None = None  # embedding cache; None: index_dir/cache
     eval_dir: Path | None = None  # evaluation runs and cached indexes (.index/); None: eval-runs/ beside index_dir
+    curation_dir: Path | None = None  # dictionary.txt, synonyms.txt, overrides.jsonl; None: curation/ beside index_dir
     # knowledge bases (rag.kb.registry): which ones a command uses, where `rag kb create` puts new ones, and
     # the [kb.NAME] tables of the settings file (each a corpus_dir, an index_dir and settings of its own)
     kb: tuple[str, ...] = ("default",)
@@ -178,6 +179,11 @@ class Settings:
         Never the folder a server happens to be started from.
         """
         return self.eval_dir if self.eval_dir is not None else self.index_dir.parent / "eval-runs"
+
+    @property
+    def curation_root(self) -> Path:
+        """The knowledge base's curation folder: ``curation_dir``, else ``curation/`` beside the index folder."""
+        return self.curation_dir if self.curation_dir is not None else self.index_dir.parent / "curation"
 
     @property
     def chunking(self) -> dict[str, int]:

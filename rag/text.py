@@ -229,13 +229,20 @@ def _is_word(token: str) -> bool:
 def lexical_tokens(text: str) -> list[str]:
     """Tokens for BM25 matching; the same function serves questions and chunks.
 
+    A knowledge base with its own dictionary or synonyms tokenises with its
+    ``rag.vocabulary.Vocabulary`` instead (the same rules, its own words).
+
     >>> lexical_tokens("深圳的人工智能產業？")
     ['深圳', '人工', '智能', '人工智能', '产业']
     """
-    folded = fold_text(text)
+    return cut_words(fold_text(text), jieba_tokenizer())
+
+
+def cut_words(folded: str, tokenizer: Any) -> list[str]:
+    """jieba's search-mode words of folded text, punctuation and stopwords dropped (``lexical_tokens``' rule)."""
     return [
         token
-        for token in jieba_tokenizer().cut_for_search(folded, HMM=True)
+        for token in tokenizer.cut_for_search(folded, HMM=True)
         if _is_word(token) and token.strip() and token not in STOPWORDS
     ]
 

@@ -14,7 +14,7 @@ from rag.cli import build_parser, main
 from rag.errors import RagError, SettingsError
 from rag.settings import load_settings
 
-COMMANDS = ["index", "search", "ask", "status", "serve", "mcp", "kb", "eval"]
+COMMANDS = ["index", "search", "ask", "status", "chunks", "serve", "mcp", "kb", "eval"]
 # `rag kb` has actions of its own, each with the common options
 WITH_OPTIONS = [c for c in COMMANDS if c != "kb"] + ["kb create", "kb list", "kb delete"]
 

@@ -30,6 +30,7 @@ from rag.trace import ANSWERED, AnswerTrace, RefusalDecision
 
 if TYPE_CHECKING:
     from rag.answer.reader import Reader
+    from rag.vocabulary import Vocabulary
 
 REFUSAL = "文章中没有找到相关信息。"
 CLAUSE_SPLIT = re.compile(r"(?<=[，,；;：:])")
@@ -114,14 +115,18 @@ def specific_terms(question: str) -> list[str]:
     return list(dict.fromkeys(terms))
 
 
-def missing_terms(question: str, hits: list[Hit]) -> list[str]:
+def missing_terms(question: str, hits: list[Hit], vocabulary: Vocabulary | None = None) -> list[str]:
     """The question's specific terms that appear in none of the retrieved chunks.
 
     A question about another city, year or company than the articles cover
     shares its topic words with them, so similarity alone would answer it.
+    ``vocabulary``: the knowledge base's words, whose synonyms count as the term (「Pangu」 is in 「盘古」's text).
     """
     text = fold_text(" ".join(h.chunk.text for h in hits))
-    return [t for t in specific_terms(question) if t not in text]
+    if vocabulary is None or vocabulary.empty:
+        return [t for t in specific_terms(question) if t not in text]
+    text = vocabulary.canonical(text)
+    return [t for t in specific_terms(question) if vocabulary.canonical(t) not in text]
 
 
 def kind_mismatch(question: str, span: str) -> bool:
@@ -167,9 +172,10 @@ class RefusalSignals:
 
 
 def refusal_signals(question: str, hits: list[Hit], scored: list[ScoredSentence],
-                    found: FoundSpan | None = None) -> RefusalSignals:
-    """The signals of one question's evidence and (when the reader ran) its best span."""
-    return RefusalSignals(evidence=evidence_score(hits, scored), missing=tuple(missing_terms(question, hits)),
+                    found: FoundSpan | None = None, vocabulary: Vocabulary | None = None) -> RefusalSignals:
+    """The signals of one question's evidence and (when the reader ran) its best span (``vocabulary``: synonyms)."""
+    missing = tuple(missing_terms(question, hits, vocabulary))
+    return RefusalSignals(evidence=evidence_score(hits, scored), missing=missing,
                           null_score=None, mismatch=False).with_span(question, found)
 
 
@@ -222,13 +228,13 @@ def refusal_decision(signals: RefusalSignals, params: AnswerParams, reader: bool
 
 
 def trim_to_clauses(text: str, start: int, max_chars: int, query_tokens: list[str],
-                    keep: tuple[int, int] | None = None) -> tuple[int, int]:
+                    keep: tuple[int, int] | None = None, words: Vocabulary | None = None) -> tuple[int, int]:
     """Trim a long sentence to the run of clauses that holds most question words.
 
     Returns (start, end) offsets (absolute, ``start`` is the sentence's start).
     ``keep`` (absolute offsets): a stretch the result must contain, e.g. the short
     answer; when no run of clauses within ``max_chars`` holds it, the trim is a
-    window of ``max_chars`` centred on it.
+    window of ``max_chars`` centred on it. ``words``: the knowledge base's, which cut ``query_tokens``.
     """
     if len(text) <= max_chars:
         return start, start + len(text)
@@ -240,6 +246,7 @@ def trim_to_clauses(text: str, start: int, max_chars: int, query_tokens: list[st
         pos += len(clause)
     inside = (keep[0] - start, keep[1] - start) if keep else None
     query_set = set(query_tokens)
+    cut = words.lexical_tokens if words is not None else lexical_tokens
     best: tuple[float, int, int] | None = None if inside else (0.0, 0, min(len(text), max_chars))
     for i in range(len(bounds)):
         for j in range(i, len(bounds)):
@@ -248,7 +255,7 @@ def trim_to_clauses(text: str, start: int, max_chars: int, query_tokens: list[st
                 break
             if inside and not a <= inside[0] <= inside[1] <= b:
                 continue
-            covered = len(query_set & set(lexical_tokens(text[a:b])))
+            covered = len(query_set & set(cut(text[a:b])))
             if best is None or covered > best[0]:
                 best = (float(covered), a, b)
     if best is None:
@@ -282,14 +289,16 @@ def choose_sentences(version: IndexVersion, scored: list[ScoredSentence], query_
     for sid in chosen:
         sent = version.sentences[sid]
         text = sentence_text(version, sent)
-        a, b = trim_to_clauses(text, sent.start, budget if params.trim else max(budget, len(text)), query_tokens)
+        a, b = trim_to_clauses(text, sent.start, budget if params.trim else max(budget, len(text)), query_tokens,
+                               words=version.curation.vocabulary)
         if b - a > budget:
             continue
         spans.append((sent, a, b))
         budget -= b - a
     if not spans:  # the best sentence alone, trimmed to the full budget
         sent = version.sentences[best.sentence_id]
-        a, b = trim_to_clauses(sentence_text(version, sent), sent.start, params.max_chars, query_tokens)
+        a, b = trim_to_clauses(sentence_text(version, sent), sent.start, params.max_chars, query_tokens,
+                               words=version.curation.vocabulary)
         spans.append((sent, a, b))
     return spans
 
@@ -305,13 +314,14 @@ def evidence_for_span(version: IndexVersion, scored: list[ScoredSentence], found
     """
     sent = version.sentences[found.sentence_id]
     a, b = trim_to_clauses(sentence_text(version, sent), sent.start, params.max_chars, query_tokens,
-                           keep=(found.start, found.end))
+                           keep=(found.start, found.end), words=version.curation.vocabulary)
     spans = [(sent, a, b)]
     others = [s for s in scored if s.sentence_id != found.sentence_id]
     if params.max_sentences > 1 and others and scored[0].score - others[0].score <= params.second_margin:
         second = version.sentences[others[0].sentence_id]
         budget = params.max_chars - (b - a)
-        c, d = trim_to_clauses(sentence_text(version, second), second.start, budget, query_tokens)
+        c, d = trim_to_clauses(sentence_text(version, second), second.start, budget, query_tokens,
+                               words=version.curation.vocabulary)
         if 0 < d - c <= budget:
             spans.append((second, c, d))
     return spans
@@ -334,9 +344,10 @@ def extractive_answer(
     ``timings_ms["read"]``. ``trace``: where to record the reader's spans and the
     refusal decision (``rag.trace``).
     """
-    query_tokens = lexical_tokens(query)
+    vocabulary = version.curation.vocabulary  # the knowledge base's words: its synonyms match as the lexical leg's
+    query_tokens = vocabulary.lexical_tokens(query)
     scored = score_sentences(version, hits, query_vector, query_tokens, params, question)
-    signals = refusal_signals(query, hits, scored)
+    signals = refusal_signals(query, hits, scored, vocabulary=vocabulary)
     found, timings = None, {}
     # A question a missing term refuses is not read.
     if scored and reader is not None and not (params.refuse_missing_terms and signals.missing):

@@ -9,7 +9,7 @@ generated: every word shown is the article's own or this module's frame.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from rag.ingest.chunking import split_sentences
 from rag.records import Answer, Article, Citation, Hit
@@ -33,15 +33,20 @@ def is_overview_question(question: str) -> bool:
     return bool(_OVERVIEW.search(question.strip().rstrip("？?。.！! ")))
 
 
-def overview_answer(question: str, articles: Sequence[Article], hits: list[Hit]) -> Answer:
-    """Title, sections and cited lead of the one article in scope; the titles to choose from when several are."""
+def overview_answer(question: str, articles: Sequence[Article], hits: list[Hit],
+                    citable: Callable[[str, int, int], bool] | None = None) -> Answer:
+    """Title, sections and cited lead of the one article in scope; the titles to choose from when several are.
+
+    ``citable(article, start, end)``: False for a span no chunk that is on holds (all of them turned
+    off, ``rag chunks --off``); the lead is then the next paragraph's.
+    """
     if len(articles) != 1:
         titles = "；".join(f"《{a.title}》" for a in articles)
         text = (f"范围内有 {len(articles)} 篇文章，请先在「只在这些文章中查找」中选定一篇再问：{titles}"
                 if articles else "还没有索引任何文章。")
         return Answer(question, question, text, refused=False, hits=hits, mode="overview")
     article = articles[0]
-    lead = _lead_citation(article)
+    lead = _lead_citation(article, citable)
     sections = list(dict.fromkeys(p.section for p in article.paragraphs if p.section))[:MAX_SECTIONS]
     parts = [f"《{article.title}》"]
     if sections:
@@ -52,8 +57,8 @@ def overview_answer(question: str, articles: Sequence[Article], hits: list[Hit])
     return Answer(question, question, text, refused=False, citations=[lead], hits=hits, mode="overview")
 
 
-def _lead_citation(article: Article) -> Citation | None:
-    """Citation [1]: the first paragraph's first sentences (up to ``LEAD_CHARS``), as an exact span."""
+def _lead_citation(article: Article, citable: Callable[[str, int, int], bool] | None = None) -> Citation | None:
+    """Citation [1]: the first (citable) paragraph's first sentences (up to ``LEAD_CHARS``), as an exact span."""
     for p in article.paragraphs:
         sentences = split_sentences(article.text, p.start, p.end)
         if not sentences:
@@ -63,7 +68,8 @@ def _lead_citation(article: Article) -> Citation | None:
             if b - sentences[0][0] > LEAD_CHARS:
                 break
             end = b
-        return Citation.of(article, p, 1, sentences[0][0], end)
+        if citable is None or citable(article.path, sentences[0][0], end):
+            return Citation.of(article, p, 1, sentences[0][0], end)
     return None
 
 

@@ -24,7 +24,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the command named in ``args``; RagError for a command there is none of."""
     handler = {
         "index": cmd_index, "search": cmd_search, "ask": cmd_ask, "status": cmd_status, "serve": cmd_serve,
-        "mcp": cmd_mcp, "eval": cmd_eval, "kb": cmd_kb,
+        "mcp": cmd_mcp, "eval": cmd_eval, "kb": cmd_kb, "chunks": cmd_chunks,
     }.get(args.command)
     if handler is None:
         raise RagError(f"unknown command {args.command!r}; run `rag --help` for the commands")
@@ -201,6 +201,35 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{key:{width}} {terminal_line(str(value))}")
     if not status.healthy:
         raise RagError(status.health)
+    return 0
+
+
+def cmd_chunks(args: argparse.Namespace, settings: Settings) -> int:
+    """List an article's chunks; with --off N / --on N, turn one off or back on first (and build)."""
+    from rag.kb.chunks import article_chunks, turn_chunk
+
+    bases = KnowledgeBases(settings)
+    kb = bases.get(one_base(args, bases))
+    if args.off is not None or args.on is not None:
+        off = args.off is not None
+        row, report = turn_chunk(kb, args.article, args.off if off else args.on, off)
+        if not args.json:
+            print(f"chunk {row.n} of {terminal_line(args.article)} is {'off' if off else 'on'}; "
+                  f"index version {report.version} (embedded {report.embedded} texts)")
+    listing = article_chunks(kb.version(), args.article)
+    if args.json:
+        _dump(listing.to_json())
+        return 0
+    if args.off is None and args.on is None:
+        print(f"{terminal_line(listing.article)} · {terminal_line(listing.title)}: {len(listing.chunks)} chunks, "
+              f"{sum(c.off for c in listing.chunks)} off")
+        print(f"{'n':>3} {'id':>6} {'paragraphs':>10} {'sentences':>9} {'chars':>6}  text")
+        for c in listing.chunks:
+            state = "[off] " if c.off else ""
+            print(f"{c.n:>3} {c.id:>6} {c.paragraph_range:>10} {c.sentences:>9} {c.chars:>6}  "
+                  f"{state}{terminal_line(' '.join(c.text[:40].split()))}…")
+        for text in listing.orphans:
+            print(f"orphaned override (no chunk has its text any more; not applied): {terminal_line(text[:60])}…")
     return 0
 
 

@@ -46,6 +46,21 @@ def _retrieval_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
+def _add_chunks_parser(sub: Any) -> None:
+    """``rag chunks ARTICLE [--off N | --on N] [--json]``."""
+    p = sub.add_parser("chunks", help="list an article's chunks; turn one off or back on",
+                       description="An article's chunks in order: number, id, paragraphs, sentences, length. "
+                                   "--off N turns chunk N off (no search returns it, no answer cites it) and --on N "
+                                   "back on: an override by its exact text in the knowledge base's curation folder, "
+                                   "applied at once by a build that embeds nothing.")
+    p.add_argument("article", help="the article's path inside the corpus folder")
+    switch = p.add_mutually_exclusive_group()
+    switch.add_argument("--off", type=int, metavar="N", help="turn chunk N off")
+    switch.add_argument("--on", type=int, metavar="N", help="turn chunk N back on")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    _common(p)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     parser = argparse.ArgumentParser(prog="rag", description="Ask questions about Chinese articles; answers cite "
@@ -89,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="What the current index holds.")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     _common(p)
+
+    _add_chunks_parser(sub)
 
     p = sub.add_parser("serve", help="start the browser chat and the API beside it",
                        description="Start the chat page at / and the HTTP API beside it (OpenAI-compatible /v1, "

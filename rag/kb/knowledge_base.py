@@ -26,6 +26,7 @@ from rag.search.searcher import Searcher, SearchResult
 from rag.settings import Settings
 from rag.store.build import BuildReport, Progress, build_index
 from rag.store.chunk_store import ChunkStore
+from rag.store.curation import curation_status
 from rag.store.versions import IndexVersion, current_version, load_version, read_manifest, verify_current
 from rag.trace import AnswerTrace, RefusalDecision
 
@@ -217,7 +218,8 @@ class KnowledgeBase:
         if overview:
             if trace is not None:
                 trace.decided(RefusalDecision(rule="overview", refused=False))
-            answer = overview_answer(question, articles_in_scope(searcher.version.articles, articles), hits)
+            answer = overview_answer(question, articles_in_scope(searcher.version.articles, articles), hits,
+                                     searcher.version.citable)
             answer.timings_ms = {"search": (searched - started) * 1000,
                                  "total": (time.perf_counter() - started) * 1000}
             yield answer
@@ -285,7 +287,8 @@ class KnowledgeBase:
             encoder=m.model.identity, dimension=m.model.dimension, chunking=dict(m.chunking),
             dense_index=m.dense.kind, articles=m.counts.articles, chunks=m.counts.chunks,
             sentences=m.counts.sentences, health=health, store=self.settings.store, answers=self.answers(),
-            models_dir=str(self.settings.models_dir), store_details=details)
+            models_dir=str(self.settings.models_dir), store_details=details,
+            curation=curation_status(self.settings.index_dir, m, self.settings.curation_root))
 
     def answer_status(self) -> dict[str, Any]:
         """``answers()`` as a dict (the keys ``rag status`` shows)."""

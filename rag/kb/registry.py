@@ -110,6 +110,9 @@ def settings_for(settings: Settings, spec: KnowledgeBaseSpec) -> Settings:
         changes["eval_dir"] = (settings.eval_dir / spec.name if settings.eval_dir is not None
                                else spec.folder / "eval-runs" if spec.folder is not None
                                else spec.index_dir.parent / "eval-runs" / spec.name)
+    if "curation_dir" not in spec.own:
+        changes["curation_dir"] = (spec.folder / "curation" if spec.folder is not None
+                                   else spec.index_dir.parent / "curation" / spec.name)
     if "cache_dir" not in spec.own and settings.cache_dir is not None:
         changes["cache_dir"] = settings.cache_dir / spec.name
     return own.replace(**changes)

@@ -46,6 +46,8 @@ class IndexStatus:
     answers: AnswerStatus
     models_dir: str = ""  # where the models were found (the set-up puts them in the user's data folder)
     store_details: dict[str, Any] = field(default_factory=dict)  # Milvus: milvus_uri, milvus_collection, …
+    # the curation folder (rag.store.curation.curation_status): folder, state, words and groups applied
+    curation: dict[str, Any] = field(default_factory=dict)
 
     @property
     def healthy(self) -> bool:
@@ -60,8 +62,9 @@ class IndexStatus:
     def to_json(self) -> dict[str, Any]:
         """``rag status --json``: the keys it always had, in their order, then the store's and the answers'."""
         data = {key: value for key, value in asdict(self).items()
-                if key not in ("answers", "store_details", "models_dir")}
-        return {**data, "models_dir": self.models_dir, **self.store_details, **asdict(self.answers)}
+                if key not in ("answers", "store_details", "models_dir", "curation")}
+        return {**data, "models_dir": self.models_dir, **self.store_details, **asdict(self.answers),
+                "curation": self.curation}
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ from rag.search.sentences import SENTENCE_WEIGHTS, score_sentences
 from rag.settings import Settings
 from rag.store.chunk_store import ChunkStore, FaissStore, FusingStore
 from rag.store.versions import IndexVersion
-from rag.text import lexical_tokens
 from rag.trace import AnswerTrace
 
 if TYPE_CHECKING:
@@ -77,13 +76,14 @@ class Searcher:
         """
         timings: dict[str, float] = {}
         articles = articles or None
-        depth = max(self.candidates, k)
+        off = self.version.curation.off  # chunks turned off (rag chunks --off): no leg returns them
+        depth = max(self.candidates, k) + len(off)
 
         def lexical_leg() -> tuple[list[str], np.ndarray, np.ndarray]:
             t = time.perf_counter()
-            found = self.store.lexical_search(query, depth, articles)
+            tokens, ids, scores = self.store.lexical_search(query, depth, articles)
             timings["lexical"] = (time.perf_counter() - t) * 1000
-            return found
+            return (tokens, *_without(off, ids, scores))
 
         if mode == "hybrid" and isinstance(self.store, FusingStore) and self.store.own_fusion:
             return self._search_fused_by_store(self.store, query, k, depth, articles, query_vector, trace)
@@ -94,7 +94,7 @@ class Searcher:
             query_vector = self._encode(query, timings)
         if mode in ("hybrid", "dense") and query_vector is not None:
             t = time.perf_counter()
-            dense_ids, dense_scores = self.store.dense_search(query_vector, depth, articles)
+            dense_ids, dense_scores = _without(off, *self.store.dense_search(query_vector, depth, articles))
             timings["dense"] = (time.perf_counter() - t) * 1000
         tokens: list[str] = []
         lexical_ids = np.zeros(0, dtype=np.int64)
@@ -165,15 +165,25 @@ class Searcher:
         if query_vector is None:
             query_vector = self._encode(query, timings)
         t = time.perf_counter()
-        fused = store.fused_search(query, query_vector, k, depth, self.rrf_k, articles)
+        off = self.version.curation.off
+        fused = [f for f in store.fused_search(query, query_vector, k + len(off), depth, self.rrf_k, articles)
+                 if f.id not in off]
         timings["fusion"] = (time.perf_counter() - t) * 1000
         if trace is not None:
             trace.searched("hybrid", k, fused, self.version.chunks, {}, {})
         hits = [Hit(chunk=self.version.chunks[f.id], rank=rank, score=f.score)
                 for rank, f in enumerate(fused[:k], start=1)]
-        return SearchResult(hits, query_vector, lexical_tokens(query), timings)
+        return SearchResult(hits, query_vector, self.version.curation.vocabulary.lexical_tokens(query), timings)
 
     def close(self) -> None:
         """Stop the worker threads."""
         if self._own_pool:
             self._pool.shutdown(wait=False)
+
+
+def _without(off: frozenset[int], ids: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A leg's ranking without the chunks turned off (its order kept)."""
+    if not off or not len(ids):
+        return ids, scores
+    keep = ~np.isin(ids, np.fromiter(off, dtype=np.int64))
+    return ids[keep], scores[keep]

@@ -86,12 +86,14 @@ def score_sentences(
     wanted = [holds for asks, holds in _ASKS if asks.search(question)]
     dense = np.asarray(version.sentence_vectors[ids], dtype=np.float32) @ query_vector.astype(np.float32)
     query_set = set(query_tokens)
+    vocabulary = version.curation.vocabulary  # the words the query tokens were cut with
+    tokens_of = sentence_tokens if vocabulary.empty else (lambda t: frozenset(vocabulary.lexical_tokens(t)))
     scored = []
     for sid, d in zip(ids.tolist(), dense.tolist(), strict=True):
         text = sentence_text(version, version.sentences[sid])
         overlap = 0.0
         if query_set:
-            overlap = len(query_set & sentence_tokens(text)) / len(query_set)
+            overlap = len(query_set & tokens_of(text)) / len(query_set)
         rank = best_rank[sid]
         typed = 1.0 if wanted and any(h.search(text) for h in wanted) else 0.0
         score = params.w_dense * d + params.w_lexical * overlap + params.w_rank / rank + params.w_type * typed

@@ -20,12 +20,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from rag.embed.cache import EmbeddingCache
-from rag.errors import ArticleError, RagError
+from rag.errors import ArticleError, CurationError, RagError
 from rag.files import file_sha256
 from rag.ingest.articles import find_article_files, load_article, relative_name
 from rag.ingest.chunking import chunk_article
 from rag.records import Article, Chunk, Sentence
 from rag.settings import Settings
+from rag.store.curation import apply_overrides
+from rag.store.curation_files import Curation, read_curation
 from rag.store.current import current_version, switch_current
 from rag.store.embedding import cached_vectors, chunk_embedding_text, embed_index
 from rag.store.faults import fault
@@ -35,7 +37,7 @@ from rag.store.lock import build_lock
 from rag.store.recovery import clean_up, current_damaged, keep_unreadable, previous_manifest
 from rag.store.versions import load_version
 from rag.store.write import Progress, write_version
-from rag.text import TOKENIZER_VERSION, lexical_tokens
+from rag.vocabulary import Vocabulary
 
 if TYPE_CHECKING:
     from rag.embed.encoder import Encoder
@@ -106,11 +108,13 @@ def build_index(
     """
     started = time.perf_counter()
     cache_path = settings.embedding_cache_path
+    curation = read_curation(settings.curation_root)  # a bad line stops the build before anything is done
     with build_lock(settings.index_dir, wait=wait_for_lock, writes=(cache_path.parent, cache_path)):
         report = BuildReport(version=None, store=settings.store)
         if settings.store == "milvus":
             from rag.store.milvus.store import connect
 
+            _refuse_vocabulary_on_milvus(settings, curation)
             connect(settings)  # fails now, not after the embedding, when another process holds the store
         t0 = time.perf_counter()
         from_corpus = articles is None
@@ -134,18 +138,57 @@ def build_index(
             old is not None
             and old.model.identity == settings.encoder_identity
             and old.chunking == settings.chunking
-            and old.tokenizer == TOKENIZER_VERSION
         )
+        # Other words (dictionary.txt, synonyms.txt) re-tokenise every chunk; chunks and vectors stay (cache).
+        same_words = (old is not None and old.tokenizer == curation.vocabulary.identity
+                      and dict(old.curation) == curation.hashes)
         incremental = same_settings and not rebuild
         damaged = incremental and current_damaged(settings.index_dir, report.warnings)
-        if incremental and not damaged and not (report.added or report.changed or report.removed):
+        unchanged = not (report.added or report.changed or report.removed)
+        if incremental and same_words and not damaged and unchanged:
             assert old is not None
             _report_up_to_date(settings, old, report)
+        elif incremental and not damaged and unchanged:
+            _rebuild_lexical(settings, curation, report, progress)
         else:
             _build_version(settings, load_encoder, articles, old, not incremental, report,
-                           progress, reuse_tokens=not rebuild)
+                           progress, curation, reuse_tokens=not rebuild)
         report.seconds = time.perf_counter() - started
         return report
+
+
+def _refuse_vocabulary_on_milvus(settings: Settings, curation: Curation) -> None:
+    """Milvus cuts words with its own analyzer: a knowledge base's words would apply to questions only."""
+    if not curation.vocabulary.empty:
+        raise CurationError(
+            f"{settings.curation_root} has a dictionary or synonyms, which the lexical leg uses on the faiss "
+            "store only (Milvus cuts words with its own analyzer): remove them or use `--store faiss`")
+
+
+def _rebuild_lexical(settings: Settings, curation: Curation, report: BuildReport, progress: Progress | None) -> None:
+    """Only the curation changed: a new version of the current chunks and vectors, its words and overrides anew.
+
+    Nothing is chunked or embedded; the Milvus collection (its own analyzer) is only brought up to the chunks.
+    """
+    t0 = time.perf_counter()
+    current = load_version(settings.index_dir, settings.encoder_identity, settings.chunking)
+    chunks, vocabulary = list(current.chunks), curation.vocabulary
+    report.chunks, report.sentences = len(chunks), len(current.sentences)
+    tokens = chunk_lexical_tokens(chunks, settings.index_dir, current.manifest, vocabulary)  # same words: kept
+    report.timings["tokenise"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    version = write_version(
+        settings, list(current.articles.values()), chunks, list(current.sentences),
+        None, current.sentence_vectors, progress,
+        chunk_tokens=tokens, dense=current.dense, chunk_prefixes=context_tokens(chunks, settings, vocabulary),
+        previous=current.manifest, curation=apply_overrides(vocabulary, chunks, curation.overrides),
+        curation_hashes=curation.hashes)
+    report.timings["write"] = time.perf_counter() - t0
+    switch_current(settings.index_dir, version)
+    report.version = version
+    if settings.store == "milvus":
+        _fill_milvus_from_cache(settings, report)  # the collection's rows stay; this fills one never filled
+    clean_up(settings.index_dir)
 
 
 def _report_up_to_date(settings: Settings, old: Manifest, report: BuildReport) -> None:
@@ -170,11 +213,12 @@ def _compare_articles(report: BuildReport, old: Manifest | None, articles: list[
 
 def _build_version(settings: Settings, load_encoder: Callable[[], Encoder], articles: list[Article],
                    old: Manifest | None, full: bool, report: BuildReport, progress: Progress | None,
-                   reuse_tokens: bool) -> None:
+                   curation: Curation, reuse_tokens: bool) -> None:
     """Chunk, embed (what the cache lacks), write a new version, fill Milvus, switch CURRENT, prune.
 
     ``full``: the Milvus collection is filled anew (a rebuild, or other settings).
     ``reuse_tokens``: take the current version's lexical tokens for unchanged chunk text.
+    ``curation``: the knowledge base's curation folder, read; its words cut the lexical tokens.
     """
     index_dir = settings.index_dir
     t0 = time.perf_counter()
@@ -193,11 +237,14 @@ def _build_version(settings: Settings, load_encoder: Callable[[], Encoder], arti
         fault("after-embedding")
 
         t0 = time.perf_counter()
-        tokens = chunk_lexical_tokens(chunks, index_dir if reuse_tokens else None, old)
+        vocabulary = curation.vocabulary
+        tokens = chunk_lexical_tokens(chunks, index_dir if reuse_tokens else None, old, vocabulary)
         report.timings["tokenise"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         version = write_version(settings, articles, chunks, sentences, chunk_vectors, sentence_vectors, progress,
-                                chunk_tokens=tokens, chunk_prefixes=context_tokens(chunks, settings), previous=old)
+                                chunk_tokens=tokens, chunk_prefixes=context_tokens(chunks, settings, vocabulary),
+                                previous=old, curation=apply_overrides(vocabulary, chunks, curation.overrides),
+                                curation_hashes=curation.hashes)
         report.timings["write"] = time.perf_counter() - t0
         pending = None
         if settings.store == "milvus":
@@ -288,8 +335,10 @@ def chunk_articles(articles: list[Article], settings: Settings) -> tuple[list[Ch
     return chunks, sentences
 
 
-def context_tokens(chunks: Sequence[Chunk], settings: Settings) -> list[list[str]] | None:
+def context_tokens(chunks: Sequence[Chunk], settings: Settings,
+                   vocabulary: Vocabulary | None = None) -> list[list[str]] | None:
     """Per chunk, the lexical tokens of its title and section (None when context is off)."""
+    vocabulary = vocabulary or Vocabulary()
     if not settings.chunk_context:
         return None
     cache: dict[tuple[str, str], list[str]] = {}
@@ -297,26 +346,30 @@ def context_tokens(chunks: Sequence[Chunk], settings: Settings) -> list[list[str
     for c in chunks:
         key = (c.title, c.section)
         if key not in cache:
-            cache[key] = lexical_tokens(f"{c.title} {c.section}")
+            cache[key] = vocabulary.lexical_tokens(f"{c.title} {c.section}")
         out.append(cache[key])
     return out
 
 
-def chunk_lexical_tokens(chunks: Sequence[Chunk], index_dir: Path | None = None,
-                         manifest: Manifest | None = None) -> list[list[str]]:
-    """Each chunk's ``lexical_tokens``, reusing those of the current version in ``index_dir`` for known text.
+def chunk_lexical_tokens(chunks: Sequence[Chunk], index_dir: Path | None = None, manifest: Manifest | None = None,
+                         vocabulary: Vocabulary | None = None) -> list[list[str]]:
+    """Each chunk's lexical tokens, reusing those of the current version in ``index_dir`` for known text.
 
     ``manifest``: the current version's. The reused tokens are read only when
-    the version's files match its checksums; anything else is tokenised afresh.
+    the version's files match its checksums and it was cut with the same words
+    (``vocabulary``: the knowledge base's; none: the built-in ones); anything else is tokenised afresh.
     """
-    known = _indexed_tokens(index_dir, manifest) if index_dir is not None and manifest is not None else {}
-    return [known[c.text] if c.text in known else lexical_tokens(c.text) for c in chunks]
+    vocabulary = vocabulary or Vocabulary()
+    known = {}
+    if index_dir is not None and manifest is not None and manifest.tokenizer == vocabulary.identity:
+        known = _indexed_tokens(index_dir, manifest)
+    return [known[c.text] if c.text in known else vocabulary.lexical_tokens(c.text) for c in chunks]
 
 
 def _indexed_tokens(index_dir: Path, manifest: Manifest) -> dict[str, list[str]]:
     """Chunk text → tokens of the current version (empty when it has none or they cannot be trusted)."""
     name = current_version(index_dir)
-    if name is None or manifest.tokenizer != TOKENIZER_VERSION:
+    if name is None:
         return {}
     folder = index_dir / VERSIONS / name
     try:

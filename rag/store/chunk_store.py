@@ -12,7 +12,6 @@ import numpy as np
 
 from rag.records import Fused
 from rag.store.versions import IndexVersion
-from rag.text import lexical_tokens
 
 
 class ChunkStore(Protocol):
@@ -62,12 +61,12 @@ class FaissStore:
 
     def lexical_search(self, query: str, k: int,
                        articles: list[str] | None) -> tuple[list[str], np.ndarray, np.ndarray]:
-        """Tokens and the top ``k`` chunk ids with BM25 scores (bm25s)."""
+        """Tokens (cut with the version's own words) and the top ``k`` chunk ids with BM25 scores (bm25s)."""
         allowed_ids = self._allowed_ids(articles)
         mask = None
         if allowed_ids is not None:
             mask = np.zeros(len(self.version.chunks), dtype=bool)
             mask[allowed_ids] = True
-        tokens = lexical_tokens(query)
+        tokens = self.version.curation.vocabulary.lexical_tokens(query)  # the knowledge base's words, if any
         ids, scores = self.version.lexical.search(tokens, k, mask)
         return tokens, ids, scores

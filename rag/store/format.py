@@ -8,6 +8,7 @@ Layout of the index folder::
                              sentences.jsonl, dense.faiss, sentences.f16.npy, lexical/
     cache/embeddings.sqlite  the embedding cache
     build.lock               held by the build in progress
+    (versions/<version>/curation/: what it holds of the knowledge base's curation, rag.store.curation)
     RAG_INDEX                says the folder is an index (written by its first build)
 
 ``manifest.json`` says what built a version (format, model, chunking, tokenizer)
@@ -144,6 +145,8 @@ class Manifest:
     counts: Counts
     articles: Mapping[str, ArticleInfo]
     files: Mapping[str, FileInfo]  # by path inside the version folder, e.g. "lexical/params.index.json"
+    # the hashes of the knowledge base's curation files it was built with (rag.store.curation_files; none: nothing)
+    curation: Mapping[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The manifest as written: its keys in the file's order, then its checksum."""
@@ -158,6 +161,7 @@ class Manifest:
             "counts": _record_to_json(self.counts),
             "articles": {path: _record_to_json(info) for path, info in self.articles.items()},
             "files": {name: _record_to_json(info) for name, info in self.files.items()},
+            **({"curation": dict(self.curation)} if self.curation else {}),
         }
         return {**body, "checksum": manifest_checksum(body)}
 
@@ -193,6 +197,7 @@ class Manifest:
             _field(chunking, key, int, "chunking.")
         articles = _field(data, "articles", dict, "")
         files = _field(data, "files", dict, "")
+        curation = _field(data, "curation", dict, "") if "curation" in data else {}
         return cls(
             version=_field(data, "version", str, ""),
             created_at=_field(data, "created_at", str, ""),
@@ -204,6 +209,7 @@ class Manifest:
             articles={path: _record_from_json(ArticleInfo, info, f"articles[{path!r}].")
                       for path, info in articles.items()},
             files={name: _record_from_json(FileInfo, info, f"files[{name!r}].") for name, info in files.items()},
+            curation={str(k): _field(curation, k, str, "curation.") for k in curation},
         )
 
 

@@ -54,8 +54,8 @@ class LexicalIndex:
         model.index([tokens or [""] for tokens in indexed], show_progress=False)
         return cls(model, len(corpus), corpus)
 
-    def save(self, folder: Path) -> None:
-        """Write the index files into ``folder`` (created)."""
+    def save(self, folder: Path, tokenizer: str = TOKENIZER_VERSION) -> None:
+        """Write the index files into ``folder`` (created); ``tokenizer``: the identity of what cut the tokens."""
         folder.mkdir(parents=True, exist_ok=True)
         self.model().save(str(folder), show_progress=False)
         if self._tokens is not None:
@@ -64,7 +64,7 @@ class LexicalIndex:
                     fh.write(json.dumps(tokens, ensure_ascii=False))
                     fh.write("\n")
         (folder / META_FILE).write_text(
-            json.dumps({"tokenizer": TOKENIZER_VERSION, "size": self.size}), encoding="utf-8"
+            json.dumps({"tokenizer": tokenizer, "size": self.size}), encoding="utf-8"
         )
 
     @classmethod

@@ -23,6 +23,7 @@ import numpy as np
 from rag.errors import IndexCorruptError, IndexMismatchError, IndexMissingError
 from rag.files import file_sha256
 from rag.records import Article, Chunk, Sentence
+from rag.store.curation import VersionCuration, load_curation
 from rag.store.current import current_version as current_version
 from rag.store.current import read_manifest as read_manifest
 from rag.store.dense import DenseIndex
@@ -177,12 +178,21 @@ class IndexVersion:
     sentence_vectors: np.ndarray  # float16, (n_sentences, dim)
     dense: DenseIndex
     lexical: LexicalIndex
+    curation: VersionCuration = field(default_factory=VersionCuration)  # its words, chunks off, orphans
     _article_ranges: dict[str, tuple[int, int]] | None = field(default=None, repr=False)
 
     @property
     def encoder_identity(self) -> str:
         """The encoder that built this index (the one that must query it)."""
         return self.manifest.model.identity
+
+    def citable(self, article_path: str, start: int, end: int) -> bool:
+        """True when a chunk that is on (not turned off, ``rag chunks --off``) holds that span of the article."""
+        off, span = self.curation.off, self.chunk_range(article_path)
+        if not off or span is None:
+            return True
+        return any(self.chunks[i].start <= start and end <= self.chunks[i].end
+                   for i in range(*span) if i not in off)
 
     def chunk_range(self, article_path: str) -> tuple[int, int] | None:
         """The run of chunk ids ``[first, stop)`` that belongs to an article (None when not indexed)."""
@@ -268,7 +278,11 @@ def _open_checked(path: Path, manifest: Manifest, mmap: bool | None) -> IndexVer
         raise IndexCorruptError(
             f"{path}: {len(chunks)} chunks but {dense.size} dense and {lexical.size} lexical entries: {REBUILD_HINT}"
         )
-    return IndexVersion(path, path.name, manifest, articles, chunks, sentences, sentence_vectors, dense, lexical)
+    curation = load_curation(path, manifest.files)
+    if curation.vocabulary.identity != manifest.tokenizer:
+        raise IndexCorruptError(f"{path}: its vocabulary is not the one its manifest names: {REBUILD_HINT}")
+    return IndexVersion(path, path.name, manifest, articles, chunks, sentences, sentence_vectors, dense, lexical,
+                        curation)
 
 
 def indexed_articles(index_dir: Path, manifest: Manifest, paths: Iterable[str]) -> dict[str, Article]:
@@ -314,7 +328,7 @@ def _check_built_for(manifest: Manifest, index_dir: Path, expected_identity: str
             f"{index_dir} was built with chunking {dict(manifest.chunking)} but settings ask for "
             f"{dict(expected_chunking)}: {REBUILD_HINT}"
         )
-    if manifest.tokenizer != TOKENIZER_VERSION:
+    if manifest.tokenizer.split("+kb-")[0] != TOKENIZER_VERSION:  # its own words aside (rag.vocabulary)
         raise IndexMismatchError(f"{index_dir} has an older lexical tokenizer: {REBUILD_HINT}")
 
 

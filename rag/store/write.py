@@ -10,7 +10,7 @@ by the caller.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from rag.files import file_sha256, fsync_dir, write_atomically
 from rag.records import Article, Chunk, Sentence
 from rag.serialize import json_text
 from rag.settings import Settings
+from rag.store.curation import VersionCuration, write_curation
 from rag.store.dense import DenseIndex
 from rag.store.faults import fault
 from rag.store.format import (
@@ -43,7 +44,6 @@ from rag.store.format import (
     sentence_to_json,
 )
 from rag.store.lexical import LexicalIndex
-from rag.text import TOKENIZER_VERSION, lexical_tokens
 
 # A build's progress: (stage, done, total), e.g. ("embed", 320, 1609) or ("write", 2, 4).
 Progress = Callable[[str, int, int], None]
@@ -54,22 +54,27 @@ def write_version(
     articles: list[Article],
     chunks: Sequence[Chunk],
     sentences: Sequence[Sentence],
-    chunk_vectors: np.ndarray,
+    chunk_vectors: np.ndarray | None,
     sentence_vectors: np.ndarray,
     progress: Progress | None = None,
     chunk_tokens: Iterable[list[str]] | None = None,
     dense: DenseIndex | None = None,
     chunk_prefixes: Sequence[list[str]] | None = None,
     previous: Manifest | None = None,
+    curation: VersionCuration | None = None,
+    curation_hashes: Mapping[str, str] | None = None,
 ) -> str:
     """Write a complete version folder (under a .tmp name, renamed when complete); return its name.
 
-    ``chunk_tokens`` (each chunk's ``lexical_tokens``) and ``dense`` (an index
-    built from ``chunk_vectors``) spare the work when the caller has them, e.g.
+    ``chunk_tokens`` (each chunk's lexical tokens) and ``dense`` (an index
+    built from ``chunk_vectors``, then None) spare the work when the caller has them, e.g.
     a benchmark that writes a million synthetic chunks made of repeated text.
     ``previous``: the current version's manifest, whose unchanged articles keep
-    the time they were first indexed.
+    the time they were first indexed. ``curation``: what the version holds of its knowledge base's curation
+    (its vocabulary tokenises the chunks), ``curation_hashes`` the curation files it came from.
     """
+    curation = curation or VersionCuration()
+    vocabulary = curation.vocabulary
     versions = settings.index_dir / VERSIONS
     versions.mkdir(parents=True, exist_ok=True)
     name = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ") + f"-{os.getpid()}"
@@ -82,27 +87,31 @@ def write_version(
     _write_jsonl(tmp / SENTENCES_FILE, (sentence_to_json(s) for s in sentences))
     step("write", 1, 4)
     if dense is None:
+        if chunk_vectors is None:
+            raise ValueError("write_version needs the chunk vectors or their dense index")
         dense = DenseIndex.build(chunk_vectors)
     dense.save(tmp / DENSE_FILE)
     fault("while-writing")
     np.save(tmp / SENTENCE_VECTORS_FILE, np.asarray(sentence_vectors, dtype=np.float16), allow_pickle=False)
     step("write", 2, 4)
     if chunk_tokens is None:
-        chunk_tokens = (lexical_tokens(c.text) for c in chunks)
-    LexicalIndex.build(chunk_tokens, chunk_prefixes).save(tmp / LEXICAL_DIR)
+        chunk_tokens = (vocabulary.lexical_tokens(c.text) for c in chunks)
+    LexicalIndex.build(chunk_tokens, chunk_prefixes).save(tmp / LEXICAL_DIR, vocabulary.identity)
+    write_curation(tmp, curation)
     step("write", 3, 4)
     now = datetime.now(UTC).isoformat(timespec="seconds")
     manifest = Manifest(
         version=name,
         created_at=now,
         model=ModelInfo(name=settings.model, identity=settings.encoder_identity, backend=settings.backend,
-                        dimension=int(chunk_vectors.shape[1])),
+                        dimension=dense.dimension),
         chunking=settings.chunking,
-        tokenizer=TOKENIZER_VERSION,
+        tokenizer=vocabulary.identity,
         dense=DenseInfo(kind=dense.kind, count=dense.size),
         counts=Counts(articles=len(articles), chunks=len(chunks), sentences=len(sentences)),
         articles=_article_infos(articles, chunks, previous, now),
         files=_flushed_files(tmp),
+        curation=dict(curation_hashes or {}),
     )
     write_atomically(tmp / MANIFEST, manifest.to_text())
     os.replace(tmp, versions / name)

@@ -1,0 +1,89 @@
+"""An article's chunks as ``rag chunks`` shows them, and turning one off or back on.
+
+A chunk is turned off by an override in the knowledge base's curation folder,
+named by its article and exact text (``rag.store.curation_files``); the build
+that follows applies it (``rag.store.curation``), so no leg returns that chunk,
+the reader never reads it and no answer cites it. When the article changes and
+no chunk has that text any more, the override is orphaned: listed here and
+counted by ``rag status``, never applied to other text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from rag.errors import CurationError
+from rag.store.build import BuildReport
+from rag.store.curation_files import set_chunk_off
+from rag.store.versions import IndexVersion
+
+if TYPE_CHECKING:
+    from rag.kb.knowledge_base import KnowledgeBase
+
+
+@dataclass(frozen=True)
+class ChunkRow:
+    """One chunk of an article: its number in the article (what ``--off N`` takes), id, place, size, state."""
+
+    n: int
+    id: int
+    paragraphs: tuple[int, ...]
+    sentences: int
+    chars: int
+    off: bool
+    text: str
+
+    @property
+    def paragraph_range(self) -> str:
+        """Its paragraphs for people: ``4`` or ``4-5``."""
+        first, last = self.paragraphs[0], self.paragraphs[-1]
+        return str(first) if first == last else f"{first}-{last}"
+
+    def to_json(self) -> dict[str, Any]:
+        """Its row of ``rag chunks --json``."""
+        return {**asdict(self), "paragraphs": list(self.paragraphs)}
+
+
+@dataclass(frozen=True)
+class ArticleChunks:
+    """An article's chunks in order, and the overrides of it that no chunk has the text of any more."""
+
+    article: str
+    title: str
+    chunks: tuple[ChunkRow, ...]
+    orphans: tuple[str, ...]  # the texts of its orphaned overrides
+
+    def chunk(self, n: int) -> ChunkRow:
+        """Chunk ``n`` (from 1); CurationError naming the numbers there are."""
+        if not 1 <= n <= len(self.chunks):
+            raise CurationError(f"{self.article} has chunks 1-{len(self.chunks)}, not {n}: "
+                                f"`rag chunks {self.article}` lists them")
+        return self.chunks[n - 1]
+
+    def to_json(self) -> dict[str, Any]:
+        """``rag chunks --json``."""
+        return {"article": self.article, "title": self.title, "chunks": [c.to_json() for c in self.chunks],
+                "orphaned_overrides": list(self.orphans)}
+
+
+def article_chunks(version: IndexVersion, article: str) -> ArticleChunks:
+    """The chunks of ``article`` (its path in the corpus) in an index version; CurationError when it holds none."""
+    span = version.chunk_range(article)
+    if span is None:
+        known = ", ".join(list(version.articles)[:5])
+        raise CurationError(f"{article!r} is not in the index (its articles include: {known}); give an article's "
+                            "path inside the corpus folder")
+    off = version.curation.off
+    rows = tuple(ChunkRow(n, c.id, c.paragraphs, len(c.sentence_ids), len(c.text), c.id in off, c.text)
+                 for n, c in enumerate((version.chunks[i] for i in range(*span)), start=1))
+    orphans = tuple(o.text for o in version.curation.orphans if o.article == article)
+    return ArticleChunks(article, version.articles[article].title, rows, orphans)
+
+
+def turn_chunk(kb: KnowledgeBase, article: str, n: int, off: bool) -> tuple[ChunkRow, BuildReport]:
+    """Turn chunk ``n`` of ``article`` off (or back on) in the curation folder, then build to apply it."""
+    row = article_chunks(kb.version(), article).chunk(n)
+    set_chunk_off(kb.settings.curation_root, article, row.text, off)
+    return row, kb.build()
+
