@@ -103,3 +103,12 @@ def test_the_shared_part_of_speech_tags_are_jiebas_own() -> None:
     question = "2019年北京的AI企业有多少家？深圳人工智能核心产业营收约多少"
     assert pos_tokenizer().word_tag_tab == own.word_tag_tab
     assert list(pos_tokenizer().cut(question)) == list(own.cut(question))
+
+
+def test_python_dash_m_rag_is_the_rag_command() -> None:
+    """``python -m rag`` runs the command too (it said "No module named rag.__main__"), light as ``rag --help``."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-m", "rag", "--help"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "usage: rag" in done.stdout
