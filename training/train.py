@@ -86,12 +86,19 @@ def train(config: TrainConfig, maker: ExampleMaker, validation: ExampleMaker | N
     warmup = max(1, total // 20)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimiser, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup))))
+
+    def validated(held_out: ExampleMaker) -> dict[str, float]:
+        return score(held_out, predict_logits(model, held_out), length_prior(config.max_span, None))
+
+    def snapshot() -> dict[str, torch.Tensor]:
+        return {k: v.clone() for k, v in model.state_dict().items()}
+
     history, best, best_state, step = History(), -1.0, None, 0
     if config.init and validation is not None:  # a warm start is kept unless an epoch beats it
-        start = score(validation, predict_logits(model, validation), length_prior(config.max_span, None))
+        start = validated(validation)
         history.epochs.append({"epoch": 0, **start})
         _log.info("epoch 0 (%s): %s", config.init, start)
-        best, best_state = start["f1"], {k: v.clone() for k, v in model.state_dict().items()}
+        best, best_state = start["f1"], snapshot()
     for epoch in range(1, config.epochs + 1):
         began = time.perf_counter()
         model.train()
@@ -109,13 +116,12 @@ def train(config: TrainConfig, maker: ExampleMaker, validation: ExampleMaker | N
         record = {"epoch": epoch, "seconds": round(time.perf_counter() - began, 1),
                   "loss": round(float(np.mean(losses)), 4)}
         if validation is not None:
-            logits = predict_logits(model, validation)
-            record.update(score(validation, logits, length_prior(config.max_span, None)))
+            record.update(validated(validation))
         history.epochs.append(record)
         _log.info("epoch %d: %s", epoch, record)
         metric = record.get("f1", -float(record["loss"]))
         if metric > best:
-            best, best_state, history.best_epoch = metric, {k: v.clone() for k, v in model.state_dict().items()}, epoch
+            best, best_state, history.best_epoch = metric, snapshot(), epoch
         if config.max_steps and step >= config.max_steps:
             break
     if best_state is not None:
