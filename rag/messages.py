@@ -61,6 +61,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "explain_rule_missing_terms": ("结论：拒答（问题中的专名或数字不在检索结果中）",
                                    "Decision: refused by missing terms (a name or number of the question is in no "
                                    "retrieved chunk)"),
+    "explain_unsupported": ("答案所在段落里没有的问题词：{terms}",
+                            "Question terms the answer's paragraph lacks: {terms}"),
+    "explain_rule_unsupported_terms": ("结论：拒答（答案所在段落没有问题中的专名、数字或所问的量）",
+                                       "Decision: refused because the answer's paragraph lacks a name or number of "
+                                       "the question, or the quantity it asks"),
     "explain_rule_reader_support": ("结论：拒答（阅读模型参与的支持分低于阈值）",
                                     "Decision: refused by reader support (the support score is below the threshold)"),
     "explain_rule_evidence": ("结论：拒答（证据分低于阈值）",

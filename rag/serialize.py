@@ -134,6 +134,7 @@ def decision_to_json(d: RefusalDecision) -> dict[str, Any]:
     """The refusal decision: the rule that decided, the signals, the threshold."""
     return {
         "rule": d.rule, "refused": d.refused, "evidence": d.evidence, "missing_terms": list(d.missing),
+        "unsupported_terms": list(d.unsupported),
         "null_score": d.null_score, "mismatch": d.mismatch, "support": d.support, "threshold": d.threshold,
         "reader": d.reader,
     }

@@ -113,6 +113,9 @@ class Settings:
     # ... and the weights of that support score, fitted with the threshold (scripts/tune_reader.py fit)
     reader_null_weight: float = 0.0005
     reader_mismatch_weight: float = 0.01
+    # refuse when the paragraph an answer comes from lacks a name or number of the question, or the quantity it
+    # asks (rag.answer.extractive.unsupported_terms); measured on CMRC 2018 train passages the reader never saw
+    refuse_unsupported_terms: bool = True
     # generative mode (OpenAI-compatible endpoint)
     llm_base_url: str | None = None
     llm_model: str | None = None

@@ -23,6 +23,7 @@ ANSWERED = "answered"
 RULES = (
     "no_sentences",  # nothing was retrieved to answer from
     "missing_terms",  # a name, place or number of the question is in no retrieved chunk
+    "unsupported_terms",  # the answer's paragraph lacks a name or number of the question, or the quantity asked
     "reader_support",  # reader on: the support score is below reader_refusal_threshold
     "evidence",  # reader off: the evidence score is below refusal_threshold
     "overview",  # a question about the article as a whole: answered with its outline, no refusal rule
@@ -75,6 +76,7 @@ class RefusalDecision:
     refused: bool
     evidence: float | None = None
     missing: tuple[str, ...] = ()
+    unsupported: tuple[str, ...] = ()  # terms of the question the answer's paragraph lacks
     null_score: float | None = None
     mismatch: bool = False
     support: float | None = None  # reader on: the support score compared with the threshold

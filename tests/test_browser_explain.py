@@ -25,7 +25,7 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
 
 pytestmark = BROWSER_MARKS
-UNANSWERABLE = "深圳市的人口总数是多少？"
+UNANSWERABLE = "深圳的气候怎么样？"  # refused by the reader's support score; a lower threshold answers it
 
 
 @dataclass

@@ -28,6 +28,7 @@ from tests.helpers import make_settings
 
 ANSWERABLE = "2025年深圳人工智能核心产业营收约多少？"
 UNANSWERABLE = "深圳市的人口总数是多少？"
+BY_READER = "深圳的气候怎么样？"  # no term unsupported: the reader's support score refuses it
 MISSING = "上海有多少家AI眼镜企业？"  # 上海 is in no chunk
 FOLLOWUP = ("它的营收是多少？", ["深圳人工智能产业的规模"])
 
@@ -91,7 +92,10 @@ def test_each_refusal_rule_names_its_signals(built: Built) -> None:
     assert answered is not None and answered.rule == "answered" and answered.reader
     assert answered.support is not None and answered.threshold is not None and answered.support >= answered.threshold
     assert answered.null_score is not None and answered.evidence is not None
-    by_reader = built.bases.explain(UNANSWERABLE).trace.decision
+    unsupported = built.bases.explain(UNANSWERABLE).trace.decision  # 人口总数: no paragraph says it
+    assert unsupported is not None and unsupported.rule == "unsupported_terms" and unsupported.refused
+    assert unsupported.unsupported == ("人口总数",) and not unsupported.missing
+    by_reader = built.bases.explain(UNANSWERABLE, changes={"refuse_unsupported_terms": False}).trace.decision
     assert by_reader is not None and by_reader.rule == "reader_support" and by_reader.refused
     assert by_reader.support is not None and by_reader.threshold is not None and by_reader.support < by_reader.threshold
     missing = built.bases.explain(MISSING)
@@ -101,16 +105,19 @@ def test_each_refusal_rule_names_its_signals(built: Built) -> None:
     overview = built.bases.explain("这篇文章主要讲了什么？")
     assert overview.trace.decision is not None and overview.trace.decision.rule == "overview"
     assert not overview.answer.refused and overview.trace.spans == [] and overview.trace.final_candidates()
-    without_reader = built.bases.explain(UNANSWERABLE, changes={"short_answers": False}).trace.decision
+    without_reader = built.bases.explain(
+        UNANSWERABLE, changes={"short_answers": False, "refuse_unsupported_terms": False}).trace.decision
     assert without_reader is not None and without_reader.rule == "evidence" and not without_reader.reader
     assert without_reader.threshold == built.bases.settings.refusal_threshold and without_reader.support is None
 
 
 def test_settings_tried_change_that_question_alone(built: Built) -> None:
-    tried = built.bases.explain(UNANSWERABLE, changes={"reader_refusal_threshold": -2})
+    tried = built.bases.explain(UNANSWERABLE, changes={"reader_refusal_threshold": -2,
+                                                       "refuse_unsupported_terms": "false"})
     assert not tried.answer.refused and tried.trace.decision is not None
     assert tried.trace.decision.rule == "answered" and tried.trace.decision.threshold == -2
     assert tried.trace.settings["reader_refusal_threshold"] == -2
+    assert tried.trace.settings["refuse_unsupported_terms"] is False
     dense = built.bases.explain(ANSWERABLE, changes={"retrieval_mode": "dense", "top_k": "3"})
     assert dense.trace.mode == "dense" and not dense.trace.reranked and len(dense.answer.hits) == 3
     assert all(c.lexical_rank is None and c.sentence_score is None for c in dense.trace.candidates)
@@ -139,7 +146,11 @@ def test_the_text_tells_each_step_in_chinese_and_english(built: Built) -> None:
     assert "为什么是这个回答" in zh and trace.query in zh and "追问" in zh and "← 最佳片段" in zh and "结论：回答" in zh
     assert "Why this answer" in en and "follow-up" in en and "Decision: answered" in en
     refused = explanation_text(built.bases.explain(UNANSWERABLE).trace, "en")
-    assert "Decision: refused by reader support" in refused and "threshold 0.9090" in refused
+    assert "Decision: refused because the answer's paragraph lacks" in refused and "threshold 0.9090" in refused
+    assert "Question terms the answer's paragraph lacks: 人口总数" in refused
+    assert "答案所在段落里没有的问题词：人口总数" in explanation_text(built.bases.explain(UNANSWERABLE).trace, "zh")
+    by_reader = built.bases.explain(UNANSWERABLE, changes={"refuse_unsupported_terms": False}).trace
+    assert "Decision: refused by reader support" in explanation_text(by_reader, "en")
 
 
 def _cli(built: Built, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -172,7 +183,7 @@ def test_rag_ask_explain_json_adds_the_key_explain(built: Built, capsys: pytest.
 def test_rag_ask_explain_prints_the_steps(built: Built, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _cli(built, capsys, UNANSWERABLE, "--explain")
     assert code == 0 and out.startswith("文章中没有找到相关信息") and "为什么是这个回答" in out
-    assert "结论：拒答（阅读模型参与的支持分低于阈值）" in out
+    assert "结论：拒答（答案所在段落没有问题中的专名、数字或所问的量）" in out
     code, _, err = _cli(built, capsys, ANSWERABLE, "--explain", "--set", "top_k=0")
     assert code == 2 and err.strip() == "error: top_k must be a number of at least 1 and at most 10000; got 0"
     code, _, err = _cli(built, capsys, ANSWERABLE, "--set", "top_k=3")
@@ -199,7 +210,8 @@ def test_api_explain_route(built: Built) -> None:
     assert reply.status_code == 200
     data = reply.json()
     expected = built.bases.explain(UNANSWERABLE, changes={"top_k": 3})
-    assert data["refused"] is True and data["explain"]["refusal"]["rule"] == "reader_support"
+    assert data["refused"] is True and data["explain"]["refusal"]["rule"] == "unsupported_terms"
+    assert data["explain"]["refusal"]["unsupported_terms"] == ["人口总数"]
     assert [h["chunk_id"] for h in data["hits"]] == [h.chunk.id for h in expected.answer.hits]
     assert data["explain"]["top_k"] == 3 and data["explain"]["settings"]["top_k"] == 3
     assert bad.status_code == 400 and bad.json() == {"error": "rerank_weight must be a number of at least 0 and at "
@@ -232,14 +244,17 @@ def test_mcp_explain_tool(built: Built) -> None:
 def test_the_page_lays_out_the_same_explanation(built: Built) -> None:
     from rag.ui.explain_tab import explanation_html, run_explain
 
-    explained = built.bases.explain(UNANSWERABLE)
+    explained = built.bases.explain(BY_READER)
     html = explanation_html(explained, "zh")
     kept = explained.trace.final_candidates()
     assert html.count('<tr class="kept">') == len(kept) == 5 and "拒答（阅读模型参与的支持分低于阈值）" in html
     assert 'class="explain-decision refused"' in html
-    tried = run_explain(built.bases, "default", UNANSWERABLE, "hybrid", 5, 1.1, 1.5, 0.5)  # the threshold alone
+    tried = run_explain(built.bases, "default", BY_READER, "hybrid", 5, 1.1, 1.5, 0.5)  # the threshold alone
     assert 'class="explain-decision">结论：回答' in tried
-    assert built.bases.ask(UNANSWERABLE).refused  # nothing saved
+    assert built.bases.ask(BY_READER).refused  # nothing saved
+    unsupported = explanation_html(built.bases.explain(UNANSWERABLE), "zh")
+    assert "答案所在段落没有问题中的专名、数字或所问的量" in unsupported
+    assert "答案所在段落里没有的问题词：人口总数" in unsupported
     bad = run_explain(built.bases, "default", ANSWERABLE, "hybrid", 5, -1, 1.5, 0.9)
     assert "explain-note error" in bad and "rrf_lexical_weight must be a number" in bad
     assert "请先输入一个问题" in run_explain(built.bases, "default", " ", "hybrid", 5, 1.1, 1.5, 0.9)

@@ -17,10 +17,6 @@ from tests.helpers import DEFAULT_ARTICLE, make_settings
 
 REVENUE = "2025年深圳人工智能核心产业营收约多少？"
 # The article never gives Shenzhen's population: refused by the support score (no term is missing).
-# 「腾讯混元T1模型有多少参数？」 is still answered: its evidence is high. The head's best span 「混元 T1」 only
-# repeats the question and gives way to the next (tests/test_reader.py), a number from 「TOP50」, so the
-# kind check passes too; the reader's doubt weighs little in the rule calibrated on CMRC train
-# (see scripts/tune_reader.py).
 UNANSWERED = "深圳市的人口总数是多少？"
 
 
@@ -68,6 +64,39 @@ def test_unanswerable_question_is_refused_without_a_short_answer(kb: KnowledgeBa
     answer = kb.ask(UNANSWERED)
     assert answer.refused and answer.text == REFUSAL and answer.short_answer is None
     assert not missing_terms(UNANSWERED, answer.hits)  # the support score refused it, not a missing name
+
+
+# Issue 26's done-when, tried as a new user would: answers and refusals on the default article.
+DONE_WHEN = (
+    ("2025年深圳人工智能核心产业营收约多少？", "约 2200 亿元"),
+    ("深圳湾实验室的脑电认知筛查模型有什么作用？", "可在阿尔茨海默病症状出现前捕捉病灶信号"),
+    ("腾讯混元T1模型有多少参数？", None),  # a number from 「TOP50」: its paragraph names no 参数 and the reader doubts
+    ("深圳的人口是多少？", None),  # 人口 is nowhere in the article
+    ("华为累计投入多少用于AI研发？", None),  # what 「那华为呢？」 asks after the 荣耀 question: 荣耀's paragraph only
+)
+
+
+@pytest.mark.parametrize(("question", "expected"), DONE_WHEN)
+def test_the_reader_issue_s_done_when(kb: KnowledgeBase, question: str, expected: str | None) -> None:
+    answer = kb.ask(question)
+    if expected is None:
+        assert answer.refused and answer.short_answer is None, answer.text
+        return
+    assert answer.short_answer is not None and answer.short_answer.text == expected, answer.text
+    check_exact(kb, answer)
+
+
+def test_an_answer_from_a_paragraph_about_something_else_is_refused_and_says_why(kb: KnowledgeBase) -> None:
+    """华为 is two paragraphs away from 荣耀's figure: the explanation names the term and the rule."""
+    from rag.answer.extractive import unsupported_terms
+    from rag.kb.explain import explain
+
+    explained = explain(kb, "华为累计投入多少用于AI研发？")
+    decision = explained.trace.decision
+    assert decision is not None and decision.rule == "unsupported_terms" and decision.unsupported == ("华为",)
+    assert "华为" in " ".join(h.chunk.text for h in explained.answer.hits)  # found in the chunks, not in the paragraph
+    assert unsupported_terms("荣耀累计投入多少用于AI研发？", "荣耀已累计投入超 100 亿元用于 AI 研发") == ()
+    assert unsupported_terms("深圳的人口是多少？", "深圳集聚典型企业超 2600 家", doubt=False) == ()
 
 
 def test_cli_prints_the_short_answer_first_and_json_has_it(kb: KnowledgeBase, capsys: pytest.CaptureFixture[str],

@@ -60,6 +60,7 @@ class AnswerParams:
     second_margin: float = 0.15  # a second sentence only when it scores within this of the best
     trim: bool = True  # trim long sentences to the clauses that answer
     refuse_missing_terms: bool = True  # refuse when a name, place or number of the question is nowhere retrieved
+    refuse_unsupported_terms: bool = True  # refuse when the answer's paragraph lacks one (or the quantity asked)
     # The reader's share of the support score (support_score), calibrated with reader_refusal_threshold on
     # CMRC 2018 train passages the reader never trained on (scripts/tune_reader.py fit): the evidence
     # score alone separates best (ROC AUC 0.98 there against 0.81-0.83 for the null score); the null
@@ -75,6 +76,7 @@ class AnswerParams:
                    refusal_threshold=settings.refusal_threshold,
                    reader_refusal_threshold=settings.reader_refusal_threshold,
                    reader_chunks=settings.reader_chunks, w_null=settings.reader_null_weight,
+                   refuse_unsupported_terms=settings.refuse_unsupported_terms,
                    w_mismatch=settings.reader_mismatch_weight)
 
 
@@ -129,6 +131,76 @@ def missing_terms(question: str, hits: list[Hit], vocabulary: Vocabulary | None 
     return [t for t in specific_terms(question) if vocabulary.canonical(t) not in text]
 
 
+# Words between a quantity asked and the noun it asks about that say nothing (「人口是多少」, 「面积约为多少」).
+_QUANTITY_FILLERS = frozenset({"是", "有", "为", "约", "大约", "大概", "共", "一共", "总共", "共有", "达", "达到",
+                               "约为", "的", "总计", "合计", "拥有", "有着"})
+_NAME_TAGS = frozenset({"nr", "nrt", "nrfg", "ns", "nt", "nz"})
+
+
+def asked_quantity(question: str) -> str | None:
+    """The noun whose quantity a question asks (「深圳的人口是多少」: 人口), or None.
+
+    The first 多少/几 of the question: the common noun right after it (measure
+    words skipped), else the one right before it (filler words such as 是, 有, 约
+    skipped). Names are ``specific_terms``'s, not this.
+
+    >>> asked_quantity("腾讯混元T1模型有多少参数？"), asked_quantity("深圳的人口是多少？")
+    ('参数', '人口')
+    >>> asked_quantity("他有几个孩子？"), asked_quantity("荣耀累计投入多少用于AI研发？"), asked_quantity("他是谁？")
+    ('孩子', None, None)
+    """
+    words = [(w, t) for w, t in pos_tokenizer().cut(fold_text(question)) if w.strip()]
+
+    def common_noun(i: int) -> bool:
+        word, tag = words[i]
+        return len(word) >= 2 and tag.startswith(("n", "vn", "j")) and tag not in _NAME_TAGS
+
+    for i, (word, _) in enumerate(words):
+        if not word.startswith(("多少", "几")):
+            continue
+        j = i + 1
+        while j < len(words) and words[j][1] in ("q", "m", "mq") and len(words[j][0]) <= 2:
+            j += 1
+        if j < len(words) and common_noun(j):
+            return words[j][0]
+        k = i - 1
+        while k >= 0 and words[k][0] in _QUANTITY_FILLERS:
+            k -= 1
+        return words[k][0] if k >= 0 and common_noun(k) else None
+    return None
+
+
+def unsupported_terms(question: str, context: str, vocabulary: Vocabulary | None = None,
+                      doubt: bool = True) -> tuple[str, ...]:
+    """The question's names and numbers, and the quantity it asks (``asked_quantity``), that ``context`` lacks.
+
+    ``context``: the paragraph the answer comes from, with its article's title.
+    A term found elsewhere in the retrieved chunks does not make an answer from
+    a paragraph about something else: after 「荣耀累计投入多少用于AI研发？」,
+    「华为累计投入多少用于AI研发？」 finds 华为 two paragraphs away, and 荣耀's
+    figure must not answer it. The quantity asked counts when any two
+    characters of it are there (「占地面积」 is found as 「面积」), and only when
+    the reader doubts its span (``doubt``: its null score is not below 0):
+    passages often name the quantity otherwise (孩子 as 子女, 金额 by its sum), and on
+    CMRC 2018 train passages the reader never saw, the three answers this check
+    refused wrongly had null scores of −10.6, −6.8 and +2.4.
+
+    >>> unsupported_terms("华为累计投入多少用于AI研发？", "荣耀已累计投入超 100 亿元用于 AI 研发")
+    ('华为',)
+    >>> unsupported_terms("高雄炼油厂占地面积多少？", "高雄炼油厂面积262公顷")
+    ()
+    """
+    text = fold_text(context)
+    canon = vocabulary.canonical if vocabulary is not None and not vocabulary.empty else None
+    if canon is not None:
+        text = canon(text)
+    lacking = [t for t in specific_terms(question) if (canon(t) if canon else t) not in text]
+    asked = asked_quantity(question) if doubt else None
+    if asked and asked not in lacking and not any(asked[i:i + 2] in text for i in range(len(asked) - 1)):
+        lacking.append(asked)
+    return tuple(lacking)
+
+
 def kind_mismatch(question: str, span: str) -> bool:
     """True when the span only repeats the question, or lacks the date or number the question asks for.
 
@@ -163,6 +235,7 @@ class RefusalSignals:
     missing: tuple[str, ...]  # missing_terms
     null_score: float | None  # the reader's "no answer here" score of its best span (None: reader off or no span)
     mismatch: bool  # kind_mismatch of the question and the short answer
+    unsupported: tuple[str, ...] = ()  # unsupported_terms of the answer's paragraph
 
     def with_span(self, question: str, found: FoundSpan | None) -> RefusalSignals:
         """These signals with the reader's: its best span's null score and kind mismatch."""
@@ -194,7 +267,8 @@ def support_score(signals: RefusalSignals, params: AnswerParams) -> float:
 def is_refusal(signals: RefusalSignals, params: AnswerParams, reader: bool = False) -> bool:
     """True when the evidence is too weak to answer from: one rule over all the signals.
 
-    Refuse when a specific term of the question is nowhere retrieved; else, with
+    Refuse when a specific term of the question is nowhere retrieved, or when
+    the paragraph the answer comes from lacks one or the quantity asked; else, with
     the reader (``reader``), when the support score (``support_score``) is below
     ``reader_refusal_threshold``; without it, when the evidence score is below
     ``refusal_threshold``.
@@ -203,7 +277,7 @@ def is_refusal(signals: RefusalSignals, params: AnswerParams, reader: bool = Fal
 
 
 def refusal_rule(signals: RefusalSignals, params: AnswerParams, reader: bool = False) -> str:
-    """Which part of the rule decides (``rag.trace.RULES``): "answered", "missing_terms", "reader_support", "evidence".
+    """Which part of the rule decides (``rag.trace.RULES``): "answered", "missing_terms", "unsupported_terms", …
 
     >>> refusal_rule(RefusalSignals(0.95, (), None, False), AnswerParams(2, 200, 0.9))
     'answered'
@@ -212,6 +286,8 @@ def refusal_rule(signals: RefusalSignals, params: AnswerParams, reader: bool = F
     """
     if params.refuse_missing_terms and signals.missing:
         return "missing_terms"
+    if params.refuse_unsupported_terms and signals.unsupported:
+        return "unsupported_terms"
     if reader:
         return "reader_support" if support_score(signals, params) < params.reader_refusal_threshold else ANSWERED
     return "evidence" if signals.evidence < params.refusal_threshold else ANSWERED
@@ -222,6 +298,7 @@ def refusal_decision(signals: RefusalSignals, params: AnswerParams, reader: bool
     rule = refusal_rule(signals, params, reader) if scored else "no_sentences"
     return RefusalDecision(
         rule=rule, refused=rule != ANSWERED, evidence=signals.evidence, missing=signals.missing,
+        unsupported=signals.unsupported,
         null_score=signals.null_score, mismatch=signals.mismatch,
         support=support_score(signals, params) if reader else None,
         threshold=params.reader_refusal_threshold if reader else params.refusal_threshold, reader=reader)
@@ -327,6 +404,14 @@ def evidence_for_span(version: IndexVersion, scored: list[ScoredSentence], found
     return spans
 
 
+def answer_context(version: IndexVersion, sentence_id: int) -> str:
+    """The title of the article and the paragraph that hold a sentence: what ``unsupported_terms`` looks in."""
+    sent = version.sentences[sentence_id]
+    article = version.articles[sent.article]
+    paragraph = article.paragraph(sent.paragraph)
+    return f"{article.title}\n{article.text[paragraph.start:paragraph.end]}"
+
+
 def make_citation(version: IndexVersion, n: int, sentence: Sentence, start: int, end: int) -> Citation:
     """A citation of ``article.text[start:end]`` inside its paragraph."""
     article = version.articles[sentence.article]
@@ -355,6 +440,11 @@ def extractive_answer(
         found = read_short_answer(reader, version, query, chunk_passages(hits, params.reader_chunks), trace)
         timings["read"] = (time.perf_counter() - began) * 1000
         signals = signals.with_span(query, found)
+    if scored:
+        answer_sentence = found.sentence_id if found is not None else scored[0].sentence_id
+        signals = replace(signals, unsupported=unsupported_terms(
+            query, answer_context(version, answer_sentence), vocabulary,
+            doubt=found is None or found.null_score >= 0))
     decision = refusal_decision(signals, params, reader is not None, bool(scored))
     if trace is not None:
         trace.decided(decision)

@@ -12,6 +12,7 @@ the reader's offsets.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -112,8 +113,35 @@ def _found_span(version: IndexVersion, passages: list[ReadPassage], best: Span) 
     if start >= end:
         return None
     text = version.articles[passage.article].text
+    start = with_qualifier(text, start, version.sentences[holding_sentence(version, passage, start)].start)
     sid = holding_sentence(version, passage, start)
     return FoundSpan(passage.article, start, end, text[start:end], sid, best.score, best.null_score)
+
+
+# Words that qualify the number after them, and CMRC 2018 train's gold answers mostly keep (a number
+# right after one of them: 32 gold answers hold the word, 17 leave it out; 约 alone 10 against 11).
+QUALIFIERS = ("大约", "超过", "将近", "高达", "约", "超", "近", "逾")
+_NUMBER_START = re.compile(r"[\d一二两三四五六七八九十百千万]")
+
+
+def with_qualifier(text: str, start: int, floor: int) -> int:
+    """A number's start moved back over the qualifier right before it (「约 2200 亿元」, not 「2200 亿元」).
+
+    ``floor``: the start of the sentence, which the span may not leave.
+
+    >>> t = "营收约 2200 亿元"
+    >>> t[with_qualifier(t, 4, 0):], t[with_qualifier(t, 4, 4):], with_qualifier("达 5 家", 2, 0)
+    ('约 2200 亿元', '2200 亿元', 2)
+    """
+    if start >= len(text) or not _NUMBER_START.match(text[start]):
+        return start
+    before = start
+    while before > floor and text[before - 1] == " ":
+        before -= 1
+    for word in QUALIFIERS:
+        if before - len(word) >= floor and text[before - len(word):before] == word:
+            return before - len(word)
+    return start
 
 
 def holding_sentence(version: IndexVersion, passage: ReadPassage, offset: int) -> int:

@@ -26,7 +26,7 @@ from rag.trace import AnswerTrace, Candidate
 TRIAL_SETTINGS = (
     "retrieval_mode", "top_k", "candidates", "rrf_k", "rrf_lexical_weight", "rerank_weight", "rerank_depth",
     "answer_sentences", "answer_max_chars", "short_answers", "reader_chunks", "refusal_threshold",
-    "reader_refusal_threshold", "reader_null_weight", "reader_mismatch_weight",
+    "reader_refusal_threshold", "reader_null_weight", "reader_mismatch_weight", "refuse_unsupported_terms",
 )
 # What one question may ask beyond: the settings' own ranges suit an installation, not a request (a million
 # candidates would each be scored, and listed in the explanation).
@@ -130,6 +130,8 @@ def decision_lines(trace: AnswerTrace, lang: str = "zh") -> list[str]:
                              support=_number(decision.support), threshold=_number(decision.threshold)))
     if decision.missing:
         lines.append(message("explain_missing", lang, terms="、".join(decision.missing)))
+    if decision.unsupported:
+        lines.append(message("explain_unsupported", lang, terms="、".join(decision.unsupported)))
     return [*lines, message(f"explain_rule_{decision.rule}", lang)]
 
 
