@@ -2,6 +2,10 @@
 
     python scripts/tune_reader.py collect --train PATH/TO/cmrc2018_train.json --out eval-runs/reader-tune
     python scripts/tune_reader.py fit eval-runs/reader-tune/signals.jsonl [--config s3c40] [--target 0.02]
+    python scripts/tune_reader.py heldout --train PATH/TO/cmrc2018_train.json --out DIR
+
+``heldout`` writes only the held-out passages as a SQuAD file, for ``rag eval FILE
+--hold-out N`` (the product's whole path, refusal included, on passages the reader never saw).
 
 The reading model was trained on CMRC 2018 train less a share of its passages held
 out (``val_fraction`` and ``seed`` in rag/data/reader/reader.json); those held-out
@@ -311,7 +315,7 @@ def threshold_for(table: dict[str, np.ndarray], w_null: float, w_mismatch: float
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse the command line and run ``collect`` or ``fit``."""
+    """Parse the command line and run ``collect``, ``fit`` or ``heldout``."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     c = sub.add_parser("collect")
@@ -319,6 +323,10 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--out", type=Path, default=ROOT / "eval-runs" / "reader-tune")
     c.add_argument("--limit", type=int, default=0, help="only the first N questions")
     c.add_argument("--reader-dir", type=Path, default=shipped_reader_dir(), help="the head (default: shipped)")
+    h = sub.add_parser("heldout")
+    h.add_argument("--train", type=Path, required=True, help="CMRC 2018 train (SQuAD format)")
+    h.add_argument("--out", type=Path, default=ROOT / "eval-runs" / "reader-tune")
+    h.add_argument("--reader-dir", type=Path, default=shipped_reader_dir(), help="the head (default: shipped)")
     f = sub.add_parser("fit")
     f.add_argument("signals", type=Path)
     f.add_argument("--config", default="k1")
@@ -327,6 +335,10 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--w-mismatch", type=float, nargs="+", default=[0.0, 0.005, 0.01, 0.02, 0.04, 0.08, 1.0])
     f.add_argument("--markdown", type=Path, help="write the tables into this file (BENCHMARKS.md) between markers")
     args = parser.parse_args(argv)
+    if args.command == "heldout":
+        args.out.mkdir(parents=True, exist_ok=True)
+        heldout_file(args.train, args.out, args.reader_dir)
+        return 0
     return collect(args) if args.command == "collect" else fit(args)
 
 

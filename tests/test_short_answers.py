@@ -73,6 +73,7 @@ DONE_WHEN = (
     ("腾讯混元T1模型有多少参数？", None),  # a number from 「TOP50」: its paragraph names no 参数 and the reader doubts
     ("深圳的人口是多少？", None),  # 人口 is nowhere in the article
     ("华为累计投入多少用于AI研发？", None),  # what 「那华为呢？」 asks after the 荣耀 question: 荣耀's paragraph only
+    ("2025年深圳市人工智能核心产业营收约多少？", "约 2200 亿元"),  # the article writes 深圳, not 深圳市
 )
 
 

@@ -126,9 +126,27 @@ def missing_terms(question: str, hits: list[Hit], vocabulary: Vocabulary | None 
     """
     text = fold_text(" ".join(h.chunk.text for h in hits))
     if vocabulary is None or vocabulary.empty:
-        return [t for t in specific_terms(question) if t not in text]
+        return [t for t in specific_terms(question) if not term_in(t, text)]
     text = vocabulary.canonical(text)
-    return [t for t in specific_terms(question) if vocabulary.canonical(t) not in text]
+    return [t for t in specific_terms(question) if not term_in(vocabulary.canonical(t), text)]
+
+
+# What a name may carry that a text leaves out (「深圳市」 in a question, 「深圳」 in the article).
+_NAME_SUFFIXES = ("公司", "集团", "市", "省", "县", "区", "镇", "乡")
+
+
+def term_in(term: str, text: str) -> bool:
+    """Whether ``term`` (folded) is in ``text`` (folded), or the name is without its suffix (市, 省, 公司, …).
+
+    >>> term_in("深圳市", "深圳的企业"), term_in("华为公司", "华为盘古"), term_in("广州", "广东")
+    (True, True, False)
+    """
+    if term in text:
+        return True
+    for suffix in _NAME_SUFFIXES:
+        if term.endswith(suffix) and len(term) - len(suffix) >= 2:
+            return term[: -len(suffix)] in text
+    return False
 
 
 # Words between a quantity asked and the noun it asks about that say nothing (「人口是多少」, 「面积约为多少」).
@@ -194,7 +212,7 @@ def unsupported_terms(question: str, context: str, vocabulary: Vocabulary | None
     canon = vocabulary.canonical if vocabulary is not None and not vocabulary.empty else None
     if canon is not None:
         text = canon(text)
-    lacking = [t for t in specific_terms(question) if (canon(t) if canon else t) not in text]
+    lacking = [t for t in specific_terms(question) if not term_in(canon(t) if canon else t, text)]
     asked = asked_quantity(question) if doubt else None
     if asked and asked not in lacking and not any(asked[i:i + 2] in text for i in range(len(asked) - 1)):
         lacking.append(asked)
