@@ -24,6 +24,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "paragraph": ("第{n}段", "¶{n}"),
     "paragraphs": ("第{first}–{last}段", "¶{first}–{last}"),
     "page": ("第{n}页", "p. {n}"),
+    "faq_source": ("常见问题", "FAQ"),
     "knowledge_base": ("知识库 {name}", "knowledge base {name}"),
     "separator": ("：", ": "),
     # -- answers as the CLI and MCP print them -----------------------------------------------------
@@ -85,6 +86,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "explain_empty": ("请先输入一个问题。", "Type a question first."),
     "explain_headers": ("最终名次|融合 名次 分数|稠密 名次 分数|词法 名次 分数|句子分|重排分|位置|段落",
                         "final|fused rank score|dense rank score|lexical rank score|sentence|rerank|where|passage"),
+    "explain_rule_faq": ("结论：按常见问题回答（在读文章之前）",
+                         "Decision: answered from the FAQ (before reading the articles)"),
+    "explain_faq": ("常见问题：最接近的是第 {id} 条「{question}」，稠密 {dense}，词法 {lexical}，合分 {score}，"
+                    "阈值 {threshold}，{verdict}",
+                    "FAQ: the closest entry is {id} “{question}”, dense {dense}, lexical {lexical}, score {score}, "
+                    "threshold {threshold}: {verdict}"),
+    "explain_faq_matched": ("匹配", "matched"),
+    "explain_faq_not_matched": ("不匹配，继续检索文章", "not matched, the articles are searched"),
     "explain_rule_overview": ("结论：按文章概览回答（不经拒答规则）",
                               "Decision: answered with the articles' outline (no refusal rule)"),
     # -- the page's fixed parts (gradio translates them in the browser: rag.ui.texts.page_i18n) ------

@@ -130,6 +130,7 @@ class Citation:
     start: int
     end: int
     knowledge_base: str = "default"
+    kind: str = "article"  # "article", or "faq": an FAQ entry (article "faq:ID", title its question, text its answer)
 
     @classmethod
     def of(cls, article: Article, paragraph: Paragraph, n: int, start: int, end: int,
@@ -147,7 +148,12 @@ class Citation:
                    start=start, end=end, knowledge_base=knowledge_base)
 
     def location(self, lang: str = "zh") -> list[str]:
-        """Where the citation stands, part by part: title, section (when it has one), paragraph, page."""
+        """Where the citation stands, part by part: title, section (when it has one), paragraph, page.
+
+        An FAQ entry: "FAQ", its question, its source (when it has one).
+        """
+        if self.kind == "faq":
+            return [message("faq_source", lang), self.title, *([self.section] if self.section else [])]
         return location_parts(self.title, self.section, [self.paragraph], self.page, lang)
 
     @property
@@ -155,6 +161,16 @@ class Citation:
         """The cited sentence itself."""
         a = self.start - self.paragraph_start
         return self.paragraph_text[a : a + (self.end - self.start)]
+
+
+@dataclass(frozen=True)
+class FaqEntry:
+    """A question and its answer, written by a person (the knowledge base's ``curation/faq.jsonl``)."""
+
+    id: str
+    question: str
+    answer: str
+    source: str = ""  # where the answer comes from, as the person wrote it (optional)
 
 
 @dataclass(frozen=True)

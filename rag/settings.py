@@ -113,6 +113,11 @@ class Settings:
     # ... and the weights of that support score, fitted with the threshold (scripts/tune_reader.py fit)
     reader_null_weight: float = 0.0005
     reader_mismatch_weight: float = 0.01
+    # FAQ (curation/faq.jsonl): a question whose score against an FAQ question reaches faq_threshold is answered
+    # with that entry before the articles are read; score = (dense + w * lexical) / (1 + w), w = faq_lexical_weight.
+    # Calibrated on CMRC 2018 train pairs for precision >= 0.95 (scripts/calibrate_faq.py; BENCHMARKS.md "FAQ").
+    faq_threshold: float = 0.8699
+    faq_lexical_weight: float = 0.25
     # generative mode (OpenAI-compatible endpoint)
     llm_base_url: str | None = None
     llm_model: str | None = None
@@ -244,6 +249,8 @@ NUMBER_RANGES: dict[str, tuple[float, float]] = {
     "refusal_threshold": (0, 2), "reader_chunks": (1, 100),
     # the support score is the evidence score less a small share of the reader's null score (logits, tens at most)
     "reader_refusal_threshold": (-2, 4), "reader_null_weight": (0, 10), "reader_mismatch_weight": (0, 10),
+    # a score of 1 or more matches only the same question; above 1, the FAQ never answers
+    "faq_threshold": (0, 2), "faq_lexical_weight": (0, 100),
     "llm_timeout": (0.001, 86_400), "llm_deadline": (0.001, 86_400),
     "max_article_bytes": (1, 1 << 40), "max_extracted_chars": (1, 1 << 40), "max_upload_bytes": (1, 1 << 40),
     "max_pdf_pages": (1, 10_000_000),

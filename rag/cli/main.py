@@ -139,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     from rag.cli.eval import add_eval_parser
 
     add_eval_parser(sub, _common)
+    from rag.cli.faq import add_faq_parser
+
+    add_faq_parser(sub, _common)
     return parser
 
 

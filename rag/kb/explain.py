@@ -120,10 +120,10 @@ def span_lines(trace: AnswerTrace, lang: str = "zh") -> list[str]:
 def decision_lines(trace: AnswerTrace, lang: str = "zh") -> list[str]:
     """The refusal signals and threshold, the terms missing, and the rule that decided."""
     decision = trace.decision
+    lines = faq_lines(trace, lang)
     if decision is None:
-        return []
-    lines = []
-    if decision.rule != "overview":
+        return lines
+    if decision.rule not in ("overview", "faq"):
         yes_no = message("explain_yes" if decision.mismatch else "explain_no", lang)
         lines.append(message("explain_signals", lang, evidence=_number(decision.evidence),
                              null=_number(decision.null_score, 3), mismatch=yes_no,
@@ -131,6 +131,17 @@ def decision_lines(trace: AnswerTrace, lang: str = "zh") -> list[str]:
     if decision.missing:
         lines.append(message("explain_missing", lang, terms="、".join(decision.missing)))
     return [*lines, message(f"explain_rule_{decision.rule}", lang)]
+
+
+def faq_lines(trace: AnswerTrace, lang: str = "zh") -> list[str]:
+    """The FAQ step: the closest entry, its scores, the threshold and the verdict (none without an FAQ)."""
+    faq = trace.faq
+    if faq is None or faq.entry_id is None:
+        return []
+    verdict = message("explain_faq_matched" if faq.matched else "explain_faq_not_matched", lang)
+    return [message("explain_faq", lang, id=faq.entry_id, question=faq.question, dense=_number(faq.dense),
+                    lexical=_number(faq.lexical), score=_number(faq.score), threshold=_number(faq.threshold),
+                    verdict=verdict)]
 
 
 def explanation_text(trace: AnswerTrace, lang: str = "zh") -> str:
