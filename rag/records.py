@@ -147,6 +147,18 @@ class Citation:
                    paragraph_text=article.text[paragraph.start : paragraph.end], paragraph_start=paragraph.start,
                    start=start, end=end, knowledge_base=knowledge_base)
 
+    @classmethod
+    def of_faq(cls, entry: FaqEntry, knowledge_base: str = "default") -> Citation:
+        """An FAQ entry as citation [1]: article ``faq:ID``, title its question, section its source, text its answer.
+
+        >>> c = Citation.of_faq(FaqEntry("3", "深圳在哪？", "广东省南部。", "市政府"))
+        >>> c.kind, c.article, c.sentence_text, c.location("en")
+        ('faq', 'faq:3', '广东省南部。', ['FAQ', '深圳在哪？', '市政府'])
+        """
+        return cls(n=1, article=f"faq:{entry.id}", title=entry.question, section=entry.source, paragraph=0,
+                   page=None, paragraph_text=entry.answer, paragraph_start=0, start=0, end=len(entry.answer),
+                   knowledge_base=knowledge_base, kind="faq")
+
     def location(self, lang: str = "zh") -> list[str]:
         """Where the citation stands, part by part: title, section (when it has one), paragraph, page.
 

@@ -30,17 +30,10 @@ def first_clause(text: str) -> str:
     return text
 
 
-def faq_citation(entry: FaqEntry, knowledge_base: str = "default") -> Citation:
-    """The entry as citation [1]: the whole answer is its paragraph and its cited span."""
-    return Citation(n=1, article=f"faq:{entry.id}", title=entry.question, section=entry.source, paragraph=0,
-                    page=None, paragraph_text=entry.answer, paragraph_start=0, start=0, end=len(entry.answer),
-                    knowledge_base=knowledge_base, kind="faq")
-
-
 def faq_answer(question: str, query: str, entry: FaqEntry, mode: str = "extractive",
                knowledge_base: str = "default") -> Answer:
     """The answer of ``question`` from the FAQ entry it matched."""
     clause = first_clause(entry.answer)
     return Answer(question=question, query=query, text=f"{entry.answer}[1]", refused=False,
-                  citations=[faq_citation(entry, knowledge_base)], mode=mode,
+                  citations=[Citation.of_faq(entry, knowledge_base)], mode=mode,
                   short_answer=ShortAnswer(clause, 1, 0, len(clause), 1.0))

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rag.cli.terminal import json_line, terminal_line
-from rag.kb.bases import KnowledgeBases
-from rag.settings import Settings
+
+if TYPE_CHECKING:  # `rag --help` builds this parser: nothing heavy at import
+    from rag.kb.bases import KnowledgeBases
+    from rag.settings import Settings
 
 
 def add_faq_parser(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:

@@ -95,7 +95,17 @@ def read_faq_rows(path: Path) -> FaqRows:
     return _checked(records, path.name)
 
 
-def _checked(records: Iterable[tuple[int, dict[str, Any]]], name: str) -> FaqRows:
+def faq_rows_from_json(items: Sequence[Any], name: str = "the request") -> FaqRows:
+    """Rows from JSON objects (the API's ``entries``), checked like a file's; a row is numbered from 1."""
+    if len(items) > MAX_IMPORT_ROWS:
+        raise CurationError(f"{name} has {len(items):,} entries, over the limit of {MAX_IMPORT_ROWS:,} for one "
+                            "import: nothing was imported; send fewer")
+    records = ((n, {COLUMNS[k.lower()]: v for k, v in item.items() if k.lower() in COLUMNS}
+                if isinstance(item, dict) else "not a JSON object") for n, item in enumerate(items, start=1))
+    return _checked(records, name, "entry")
+
+
+def _checked(records: Iterable[tuple[int, Any]], name: str, unit: str = "line") -> FaqRows:
     """Rows with a question and an answer; the others as problems. CurationError past ``MAX_IMPORT_ROWS``."""
     rows, problems = [], []
     for count, (line, record) in enumerate(records, start=1):
@@ -103,12 +113,12 @@ def _checked(records: Iterable[tuple[int, dict[str, Any]]], name: str) -> FaqRow
             raise CurationError(f"{name} has more than {MAX_IMPORT_ROWS:,} rows, over the limit for one import: "
                                 "nothing was imported; split it into several files")
         if isinstance(record, str):  # a line that could not be read (JSONL)
-            problems.append(f"{name} line {line}: {record}; the row was skipped")
+            problems.append(f"{name} {unit} {line}: {record}; the row was skipped")
             continue
         cells = {key: _cell(record.get(key)) for key in ("question", "answer", "source")}
         problem = check_entry(cells["question"], cells["answer"], cells["source"])
         if problem is not None:
-            problems.append(f"{name} line {line}: {problem}; the row was skipped")
+            problems.append(f"{name} {unit} {line}: {problem}; the row was skipped")
             continue
         rows.append(FaqRow(line, cells["question"].strip(), cells["answer"].strip(), cells["source"].strip()))
     return FaqRows(tuple(rows), tuple(problems))

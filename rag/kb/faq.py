@@ -11,7 +11,7 @@ with that small matrix: it works the same whichever store holds the articles.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rag.errors import CurationError
-from rag.ingest.faq_import import FaqRows, read_faq_rows
+from rag.ingest.faq_import import FaqRows, faq_rows_from_json, read_faq_rows
 from rag.records import FaqEntry
 from rag.search.faq import FaqMatch, FaqMatcher
 from rag.store.faq_files import FAQ_FILE, add_entries, delete_entry, entry_to_json, read_faq
@@ -80,6 +80,10 @@ class FaqBook:
     def import_file(self, path: Path) -> FaqImport:
         """Add the rows of a CSV, XLSX or JSONL file (a question already there gets the new answer)."""
         return self.import_rows(read_faq_rows(path))
+
+    def import_json(self, items: Sequence[Any]) -> FaqImport:
+        """Add entries given as JSON objects (question, answer, optional source), checked like a file's rows."""
+        return self.import_rows(faq_rows_from_json(items))
 
     def import_rows(self, rows: FaqRows) -> FaqImport:
         """Add rows already read (``read_faq_rows``, or the API's JSON); the new questions are embedded here, once."""
