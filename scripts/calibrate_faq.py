@@ -1,6 +1,6 @@
 """Calibrate the FAQ match (settings ``faq_threshold``, ``faq_lexical_weight``) on CMRC 2018 train question pairs.
 
-Usage: python scripts/calibrate_faq.py [--train ../shared/data/cmrc2018_train.json] [--pairs 2000]
+Usage: python scripts/calibrate_faq.py --train PATH/TO/cmrc2018_train.json [--pairs 2000]
                                        [--sample tests/data/faq_pairs.jsonl]
 
 Pairs of questions about one CMRC 2018 train passage:
@@ -108,7 +108,7 @@ def rates(scores: np.ndarray, match: np.ndarray, threshold: float) -> tuple[floa
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--train", type=Path, default=Path("../shared/data/cmrc2018_train.json"))
+    parser.add_argument("--train", type=Path, required=True, help="CMRC 2018 train (SQuAD format)")
     parser.add_argument("--pairs", type=int, default=2000, help="matches (and as many near misses) in all")
     parser.add_argument("--seed", type=int, default=25)
     parser.add_argument("--sample", type=Path, default=None, help="write report pairs here (for the test)")
