@@ -22,7 +22,7 @@ from rag.kb.bases import KnowledgeBases
 from rag.kb.knowledge_base import KnowledgeBase
 from rag.search.faq import faq_score, lexical_similarity
 from rag.settings import Settings
-from tests.helpers import copy_index, make_settings
+from tests.helpers import copy_index, make_settings, on_store
 
 PAIRS = Path(__file__).parent / "data" / "faq_pairs.jsonl"
 FAQ_CSV = ("question,answer,source\n"
@@ -228,6 +228,16 @@ def test_delete(kb: KnowledgeBase, tmp_path: Path, capsys: pytest.CaptureFixture
     with pytest.raises(CurationError, match="line 1"):
         (kb.settings.curation_root / "faq.jsonl").write_text("{}\n", encoding="utf-8")
         kb.faq.entries()
+
+
+def test_the_faq_answers_on_the_milvus_store_too(kb: KnowledgeBase) -> None:
+    """The FAQ's matrix is its own: the same entry answers whichever store holds the articles."""
+    pytest.importorskip("pymilvus")
+    kb.faq.import_json([{"question": "深圳的人工智能企业有多少家？", "answer": "深圳有人工智能企业2600多家。"}])
+    with on_store(kb, "milvus") as twin:
+        answer = twin.ask(PARAPHRASE)
+        assert [c.kind for c in answer.citations] == ["faq"] and answer.hits == []
+        assert all(c.kind == "article" for c in twin.ask(UNRELATED).citations)
 
 
 def test_the_shipped_threshold_keeps_precision_on_cmrc_pairs(encoder: Encoder) -> None:
