@@ -138,6 +138,25 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "really_delete": ("确认删除", "Delete it"),
     "rebuild_box": ("重建索引", "Rebuild the index"),
     "full_rebuild": ("从头重建（已算过的向量仍会复用）", "From scratch (vectors already computed are reused)"),
+    # the 文章 tab's FAQ panel (rag.ui.faq_panel)
+    "faq_box": ("常见问题（FAQ）", "FAQ pairs"),
+    "faq_intro": ("与某条常见问题足够相近的提问，直接用该条答案回答（在检索文章之前），并引用该条。",
+                  "A question close enough to an FAQ question is answered with that entry, before the articles "
+                  "are searched, and cites it."),
+    "faq_col_id": ("编号", "Id"),
+    "faq_col_question": ("问题", "Question"),
+    "faq_col_answer": ("答案", "Answer"),
+    "faq_col_source": ("来源", "Source"),
+    "faq_upload": ("导入常见问题（CSV、XLSX 或 JSONL；列：问题、答案，来源可选）",
+                   "Import FAQ pairs (CSV, XLSX or JSONL; columns question and answer, source optional)"),
+    "faq_delete_id": ("要删除的条目编号", "Id of the entry to delete"),
+    "faq_delete": ("删除条目", "Delete the entry"),
+    "faq_refresh": ("刷新", "Refresh"),
+    "faq_count": ("共 {n} 条常见问题。", "{n} FAQ entries."),
+    "faq_imported": ("新增 {added} 条，更新答案 {updated} 条，跳过 {skipped} 行。",
+                     "Added {added}, replaced the answer of {updated}, skipped {skipped} rows."),
+    "faq_deleted": ("已删除第 {id} 条：{question}", "Deleted entry {id}: {question}"),
+    "faq_no_id": ("请先填写要删除的条目编号。", "Type the id of the entry to delete first."),
     "eval_intro": ("上传问题集（JSONL、CSV，或 SQuAD 格式的 JSON，如 CMRC 2018），或选择内置的问题集，"
                    "逐题检索、回答并打分。"
                    "JSONL/CSV 问题集用当前索引；SQuAD 文件的段落建立单独的评测索引（有缓存）。",
