@@ -103,6 +103,13 @@ def test_bad_rows_are_named_and_the_others_imported(kb: KnowledgeBase, tmp_path:
     assert "rows.csv line 3: the question is empty" in out and "rows.csv line 4: the answer is empty" in out
     assert "line 5: the answer has 6,000 characters, over the limit of 5,000" in out
     assert [e["question"] for e in listed(kb, capsys)] == ["好问题？"]
+    # an 11 MB cell: that row is refused, the file still read
+    (tmp_path / "huge.csv").write_text("question,answer\n大？," + "大" * (11 * 1024 * 1024 // 3) + "\n小？,小。\n",
+                                       encoding="utf-8")
+    assert cli(kb, "faq", "import", str(tmp_path / "huge.csv")) == 0
+    out = capsys.readouterr().out
+    assert "huge.csv line 2: the answer has 3,844,778 characters, over the limit of 5,000" in out
+    assert [e["question"] for e in listed(kb, capsys)] == ["好问题？", "小？"]
     (tmp_path / "bad.jsonl").write_text('{"question": "一？", "answer": "一。"}\nnot json\n[1]\n', encoding="utf-8")
     assert cli(kb, "faq", "import", str(tmp_path / "bad.jsonl")) == 0
     out = capsys.readouterr().out
@@ -163,6 +170,9 @@ def test_a_paraphrase_is_answered_from_the_faq_and_an_unrelated_question_is_not(
     faq = data["explain"]["faq"]
     assert faq["matched"] and faq["entry_id"] == "1" and faq["score"] >= faq["threshold"] == 0.8699
     assert data["explain"]["refusal"]["rule"] == "faq"
+    assert cli(kb, "ask", PARAPHRASE, "--explain") == 0
+    said = capsys.readouterr().out
+    assert "常见问题：最接近的是第 1 条「深圳的人工智能企业有多少家？」" in said and "结论：按常见问题回答" in said
 
     assert cli(kb, "ask", UNRELATED, "--json", "--explain") == 0
     data = json.loads(capsys.readouterr().out)

@@ -153,6 +153,10 @@ def explanation_text(trace: AnswerTrace, lang: str = "zh") -> str:
         table.append(f"{final:>4}  {fused:<11} {dense:<11} {lexical:<13} {sentence:<7} {rerank:<7} {where}")
     if len(trace.candidates) > len(shown):
         table.append(message("explain_more", lang, n=len(trace.candidates) - len(shown)))
+    if trace.faq is not None and trace.faq.matched:  # answered from the FAQ: nothing was searched or read
+        lines = [message("explain_title", lang), message("explain_query", lang, query=trace.query), "",
+                 *decision_lines(trace, lang)]
+        return "\n".join(lines)
     lines = [message("explain_title", lang), *search_lines(trace, lang), message("explain_columns", lang), *table,
              "", *span_lines(trace, lang), "", *decision_lines(trace, lang)]
     return "\n".join(lines).rstrip("\n")

@@ -10,10 +10,12 @@ answered from at the next question.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from rag.errors import CurationError
+from rag.filelock import acquire
 from rag.files import write_atomically
 from rag.ingest.faq_import import check_entry
 from rag.records import FaqEntry
@@ -21,6 +23,7 @@ from rag.serialize import json_text, parse_json
 from rag.store.curation_files import read_text
 
 FAQ_FILE = "faq.jsonl"
+LOCK_FILE = ".faq.lock"  # held while the file is read and rewritten, so two imports never lose one
 MAX_FAQ_ENTRIES = 10_000  # a knowledge base's FAQ: every question is compared with all of them
 
 
@@ -75,6 +78,17 @@ def write_faq(folder: Path, entries: Sequence[FaqEntry]) -> None:
     write_atomically(folder / FAQ_FILE, "".join(json_text(entry_to_json(e)) + "\n" for e in entries))
 
 
+@contextmanager
+def _editing(folder: Path) -> Iterator[None]:
+    """Hold the FAQ's lock (other processes and threads wait) while it is read, changed and rewritten."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = acquire(folder / LOCK_FILE, wait=True)
+    try:
+        yield
+    finally:
+        lock.close()
+
+
 def _next_id(entries: Iterable[FaqEntry]) -> int:
     return 1 + max((int(e.id) for e in entries if e.id.isdigit()), default=0)
 
@@ -86,6 +100,11 @@ def add_entries(folder: Path, rows: Sequence[tuple[str, str, str]]) -> tuple[lis
     keeps its id; the file is rewritten in one rename. CurationError when the FAQ
     would pass ``MAX_FAQ_ENTRIES``.
     """
+    with _editing(folder):
+        return _add(folder, rows)
+
+
+def _add(folder: Path, rows: Sequence[tuple[str, str, str]]) -> tuple[list[FaqEntry], list[FaqEntry]]:
     entries = list(read_faq(folder))
     by_question = {e.question: i for i, e in enumerate(entries)}
     added, updated = [], []
@@ -111,10 +130,11 @@ def add_entries(folder: Path, rows: Sequence[tuple[str, str, str]]) -> tuple[lis
 
 def delete_entry(folder: Path, entry_id: str) -> FaqEntry:
     """Delete the entry ``entry_id`` and return it; CurationError when there is none."""
-    entries = list(read_faq(folder))
-    for i, e in enumerate(entries):
-        if e.id == entry_id:
-            del entries[i]
-            write_faq(folder, entries)
-            return e
+    with _editing(folder):
+        entries = list(read_faq(folder))
+        for i, e in enumerate(entries):
+            if e.id == entry_id:
+                del entries[i]
+                write_faq(folder, entries)
+                return e
     raise CurationError(f"the FAQ has no entry {entry_id!r}: `rag faq list` shows the ids")
