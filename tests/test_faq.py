@@ -240,6 +240,14 @@ def test_delete(kb: KnowledgeBase, tmp_path: Path, capsys: pytest.CaptureFixture
         kb.faq.entries()
 
 
+def test_a_generative_answer_from_the_faq_needs_no_endpoint(kb: KnowledgeBase) -> None:
+    """The FAQ answers before the articles, and before any chat endpoint is called (none is set here)."""
+    kb.faq.import_json([{"question": "深圳的人工智能企业有多少家？", "answer": "深圳有人工智能企业2600多家。"}])
+    *texts, answer = kb.ask_generative(PARAPHRASE)
+    assert texts == ["深圳有人工智能企业2600多家。[1]"]
+    assert not isinstance(answer, str) and answer.mode == "generative" and answer.citations[0].kind == "faq"
+
+
 def test_the_faq_answers_on_the_milvus_store_too(kb: KnowledgeBase) -> None:
     """The FAQ's matrix is its own: the same entry answers whichever store holds the articles."""
     pytest.importorskip("pymilvus")
