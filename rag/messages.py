@@ -24,6 +24,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "paragraph": ("第{n}段", "¶{n}"),
     "paragraphs": ("第{first}–{last}段", "¶{first}–{last}"),
     "page": ("第{n}页", "p. {n}"),
+    "faq_source": ("常见问题", "FAQ"),
     "knowledge_base": ("知识库 {name}", "knowledge base {name}"),
     "separator": ("：", ": "),
     # -- answers as the CLI and MCP print them -----------------------------------------------------
@@ -90,6 +91,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "explain_empty": ("请先输入一个问题。", "Type a question first."),
     "explain_headers": ("最终名次|融合 名次 分数|稠密 名次 分数|词法 名次 分数|句子分|重排分|位置|段落",
                         "final|fused rank score|dense rank score|lexical rank score|sentence|rerank|where|passage"),
+    "explain_rule_faq": ("结论：按常见问题回答（在读文章之前）",
+                         "Decision: answered from the FAQ (before reading the articles)"),
+    "explain_faq": ("常见问题：最接近的是第 {id} 条「{question}」，稠密 {dense}，词法 {lexical}，合分 {score}，"
+                    "阈值 {threshold}，{verdict}",
+                    "FAQ: the closest entry is {id} “{question}”, dense {dense}, lexical {lexical}, score {score}, "
+                    "threshold {threshold}: {verdict}"),
+    "explain_faq_matched": ("匹配", "matched"),
+    "explain_faq_not_matched": ("不匹配，继续检索文章", "not matched, the articles are searched"),
     "explain_rule_overview": ("结论：按文章概览回答（不经拒答规则）",
                               "Decision: answered with the articles' outline (no refusal rule)"),
     # -- the page's fixed parts (gradio translates them in the browser: rag.ui.texts.page_i18n) ------
@@ -134,6 +143,25 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "really_delete": ("确认删除", "Delete it"),
     "rebuild_box": ("重建索引", "Rebuild the index"),
     "full_rebuild": ("从头重建（已算过的向量仍会复用）", "From scratch (vectors already computed are reused)"),
+    # the 文章 tab's FAQ panel (rag.ui.faq_panel)
+    "faq_box": ("常见问题（FAQ）", "FAQ pairs"),
+    "faq_intro": ("与某条常见问题足够相近的提问，直接用该条答案回答（在检索文章之前），并引用该条。",
+                  "A question close enough to an FAQ question is answered with that entry, before the articles "
+                  "are searched, and cites it."),
+    "faq_col_id": ("编号", "Id"),
+    "faq_col_question": ("问题", "Question"),
+    "faq_col_answer": ("答案", "Answer"),
+    "faq_col_source": ("来源", "Source"),
+    "faq_upload": ("导入常见问题（CSV、XLSX 或 JSONL；列：问题、答案，来源可选）",
+                   "Import FAQ pairs (CSV, XLSX or JSONL; columns question and answer, source optional)"),
+    "faq_delete_id": ("要删除的条目编号", "Id of the entry to delete"),
+    "faq_delete": ("删除条目", "Delete the entry"),
+    "faq_refresh": ("刷新", "Refresh"),
+    "faq_count": ("共 {n} 条常见问题。", "{n} FAQ entries."),
+    "faq_imported": ("新增 {added} 条，更新答案 {updated} 条，跳过 {skipped} 行。",
+                     "Added {added}, replaced the answer of {updated}, skipped {skipped} rows."),
+    "faq_deleted": ("已删除第 {id} 条：{question}", "Deleted entry {id}: {question}"),
+    "faq_no_id": ("请先填写要删除的条目编号。", "Type the id of the entry to delete first."),
     "eval_intro": ("上传问题集（JSONL、CSV，或 SQuAD 格式的 JSON，如 CMRC 2018），或选择内置的问题集，"
                    "逐题检索、回答并打分。"
                    "JSONL/CSV 问题集用当前索引；SQuAD 文件的段落建立单独的评测索引（有缓存）。",

@@ -130,6 +130,7 @@ class Citation:
     start: int
     end: int
     knowledge_base: str = "default"
+    kind: str = "article"  # "article", or "faq": an FAQ entry (article "faq:ID", title its question, text its answer)
 
     @classmethod
     def of(cls, article: Article, paragraph: Paragraph, n: int, start: int, end: int,
@@ -146,8 +147,25 @@ class Citation:
                    paragraph_text=article.text[paragraph.start : paragraph.end], paragraph_start=paragraph.start,
                    start=start, end=end, knowledge_base=knowledge_base)
 
+    @classmethod
+    def of_faq(cls, entry: FaqEntry, knowledge_base: str = "default") -> Citation:
+        """An FAQ entry as citation [1]: article ``faq:ID``, title its question, section its source, text its answer.
+
+        >>> c = Citation.of_faq(FaqEntry("3", "深圳在哪？", "广东省南部。", "市政府"))
+        >>> c.kind, c.article, c.sentence_text, c.location("en")
+        ('faq', 'faq:3', '广东省南部。', ['FAQ', '深圳在哪？', '市政府'])
+        """
+        return cls(n=1, article=f"faq:{entry.id}", title=entry.question, section=entry.source, paragraph=0,
+                   page=None, paragraph_text=entry.answer, paragraph_start=0, start=0, end=len(entry.answer),
+                   knowledge_base=knowledge_base, kind="faq")
+
     def location(self, lang: str = "zh") -> list[str]:
-        """Where the citation stands, part by part: title, section (when it has one), paragraph, page."""
+        """Where the citation stands, part by part: title, section (when it has one), paragraph, page.
+
+        An FAQ entry: "FAQ", its question, its source (when it has one).
+        """
+        if self.kind == "faq":
+            return [message("faq_source", lang), self.title, *([self.section] if self.section else [])]
         return location_parts(self.title, self.section, [self.paragraph], self.page, lang)
 
     @property
@@ -155,6 +173,16 @@ class Citation:
         """The cited sentence itself."""
         a = self.start - self.paragraph_start
         return self.paragraph_text[a : a + (self.end - self.start)]
+
+
+@dataclass(frozen=True)
+class FaqEntry:
+    """A question and its answer, written by a person (the knowledge base's ``curation/faq.jsonl``)."""
+
+    id: str
+    question: str
+    answer: str
+    source: str = ""  # where the answer comes from, as the person wrote it (optional)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 from rag.records import Answer, Chunk, Citation, Hit, ShortAnswer
@@ -44,6 +45,7 @@ def citation_to_json(c: Citation) -> dict[str, Any]:
         "n": c.n, "article": c.article, "title": c.title, "section": c.section, "paragraph": c.paragraph,
         "page": c.page, "paragraph_text": c.paragraph_text, "paragraph_start": c.paragraph_start,
         "start": c.start, "end": c.end, "text": c.sentence_text, "knowledge_base": c.knowledge_base,
+        "kind": c.kind,
     }
 
 
@@ -53,7 +55,8 @@ def citation_from_json(data: dict[str, Any]) -> Citation:
                     section=str(data["section"]), paragraph=int(data["paragraph"]), page=_maybe(int, data["page"]),
                     paragraph_text=str(data["paragraph_text"]), paragraph_start=int(data["paragraph_start"]),
                     start=int(data["start"]), end=int(data["end"]),
-                    knowledge_base=str(data.get("knowledge_base", "default")))
+                    knowledge_base=str(data.get("knowledge_base", "default")),
+                    kind=str(data.get("kind", "article")))
 
 
 def answer_to_json(answer: Answer) -> dict[str, Any]:
@@ -105,6 +108,7 @@ def trace_to_json(trace: AnswerTrace) -> dict[str, Any]:
         "candidates": [candidate_to_json(c) for c in trace.candidates],
         "reader_spans": [span_to_json(s) for s in trace.spans],
         "refusal": None if trace.decision is None else decision_to_json(trace.decision),
+        "faq": None if trace.faq is None else asdict(trace.faq),
     }
 
 

@@ -1,9 +1,8 @@
 """One settings object, validated once.
 
-Precedence: command-line flag > environment (``RAG_…``) > settings file
-(``rag.toml`` in the working folder, or ``--config FILE``) > defaults.
-Nothing here runs at import time; the CLI or the app builds a ``Settings`` and
-passes it down.
+Precedence: command-line flag > environment (``RAG_…``) > settings file (``rag.toml`` in the
+working folder, or ``--config FILE``) > defaults. Nothing here runs at import time; the CLI or
+the app builds a ``Settings`` and passes it down.
 """
 
 from __future__ import annotations
@@ -116,6 +115,8 @@ class Settings:
     # refuse when the paragraph an answer comes from lacks a name or number of the question, or the quantity it
     # asks (rag.answer.extractive.unsupported_terms); measured on CMRC 2018 train passages the reader never saw
     refuse_unsupported_terms: bool = True
+    faq_threshold: float = 0.8699  # FAQ match: (dense + w lexical)/(1 + w) >= this; scripts/calibrate_faq.py
+    faq_lexical_weight: float = 0.25  # w
     # generative mode (OpenAI-compatible endpoint)
     llm_base_url: str | None = None
     llm_model: str | None = None
@@ -242,14 +243,13 @@ NUMBER_RANGES: dict[str, tuple[float, float]] = {
     "batch_size": (1, 100_000), "threads": (0, 1024), "chunk_size": (1, 1_000_000),
     "top_k": (1, 10_000), "rrf_k": (1, 1_000_000), "rrf_lexical_weight": (1e-9, 1e6),
     "rerank_weight": (0, 1e6), "rerank_depth": (1, 10_000), "candidates": (1, 1_000_000),
-    "answer_sentences": (1, 100), "answer_max_chars": (1, 1_000_000),
+    "answer_sentences": (1, 100), "answer_max_chars": (1, 1_000_000), "faq_threshold": (0, 2),
     # the evidence score is a cosine plus a small overlap bonus, so 0-2 covers every useful value
-    "refusal_threshold": (0, 2), "reader_chunks": (1, 100),
+    "refusal_threshold": (0, 2), "reader_chunks": (1, 100), "faq_lexical_weight": (0, 100),
     # the support score is the evidence score less a small share of the reader's null score (logits, tens at most)
     "reader_refusal_threshold": (-2, 4), "reader_null_weight": (0, 10), "reader_mismatch_weight": (0, 10),
-    "llm_timeout": (0.001, 86_400), "llm_deadline": (0.001, 86_400),
+    "llm_timeout": (0.001, 86_400), "llm_deadline": (0.001, 86_400), "max_pdf_pages": (1, 10_000_000),
     "max_article_bytes": (1, 1 << 40), "max_extracted_chars": (1, 1 << 40), "max_upload_bytes": (1, 1 << 40),
-    "max_pdf_pages": (1, 10_000_000),
     "max_question_chars": (1, 10_000_000), "port": (1, 65_535), "api_max_concurrent": (1, 10_000),
 }
 

@@ -27,6 +27,7 @@ RULES = (
     "reader_support",  # reader on: the support score is below reader_refusal_threshold
     "evidence",  # reader off: the evidence score is below refusal_threshold
     "overview",  # a question about the article as a whole: answered with its outline, no refusal rule
+    "faq",  # the question matched an FAQ question: answered with its answer before the articles are read
     ANSWERED,
 )
 
@@ -84,6 +85,21 @@ class RefusalDecision:
     reader: bool = False
 
 
+@dataclass(frozen=True)
+class FaqDecision:
+    """The FAQ step: the entry most like the question, its scores, the threshold, and whether it answered."""
+
+    entries: int  # entries in the FAQ (0: the step was skipped)
+    entry_id: str | None = None
+    question: str | None = None  # the entry's question
+    dense: float | None = None
+    lexical: float | None = None
+    score: float | None = None  # faq_score(dense, lexical, faq_lexical_weight), compared with the threshold
+    threshold: float | None = None
+    lexical_weight: float | None = None
+    matched: bool = False
+
+
 @dataclass
 class AnswerTrace:
     """Filled by the stages as one question runs; read by ``rag ask --explain``, ``/api/explain`` and MCP."""
@@ -98,6 +114,7 @@ class AnswerTrace:
     candidates: list[Candidate] = field(default_factory=list)  # in fused order
     spans: list[ReadSpan] = field(default_factory=list)  # most answerable passage first
     decision: RefusalDecision | None = None
+    faq: FaqDecision | None = None  # None: no FAQ step (no FAQ, or the question was limited to articles)
 
     @property
     def followup(self) -> bool:
@@ -145,6 +162,10 @@ class AnswerTrace:
     def decided(self, decision: RefusalDecision) -> None:
         """The refusal rule's verdict."""
         self.decision = decision
+
+    def matched_faq(self, decision: FaqDecision) -> None:
+        """The FAQ step's decision."""
+        self.faq = decision
 
     def final_candidates(self) -> list[Candidate]:
         """The candidates kept as hits, by final rank."""

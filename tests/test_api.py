@@ -246,7 +246,7 @@ async def _use_mcp(server: Any) -> tuple[list[str], Any, Any, Any]:
 
 def _check_mcp(result: tuple[list[str], Any, Any, Any], built: Built) -> None:
     tools, asked, searched, bases = result
-    assert tools == ["ask", "explain", "list_knowledge_bases", "search"]
+    assert tools == ["ask", "explain", "faq_list", "list_knowledge_bases", "search"]
     assert asked.structured_content["citations"] == built.ask["citations"]
     assert asked.structured_content["short_answer"] == built.ask["short_answer"]
     text = asked.content[0].text
@@ -290,7 +290,7 @@ def test_exposed_api_needs_a_key_and_never_logs_it(keyed: Keyed) -> None:
         docs = http.get(keyed.url + "openapi.json", headers={"Authorization": f"Bearer {KEYS[0]}"}).json()
     assert "/v1/chat/completions" in docs["paths"] and "/retrieval" in docs["paths"]
     assert asyncio.run(_mcp_tools_with_key(keyed.url + "mcp", KEYS[1])) == \
-        ["ask", "explain", "list_knowledge_bases", "search"]
+        ["ask", "explain", "faq_list", "list_knowledge_bases", "search"]
     log = keyed.app.log()
     assert not any(key in log for key in KEYS)
     assert "API at" in log and "key required" in log

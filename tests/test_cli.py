@@ -14,9 +14,10 @@ from rag.cli import build_parser, main
 from rag.errors import RagError, SettingsError
 from rag.settings import load_settings
 
-COMMANDS = ["index", "search", "ask", "status", "chunks", "serve", "mcp", "kb", "eval"]
-# `rag kb` has actions of its own, each with the common options
-WITH_OPTIONS = [c for c in COMMANDS if c != "kb"] + ["kb create", "kb list", "kb delete"]
+COMMANDS = ["index", "search", "ask", "status", "chunks", "serve", "mcp", "kb", "eval", "faq"]
+# `rag kb` and `rag faq` have actions of their own, each with the common options
+WITH_OPTIONS = [c for c in COMMANDS if c not in ("kb", "faq")] + ["kb create", "kb list", "kb delete",
+                                                                  "faq import", "faq list", "faq delete"]
 
 
 @pytest.mark.parametrize("command", WITH_OPTIONS)

@@ -169,7 +169,8 @@ def test_rag_ask_explain_json_adds_the_key_explain(built: Built, capsys: pytest.
         {k: v for k, v in plain.items() if k != "timings_ms"}
     data = explained["explain"]
     assert set(data) == {"question", "history", "query", "followup", "mode", "top_k", "reranked", "settings",
-                         "candidates", "reader_spans", "refusal"}
+                         "candidates", "reader_spans", "refusal", "faq"}
+    assert data["faq"] is None  # no FAQ: no FAQ step (tests/test_faq.py has one)
     final = sorted((c for c in data["candidates"] if c["final_rank"] is not None), key=lambda c: c["final_rank"])
     assert [c["chunk_id"] for c in final] == [h["chunk_id"] for h in plain["hits"]]
     assert {"dense_rank", "dense_score", "lexical_rank", "lexical_score", "fused_rank", "fused_score",

@@ -32,7 +32,7 @@ from rag.api.catalog import one_name
 from rag.api.dify import RetrievalRequest
 from rag.api.held_stream import HeldSlot, HeldStream
 from rag.api.mcp_tools import McpLimit, build_mcp
-from rag.api.native import AskRequest, ExplainRequest, SearchRequest
+from rag.api.native import AskRequest, ExplainRequest, FaqImportRequest, SearchRequest
 from rag.api.openai_chat import ChatRequest, ChatRequestError
 from rag.api.shapes import Json, api_message, error_response, status_of, unreadable_body_message, validation_message
 from rag.errors import RagError
@@ -251,6 +251,21 @@ def _native_routes(app: FastAPI, bases: KnowledgeBases, slots: Slots, caller: An
         name = one_name(bases, body.knowledge_base)
         with slots.hold(who):
             return native.explain(bases, name, body)
+
+    @app.get("/api/faq", summary="`rag faq list --json`: the FAQ entries", response_model=None)
+    def faq_list(knowledge_base: str | None = None, _: int | None = Depends(caller)) -> list[dict[str, Any]]:
+        return native.faq_list(bases, one_name(bases, knowledge_base))
+
+    @app.post("/api/faq", summary="`rag faq import`: add FAQ entries", response_model=None)
+    def faq_import(body: FaqImportRequest, who: int | None = Depends(caller)) -> dict[str, Any]:
+        name = one_name(bases, body.knowledge_base)
+        with slots.hold(who):  # the new questions are embedded
+            return native.faq_import(bases, name, body)
+
+    @app.delete("/api/faq/{entry_id}", summary="`rag faq delete ID`", response_model=None)
+    def faq_delete(entry_id: str, knowledge_base: str | None = None,
+                   _: int | None = Depends(caller)) -> dict[str, Any]:
+        return native.faq_delete(bases, one_name(bases, knowledge_base), entry_id)
 
     @app.get("/api/status", summary="`rag status --json`", response_model=None)
     def status(knowledge_base: str | None = None, _: int | None = Depends(caller)) -> dict[str, Any]:

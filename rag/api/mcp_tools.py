@@ -18,6 +18,7 @@ from rag.api.catalog import public_summaries
 from rag.errors import RagError
 from rag.kb.bases import KnowledgeBases
 from rag.kb.explain import explanation_text
+from rag.kb.faq import entry_to_json
 from rag.messages import message
 from rag.records import Answer, Hit
 from rag.serialize import answer_to_json, hit_to_json, json_text, trace_to_json
@@ -75,7 +76,7 @@ class McpLimit:
 
 
 def build_mcp(bases: KnowledgeBases, limit: McpLimit | None = None) -> MCPServer:
-    """An MCP server with the four tools over the door's knowledge bases (``limit``: over HTTP)."""
+    """An MCP server with its tools over the door's knowledge bases (``limit``: over HTTP)."""
     server: MCPServer = MCPServer(name="rag-zh", instructions=INSTRUCTIONS, log_level="WARNING")
 
     def held(ctx: Context) -> AbstractContextManager[None]:
@@ -123,6 +124,17 @@ def build_mcp(bases: KnowledgeBases, limit: McpLimit | None = None) -> MCPServer
             return _error(exc)
         text = ask_text(explained.answer) + "\n\n" + explanation_text(explained.trace)
         return _text_result(text, {**answer_to_json(explained.answer), "explain": trace_to_json(explained.trace)})
+
+    @server.tool(description="The FAQ of a knowledge base: its question-answer pairs (id, question, answer, source). "
+                             "A question close enough to an FAQ question is answered by `ask` with that entry's "
+                             "answer, cited with kind \"faq\". knowledge_base: one name (default: default).")
+    def faq_list(knowledge_base: str | None = None) -> CallToolResult:
+        try:
+            name = bases.single(knowledge_base, "faq_list")
+            entries = [entry_to_json(e) for e in bases.faq(name).entries()]
+        except RagError as exc:
+            return _error(exc)
+        return _text_result(json_text(entries), {"faq": entries})
 
     @server.tool(description="The knowledge bases this server searches, with their article and chunk counts.")
     def list_knowledge_bases() -> CallToolResult:

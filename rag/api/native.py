@@ -1,4 +1,6 @@
-"""The CLI's own JSON over HTTP: ``POST /api/search``, ``POST /api/ask``, ``POST /api/explain``, ``GET /api/status``.
+"""The CLI's own JSON over HTTP: ``POST /api/search``, ``POST /api/ask``, ``POST /api/explain``, ``GET /api/status``,
+and the FAQ: ``GET /api/faq`` (``rag faq list --json``), ``POST /api/faq`` (``rag faq import``, entries as
+JSON), ``DELETE /api/faq/{id}`` (``rag faq delete``).
 
 Each answers exactly what ``rag search --json`` (one hit object per line there,
 a list here), ``rag ask --json``, ``rag ask --explain --json`` and ``rag status --json`` print. The fields of
@@ -15,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rag.kb.bases import KnowledgeBases
 from rag.kb.explain import TRIAL_SETTINGS
+from rag.kb.faq import entry_to_json
 from rag.serialize import answer_to_json, hit_to_json, trace_to_json
 
 
@@ -74,3 +77,35 @@ def explain(bases: KnowledgeBases, name: str, request: ExplainRequest) -> dict[s
     explained = bases.explain(request.question, [name], history=request.history, articles=request.articles,
                               changes=request.settings)
     return {**answer_to_json(explained.answer), "explain": trace_to_json(explained.trace)}
+
+
+class FaqEntryIn(BaseModel):
+    """One FAQ entry to import: question, answer, optional source."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    question: str
+    answer: str
+    source: str = ""
+
+
+class FaqImportRequest(BaseModel):
+    """``rag faq import``'s rows, as JSON."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    entries: list[FaqEntryIn] = Field(description="the entries to add; a question already there takes the new answer")
+    knowledge_base: str | None = Field(default=None, description="its name (default: default)")
+
+
+def faq_list(bases: KnowledgeBases, name: str) -> list[dict[str, Any]]:
+    """The entries of ``rag faq list --json`` (one object each) of knowledge base ``name``."""
+    return [entry_to_json(e) for e in bases.faq(name).entries()]
+
+
+def faq_import(bases: KnowledgeBases, name: str, request: FaqImportRequest) -> dict[str, Any]:
+    """``rag faq import --json``: the entries added, those whose answer was replaced, the rows skipped."""
+    return bases.faq(name).import_json([e.model_dump() for e in request.entries]).to_json()
+
+
+def faq_delete(bases: KnowledgeBases, name: str, entry_id: str) -> dict[str, Any]:
+    """The entry deleted, as ``rag faq list --json`` showed it."""
+    return entry_to_json(bases.faq(name).delete(entry_id))

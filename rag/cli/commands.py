@@ -25,6 +25,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     handler = {
         "index": cmd_index, "search": cmd_search, "ask": cmd_ask, "status": cmd_status, "serve": cmd_serve,
         "mcp": cmd_mcp, "eval": cmd_eval, "kb": cmd_kb, "chunks": cmd_chunks,
+        "faq": cmd_faq,
     }.get(args.command)
     if handler is None:
         raise RagError(f"unknown command {args.command!r}; run `rag --help` for the commands")
@@ -202,6 +203,14 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     if not status.healthy:
         raise RagError(status.health)
     return 0
+
+
+def cmd_faq(args: argparse.Namespace, settings: Settings) -> int:
+    """Import, list or delete a knowledge base's FAQ pairs (``rag.cli.faq``)."""
+    from rag.cli.faq import cmd_faq as run_faq
+
+    bases = KnowledgeBases(settings)
+    return run_faq(args, settings, one_base(args, bases), bases)
 
 
 def cmd_chunks(args: argparse.Namespace, settings: Settings) -> int:

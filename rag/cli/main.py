@@ -61,6 +61,24 @@ def _add_chunks_parser(sub: Any) -> None:
     _common(p)
 
 
+def _add_kb_parser(sub: Any) -> None:
+    """``rag kb create NAME | list | delete NAME``."""
+    p = sub.add_parser("kb", help="create, list or delete knowledge bases",
+                       description="Knowledge bases: `default` (corpus/ and index/), those made by `rag kb create` "
+                                   "(kbs/NAME/) and those declared in rag.toml ([kb.NAME] corpus_dir, index_dir).")
+    kb_sub = p.add_subparsers(dest="kb_command", metavar="ACTION", required=True)
+    q = kb_sub.add_parser("create", help="make kbs/NAME/ with its corpus/, index/ and kb.toml")
+    q.add_argument("name", help="1-40 lower-case letters, digits and underscores")
+    _common(q)
+    q = kb_sub.add_parser("list", help="name, folders, articles, chunks, build time and store of each")
+    q.add_argument("--json", action="store_true", help="one JSON object per knowledge base")
+    _common(q)
+    q = kb_sub.add_parser("delete", help="delete a knowledge base made by `rag kb create`, with its folder")
+    q.add_argument("name")
+    q.add_argument("--yes", action="store_true", help="do not ask")
+    _common(q)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     parser = argparse.ArgumentParser(prog="rag", description="Ask questions about Chinese articles; answers cite "
@@ -121,24 +139,14 @@ def build_parser() -> argparse.ArgumentParser:
                                    "served over HTTP at /mcp by `rag serve`.")
     _common(p)
 
-    p = sub.add_parser("kb", help="create, list or delete knowledge bases",
-                       description="Knowledge bases: `default` (corpus/ and index/), those made by `rag kb create` "
-                                   "(kbs/NAME/) and those declared in rag.toml ([kb.NAME] corpus_dir, index_dir).")
-    kb_sub = p.add_subparsers(dest="kb_command", metavar="ACTION", required=True)
-    q = kb_sub.add_parser("create", help="make kbs/NAME/ with its corpus/, index/ and kb.toml")
-    q.add_argument("name", help="1-40 lower-case letters, digits and underscores")
-    _common(q)
-    q = kb_sub.add_parser("list", help="name, folders, articles, chunks, build time and store of each")
-    q.add_argument("--json", action="store_true", help="one JSON object per knowledge base")
-    _common(q)
-    q = kb_sub.add_parser("delete", help="delete a knowledge base made by `rag kb create`, with its folder")
-    q.add_argument("name")
-    q.add_argument("--yes", action="store_true", help="do not ask")
-    _common(q)
+    _add_kb_parser(sub)
 
     from rag.cli.eval import add_eval_parser
 
     add_eval_parser(sub, _common)
+    from rag.cli.faq import add_faq_parser
+
+    add_faq_parser(sub, _common)
     return parser
 
 

@@ -71,22 +71,25 @@ def docx_text(data: bytes, name: str, max_chars: int) -> str:
         return _DocumentReader(name, styles, max_chars).read(archive)
 
 
-def check_members(archive: zipfile.ZipFile, name: str) -> set[str]:
-    """Refuse a zip bomb by its member list alone (nothing is inflated); return the member names."""
+def check_members(archive: zipfile.ZipFile, name: str, kind: str = ".docx", fix: str = SAVE_AGAIN) -> set[str]:
+    """Refuse a zip bomb by its member list alone (nothing is inflated); return the member names.
+
+    ``kind``, ``fix``: the file kind and the remedy the error names (an .xlsx FAQ file is checked the same way).
+    """
     members = archive.infolist()
     if len(members) > DOCX_MAX_MEMBERS:
-        raise ArticleError(f"{name}: the .docx holds {len(members):,} files, over the limit of "
-                           f"{DOCX_MAX_MEMBERS:,} for a .docx (a zip bomb?); {SAVE_AGAIN}")
+        raise ArticleError(f"{name}: the {kind} holds {len(members):,} files, over the limit of "
+                           f"{DOCX_MAX_MEMBERS:,} for a {kind} (a zip bomb?); {fix}")
     total = sum(m.file_size for m in members)
     if total > DOCX_MAX_EXPANDED_BYTES:
-        raise ArticleError(f"{name}: the .docx expands to {total / MB:,.0f} MB, over the limit of "
-                           f"{DOCX_MAX_EXPANDED_BYTES // MB} MB for a .docx's contents (a zip bomb?); "
-                           f"{SAVE_AGAIN} or split it")
+        raise ArticleError(f"{name}: the {kind} expands to {total / MB:,.0f} MB, over the limit of "
+                           f"{DOCX_MAX_EXPANDED_BYTES // MB} MB for a {kind}'s contents (a zip bomb?); "
+                           f"{fix} or split it")
     for m in members:
         if m.file_size > DOCX_RATIO_FROM_BYTES and m.file_size > DOCX_MAX_RATIO * max(m.compress_size, 1):
             raise ArticleError(one_line(
-                f"{name}: {m.filename!r} inside the .docx expands {m.file_size // max(m.compress_size, 1):,} "
-                f"times, over the limit of {DOCX_MAX_RATIO} (a zip bomb?); {SAVE_AGAIN}"))
+                f"{name}: {m.filename!r} inside the {kind} expands {m.file_size // max(m.compress_size, 1):,} "
+                f"times, over the limit of {DOCX_MAX_RATIO} (a zip bomb?); {fix}"))
     return {m.filename for m in members}
 
 

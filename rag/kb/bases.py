@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from rag.errors import IndexMissingError, KnowledgeBaseError, RagError
 from rag.kb import registry, uploads
 from rag.kb.explain import Explained, explain
+from rag.kb.faq import FaqBook
 from rag.kb.feedback import feedback_record, save_feedback
 from rag.kb.jobs import BuildJob
 from rag.kb.knowledge_base import KnowledgeBase, Retrieved
@@ -384,6 +385,10 @@ class KnowledgeBases:
         record = None if rating is None else feedback_record(answer_id, answer, rating, articles)
         answered = [c.knowledge_base for c in answer.citations] + [h.knowledge_base for h in answer.hits]
         return save_feedback(self.get((answered or list(asked) or [DEFAULT])[0]).settings, record, answer_id)
+
+    def faq(self, name: str) -> FaqBook:
+        """A knowledge base's FAQ: its entries, imports and deletions (``rag.kb.faq``)."""
+        return self.get(name).faq
 
 
 def _names(names: Sequence[str] | str | None) -> list[str]:

@@ -120,10 +120,10 @@ def span_lines(trace: AnswerTrace, lang: str = "zh") -> list[str]:
 def decision_lines(trace: AnswerTrace, lang: str = "zh") -> list[str]:
     """The refusal signals and threshold, the terms missing, and the rule that decided."""
     decision = trace.decision
+    lines = faq_lines(trace, lang)
     if decision is None:
-        return []
-    lines = []
-    if decision.rule != "overview":
+        return lines
+    if decision.rule not in ("overview", "faq"):
         yes_no = message("explain_yes" if decision.mismatch else "explain_no", lang)
         lines.append(message("explain_signals", lang, evidence=_number(decision.evidence),
                              null=_number(decision.null_score, 3), mismatch=yes_no,
@@ -135,6 +135,17 @@ def decision_lines(trace: AnswerTrace, lang: str = "zh") -> list[str]:
     return [*lines, message(f"explain_rule_{decision.rule}", lang)]
 
 
+def faq_lines(trace: AnswerTrace, lang: str = "zh") -> list[str]:
+    """The FAQ step: the closest entry, its scores, the threshold and the verdict (none without an FAQ)."""
+    faq = trace.faq
+    if faq is None or faq.entry_id is None:
+        return []
+    verdict = message("explain_faq_matched" if faq.matched else "explain_faq_not_matched", lang)
+    return [message("explain_faq", lang, id=faq.entry_id, question=faq.question, dense=_number(faq.dense),
+                    lexical=_number(faq.lexical), score=_number(faq.score), threshold=_number(faq.threshold),
+                    verdict=verdict)]
+
+
 def explanation_text(trace: AnswerTrace, lang: str = "zh") -> str:
     """The trace told step by step: the query, the candidates, the reader's spans, the refusal decision."""
     shown = shown_candidates(trace)
@@ -144,6 +155,10 @@ def explanation_text(trace: AnswerTrace, lang: str = "zh") -> str:
         table.append(f"{final:>4}  {fused:<11} {dense:<11} {lexical:<13} {sentence:<7} {rerank:<7} {where}")
     if len(trace.candidates) > len(shown):
         table.append(message("explain_more", lang, n=len(trace.candidates) - len(shown)))
+    if trace.faq is not None and trace.faq.matched:  # answered from the FAQ: nothing was searched or read
+        lines = [message("explain_title", lang), message("explain_query", lang, query=trace.query), "",
+                 *decision_lines(trace, lang)]
+        return "\n".join(lines)
     lines = [message("explain_title", lang), *search_lines(trace, lang), message("explain_columns", lang), *table,
              "", *span_lines(trace, lang), "", *decision_lines(trace, lang)]
     return "\n".join(lines).rstrip("\n")

@@ -17,9 +17,11 @@ from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from rag.answer.extractive import AnswerParams, extractive_answer
+from rag.answer.faq import faq_answer
 from rag.answer.followup import followup_query
 from rag.answer.overview import articles_in_scope, is_overview_question, overview_answer
 from rag.errors import IndexMissingError, ModelError, QuestionError
+from rag.kb.faq import FaqBook, faq_decision, faq_status
 from rag.kb.status import AnswerStatus, IndexStatus
 from rag.records import Answer, Article
 from rag.search.searcher import Searcher, SearchResult
@@ -73,6 +75,7 @@ class KnowledgeBase:
         self._load_reader = load_reader
         self._load_encoder = load_encoder
         self._searcher: Searcher | None = None
+        self.faq = FaqBook(settings, self.encoder)
         self._lock = threading.RLock()
         # One pool for every index version: a question still running on the
         # previous version's searcher must not find its threads shut down.
@@ -208,8 +211,17 @@ class KnowledgeBase:
         k = k or self.settings.top_k
         if trace is not None:
             trace.asked(question, history or [], query)
+        query_vector, faq = self._faq_step(question, query, articles, generative, trace)
+        if faq is not None:
+            faq.timings_ms = {"faq": (time.perf_counter() - started) * 1000,
+                              "total": (time.perf_counter() - started) * 1000}
+            yield Retrieved(query, SearchResult([], query_vector, []))
+            if generative:
+                yield faq.text
+            yield faq
+            return
         result = self._stamped(searcher.search(query, max(k, depth or k), mode or self.settings.retrieval_mode,
-                                               articles or None, trace=trace))
+                                               articles or None, query_vector=query_vector, trace=trace))
         hits = result.hits[:k]
         if trace is not None:
             trace.kept(hits)
@@ -242,6 +254,27 @@ class KnowledgeBase:
                              "answer": (done - searched) * 1000, "total": (done - started) * 1000}
         self._stamp_citations(answer)
         yield answer
+
+    def _faq_step(self, question: str, query: str, articles: list[str] | None, generative: bool,
+                  trace: AnswerTrace | None) -> tuple[Any, Answer | None]:
+        """(the query's vector or None, the FAQ's answer or None): the FAQ is asked before the articles are read.
+
+        Skipped when the FAQ is empty or the question is limited to articles; the
+        query's vector is then computed by the search as before, else reused by it.
+        """
+        if articles or not self.faq.has_entries():
+            return None, None
+        matcher = self.faq.matcher()
+        vector = self.encoder().encode_queries([query])[0]
+        match = matcher.best(query, vector)
+        if trace is not None:
+            trace.matched_faq(faq_decision(match, matcher))
+        if not match.matched or match.entry is None:
+            return vector, None
+        if trace is not None:
+            trace.decided(RefusalDecision(rule="faq", refused=False))
+        mode = "generative" if generative else "extractive"
+        return vector, faq_answer(question, query, match.entry, mode, self.name)
 
     def _stamp_citations(self, answer: Answer) -> None:
         """The answer's citations name this knowledge base."""
@@ -288,7 +321,8 @@ class KnowledgeBase:
             dense_index=m.dense.kind, articles=m.counts.articles, chunks=m.counts.chunks,
             sentences=m.counts.sentences, health=health, store=self.settings.store, answers=self.answers(),
             models_dir=str(self.settings.models_dir), store_details=details,
-            curation=curation_status(self.settings.index_dir, m, self.settings.curation_root))
+            curation={**curation_status(self.settings.index_dir, m, self.settings.curation_root),
+                      **faq_status(self.settings)})
 
     def answer_status(self) -> dict[str, Any]:
         """``answers()`` as a dict (the keys ``rag status`` shows)."""

@@ -71,6 +71,8 @@ def answer_several(bases: list[KnowledgeBase], question: str, history: list[str]
     first_rank = {h.knowledge_base: h.rank for h in reversed(hits)}
     answered = [a for name, a in answers.items() if not a.refused and name in first_rank]
     chosen = min(answered, key=lambda a: first_rank[a.hits[0].knowledge_base]) if answered else None
+    # an FAQ answer (no hits: its base answered before reading) wins, the first base's first
+    chosen = next((a for a in answers.values() if a.citations and a.citations[0].kind == "faq"), chosen)
     answer = chosen or next(iter(answers.values()))
     timings: dict[str, Any] = {f"{name}.{s}": ms for name, a in answers.items() for s, ms in a.timings_ms.items()}
     yield replace(answer, hits=hits, timings_ms=timings)

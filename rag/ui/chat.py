@@ -247,6 +247,8 @@ def _focus_of(answer: Answer, kind: str, n: int) -> tuple[str | None, view.Focus
     if kind == "c":
         short = view.shown_short_answer(answer)
         for c in answer.citations:
+            if c.n == n and c.kind == "faq":  # an FAQ entry has no article to open: its card shows it whole
+                return None, None, ""
             if c.n == n:
                 inner = (short.start, short.end) if short is not None and short.n == n else None
                 return c.article, view.Focus(c.paragraph, c.start, c.end, inner), c.sentence_text
