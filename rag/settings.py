@@ -106,15 +106,12 @@ class Settings:
     # the reading model (issue 16): a short answer first; off: answers as before, whole sentences
     short_answers: bool = True
     reader_chunks: int = 1  # the reader reads the top this many chunks (chosen by scripts/tune_reader.py)
-    # reader on: refuse below this support score (evidence less the reader's null score, weighted; see
-    # rag.answer.extractive.support_score); calibrated on CMRC 2018 train by scripts/tune_reader.py fit
+    # reader on: refuse below this support score (rag.answer.extractive.support_score), calibrated by tune_reader.py fit
     reader_refusal_threshold: float = 0.909
     # ... and the weights of that support score, fitted with the threshold (scripts/tune_reader.py fit)
     reader_null_weight: float = 0.0005
     reader_mismatch_weight: float = 0.01
-    # refuse when the paragraph an answer comes from lacks a name or number of the question, or the quantity it
-    # asks (rag.answer.extractive.unsupported_terms); measured on CMRC 2018 train passages the reader never saw
-    refuse_unsupported_terms: bool = True
+    refuse_unsupported_terms: bool = True  # the answer's paragraph must hold the question's names (unsupported_terms)
     faq_threshold: float = 0.8699  # FAQ match: (dense + w lexical)/(1 + w) >= this; scripts/calibrate_faq.py
     faq_lexical_weight: float = 0.25  # w
     # generative mode (OpenAI-compatible endpoint)
