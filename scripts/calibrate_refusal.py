@@ -24,7 +24,8 @@ import tempfile
 from itertools import pairwise
 from pathlib import Path
 
-from rag.answer.extractive import evidence_score, missing_terms, score_sentences, support_score
+from rag.answer.extractive import evidence_score, score_sentences, support_score
+from rag.answer.question_terms import missing_terms
 from rag.kb.knowledge_base import KnowledgeBase
 from rag.settings import load_settings
 from rag.text import lexical_tokens

@@ -37,7 +37,8 @@ from typing import Any
 
 import numpy as np
 
-from rag.answer.extractive import AnswerParams, kind_mismatch, refusal_signals
+from rag.answer.extractive import AnswerParams, refusal_signals
+from rag.answer.question_terms import kind_mismatch
 from rag.answer.reader import Reader, shipped_reader_dir
 from rag.answer.short_answer import ReadPassage, chunk_passages, merge_passages, sentence_bounded
 from rag.evaluation.cmrc_scorer import exact_match, f1_score

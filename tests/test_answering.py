@@ -12,8 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from rag.answer.extractive import REFUSAL, missing_terms, specific_terms
+from rag.answer.extractive import REFUSAL
 from rag.answer.followup import followup_query
+from rag.answer.question_terms import missing_terms, specific_terms
 from rag.cli import main
 from rag.embed.encoder import Encoder
 from rag.evaluation.metrics import contains_answer

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from rag.answer.extractive import REFUSAL, kind_mismatch, missing_terms
+from rag.answer.extractive import REFUSAL
+from rag.answer.question_terms import kind_mismatch, missing_terms
 from rag.cli import main
 from rag.embed.encoder import Encoder
 from rag.errors import ModelError
@@ -89,7 +90,7 @@ def test_the_reader_issue_s_done_when(kb: KnowledgeBase, question: str, expected
 
 def test_an_answer_from_a_paragraph_about_something_else_is_refused_and_says_why(kb: KnowledgeBase) -> None:
     """华为 is two paragraphs away from 荣耀's figure: the explanation names the term and the rule."""
-    from rag.answer.extractive import unsupported_terms
+    from rag.answer.question_terms import unsupported_terms
     from rag.kb.explain import explain
 
     explained = explain(kb, "华为累计投入多少用于AI研发？")
