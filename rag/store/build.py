@@ -26,10 +26,10 @@ from rag.ingest.articles import find_article_files, load_article, relative_name
 from rag.ingest.chunking import chunk_article
 from rag.records import Article, Chunk, Sentence
 from rag.settings import Settings
-from rag.store.curation import apply_overrides
+from rag.store.curation import VersionCuration, apply_overrides
 from rag.store.curation_files import Curation, read_curation
 from rag.store.current import current_version, switch_current
-from rag.store.embedding import cached_vectors, chunk_embedding_text, embed_index
+from rag.store.embedding import EmbedCounts, cached_vectors, chunk_embedding_text, embed_index, embed_questions
 from rag.store.faults import fault
 from rag.store.format import CHUNKS_FILE, CURRENT, LEXICAL_DIR, VERSIONS, Manifest
 from rag.store.lexical import TOKENS_FILE, saved_tokens
@@ -149,7 +149,7 @@ def build_index(
             assert old is not None
             _report_up_to_date(settings, old, report)
         elif incremental and not damaged and unchanged:
-            _rebuild_lexical(settings, curation, report, progress)
+            _rebuild_lexical(settings, load_encoder, curation, report, progress)
         else:
             _build_version(settings, load_encoder, articles, old, not incremental, report,
                            progress, curation, reuse_tokens=not rebuild)
@@ -158,17 +158,46 @@ def build_index(
 
 
 def _refuse_vocabulary_on_milvus(settings: Settings, curation: Curation) -> None:
-    """Milvus cuts words with its own analyzer: a knowledge base's words would apply to questions only."""
+    """Milvus cuts words with its own analyzer: a knowledge base's words would apply to questions only.
+
+    With ``milvus_hybrid = "milvus"`` Milvus fuses the legs itself, so no linked question could join the dense leg.
+    """
     if not curation.vocabulary.empty:
         raise CurationError(
             f"{settings.curation_root} has a dictionary or synonyms, which the lexical leg uses on the faiss "
             "store only (Milvus cuts words with its own analyzer): remove them or use `--store faiss`")
+    if settings.milvus_hybrid == "milvus" and any(o.questions for o in curation.overrides):
+        raise CurationError(
+            f"{settings.curation_root} has linked questions, which Milvus's own hybrid search cannot use: "
+            "set milvus_hybrid = \"project\" or unlink them (`rag chunks ARTICLE --unlink N QUESTION`)")
 
 
-def _rebuild_lexical(settings: Settings, curation: Curation, report: BuildReport, progress: Progress | None) -> None:
+def _applied_curation(settings: Settings, load_encoder: Callable[[], Encoder], cache: EmbeddingCache,
+                      chunks: Sequence[Chunk], curation: Curation,
+                      report: BuildReport) -> tuple[VersionCuration, list[str]]:
+    """The overrides laid on ``chunks``, linked questions embedded (through the cache); and their cache keys."""
+    applied = apply_overrides(curation.vocabulary, chunks, curation.overrides)
+    if not applied.linked:
+        return applied, []
+    counts = EmbedCounts()
+    keys: list[str] = []
+
+    def embed(questions: list[str]) -> np.ndarray:
+        vectors, keys[:] = embed_questions(settings, load_encoder, cache, questions, counts)
+        return vectors
+
+    applied = applied.with_vectors(embed)
+    report.embedded += counts.embedded
+    report.from_cache += counts.from_cache
+    return applied, keys
+
+
+def _rebuild_lexical(settings: Settings, load_encoder: Callable[[], Encoder], curation: Curation,
+                     report: BuildReport, progress: Progress | None) -> None:
     """Only the curation changed: a new version of the current chunks and vectors, its words and overrides anew.
 
-    Nothing is chunked or embedded; the Milvus collection (its own analyzer) is only brought up to the chunks.
+    No chunk is chunked or embedded (only linked questions the cache lacks are);
+    the Milvus collection (its own analyzer) is only brought up to the chunks.
     """
     t0 = time.perf_counter()
     current = load_version(settings.index_dir, settings.encoder_identity, settings.chunking)
@@ -177,11 +206,18 @@ def _rebuild_lexical(settings: Settings, curation: Curation, report: BuildReport
     tokens = chunk_lexical_tokens(chunks, settings.index_dir, current.manifest, vocabulary)  # same words: kept
     report.timings["tokenise"] = time.perf_counter() - t0
     t0 = time.perf_counter()
+    cache = EmbeddingCache(settings.embedding_cache_path)
+    try:
+        applied, _ = _applied_curation(settings, load_encoder, cache, chunks, curation, report)
+    finally:
+        _close_cache(cache, report)
+    report.timings["embed"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     version = write_version(
         settings, list(current.articles.values()), chunks, list(current.sentences),
         None, current.sentence_vectors, progress,
         chunk_tokens=tokens, dense=current.dense, chunk_prefixes=context_tokens(chunks, settings, vocabulary),
-        previous=current.manifest, curation=apply_overrides(vocabulary, chunks, curation.overrides),
+        previous=current.manifest, curation=applied,
         curation_hashes=curation.hashes)
     report.timings["write"] = time.perf_counter() - t0
     switch_current(settings.index_dir, version)
@@ -233,6 +269,7 @@ def _build_version(settings: Settings, load_encoder: Callable[[], Encoder], arti
         chunk_vectors, sentence_vectors = vectors.chunks, vectors.sentences
         report.embedded, report.from_cache = vectors.counts.embedded, vectors.counts.from_cache
         report.pooled = vectors.counts.pooled
+        applied, question_keys = _applied_curation(settings, load_encoder, cache, chunks, curation, report)
         report.timings["embed"] = time.perf_counter() - t0
         fault("after-embedding")
 
@@ -243,8 +280,7 @@ def _build_version(settings: Settings, load_encoder: Callable[[], Encoder], arti
         t0 = time.perf_counter()
         version = write_version(settings, articles, chunks, sentences, chunk_vectors, sentence_vectors, progress,
                                 chunk_tokens=tokens, chunk_prefixes=context_tokens(chunks, settings, vocabulary),
-                                previous=old, curation=apply_overrides(vocabulary, chunks, curation.overrides),
-                                curation_hashes=curation.hashes)
+                                previous=old, curation=applied, curation_hashes=curation.hashes)
         report.timings["write"] = time.perf_counter() - t0
         pending = None
         if settings.store == "milvus":
@@ -273,7 +309,7 @@ def _build_version(settings: Settings, load_encoder: Callable[[], Encoder], arti
         if settings.cache_dir is None:
             # A private cache forgets deleted text; a shared one (cache_dir set,
             # e.g. for evaluation runs over several chunkings) keeps everything.
-            cache.keep_only(settings.encoder_identity, set(vectors.keys))
+            cache.keep_only(settings.encoder_identity, set(vectors.keys) | set(question_keys))
     finally:
         _close_cache(cache, report)
 
