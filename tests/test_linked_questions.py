@@ -155,9 +155,9 @@ def test_a_linked_question_works_on_milvus(kb: KnowledgeBase, fusion: str) -> No
     link_chunk(kb, ARTICLE, target_number(kb), LINKED)
     twin = KnowledgeBase(kb.settings.replace(milvus_hybrid=fusion), kb.encoder())
     if fusion == "milvus":  # Milvus fuses the legs itself: no linked key can join its dense leg
-        with pytest.raises(CurationError, match="linked questions, which Milvus's own hybrid search cannot use"):
-            with on_store(twin, "milvus"):
-                pass
+        with (pytest.raises(CurationError, match="linked questions, which Milvus's own hybrid search cannot use"),
+              on_store(twin, "milvus")):
+            pass
         return
     with on_store(twin, "milvus") as milvus:
         assert milvus.search(QUESTION, k=5).hits[0].chunk.paragraphs == (PARAGRAPH,)

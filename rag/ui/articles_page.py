@@ -24,6 +24,7 @@ from rag.ui.articles_tab import (
     remove_article,
     upload_and_index,
 )
+from rag.ui.chunks_view import ChunksView, chunks_view, connect_chunks
 from rag.ui.kb_page import ask_delete_kb, cancel_delete_kb, in_base, show_base
 from rag.ui.texts import page_message
 
@@ -60,6 +61,7 @@ class ArticlesTab:
     kb_confirm_row: gr.Row
     kb_really_delete_btn: gr.Button
     kb_cancel_btn: gr.Button
+    chunks: ChunksView  # the chosen article's chunks, turned off or given linked questions
 
 
 def articles_tab(tr: gr.I18n) -> ArticlesTab:
@@ -99,10 +101,11 @@ def articles_tab(tr: gr.I18n) -> ArticlesTab:
         full_rebuild = gr.Checkbox(False, label=tr("full_rebuild"), elem_id="full-rebuild")
         rebuild_btn = gr.Button(tr("rebuild_box"), elem_id="rebuild")
     pending_upload = gr.State(None)
+    chunks = chunks_view(tr)
     return ArticlesTab(notice, table, upload, file_status, progress, confirm_row, replace_btn, keep_btn,
                        delete_choice, delete_btn, confirm_delete_row, really_delete_btn, cancel_delete_btn,
                        full_rebuild, rebuild_btn, pending_upload, kb_choice, kb_name, kb_create_btn, kb_delete_btn,
-                       kb_confirm_row, kb_really_delete_btn, kb_cancel_btn)
+                       kb_confirm_row, kb_really_delete_btn, kb_cancel_btn, chunks)
 
 
 def connect_articles(bases: KnowledgeBases, a: ArticlesTab, status_line: gr.Markdown, article_filter: gr.Dropdown,
@@ -146,3 +149,4 @@ def connect_articles(bases: KnowledgeBases, a: ArticlesTab, status_line: gr.Mark
     a.kb_choice.change(lambda kb: show_base(bases, kb), inputs=[a.kb_choice], outputs=outputs, **hidden)
     a.kb_delete_btn.click(ask_delete_kb, inputs=[a.kb_choice], outputs=[a.notice, a.kb_confirm_row], **hidden)
     a.kb_cancel_btn.click(cancel_delete_kb, outputs=[a.notice, a.kb_confirm_row], **hidden)
+    connect_chunks(bases, a.chunks, a.kb_choice)
