@@ -129,6 +129,21 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "really_delete": ("确认删除", "Delete it"),
     "rebuild_box": ("重建索引", "Rebuild the index"),
     "full_rebuild": ("从头重建（已算过的向量仍会复用）", "From scratch (vectors already computed are reused)"),
+    # the 文章 tab's words editor (rag.ui.words_view)
+    "words_box": ("词典与同义词", "Dictionary and synonyms"),
+    "words_intro": ("关键词检索按这里的词切分：词典每行一个词（可加词频和词性，jieba 格式），"
+                    "同义词每行一组（空格或逗号分隔，第一个词为主词）。保存后只重建关键词索引，不重新计算向量。",
+                    "Keyword search cuts text with these words: the dictionary has one word a line (optionally its "
+                    "frequency and tag, jieba's format), synonyms one group a line (words apart by spaces or commas, "
+                    "the first one kept). Saving rebuilds the keyword index only; no vector is computed again."),
+    "words_dictionary": ("词典（dictionary.txt）", "Dictionary (dictionary.txt)"),
+    "words_synonyms": ("同义词（synonyms.txt）", "Synonyms (synonyms.txt)"),
+    "words_save": ("保存并更新索引", "Save and update the index"),
+    "words_saved": ("已保存：词典 {words} 个词，同义词 {groups} 组；"
+                    "关键词索引已重建（{seconds} 秒，新计算向量 {embedded} 个）。",
+                    "Saved: {words} dictionary words, {groups} synonym groups; the keyword index is rebuilt "
+                    "({seconds} s, {embedded} vectors computed)."),
+    "words_refused": ("未保存，索引不变：{reason}", "Not saved, the index is unchanged: {reason}"),
     # the 文章 tab's chunk view (rag.ui.chunks_view)
     "chunks_box": ("分段：查看、关闭、关联问题", "Chunks: view, turn off, link questions"),
     "chunks_article": ("文章", "Article"),

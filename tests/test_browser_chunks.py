@@ -1,9 +1,10 @@
-"""The 文章 tab's chunk view in a real headless Chromium against `rag serve`.
+"""The 文章 tab's chunk view and words editor in a real headless Chromium against `rag serve`.
 
 One server over a fresh index of the default article. A user picks the article,
 sees its chunks, filters them, links a question to one (the same question then
 finds that chunk first, as the library searches it), turns it off and on, and
-unlinks; a question that looks like markup is shown as text.
+unlinks; a question that looks like markup is shown as text. The same user edits
+the synonyms; a bad line is one message and changes nothing.
 """
 
 from __future__ import annotations
@@ -122,4 +123,33 @@ def test_an_action_without_a_number_says_so_in_english(browser: Any, served: Ser
     expect(page.locator("#chunks-table th").first).to_have_text("n")
     page.click("#chunks-link")
     expect(page.locator("#chunks-status")).to_have_text("Give the chunk's number first.")
+    page.context.close()
+
+
+def test_a_user_edits_the_synonyms_and_a_bad_line_changes_nothing(browser: Any, served: Served) -> None:
+    question = "Pangu是什么"  # 「pangu」 is in no chunk: the lexical leg finds nothing until 盘古 has it as a synonym
+    bases = KnowledgeBase(served.settings)
+    assert bases.search(question, k=3, mode="lexical").hits == []
+    page = open_chat_page(browser, served.url)
+    page.click("#tab-articles-button")
+    page.click("#words-box > button")
+    expect(page.locator("#words-synonyms textarea")).to_have_value("")
+    page.fill("#words-synonyms textarea", "盘古 Pangu\n")
+    page.click("#words-save")
+    status = page.locator("#words-status")
+    expect(status).to_contain_text("同义词 1 组", timeout=ACTION_TIMEOUT)
+    expect(status).to_contain_text("新计算向量 0 个")
+    assert 5 in KnowledgeBase(served.settings).search(question, k=3, mode="lexical").hits[0].chunk.paragraphs
+    page.fill("#words-synonyms textarea", "交大\n")
+    page.click("#words-save")
+    expect(status).to_contain_text("未保存，索引不变：", timeout=ACTION_TIMEOUT)
+    expect(status).to_contain_text("a group of synonyms needs two words or more")
+    assert (served.settings.curation_root / "synonyms.txt").read_text(encoding="utf-8") == "盘古 Pangu\n"
+    page.reload()  # what the page shows is the file
+    page.click("#tab-articles-button")
+    page.click("#words-box > button")
+    expect(page.locator("#words-synonyms textarea")).to_have_value("盘古 Pangu\n")
+    page.fill("#words-synonyms textarea", "")
+    page.click("#words-save")
+    expect(status).to_contain_text("同义词 0 组", timeout=ACTION_TIMEOUT)
     page.context.close()

@@ -193,3 +193,32 @@ def _change(folder: Path, article: str, text: str, change: Callable[[Override], 
     kept = [o for o in overrides if o.off or o.questions]
     folder.mkdir(parents=True, exist_ok=True)
     write_atomically(path, "".join(json_text(override_to_json(o)) + "\n" for o in kept))
+
+
+def write_words(folder: Path, dictionary: str, synonyms: str) -> dict[str, str | None]:
+    """Write ``dictionary.txt`` and ``synonyms.txt`` after checking them as a build does; return what they held.
+
+    CurationError naming the file and line when one does not read (nothing is
+    written then). An empty text removes its file. The returned texts (None: no
+    file) put them back (``restore_words``) when the build that follows refuses them.
+    """
+    limit = MAX_FILE_BYTES
+    for name, text in ((DICTIONARY_FILE, dictionary), (SYNONYMS_FILE, synonyms)):
+        if len(text.encode("utf-8", "surrogatepass")) > limit:
+            raise CurationError(f"{folder / name} would be over the limit of {limit:,} bytes for a curation file")
+    parse_dictionary(dictionary, str(folder / DICTIONARY_FILE))
+    parse_synonyms(synonyms, str(folder / SYNONYMS_FILE))
+    before = {name: read_text(folder / name) for name in (DICTIONARY_FILE, SYNONYMS_FILE)}
+    restore_words(folder, {DICTIONARY_FILE: dictionary or None, SYNONYMS_FILE: synonyms or None})
+    return before
+
+
+def restore_words(folder: Path, texts: dict[str, str | None]) -> None:
+    """Write each of the word files ``texts`` names (None or empty: remove it), each in one rename."""
+    for name, text in texts.items():
+        path = folder / name
+        if text and text.strip():
+            folder.mkdir(parents=True, exist_ok=True)
+            write_atomically(path, text)
+        else:
+            path.unlink(missing_ok=True)
