@@ -1,0 +1,141 @@
+"""Linked questions on CMRC 2018 train: embedded as questions (query side) or as passages, and what they cost others.
+
+Usage: python scripts/linked_questions.py --train PATH/TO/cmrc2018_train.json [--distractors 300] [--json FILE]
+
+Pairs: two questions on one train passage whose gold answer spans overlap
+(「执导的电影中，较为出名的有哪些？」 and 「电影代表作是哪部？」). The passages of
+every pair, and ``--distractors`` more train passages, are indexed into a
+temporary folder. For each pair, both ways: the second question is linked to
+the chunk holding its answer, then the first is searched; it counts when the
+first hit holds the first question's answer. Three ways are compared on the
+same questions: no link, the link embedded as a question (``query: ``, what
+the build does), the link embedded as a passage. Then every link at once, and
+the other questions of those passages searched: how often a link takes rank 1
+from the right chunk (what a link costs the questions it was not meant for).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from rag.embed.encoder import Encoder
+from rag.evaluation.datasets import parse_squad, passage_articles
+from rag.evaluation.questions import Question
+from rag.kb.knowledge_base import KnowledgeBase
+from rag.records import Chunk
+from rag.search.searcher import Searcher
+from rag.settings import load_settings
+from rag.store.curation import LinkedQuestion, VersionCuration
+from rag.store.versions import IndexVersion
+
+
+def span(q: Question) -> tuple[int, int] | None:
+    """The first gold answer's span in its passage."""
+    return next((a.span for a in q.answers if a.span is not None), None)
+
+
+def holds(chunk: Chunk, q: Question) -> bool:
+    """Whether ``chunk`` (of q's passage) holds q's answer span whole."""
+    s = span(q)
+    return s is not None and chunk.article == q.article and chunk.start <= s[0] and s[1] <= chunk.end
+
+
+def overlapping_pairs(questions: list[Question]) -> list[tuple[Question, Question]]:
+    """Questions of one passage whose answer spans overlap, each pair once."""
+    by_passage: dict[str, list[Question]] = {}
+    for q in questions:
+        if span(q) is not None:
+            by_passage.setdefault(q.article, []).append(q)
+    pairs = []
+    for qs in by_passage.values():
+        for i, a in enumerate(qs):
+            for b in qs[i + 1 :]:
+                sa, sb = span(a), span(b)
+                assert sa is not None and sb is not None
+                if sa[0] < sb[1] and sb[0] < sa[1] and a.question != b.question:
+                    pairs.append((a, b))
+    return pairs
+
+
+def with_links(version: IndexVersion, links: list[tuple[int, str]], vectors: np.ndarray) -> IndexVersion:
+    """The version searched with ``links`` (chunk id, question) as linked keys whose vectors are ``vectors``."""
+    linked = tuple(LinkedQuestion(c, q) for c, q in links)
+    return replace(version, curation=VersionCuration(linked=linked, linked_vectors=vectors))
+
+
+def first_holds(searcher: Searcher, q: Question, mode: str, vector: np.ndarray) -> bool:
+    """Whether the first hit of ``q`` holds its answer."""
+    hits = searcher.search(q.question, k=1, mode=mode, query_vector=vector).hits
+    return bool(hits) and holds(hits[0].chunk, q)
+
+
+def main() -> int:
+    """Measure and print; returns the exit status."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--train", type=Path, required=True, help="CMRC 2018 train (SQuAD format)")
+    parser.add_argument("--distractors", type=int, default=300, help="more train passages in the index")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures here")
+    args = parser.parse_args()
+    qs = parse_squad(args.train.read_text(encoding="utf-8"), args.train.name)
+    pairs = overlapping_pairs(list(qs.questions))
+    wanted = {q.article for pair in pairs for q in pair}
+    passages = [p for p in qs.passages if p.id in wanted]
+    passages += [p for p in qs.passages if p.id not in wanted][: args.distractors]
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = load_settings(overrides={"corpus_dir": Path(tmp) / "corpus", "index_dir": Path(tmp) / "index"})
+        encoder = Encoder.from_settings(settings)
+        kb = KnowledgeBase(settings, encoder)
+        kb.build(articles=passage_articles(passages))
+        version = kb.version()
+        by_passage: dict[str, list[Chunk]] = {}
+        for c in version.chunks:
+            by_passage.setdefault(c.article, []).append(c)
+        ways = [(a, b) for a, b in pairs] + [(b, a) for a, b in pairs]  # (asked, linked)
+        ways = [(a, b) for a, b in ways if any(holds(c, b) for c in by_passage[b.article])]
+        texts = sorted({q.question for way in ways for q in way})
+        as_query = dict(zip(texts, encoder.encode_queries(texts), strict=True))
+        as_passage = dict(zip(texts, encoder.encode_passages(texts), strict=True))
+        figures: dict[str, dict[str, float]] = {}
+        for mode in ("dense", "hybrid"):
+            counts = {"none": 0, "query": 0, "passage": 0}
+            for asked, link in ways:
+                target = next(c.id for c in by_passage[link.article] if holds(c, link))
+                for side, vectors in (("none", None), ("query", as_query), ("passage", as_passage)):
+                    v = version if vectors is None else with_links(version, [(target, link.question)],
+                                                                   vectors[link.question][None, :])
+                    searcher = Searcher.from_settings(v, encoder, settings)
+                    counts[side] += first_holds(searcher, asked, mode, as_query[asked.question])
+                    searcher.close()
+            figures[f"linked_{mode}_hit@1"] = {k: round(n / len(ways), 4) for k, n in counts.items()}
+        # Every link at once; the other questions of the same passages.
+        links = [(next(c.id for c in by_passage[b.article] if holds(c, b)), b.question) for _, b in ways]
+        in_pairs = {q.question for way in ways for q in way}
+        others = [q for q in qs.questions if q.article in wanted and q.question not in in_pairs and span(q)]
+        other_vectors = encoder.encode_queries([q.question for q in others])
+        for mode in ("dense", "hybrid"):
+            counts = {}
+            for side, vectors in (("none", None), ("query", as_query), ("passage", as_passage)):
+                v = version if vectors is None else with_links(
+                    version, links, np.stack([vectors[q] for _, q in links]))
+                searcher = Searcher.from_settings(v, encoder, settings)
+                counts[side] = sum(first_holds(searcher, q, mode, vec) for q, vec in
+                                   zip(others, other_vectors, strict=True))
+                searcher.close()
+            figures[f"others_{mode}_hit@1"] = {k: round(n / max(len(others), 1), 4) for k, n in counts.items()}
+    print(f"{len(passages)} passages ({len(wanted)} with pairs), {len(version.chunks)} chunks; "
+          f"{len(ways)} (asked, linked) ways; {len(others)} other questions")
+    for name, row in figures.items():
+        print(f"{name:22} " + "  ".join(f"{k} {v:.3f}" for k, v in row.items()))
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
