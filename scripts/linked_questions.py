@@ -30,7 +30,7 @@ from rag.evaluation.questions import Question
 from rag.kb.knowledge_base import KnowledgeBase
 from rag.records import Chunk
 from rag.search.searcher import Searcher
-from rag.settings import load_settings
+from rag.settings import Settings, load_settings
 from rag.store.curation import LinkedQuestion, VersionCuration
 from rag.store.versions import IndexVersion
 
@@ -69,6 +69,13 @@ def with_links(version: IndexVersion, links: list[tuple[int, str]], vectors: np.
     return replace(version, curation=VersionCuration(linked=linked, linked_vectors=vectors))
 
 
+def searcher_of(version: IndexVersion, encoder: Encoder, settings: Settings, margin: float) -> Searcher:
+    """A searcher of ``version`` whose linked keys lose ``margin`` of their score."""
+    searcher = Searcher.from_settings(version, encoder, settings)
+    searcher.linked_margin = margin
+    return searcher
+
+
 def first_holds(searcher: Searcher, q: Question, mode: str, vector: np.ndarray) -> bool:
     """Whether the first hit of ``q`` holds its answer."""
     hits = searcher.search(q.question, k=1, mode=mode, query_vector=vector).hits
@@ -80,6 +87,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train", type=Path, required=True, help="CMRC 2018 train (SQuAD format)")
     parser.add_argument("--distractors", type=int, default=300, help="more train passages in the index")
+    parser.add_argument("--margins", type=float, nargs="+", default=[0.0, 0.02, 0.04],
+                        help="margins taken off query-side links' scores, each measured")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures here")
     args = parser.parse_args()
     qs = parse_squad(args.train.read_text(encoding="utf-8"), args.train.name)
@@ -101,17 +110,19 @@ def main() -> int:
         texts = sorted({q.question for way in ways for q in way})
         as_query = dict(zip(texts, encoder.encode_queries(texts), strict=True))
         as_passage = dict(zip(texts, encoder.encode_passages(texts), strict=True))
+        # (name, how the links are embedded, margin taken off their scores)
+        variants = [("none", None, 0.0), ("passage", as_passage, 0.0)]
+        variants += [(f"query-{m:.2f}", as_query, m) for m in args.margins]
         figures: dict[str, dict[str, float]] = {}
         for mode in ("dense", "hybrid"):
-            counts = {"none": 0, "query": 0, "passage": 0}
+            counts = dict.fromkeys([name for name, _, _ in variants], 0)
             for asked, link in ways:
                 target = next(c.id for c in by_passage[link.article] if holds(c, link))
-                for side, vectors in (("none", None), ("query", as_query), ("passage", as_passage)):
+                for name, vectors, margin in variants:
                     v = version if vectors is None else with_links(version, [(target, link.question)],
                                                                    vectors[link.question][None, :])
-                    searcher = Searcher.from_settings(v, encoder, settings)
-                    counts[side] += first_holds(searcher, asked, mode, as_query[asked.question])
-                    searcher.close()
+                    counts[name] += first_holds(searcher_of(v, encoder, settings, margin), asked, mode,
+                                                as_query[asked.question])
             figures[f"linked_{mode}_hit@1"] = {k: round(n / len(ways), 4) for k, n in counts.items()}
         # Every link at once; the other questions of the same passages.
         links = [(next(c.id for c in by_passage[b.article] if holds(c, b)), b.question) for _, b in ways]
@@ -120,18 +131,17 @@ def main() -> int:
         other_vectors = encoder.encode_queries([q.question for q in others])
         for mode in ("dense", "hybrid"):
             counts = {}
-            for side, vectors in (("none", None), ("query", as_query), ("passage", as_passage)):
+            for name, vectors, margin in variants:
                 v = version if vectors is None else with_links(
                     version, links, np.stack([vectors[q] for _, q in links]))
-                searcher = Searcher.from_settings(v, encoder, settings)
-                counts[side] = sum(first_holds(searcher, q, mode, vec) for q, vec in
+                searcher = searcher_of(v, encoder, settings, margin)
+                counts[name] = sum(first_holds(searcher, q, mode, vec) for q, vec in
                                    zip(others, other_vectors, strict=True))
-                searcher.close()
             figures[f"others_{mode}_hit@1"] = {k: round(n / max(len(others), 1), 4) for k, n in counts.items()}
     print(f"{len(passages)} passages ({len(wanted)} with pairs), {len(version.chunks)} chunks; "
           f"{len(ways)} (asked, linked) ways; {len(others)} other questions")
     for name, row in figures.items():
-        print(f"{name:22} " + "  ".join(f"{k} {v:.3f}" for k, v in row.items()))
+        print(f"{name:20} " + "  ".join(f"{k} {v:.3f}" for k, v in row.items()))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2), encoding="utf-8")
     return 0

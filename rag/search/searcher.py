@@ -16,7 +16,7 @@ import numpy as np
 
 from rag.records import Fused, Hit
 from rag.search.fusion import fuse_rankings
-from rag.search.linked import with_linked_keys
+from rag.search.linked import LINKED_MARGIN, with_linked_keys
 from rag.search.sentences import SENTENCE_WEIGHTS, score_sentences
 from rag.settings import Settings
 from rag.store.chunk_store import ChunkStore, FaissStore, FusingStore
@@ -56,6 +56,7 @@ class Searcher:
         self.lexical_weight = lexical_weight
         self.rerank_weight = rerank_weight
         self.rerank_depth = rerank_depth
+        self.linked_margin = LINKED_MARGIN  # taken off a linked question's score
         self._own_pool = pool is None
         self._pool = pool or ThreadPoolExecutor(max_workers=2, thread_name_prefix="rag-search")
 
@@ -145,7 +146,7 @@ class Searcher:
         key_scores = curation.linked_vectors @ np.asarray(query_vector, dtype=np.float32)
         key_chunks = np.fromiter((q.chunk for q in curation.linked), dtype=np.int64, count=len(curation.linked))
         allowed = set(self.version.article_chunk_ids(articles).tolist()) if articles else None
-        ids, scores, via = with_linked_keys(ids, scores, key_chunks, key_scores, depth, allowed)
+        ids, scores, via = with_linked_keys(ids, scores, key_chunks, key_scores, depth, allowed, self.linked_margin)
         return ids, scores, {c: curation.linked[key].question for c, key in via.items()}
 
     def rerank_by_sentence(self, hits: list[Hit], query: str, query_vector: np.ndarray,
