@@ -162,3 +162,16 @@ def test_a_linked_question_works_on_milvus(kb: KnowledgeBase, fusion: str) -> No
     with on_store(twin, "milvus") as milvus:
         assert milvus.search(QUESTION, k=5).hits[0].chunk.paragraphs == (PARAGRAPH,)
         assert milvus.search(QUESTION, k=5, mode="dense").hits[0].chunk.paragraphs == (PARAGRAPH,)
+
+
+def test_the_lexical_leg_finds_a_chunk_by_its_linked_question_s_words(kb: KnowledgeBase) -> None:
+    assert kb.search("Spot", k=3, mode="lexical").hits == []  # in no chunk
+    n = target_number(kb)
+    link_chunk(kb, ARTICLE, n, "Spot是谁的产品")
+    hits = kb.search("Spot", k=3, mode="lexical").hits
+    assert [h.chunk.paragraphs for h in hits] == [(PARAGRAPH,)]
+    link_chunk(kb, ARTICLE, n, "机器狗Spot是谁的产品")  # a second link: the chunk's tokens are cut anew, not reused
+    link_chunk(kb, ARTICLE, n, "Spot是谁的产品", linked=False)
+    assert [h.chunk.paragraphs for h in kb.search("Spot", k=3, mode="lexical").hits] == [(PARAGRAPH,)]
+    link_chunk(kb, ARTICLE, n, "机器狗Spot是谁的产品", linked=False)
+    assert kb.search("Spot", k=3, mode="lexical").hits == []  # unlinked: its words are gone
