@@ -26,13 +26,17 @@ import numpy as np
 
 from rag.embed.encoder import Encoder
 from rag.evaluation.datasets import parse_squad, passage_articles
-from rag.evaluation.questions import Question
+from rag.evaluation.questions import Passage, Question
 from rag.kb.knowledge_base import KnowledgeBase
 from rag.records import Chunk
+from rag.search.linked import LINKED_MARGIN
 from rag.search.searcher import Searcher
 from rag.settings import Settings, load_settings
 from rag.store.curation import LinkedQuestion, VersionCuration
+from rag.store.curation_files import OVERRIDES_FILE, Override, override_to_json
 from rag.store.versions import IndexVersion
+
+MODES = ("lexical", "dense", "hybrid")
 
 
 def span(q: Question) -> tuple[int, int] | None:
@@ -82,6 +86,55 @@ def first_holds(searcher: Searcher, q: Question, mode: str, vector: np.ndarray) 
     return bool(hits) and holds(hits[0].chunk, q)
 
 
+def hit_rate(searcher: Searcher, questions: list[Question], mode: str, vectors: np.ndarray) -> float:
+    """The share of ``questions`` whose first hit holds their answer."""
+    right = sum(first_holds(searcher, q, mode, v) for q, v in zip(questions, vectors, strict=True))
+    return round(right / max(len(questions), 1), 4)
+
+
+def built_figures(kb: KnowledgeBase, passages: list[Passage], ways: list[tuple[Question, Question]],
+                  by_passage: dict[str, list[Chunk]], others: list[Question], encoder: Encoder, settings: Settings,
+                  as_query: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
+    """One way of each pair linked through a real build (dense and lexical legs), beside the dense leg's links only.
+
+    The asked questions are those whose partner is linked; ``others`` as before.
+    """
+    one_way, seen = [], set()
+    for asked, link in ways:
+        key = frozenset((asked.id, link.id))
+        if key not in seen:
+            seen.add(key)
+            one_way.append((asked, link))
+    links = [(next(c for c in by_passage[b.article] if holds(c, b)), b.question) for _, b in one_way]
+    asked = [a for a, _ in one_way]
+    asked_vectors = np.stack([as_query[q.question] for q in asked])
+    other_vectors = encoder.encode_queries([q.question for q in others])
+    version = kb.version()
+    dense_only = with_links(version, [(c.id, q) for c, q in links], np.stack([as_query[q] for _, q in links]))
+    figures: dict[str, dict[str, float]] = {}
+    rows = {}
+    for name, v in (("none", version), ("dense-links", dense_only)):
+        searcher = searcher_of(v, encoder, settings, LINKED_MARGIN)
+        rows[name] = {mode: (hit_rate(searcher, asked, mode, asked_vectors),
+                             hit_rate(searcher, others, mode, other_vectors)) for mode in MODES}
+    by_chunk: dict[tuple[str, str], list[str]] = {}
+    for c, q in links:
+        by_chunk.setdefault((c.article, c.text), []).append(q)
+    settings.curation_root.mkdir(parents=True, exist_ok=True)
+    (settings.curation_root / OVERRIDES_FILE).write_text("".join(
+        json.dumps(override_to_json(Override(a, t, False, "", tuple(qs))), ensure_ascii=False) + "\n"
+        for (a, t), qs in by_chunk.items()), encoding="utf-8")
+    kb.build(articles=passage_articles(passages))
+    searcher = searcher_of(kb.version(), encoder, settings, LINKED_MARGIN)
+    rows["built"] = {mode: (hit_rate(searcher, asked, mode, asked_vectors),
+                            hit_rate(searcher, others, mode, other_vectors)) for mode in MODES}
+    for mode in MODES:
+        figures[f"one_way_{mode}_asked"] = {name: row[mode][0] for name, row in rows.items()}
+        figures[f"one_way_{mode}_others"] = {name: row[mode][1] for name, row in rows.items()}
+    print(f"one way: {len(asked)} asked questions, {len(links)} links")
+    return figures
+
+
 def main() -> int:
     """Measure and print; returns the exit status."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -89,6 +142,8 @@ def main() -> int:
     parser.add_argument("--distractors", type=int, default=300, help="more train passages in the index")
     parser.add_argument("--margins", type=float, nargs="+", default=[0.0, 0.02, 0.04],
                         help="margins taken off query-side links' scores, each measured")
+    parser.add_argument("--built", action="store_true",
+                        help="also link one question of each pair through a real build (both legs) and measure")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures here")
     args = parser.parse_args()
     qs = parse_squad(args.train.read_text(encoding="utf-8"), args.train.name)
@@ -138,6 +193,8 @@ def main() -> int:
                 counts[name] = sum(first_holds(searcher, q, mode, vec) for q, vec in
                                    zip(others, other_vectors, strict=True))
             figures[f"others_{mode}_hit@1"] = {k: round(n / max(len(others), 1), 4) for k, n in counts.items()}
+        if args.built:
+            figures.update(built_figures(kb, passages, ways, by_passage, others, encoder, settings, as_query))
     print(f"{len(passages)} passages ({len(wanted)} with pairs), {len(version.chunks)} chunks; "
           f"{len(ways)} (asked, linked) ways; {len(others)} other questions")
     for name, row in figures.items():
