@@ -26,8 +26,9 @@ expect = playwright_api.expect
 
 pytestmark = BROWSER_MARKS
 ARTICLE = "shenzhen-ai-industry.txt"
-QUESTION = "机器狗是谁造的"  # today the chunk of paragraph 10 is not first for it (tests/test_linked_questions.py)
-LINKED = "四足机器人是哪家企业生产的"
+QUESTION = "深圳AI一年能赚多少钱"  # today the chunk of paragraphs 1-2 is 5th for it (tests/test_linked_questions.py)
+LINKED = "深圳的AI一年赚多少钱"
+PARAGRAPHS = (1, 2)
 MARKUP = "<img src=x onerror=alert(1)>是什么"
 ACTION_TIMEOUT = 60_000  # ms: each action builds the index (no chunk embedded)
 
@@ -38,7 +39,7 @@ class Served:
     settings: Settings
     label: str  # the article's choice in the chooser
     total: int  # its chunks
-    n: int  # the number of its chunk that is paragraph 10 alone
+    n: int  # the number of its chunk of paragraphs 1-2
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +50,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     bases.build("default")
     version = bases.get("default").version()
     chunks = [c for c in version.chunks if c.article == ARTICLE]
-    n = next(i for i, c in enumerate(chunks, start=1) if c.paragraphs == (10,))
+    n = next(i for i, c in enumerate(chunks, start=1) if c.paragraphs == PARAGRAPHS)
     label = f"{version.articles[ARTICLE].title}（{ARTICLE}）"
     app = start_app(workdir, settings)
     try:
@@ -70,14 +71,14 @@ def act(page: Any, action: str, n: int, question: str = "") -> None:
 
 
 def test_a_user_links_a_question_turns_a_chunk_off_and_back(browser: Any, served: Served) -> None:
-    assert first_paragraphs(served.settings) != (10,)
+    assert first_paragraphs(served.settings) != PARAGRAPHS
     page = open_chat_page(browser, served.url)
     page.click("#tab-articles-button")
     page.click("#chunks-box > button")
     choose(page, "#chunks-article", served.label)
     rows = page.locator("#chunks-table tr[data-n]")
     expect(rows).to_have_count(served.total)
-    page.fill("#chunks-filter textarea", "99.8%")
+    page.fill("#chunks-filter textarea", "2200 亿元")
     expect(rows).to_have_count(1)
     expect(rows.first).to_have_attribute("data-n", str(served.n))
 
@@ -85,10 +86,10 @@ def test_a_user_links_a_question_turns_a_chunk_off_and_back(browser: Any, served
     status = page.locator("#chunks-status")
     expect(status).to_contain_text(f"已为第 {served.n} 个分段添加关联问题", timeout=ACTION_TIMEOUT)
     expect(rows.first.locator(".chunk-questions li")).to_have_text([LINKED])
-    assert first_paragraphs(served.settings) == (10,)
-    page.fill("#chunks-filter textarea", "四足机器人是哪家")  # the filter finds linked questions too
+    assert first_paragraphs(served.settings) == PARAGRAPHS
+    page.fill("#chunks-filter textarea", "一年赚多少")  # the filter finds linked questions too
     expect(rows).to_have_count(1)
-    page.fill("#chunks-filter textarea", "99.8%")
+    page.fill("#chunks-filter textarea", "2200 亿元")
     expect(rows).to_have_count(1)
 
     act(page, "off", served.n)
@@ -110,7 +111,7 @@ def test_a_user_links_a_question_turns_a_chunk_off_and_back(browser: Any, served
     expect(rows.first.locator(".chunk-questions li")).to_have_count(0)
     page.fill("#chunks-filter textarea", "")
     expect(rows).to_have_count(served.total)
-    assert first_paragraphs(served.settings) != (10,)
+    assert first_paragraphs(served.settings) != PARAGRAPHS
     page.context.close()
 
 

@@ -21,10 +21,12 @@ from rag.store.curation_files import OVERRIDES_FILE, Override, override_from_jso
 from tests.helpers import copy_index, make_settings, on_store
 
 ARTICLE = "shenzhen-ai-industry.txt"
-# 「机器狗」 is the article's 「四足机器人」 (paragraph 10, 优必选…): today the chunk of paragraph 10 is 4th for it.
-QUESTION = "机器狗是谁造的"
-LINKED = "四足机器人是哪家企业生产的"
-PARAGRAPH = 10
+# Answered by the chunk of paragraphs 1-2 (2025 年深圳人工智能核心产业营收约 2200 亿元), which is 5th for it today:
+# the answer is 「百亿级」 (the AI fund). A paraphrase linked to that chunk fixes both.
+QUESTION = "深圳AI一年能赚多少钱"
+LINKED = "深圳的AI一年赚多少钱"
+PARAGRAPHS = (1, 2)
+ANSWER = "2200 亿元"
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +42,8 @@ def kb(built: KnowledgeBase, tmp_path: Path) -> KnowledgeBase:
 
 
 def target_number(kb: KnowledgeBase) -> int:
-    """The number (``rag chunks``) of the chunk that is only paragraph 10."""
-    return next(r.n for r in article_chunks(kb.version(), ARTICLE).chunks if r.paragraphs == (PARAGRAPH,))
+    """The number (``rag chunks``) of the chunk of paragraphs 1-2."""
+    return next(r.n for r in article_chunks(kb.version(), ARTICLE).chunks if r.paragraphs == PARAGRAPHS)
 
 
 def first_hit(kb: KnowledgeBase, mode: str = "hybrid") -> tuple[int, ...]:
@@ -58,11 +60,14 @@ def cli(kb: KnowledgeBase, *args: str) -> int:
 
 def test_a_linked_question_finds_its_chunk_first_and_unlinking_restores(
         kb: KnowledgeBase, capsys: pytest.CaptureFixture[str]) -> None:
-    assert first_hit(kb) != (PARAGRAPH,)
+    assert first_hit(kb) != PARAGRAPHS
+    assert ANSWER not in kb.ask(QUESTION).text
     n = target_number(kb)
     assert cli(kb, "chunks", ARTICLE, "--link", str(n), LINKED) == 0
     assert "embedded 1 texts" in capsys.readouterr().out  # the question, once; no chunk
-    assert first_hit(kb) == (PARAGRAPH,) and first_hit(kb, "dense") == (PARAGRAPH,)
+    assert first_hit(kb) == PARAGRAPHS and first_hit(kb, "dense") == PARAGRAPHS
+    answer = kb.ask(QUESTION)
+    assert answer.short_answer is not None and ANSWER in answer.short_answer.text, answer.text
     hits = kb.search(QUESTION, k=14, mode="dense").hits
     assert len({h.chunk.id for h in hits}) == len(hits)  # a chunk never twice
     line = json.loads((kb.settings.curation_root / OVERRIDES_FILE).read_text(encoding="utf-8"))
@@ -74,10 +79,10 @@ def test_a_linked_question_finds_its_chunk_first_and_unlinking_restores(
     assert rows[n - 1]["questions"] == [LINKED]
     # The explanation says the chunk was found through the linked question.
     candidate = explain(kb, QUESTION).trace.candidates
-    found = next(c for c in candidate if c.chunk.paragraphs == (PARAGRAPH,))
+    found = next(c for c in candidate if c.chunk.paragraphs == PARAGRAPHS)
     assert found.linked_question == LINKED and found.dense_rank == 1
     assert cli(kb, "chunks", ARTICLE, "--unlink", str(n), LINKED) == 0
-    assert first_hit(kb) != (PARAGRAPH,)
+    assert first_hit(kb) != PARAGRAPHS
     assert kb.index_status().curation["linked_questions"] == 0
     assert (kb.settings.curation_root / OVERRIDES_FILE).read_text(encoding="utf-8") == ""
 
@@ -91,7 +96,7 @@ def test_re_applying_and_re_indexing_embed_nothing_new(kb: KnowledgeBase) -> Non
     assert report.embedded == 0 and report.from_cache == 1
     assert kb.build().up_to_date
     report = kb.build(rebuild=True)
-    assert report.embedded == 0 and first_hit(kb) == (PARAGRAPH,)
+    assert report.embedded == 0 and first_hit(kb) == PARAGRAPHS
 
 
 def test_a_chunk_turned_off_keeps_its_links_unapplied(kb: KnowledgeBase) -> None:
@@ -100,9 +105,9 @@ def test_a_chunk_turned_off_keeps_its_links_unapplied(kb: KnowledgeBase) -> None
     turn_chunk(kb, ARTICLE, n, off=True)
     assert kb.version().curation.linked == () and kb.index_status().curation["linked_questions"] == 0
     hits = kb.search(QUESTION, k=14, mode="dense").hits
-    assert all(h.chunk.paragraphs != (PARAGRAPH,) for h in hits)
+    assert all(h.chunk.paragraphs != PARAGRAPHS for h in hits)
     turn_chunk(kb, ARTICLE, n, off=False)  # on again: the link is kept in the file and applies again
-    assert first_hit(kb) == (PARAGRAPH,)
+    assert first_hit(kb) == PARAGRAPHS
 
 
 def test_a_link_whose_chunk_text_is_gone_is_orphaned_never_applied(
@@ -112,13 +117,13 @@ def test_a_link_whose_chunk_text_is_gone_is_orphaned_never_applied(
     path = kb.settings.corpus_dir / ARTICLE
     text = path.read_text(encoding="utf-8")
     old = article_chunks(kb.version(), ARTICLE).chunk(n).text
-    assert "99.8%" in old
-    path.write_text(text.replace("99.8%", "99.9%"), encoding="utf-8")
+    assert "约 2200 亿元" in old
+    path.write_text(text.replace("约 2200 亿元", "约 2300 亿元"), encoding="utf-8")
     assert kb.build().changed == [ARTICLE]
     version = kb.version()
     assert version.curation.linked == ()
     assert [(o.text, o.questions) for o in version.curation.orphans] == [(old, (LINKED,))]
-    assert first_hit(kb) != (PARAGRAPH,)
+    assert first_hit(kb) != PARAGRAPHS
     capsys.readouterr()
     assert cli(kb, "chunks", ARTICLE, "--json") == 0
     listing = json.loads(capsys.readouterr().out)
@@ -150,18 +155,25 @@ def test_an_old_overrides_line_still_reads_and_questions_round_trip() -> None:
     assert override_from_json(override_to_json(new)) == new
 
 
+def hybrid_rank(kb: KnowledgeBase) -> int:
+    return [h.chunk.paragraphs for h in kb.search(QUESTION, k=14).hits].index(PARAGRAPHS) + 1
+
+
 @pytest.mark.parametrize("fusion", ["project", "milvus"])
 def test_a_linked_question_works_on_milvus(kb: KnowledgeBase, fusion: str) -> None:
-    link_chunk(kb, ARTICLE, target_number(kb), LINKED)
     twin = KnowledgeBase(kb.settings.replace(milvus_hybrid=fusion), kb.encoder())
+    with on_store(twin, "milvus") as milvus:
+        before = hybrid_rank(milvus)
+    link_chunk(kb, ARTICLE, target_number(kb), LINKED)
     if fusion == "milvus":  # Milvus fuses the legs itself: no linked key can join its dense leg
         with (pytest.raises(CurationError, match="linked questions, which Milvus's own hybrid search cannot use"),
               on_store(twin, "milvus")):
             pass
         return
     with on_store(twin, "milvus") as milvus:
-        assert milvus.search(QUESTION, k=5).hits[0].chunk.paragraphs == (PARAGRAPH,)
-        assert milvus.search(QUESTION, k=5, mode="dense").hits[0].chunk.paragraphs == (PARAGRAPH,)
+        # the dense leg as on FAISS; Milvus's lexical leg reads the chunk's own text only
+        assert milvus.search(QUESTION, k=5, mode="dense").hits[0].chunk.paragraphs == PARAGRAPHS
+        assert hybrid_rank(milvus) < before
 
 
 def test_the_lexical_leg_finds_a_chunk_by_its_linked_question_s_words(kb: KnowledgeBase) -> None:
@@ -169,9 +181,9 @@ def test_the_lexical_leg_finds_a_chunk_by_its_linked_question_s_words(kb: Knowle
     n = target_number(kb)
     link_chunk(kb, ARTICLE, n, "Spot是谁的产品")
     hits = kb.search("Spot", k=3, mode="lexical").hits
-    assert [h.chunk.paragraphs for h in hits] == [(PARAGRAPH,)]
+    assert [h.chunk.paragraphs for h in hits] == [PARAGRAPHS]
     link_chunk(kb, ARTICLE, n, "机器狗Spot是谁的产品")  # a second link: the chunk's tokens are cut anew, not reused
     link_chunk(kb, ARTICLE, n, "Spot是谁的产品", linked=False)
-    assert [h.chunk.paragraphs for h in kb.search("Spot", k=3, mode="lexical").hits] == [(PARAGRAPH,)]
+    assert [h.chunk.paragraphs for h in kb.search("Spot", k=3, mode="lexical").hits] == [PARAGRAPHS]
     link_chunk(kb, ARTICLE, n, "机器狗Spot是谁的产品", linked=False)
     assert kb.search("Spot", k=3, mode="lexical").hits == []  # unlinked: its words are gone
