@@ -164,6 +164,10 @@ def test_a_linked_question_works_on_milvus(kb: KnowledgeBase, fusion: str) -> No
     twin = KnowledgeBase(kb.settings.replace(milvus_hybrid=fusion), kb.encoder())
     with on_store(twin, "milvus") as milvus:
         before = hybrid_rank(milvus)
+        if fusion == "milvus":  # refused in one line, and the curation folder is left as it was
+            with pytest.raises(CurationError, match="milvus_hybrid"):
+                link_chunk(milvus, ARTICLE, target_number(kb), LINKED)
+            assert not (kb.settings.curation_root / OVERRIDES_FILE).exists()
     link_chunk(kb, ARTICLE, target_number(kb), LINKED)
     if fusion == "milvus":  # Milvus fuses the legs itself: no linked key can join its dense leg
         with (pytest.raises(CurationError, match="linked questions, which Milvus's own hybrid search cannot use"),

@@ -18,9 +18,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from rag.errors import CurationError
+from rag.errors import CurationError, RagError
 from rag.store.build import BuildReport
-from rag.store.curation_files import Override, link_question, set_chunk_off
+from rag.store.curation_files import OVERRIDES_FILE, Override, link_question, read_text, restore_files, set_chunk_off
 from rag.store.versions import IndexVersion
 
 if TYPE_CHECKING:
@@ -94,8 +94,9 @@ def article_chunks(version: IndexVersion, article: str) -> ArticleChunks:
 def turn_chunk(kb: KnowledgeBase, article: str, n: int, off: bool) -> tuple[ChunkRow, BuildReport]:
     """Turn chunk ``n`` of ``article`` off (or back on) in the curation folder, then build to apply it."""
     row = article_chunks(kb.version(), article).chunk(n)
+    before = read_text(kb.settings.curation_root / OVERRIDES_FILE)
     set_chunk_off(kb.settings.curation_root, article, row.text, off)
-    return row, kb.build()
+    return row, _build_or_restore(kb, before)
 
 
 
@@ -107,9 +108,23 @@ def link_chunk(kb: KnowledgeBase, article: str, n: int, question: str,
     questions the embedding cache lacks.
     """
     row = article_chunks(kb.version(), article).chunk(n)
+    before = read_text(kb.settings.curation_root / OVERRIDES_FILE)
     try:
         link_question(kb.settings.curation_root, article, row.text, question, linked)
     except ValueError as exc:
         raise CurationError(f"{exc}: give the question in quotes, e.g. "
                             f"`rag chunks {article} --link {n} \"…？\"`") from None
-    return row, kb.build()
+    return row, _build_or_restore(kb, before)
+
+
+def _build_or_restore(kb: KnowledgeBase, overrides: str | None) -> BuildReport:
+    """Build to apply a change of ``overrides.jsonl``; when the build refuses it, put back the file's ``overrides``.
+
+    So a refused change (a link on Milvus's own hybrid search, a build already
+    running) leaves the folder as it was, not a file the index does not match.
+    """
+    try:
+        return kb.build()
+    except RagError:
+        restore_files(kb.settings.curation_root, {OVERRIDES_FILE: overrides})
+        raise

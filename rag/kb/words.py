@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from rag.errors import RagError
 from rag.store.build import BuildReport
-from rag.store.curation_files import DICTIONARY_FILE, SYNONYMS_FILE, read_text, restore_words, write_words
+from rag.store.curation_files import DICTIONARY_FILE, SYNONYMS_FILE, read_text, restore_files, write_words
 
 if TYPE_CHECKING:
     from rag.kb.knowledge_base import KnowledgeBase
@@ -43,5 +43,5 @@ def save_words(kb: KnowledgeBase, dictionary: str, synonyms: str) -> BuildReport
     try:
         return kb.build()
     except RagError:
-        restore_words(folder, before)
+        restore_files(folder, before)
         raise

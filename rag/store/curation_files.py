@@ -200,7 +200,7 @@ def write_words(folder: Path, dictionary: str, synonyms: str) -> dict[str, str |
 
     CurationError naming the file and line when one does not read (nothing is
     written then). An empty text removes its file. The returned texts (None: no
-    file) put them back (``restore_words``) when the build that follows refuses them.
+    file) put them back (``restore_files``) when the build that follows refuses them.
     """
     limit = MAX_FILE_BYTES
     for name, text in ((DICTIONARY_FILE, dictionary), (SYNONYMS_FILE, synonyms)):
@@ -209,12 +209,12 @@ def write_words(folder: Path, dictionary: str, synonyms: str) -> dict[str, str |
     parse_dictionary(dictionary, str(folder / DICTIONARY_FILE))
     parse_synonyms(synonyms, str(folder / SYNONYMS_FILE))
     before = {name: read_text(folder / name) for name in (DICTIONARY_FILE, SYNONYMS_FILE)}
-    restore_words(folder, {DICTIONARY_FILE: dictionary or None, SYNONYMS_FILE: synonyms or None})
+    restore_files(folder, {DICTIONARY_FILE: dictionary or None, SYNONYMS_FILE: synonyms or None})
     return before
 
 
-def restore_words(folder: Path, texts: dict[str, str | None]) -> None:
-    """Write each of the word files ``texts`` names (None or empty: remove it), each in one rename."""
+def restore_files(folder: Path, texts: dict[str, str | None]) -> None:
+    """Write each curation file ``texts`` names (None or empty: remove it), each in one rename."""
     for name, text in texts.items():
         path = folder / name
         if text and text.strip():
