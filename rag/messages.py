@@ -159,7 +159,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "chunks_count": ("显示 {shown} / {total} 个分段，{off} 个已关闭",
                      "{shown} of {total} chunks shown, {off} turned off"),
     "chunks_state_on": ("开启", "on"),
-    "chunks_state_off": ("已关闭", "off"),
+    "chunks_state_off": ("已关闭（关联问题在重新开启后生效）", "off (its linked questions apply once it is on)"),
     "chunks_orphan": ("原文已改动、找不到这段文字的设置（不再生效）：",
                       "An override whose text no chunk has any more (not applied):"),
     "chunks_pick": ("请先选择一篇文章。", "Choose an article first."),

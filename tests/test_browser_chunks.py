@@ -94,7 +94,7 @@ def test_a_user_links_a_question_turns_a_chunk_off_and_back(browser: Any, served
 
     act(page, "off", served.n)
     expect(status).to_contain_text(f"第 {served.n} 个分段已关闭", timeout=ACTION_TIMEOUT)
-    expect(rows.first.locator(".chunk-state")).to_have_text("已关闭")
+    expect(rows.first.locator(".chunk-state")).to_contain_text("已关闭")
     expect(rows.first.locator(".chunk-questions li")).to_have_count(0)  # a chunk off carries no link
     act(page, "on", served.n)
     expect(status).to_contain_text("已重新开启", timeout=ACTION_TIMEOUT)
