@@ -87,6 +87,14 @@ def test_a_user_links_a_question_turns_a_chunk_off_and_back(browser: Any, served
     expect(status).to_contain_text(f"已为第 {served.n} 个分段添加关联问题", timeout=ACTION_TIMEOUT)
     expect(rows.first.locator(".chunk-questions li")).to_have_text([LINKED])
     assert first_paragraphs(served.settings) == PARAGRAPHS
+    # the 检索测试 tab says the chunk was found through the linked question
+    page.click("#tab-explain-button")
+    page.fill("#explain-question textarea", QUESTION)
+    page.click("#explain-run")
+    first = page.locator("#explain-output tr.kept").first
+    expect(first).to_contain_text(f"⇐ 「{LINKED}」", timeout=ACTION_TIMEOUT)
+    expect(page.locator("#explain-output .explain-answer")).to_contain_text("2200 亿元")
+    page.click("#tab-articles-button")
     page.fill("#chunks-filter textarea", "一年赚多少")  # the filter finds linked questions too
     expect(rows).to_have_count(1)
     page.fill("#chunks-filter textarea", "2200 亿元")
