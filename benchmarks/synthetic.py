@@ -20,7 +20,7 @@ import numpy as np
 
 from rag.records import Article, Chunk, Sentence
 from rag.settings import Settings
-from rag.store.build import context_tokens
+from rag.store.chunk_tokens import context_tokens
 from rag.store.current import switch_current
 from rag.store.dense import DenseIndex
 from rag.store.versions import load_version

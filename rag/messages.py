@@ -162,6 +162,48 @@ MESSAGES: dict[str, tuple[str, str]] = {
                      "Added {added}, replaced the answer of {updated}, skipped {skipped} rows."),
     "faq_deleted": ("已删除第 {id} 条：{question}", "Deleted entry {id}: {question}"),
     "faq_no_id": ("请先填写要删除的条目编号。", "Type the id of the entry to delete first."),
+    # the 文章 tab's words editor (rag.ui.words_view)
+    "words_box": ("词典与同义词", "Dictionary and synonyms"),
+    "words_intro": ("关键词检索按这里的词切分：词典每行一个词（可加词频和词性，jieba 格式），"
+                    "同义词每行一组（空格或逗号分隔，第一个词为主词）。保存后只重建关键词索引，不重新计算向量。",
+                    "Keyword search cuts text with these words: the dictionary has one word a line (optionally its "
+                    "frequency and tag, jieba's format), synonyms one group a line (words apart by spaces or commas, "
+                    "the first one kept). Saving rebuilds the keyword index only; no vector is computed again."),
+    "words_dictionary": ("词典（dictionary.txt）", "Dictionary (dictionary.txt)"),
+    "words_synonyms": ("同义词（synonyms.txt）", "Synonyms (synonyms.txt)"),
+    "words_save": ("保存并更新索引", "Save and update the index"),
+    "words_saved": ("已保存：词典 {words} 个词，同义词 {groups} 组；"
+                    "关键词索引已重建（{seconds} 秒，新计算向量 {embedded} 个）。",
+                    "Saved: {words} dictionary words, {groups} synonym groups; the keyword index is rebuilt "
+                    "({seconds} s, {embedded} vectors computed)."),
+    "words_refused": ("未保存，索引不变：{reason}", "Not saved, the index is unchanged: {reason}"),
+    # the 文章 tab's chunk view (rag.ui.chunks_view)
+    "chunks_box": ("分段：查看、关闭、关联问题", "Chunks: view, turn off, link questions"),
+    "chunks_article": ("文章", "Article"),
+    "chunks_filter": ("搜索分段（正文或关联问题）", "Search the chunks (text or linked questions)"),
+    "chunks_number": ("分段编号", "Chunk number"),
+    "chunks_question": ("关联问题", "Linked question"),
+    "chunks_off": ("关闭该分段", "Turn it off"),
+    "chunks_on": ("重新开启", "Turn it back on"),
+    "chunks_link": ("添加关联问题", "Link the question"),
+    "chunks_unlink": ("删除关联问题", "Unlink the question"),
+    "chunks_headers": ("编号|段落|句数|字数|状态|关联问题|正文",
+                       "n|paragraphs|sentences|chars|state|linked questions|text"),
+    "chunks_count": ("显示 {shown} / {total} 个分段，{off} 个已关闭",
+                     "{shown} of {total} chunks shown, {off} turned off"),
+    "chunks_state_on": ("开启", "on"),
+    "chunks_state_off": ("已关闭（关联问题在重新开启后生效）", "off (its linked questions apply once it is on)"),
+    "chunks_orphan": ("原文已改动、找不到这段文字的设置（不再生效）：",
+                      "An override whose text no chunk has any more (not applied):"),
+    "chunks_pick": ("请先选择一篇文章。", "Choose an article first."),
+    "chunks_no_number": ("请先填写分段编号。", "Give the chunk's number first."),
+    "chunks_no_question": ("请先填写关联问题。", "Type the linked question first."),
+    "chunks_done_off": ("第 {n} 个分段已关闭，索引已更新。", "Chunk {n} is off; the index is updated."),
+    "chunks_done_on": ("第 {n} 个分段已重新开启，索引已更新。", "Chunk {n} is on again; the index is updated."),
+    "chunks_done_link": ("已为第 {n} 个分段添加关联问题「{question}」，索引已更新（新计算向量 {embedded} 个）。",
+                         "Linked “{question}” to chunk {n}; the index is updated ({embedded} vectors computed)."),
+    "chunks_done_unlink": ("已删除第 {n} 个分段的关联问题「{question}」，索引已更新。",
+                           "Unlinked “{question}” from chunk {n}; the index is updated."),
     "eval_intro": ("上传问题集（JSONL、CSV，或 SQuAD 格式的 JSON，如 CMRC 2018），或选择内置的问题集，"
                    "逐题检索、回答并打分。"
                    "JSONL/CSV 问题集用当前索引；SQuAD 文件的段落建立单独的评测索引（有缓存）。",

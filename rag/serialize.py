@@ -121,7 +121,7 @@ def candidate_to_json(c: Candidate) -> dict[str, Any]:
         "dense_rank": c.dense_rank, "dense_score": c.dense_score, "lexical_rank": c.lexical_rank,
         "lexical_score": c.lexical_score, "fused_rank": c.fused_rank, "fused_score": c.fused_score,
         "sentence_score": c.sentence_score, "rerank_score": c.rerank_score, "final_rank": c.final_rank,
-        "knowledge_base": c.knowledge_base,
+        "knowledge_base": c.knowledge_base, "linked_question": c.linked_question,
     }
 
 

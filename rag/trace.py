@@ -47,6 +47,7 @@ class Candidate:
     rerank_score: float | None = None  # the re-rank's key: scaled fused score + rerank_weight x sentence score
     final_rank: int | None = None  # its rank among the hits the answer is drawn from (None: not kept)
     knowledge_base: str = "default"
+    linked_question: str | None = None  # the linked question its dense score came from (None: its own vector)
 
 
 @dataclass(frozen=True)
@@ -126,12 +127,17 @@ class AnswerTrace:
         self.question, self.history, self.query = question, tuple(history), query
 
     def searched(self, mode: str, k: int, fused: Sequence[Fused], chunks: Sequence[Chunk],
-                 dense_scores: Mapping[int, float], lexical_scores: Mapping[int, float]) -> None:
-        """The fused candidates of a search, each with its legs' ranks and scores."""
+                 dense_scores: Mapping[int, float], lexical_scores: Mapping[int, float],
+                 linked: Mapping[int, str] | None = None) -> None:
+        """The fused candidates of a search, each with its legs' ranks and scores.
+
+        ``linked``: per chunk the dense leg found through a linked question, that question.
+        """
         self.mode, self.top_k = mode, k
+        linked = linked or {}
         self.candidates = [
             Candidate(chunks[f.id], rank, float(f.score), f.dense_rank, dense_scores.get(f.id),
-                      f.lexical_rank, lexical_scores.get(f.id))
+                      f.lexical_rank, lexical_scores.get(f.id), linked_question=linked.get(f.id))
             for rank, f in enumerate(fused, start=1)
         ]
 

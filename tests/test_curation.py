@@ -274,3 +274,24 @@ def test_a_curation_change_fills_a_milvus_store_never_filled(kb: KnowledgeBase) 
         assert report.embedded == 0 and report.store_inserted == len(twin.version().chunks)
         assert twin.index_status().curation["chunks_off"] == 1
         assert twin.search(HONOR, k=1).hits
+
+
+def test_the_page_s_words_are_checked_written_and_applied_all_or_nothing(kb: KnowledgeBase) -> None:
+    from rag.kb.words import knowledge_base_words, save_words
+
+    assert knowledge_base_words(kb).synonyms == ""
+    report = save_words(kb, "上海交通大学 30000 nt\n", "# 华为的大模型\n盘古 Pangu\n")
+    assert report.embedded == 0 and not report.up_to_date
+    assert PANGU_PARAGRAPH in kb.search(QUESTION, k=5, mode="lexical").hits[0].chunk.paragraphs
+    assert knowledge_base_words(kb).synonyms == "# 华为的大模型\n盘古 Pangu\n"
+    assert kb.index_status().curation["synonym_groups"] == 1
+    with pytest.raises(CurationError, match=r"synonyms\.txt line 1: a group of synonyms needs two words"):
+        save_words(kb, "", "交大\n")
+    assert knowledge_base_words(kb).dictionary == "上海交通大学 30000 nt\n"  # nothing written
+    milvus = KnowledgeBase(kb.settings.replace(store="milvus"), kb.encoder())
+    with pytest.raises(CurationError, match="Milvus cuts words with its own analyzer"):
+        save_words(milvus, "", "盘古 Pangu 盘古大模型\n")
+    assert knowledge_base_words(kb).synonyms == "# 华为的大模型\n盘古 Pangu\n"  # put back
+    save_words(kb, "", "")
+    assert not (kb.settings.curation_root / "synonyms.txt").exists()
+    assert kb.search(QUESTION, k=5, mode="lexical").hits == []

@@ -214,22 +214,31 @@ def cmd_faq(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_chunks(args: argparse.Namespace, settings: Settings) -> int:
-    """List an article's chunks; with --off N / --on N, turn one off or back on first (and build)."""
-    from rag.kb.chunks import article_chunks, turn_chunk
+    """List an article's chunks; with --off/--on N or --link/--unlink N Q, change one first (and build)."""
+    from rag.kb.chunks import article_chunks, link_chunk, turn_chunk
 
     bases = KnowledgeBases(settings)
     kb = bases.get(one_base(args, bases))
+    changing = any(v is not None for v in (args.off, args.on, args.link, args.unlink))
     if args.off is not None or args.on is not None:
         off = args.off is not None
         row, report = turn_chunk(kb, args.article, args.off if off else args.on, off)
         if not args.json:
             print(f"chunk {row.n} of {terminal_line(args.article)} is {'off' if off else 'on'}; "
                   f"index version {report.version} (embedded {report.embedded} texts)")
+    elif args.link is not None or args.unlink is not None:
+        linked = args.link is not None
+        number, question = args.link if linked else args.unlink
+        row, report = link_chunk(kb, args.article, _chunk_number(number), question, linked)
+        if not args.json:
+            print(f"{'linked' if linked else 'unlinked'} {terminal_line(question)!r} "
+                  f"{'to' if linked else 'from'} chunk {row.n} of {terminal_line(args.article)}; "
+                  f"index version {report.version} (embedded {report.embedded} texts)")
     listing = article_chunks(kb.version(), args.article)
     if args.json:
         _dump(listing.to_json())
         return 0
-    if args.off is None and args.on is None:
+    if not changing:
         print(f"{terminal_line(listing.article)} · {terminal_line(listing.title)}: {len(listing.chunks)} chunks, "
               f"{sum(c.off for c in listing.chunks)} off")
         print(f"{'n':>3} {'id':>6} {'paragraphs':>10} {'sentences':>9} {'chars':>6}  text")
@@ -237,9 +246,22 @@ def cmd_chunks(args: argparse.Namespace, settings: Settings) -> int:
             state = "[off] " if c.off else ""
             print(f"{c.n:>3} {c.id:>6} {c.paragraph_range:>10} {c.sentences:>9} {c.chars:>6}  "
                   f"{state}{terminal_line(' '.join(c.text[:40].split()))}…")
-        for text in listing.orphans:
-            print(f"orphaned override (no chunk has its text any more; not applied): {terminal_line(text[:60])}…")
+            for question in c.questions:
+                print(f"{'':>38}  ⇐ {terminal_line(question)}")
+        for o in listing.orphaned:
+            print(f"orphaned override (no chunk has its text any more; not applied): {terminal_line(o.text[:60])}…")
+            for question in o.questions:
+                print(f"    its linked question, not applied: {terminal_line(question)}")
     return 0
+
+
+def _chunk_number(text: str) -> int:
+    """N of ``--link N QUESTION``: a whole number, or a RagError saying so."""
+    try:
+        return int(text)
+    except ValueError:
+        raise RagError(f"--link and --unlink take the chunk's number first, then the question; got {text!r} "
+                       "(`rag chunks ARTICLE` lists the numbers)") from None
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:

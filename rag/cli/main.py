@@ -47,16 +47,20 @@ def _retrieval_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_chunks_parser(sub: Any) -> None:
-    """``rag chunks ARTICLE [--off N | --on N] [--json]``."""
-    p = sub.add_parser("chunks", help="list an article's chunks; turn one off or back on",
+    """``rag chunks ARTICLE [--off N | --on N | --link N Q | --unlink N Q] [--json]``."""
+    p = sub.add_parser("chunks", help="list an article's chunks; turn one off or back on; link questions to one",
                        description="An article's chunks in order: number, id, paragraphs, sentences, length. "
                                    "--off N turns chunk N off (no search returns it, no answer cites it) and --on N "
-                                   "back on: an override by its exact text in the knowledge base's curation folder, "
-                                   "applied at once by a build that embeds nothing.")
+                                   "back on; --link N QUESTION adds a question that should find chunk N (embedded "
+                                   "once, searched as one more key of that chunk) and --unlink N QUESTION removes it: "
+                                   "an override by its exact text in the knowledge base's curation folder, "
+                                   "applied at once by a build that embeds no chunk.")
     p.add_argument("article", help="the article's path inside the corpus folder")
     switch = p.add_mutually_exclusive_group()
     switch.add_argument("--off", type=int, metavar="N", help="turn chunk N off")
     switch.add_argument("--on", type=int, metavar="N", help="turn chunk N back on")
+    switch.add_argument("--link", nargs=2, metavar=("N", "QUESTION"), help="link QUESTION to chunk N")
+    switch.add_argument("--unlink", nargs=2, metavar=("N", "QUESTION"), help="remove QUESTION from chunk N")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     _common(p)
 

@@ -2,11 +2,13 @@
 
 Owns ``KnowledgeBase`` (``knowledge_base``: build, search, ask, status over one
 corpus and index folder), uploads, deletions and the article list
-(``uploads``, which read the index to tell new from indexed) and ratings
-(``feedback``). ``bases.KnowledgeBases`` is the door: the one object the CLI, the
-web server, the API and the page call (an import-linter contract keeps them from
-importing the pipeline stages themselves). May import answer, search, store,
-embed, ingest and the bottom layer.
+(``uploads``, which read the index to tell new from indexed), ratings
+(``feedback``), an article's chunks turned off or given linked questions
+(``chunks``) and the dictionary and synonyms as the page edits them (``words``).
+``bases.KnowledgeBases`` is the door: the one object the CLI, the web server,
+the API and the page call (an import-linter contract keeps them from importing
+the pipeline stages themselves). May import answer, search, store, embed,
+ingest and the bottom layer.
 """
 
 from rag.store.faults import arm_from_environment as arm_fault_points  # the crash tests' hook, armed by the CLI

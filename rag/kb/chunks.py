@@ -1,4 +1,4 @@
-"""An article's chunks as ``rag chunks`` shows them, and turning one off or back on.
+"""An article's chunks as ``rag chunks`` shows them, turning one off or back on, linking questions to one.
 
 A chunk is turned off by an override in the knowledge base's curation folder,
 named by its article and exact text (``rag.store.curation_files``); the build
@@ -6,6 +6,11 @@ that follows applies it (``rag.store.curation``), so no leg returns that chunk,
 the reader never reads it and no answer cites it. When the article changes and
 no chunk has that text any more, the override is orphaned: listed here and
 counted by ``rag status``, never applied to other text.
+
+A linked question is one more question that should find its chunk: the build
+embeds it and the dense leg takes the best of the chunk's own vector and its
+linked questions (``rag.search.linked``). A chunk turned off keeps its links in
+the file, but they apply only while it is on.
 """
 
 from __future__ import annotations
@@ -13,9 +18,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from rag.errors import CurationError
+from rag.errors import CurationError, RagError
 from rag.store.build import BuildReport
-from rag.store.curation_files import set_chunk_off
+from rag.store.curation_files import OVERRIDES_FILE, Override, link_question, read_text, restore_files, set_chunk_off
 from rag.store.versions import IndexVersion
 
 if TYPE_CHECKING:
@@ -33,6 +38,7 @@ class ChunkRow:
     chars: int
     off: bool
     text: str
+    questions: tuple[str, ...] = ()  # the linked questions applied to it
 
     @property
     def paragraph_range(self) -> str:
@@ -42,7 +48,7 @@ class ChunkRow:
 
     def to_json(self) -> dict[str, Any]:
         """Its row of ``rag chunks --json``."""
-        return {**asdict(self), "paragraphs": list(self.paragraphs)}
+        return {**asdict(self), "paragraphs": list(self.paragraphs), "questions": list(self.questions)}
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,7 @@ class ArticleChunks:
     title: str
     chunks: tuple[ChunkRow, ...]
     orphans: tuple[str, ...]  # the texts of its orphaned overrides
+    orphaned: tuple[Override, ...] = ()  # those overrides whole (their linked questions, never applied)
 
     def chunk(self, n: int) -> ChunkRow:
         """Chunk ``n`` (from 1); CurationError naming the numbers there are."""
@@ -64,7 +71,9 @@ class ArticleChunks:
     def to_json(self) -> dict[str, Any]:
         """``rag chunks --json``."""
         return {"article": self.article, "title": self.title, "chunks": [c.to_json() for c in self.chunks],
-                "orphaned_overrides": list(self.orphans)}
+                "orphaned_overrides": list(self.orphans),
+                "orphaned_questions": [{"text": o.text, "questions": list(o.questions)}
+                                       for o in self.orphaned if o.questions]}
 
 
 def article_chunks(version: IndexVersion, article: str) -> ArticleChunks:
@@ -74,16 +83,48 @@ def article_chunks(version: IndexVersion, article: str) -> ArticleChunks:
         known = ", ".join(list(version.articles)[:5])
         raise CurationError(f"{article!r} is not in the index (its articles include: {known}); give an article's "
                             "path inside the corpus folder")
-    off = version.curation.off
-    rows = tuple(ChunkRow(n, c.id, c.paragraphs, len(c.sentence_ids), len(c.text), c.id in off, c.text)
+    curation = version.curation
+    rows = tuple(ChunkRow(n, c.id, c.paragraphs, len(c.sentence_ids), len(c.text), c.id in curation.off, c.text,
+                          curation.questions_of(c.id))
                  for n, c in enumerate((version.chunks[i] for i in range(*span)), start=1))
-    orphans = tuple(o.text for o in version.curation.orphans if o.article == article)
-    return ArticleChunks(article, version.articles[article].title, rows, orphans)
+    orphaned = tuple(o for o in curation.orphans if o.article == article)
+    return ArticleChunks(article, version.articles[article].title, rows, tuple(o.text for o in orphaned), orphaned)
 
 
 def turn_chunk(kb: KnowledgeBase, article: str, n: int, off: bool) -> tuple[ChunkRow, BuildReport]:
     """Turn chunk ``n`` of ``article`` off (or back on) in the curation folder, then build to apply it."""
     row = article_chunks(kb.version(), article).chunk(n)
+    before = read_text(kb.settings.curation_root / OVERRIDES_FILE)
     set_chunk_off(kb.settings.curation_root, article, row.text, off)
-    return row, kb.build()
+    return row, _build_or_restore(kb, before)
 
+
+
+def link_chunk(kb: KnowledgeBase, article: str, n: int, question: str,
+               linked: bool = True) -> tuple[ChunkRow, BuildReport]:
+    """Link ``question`` to chunk ``n`` of ``article`` (``linked=False``: unlink it), then build to apply it.
+
+    CurationError when the question is empty or too long; the build embeds only
+    questions the embedding cache lacks.
+    """
+    row = article_chunks(kb.version(), article).chunk(n)
+    before = read_text(kb.settings.curation_root / OVERRIDES_FILE)
+    try:
+        link_question(kb.settings.curation_root, article, row.text, question, linked)
+    except ValueError as exc:
+        raise CurationError(f"{exc}: give the question in quotes, e.g. "
+                            f"`rag chunks {article} --link {n} \"…？\"`") from None
+    return row, _build_or_restore(kb, before)
+
+
+def _build_or_restore(kb: KnowledgeBase, overrides: str | None) -> BuildReport:
+    """Build to apply a change of ``overrides.jsonl``; when the build refuses it, put back the file's ``overrides``.
+
+    So a refused change (a link on Milvus's own hybrid search, a build already
+    running) leaves the folder as it was, not a file the index does not match.
+    """
+    try:
+        return kb.build()
+    except RagError:
+        restore_files(kb.settings.curation_root, {OVERRIDES_FILE: overrides})
+        raise

@@ -82,10 +82,16 @@ def _rank_score(rank: int | None, score: float | None) -> str:
     return "—" if rank is None else f"{rank} {_number(score)}"
 
 
+def _through(linked_question: str | None) -> str:
+    """After a dense score that came from a linked question: that question."""
+    return "" if linked_question is None else f" ⇐ 「{linked_question}」"
+
+
 def candidate_cells(c: Candidate, lang: str = "zh") -> list[str]:
     """One candidate's cells: final rank, each ranking's rank and score, its re-rank scores, where it stands."""
     return ["—" if c.final_rank is None else str(c.final_rank), _rank_score(c.fused_rank, c.fused_score),
-            _rank_score(c.dense_rank, c.dense_score), _rank_score(c.lexical_rank, c.lexical_score),
+            _rank_score(c.dense_rank, c.dense_score) + _through(c.linked_question),
+            _rank_score(c.lexical_rank, c.lexical_score),
             _number(c.sentence_score), _number(c.rerank_score), " · ".join(c.chunk.location(lang))]
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from rag.records import Fused, Hit
 from rag.search.fusion import fuse_rankings
+from rag.search.linked import LINKED_MARGIN, with_linked_keys
 from rag.search.sentences import SENTENCE_WEIGHTS, score_sentences
 from rag.settings import Settings
 from rag.store.chunk_store import ChunkStore, FaissStore, FusingStore
@@ -55,6 +56,7 @@ class Searcher:
         self.lexical_weight = lexical_weight
         self.rerank_weight = rerank_weight
         self.rerank_depth = rerank_depth
+        self.linked_margin = LINKED_MARGIN  # taken off a linked question's score
         self._own_pool = pool is None
         self._pool = pool or ThreadPoolExecutor(max_workers=2, thread_name_prefix="rag-search")
 
@@ -95,7 +97,10 @@ class Searcher:
         if mode in ("hybrid", "dense") and query_vector is not None:
             t = time.perf_counter()
             dense_ids, dense_scores = _without(off, *self.store.dense_search(query_vector, depth, articles))
+            dense_ids, dense_scores, linked = self._with_linked(query_vector, dense_ids, dense_scores, depth, articles)
             timings["dense"] = (time.perf_counter() - t) * 1000
+        else:
+            linked = {}
         tokens: list[str] = []
         lexical_ids = np.zeros(0, dtype=np.int64)
         lexical_scores = np.zeros(0, dtype=np.float32)
@@ -112,7 +117,7 @@ class Searcher:
         else:
             fused = fuse_rankings(dense_ids.tolist(), lexical_ids.tolist(), self.rrf_k, self.lexical_weight)
         if trace is not None:
-            trace.searched(mode, k, fused, self.version.chunks, dense_score_of, lexical_score_of)
+            trace.searched(mode, k, fused, self.version.chunks, dense_score_of, lexical_score_of, linked)
         rerank = mode == "hybrid" and self.rerank_weight > 0 and query_vector is not None
         hits = [
             Hit(
@@ -128,6 +133,21 @@ class Searcher:
             hits = self.rerank_by_sentence(hits, query, query_vector, tokens, trace)[:k]
             timings["rerank"] = (time.perf_counter() - t) * 1000
         return SearchResult(hits, query_vector, tokens, timings)
+
+    def _with_linked(self, query_vector: np.ndarray, ids: np.ndarray, scores: np.ndarray, depth: int,
+                     articles: list[str] | None) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+        """The dense ranking with the linked questions as extra keys of their chunks (``rag.search.linked``).
+
+        Returns it with, per chunk found through a linked question, that question.
+        """
+        curation = self.version.curation
+        if not curation.linked or curation.linked_vectors is None:
+            return ids, scores, {}
+        key_scores = curation.linked_vectors @ np.asarray(query_vector, dtype=np.float32)
+        key_chunks = np.fromiter((q.chunk for q in curation.linked), dtype=np.int64, count=len(curation.linked))
+        allowed = set(self.version.article_chunk_ids(articles).tolist()) if articles else None
+        ids, scores, via = with_linked_keys(ids, scores, key_chunks, key_scores, depth, allowed, self.linked_margin)
+        return ids, scores, {c: curation.linked[key].question for c, key in via.items()}
 
     def rerank_by_sentence(self, hits: list[Hit], query: str, query_vector: np.ndarray,
                             tokens: list[str], trace: AnswerTrace | None = None) -> list[Hit]:

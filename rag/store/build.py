@@ -9,35 +9,31 @@ CURRENT in one rename.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rag.embed.cache import EmbeddingCache
 from rag.errors import ArticleError, CurationError, RagError
-from rag.files import file_sha256
 from rag.ingest.articles import find_article_files, load_article, relative_name
 from rag.ingest.chunking import chunk_article
 from rag.records import Article, Chunk, Sentence
 from rag.settings import Settings
-from rag.store.curation import apply_overrides
+from rag.store.chunk_tokens import chunk_lexical_tokens, context_tokens, with_linked_tokens
+from rag.store.curation import VersionCuration, apply_overrides
 from rag.store.curation_files import Curation, read_curation
 from rag.store.current import current_version, switch_current
-from rag.store.embedding import cached_vectors, chunk_embedding_text, embed_index
+from rag.store.embedding import EmbedCounts, cached_vectors, chunk_embedding_text, embed_index, embed_questions
 from rag.store.faults import fault
-from rag.store.format import CHUNKS_FILE, CURRENT, LEXICAL_DIR, VERSIONS, Manifest
-from rag.store.lexical import TOKENS_FILE, saved_tokens
+from rag.store.format import CURRENT, Manifest
 from rag.store.lock import build_lock
 from rag.store.recovery import clean_up, current_damaged, keep_unreadable, previous_manifest
 from rag.store.versions import load_version
 from rag.store.write import Progress, write_version
-from rag.vocabulary import Vocabulary
 
 if TYPE_CHECKING:
     from rag.embed.encoder import Encoder
@@ -149,7 +145,7 @@ def build_index(
             assert old is not None
             _report_up_to_date(settings, old, report)
         elif incremental and not damaged and unchanged:
-            _rebuild_lexical(settings, curation, report, progress)
+            _rebuild_lexical(settings, load_encoder, curation, report, progress)
         else:
             _build_version(settings, load_encoder, articles, old, not incremental, report,
                            progress, curation, reuse_tokens=not rebuild)
@@ -158,30 +154,67 @@ def build_index(
 
 
 def _refuse_vocabulary_on_milvus(settings: Settings, curation: Curation) -> None:
-    """Milvus cuts words with its own analyzer: a knowledge base's words would apply to questions only."""
+    """Milvus cuts words with its own analyzer: a knowledge base's words would apply to questions only.
+
+    With ``milvus_hybrid = "milvus"`` Milvus fuses the legs itself, so no linked question could join the dense leg.
+    """
     if not curation.vocabulary.empty:
         raise CurationError(
             f"{settings.curation_root} has a dictionary or synonyms, which the lexical leg uses on the faiss "
             "store only (Milvus cuts words with its own analyzer): remove them or use `--store faiss`")
+    if settings.milvus_hybrid == "milvus" and any(o.questions for o in curation.overrides):
+        raise CurationError(
+            f"{settings.curation_root} has linked questions, which Milvus's own hybrid search cannot use: "
+            "set milvus_hybrid = \"project\" or unlink them (`rag chunks ARTICLE --unlink N QUESTION`)")
 
 
-def _rebuild_lexical(settings: Settings, curation: Curation, report: BuildReport, progress: Progress | None) -> None:
+def _applied_curation(settings: Settings, load_encoder: Callable[[], Encoder], cache: EmbeddingCache,
+                      chunks: Sequence[Chunk], curation: Curation,
+                      report: BuildReport) -> tuple[VersionCuration, list[str]]:
+    """The overrides laid on ``chunks``, linked questions embedded (through the cache); and their cache keys."""
+    applied = apply_overrides(curation.vocabulary, chunks, curation.overrides)
+    if not applied.linked:
+        return applied, []
+    counts = EmbedCounts()
+    keys: list[str] = []
+
+    def embed(questions: list[str]) -> np.ndarray:
+        vectors, keys[:] = embed_questions(settings, load_encoder, cache, questions, counts)
+        return vectors
+
+    applied = applied.with_vectors(embed)
+    report.embedded += counts.embedded
+    report.from_cache += counts.from_cache
+    return applied, keys
+
+
+def _rebuild_lexical(settings: Settings, load_encoder: Callable[[], Encoder], curation: Curation,
+                     report: BuildReport, progress: Progress | None) -> None:
     """Only the curation changed: a new version of the current chunks and vectors, its words and overrides anew.
 
-    Nothing is chunked or embedded; the Milvus collection (its own analyzer) is only brought up to the chunks.
+    No chunk is chunked or embedded (only linked questions the cache lacks are);
+    the Milvus collection (its own analyzer) is only brought up to the chunks.
     """
     t0 = time.perf_counter()
     current = load_version(settings.index_dir, settings.encoder_identity, settings.chunking)
     chunks, vocabulary = list(current.chunks), curation.vocabulary
     report.chunks, report.sentences = len(chunks), len(current.sentences)
+    cache = EmbeddingCache(settings.embedding_cache_path)
+    try:
+        applied, _ = _applied_curation(settings, load_encoder, cache, chunks, curation, report)
+    finally:
+        _close_cache(cache, report)
+    report.timings["embed"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     tokens = chunk_lexical_tokens(chunks, settings.index_dir, current.manifest, vocabulary)  # same words: kept
+    tokens = with_linked_tokens(tokens, applied.linked, vocabulary)
     report.timings["tokenise"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     version = write_version(
         settings, list(current.articles.values()), chunks, list(current.sentences),
         None, current.sentence_vectors, progress,
         chunk_tokens=tokens, dense=current.dense, chunk_prefixes=context_tokens(chunks, settings, vocabulary),
-        previous=current.manifest, curation=apply_overrides(vocabulary, chunks, curation.overrides),
+        previous=current.manifest, curation=applied,
         curation_hashes=curation.hashes)
     report.timings["write"] = time.perf_counter() - t0
     switch_current(settings.index_dir, version)
@@ -233,18 +266,19 @@ def _build_version(settings: Settings, load_encoder: Callable[[], Encoder], arti
         chunk_vectors, sentence_vectors = vectors.chunks, vectors.sentences
         report.embedded, report.from_cache = vectors.counts.embedded, vectors.counts.from_cache
         report.pooled = vectors.counts.pooled
+        applied, question_keys = _applied_curation(settings, load_encoder, cache, chunks, curation, report)
         report.timings["embed"] = time.perf_counter() - t0
         fault("after-embedding")
 
         t0 = time.perf_counter()
         vocabulary = curation.vocabulary
         tokens = chunk_lexical_tokens(chunks, index_dir if reuse_tokens else None, old, vocabulary)
+        tokens = with_linked_tokens(tokens, applied.linked, vocabulary)
         report.timings["tokenise"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         version = write_version(settings, articles, chunks, sentences, chunk_vectors, sentence_vectors, progress,
                                 chunk_tokens=tokens, chunk_prefixes=context_tokens(chunks, settings, vocabulary),
-                                previous=old, curation=apply_overrides(vocabulary, chunks, curation.overrides),
-                                curation_hashes=curation.hashes)
+                                previous=old, curation=applied, curation_hashes=curation.hashes)
         report.timings["write"] = time.perf_counter() - t0
         pending = None
         if settings.store == "milvus":
@@ -273,7 +307,7 @@ def _build_version(settings: Settings, load_encoder: Callable[[], Encoder], arti
         if settings.cache_dir is None:
             # A private cache forgets deleted text; a shared one (cache_dir set,
             # e.g. for evaluation runs over several chunkings) keeps everything.
-            cache.keep_only(settings.encoder_identity, set(vectors.keys))
+            cache.keep_only(settings.encoder_identity, set(vectors.keys) | set(question_keys))
     finally:
         _close_cache(cache, report)
 
@@ -333,56 +367,3 @@ def chunk_articles(articles: list[Article], settings: Settings) -> tuple[list[Ch
                 start=c.start, end=c.end, text=c.text, sentence_ids=tuple(i + offset for i in c.sentence_ids),
             ))
     return chunks, sentences
-
-
-def context_tokens(chunks: Sequence[Chunk], settings: Settings,
-                   vocabulary: Vocabulary | None = None) -> list[list[str]] | None:
-    """Per chunk, the lexical tokens of its title and section (None when context is off)."""
-    vocabulary = vocabulary or Vocabulary()
-    if not settings.chunk_context:
-        return None
-    cache: dict[tuple[str, str], list[str]] = {}
-    out = []
-    for c in chunks:
-        key = (c.title, c.section)
-        if key not in cache:
-            cache[key] = vocabulary.lexical_tokens(f"{c.title} {c.section}")
-        out.append(cache[key])
-    return out
-
-
-def chunk_lexical_tokens(chunks: Sequence[Chunk], index_dir: Path | None = None, manifest: Manifest | None = None,
-                         vocabulary: Vocabulary | None = None) -> list[list[str]]:
-    """Each chunk's lexical tokens, reusing those of the current version in ``index_dir`` for known text.
-
-    ``manifest``: the current version's. The reused tokens are read only when
-    the version's files match its checksums and it was cut with the same words
-    (``vocabulary``: the knowledge base's; none: the built-in ones); anything else is tokenised afresh.
-    """
-    vocabulary = vocabulary or Vocabulary()
-    known = {}
-    if index_dir is not None and manifest is not None and manifest.tokenizer == vocabulary.identity:
-        known = _indexed_tokens(index_dir, manifest)
-    return [known[c.text] if c.text in known else vocabulary.lexical_tokens(c.text) for c in chunks]
-
-
-def _indexed_tokens(index_dir: Path, manifest: Manifest) -> dict[str, list[str]]:
-    """Chunk text → tokens of the current version (empty when it has none or they cannot be trusted)."""
-    name = current_version(index_dir)
-    if name is None:
-        return {}
-    folder = index_dir / VERSIONS / name
-    try:
-        for fname in (CHUNKS_FILE, f"{LEXICAL_DIR}/{TOKENS_FILE}"):
-            info = manifest.files.get(fname)
-            if info is None or file_sha256(folder / fname) != info.sha256:
-                return {}  # an older index without tokens, or a damaged one: tokenise again
-        tokens = saved_tokens(folder / LEXICAL_DIR)
-        with (folder / CHUNKS_FILE).open(encoding="utf-8") as fh:
-            texts = [json.loads(line)["text"] for line in fh if line.strip()]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        log.warning("cannot reuse the lexical tokens of %s (%s): tokenising every chunk", folder, exc)
-        return {}
-    if tokens is None or len(tokens) != len(texts):
-        return {}
-    return dict(zip(texts, tokens, strict=True))

@@ -130,6 +130,30 @@ def embed_texts(settings: Settings, load_encoder: Callable[[], Encoder], cache: 
     return np.stack([cached[k] for k in keys]).astype(np.float32, copy=False)
 
 
+def embed_questions(settings: Settings, load_encoder: Callable[[], Encoder], cache: EmbeddingCache,
+                    questions: list[str], counts: EmbedCounts) -> tuple[np.ndarray, list[str]]:
+    """Vectors for linked questions, embedded as a user's question is (the query prefix), and their cache keys.
+
+    A user's question should meet the linked question it paraphrases, so both
+    sides are embedded alike (``text_key("query", …)``); only questions missing
+    from the cache are run, so re-applying an unchanged file embeds nothing.
+    """
+    identity = settings.encoder_identity
+    keys = [text_key("query", q) for q in questions]
+    found = cache.get_many(identity, sorted(set(keys)))
+    missing = sorted({q for k, q in zip(keys, questions, strict=True) if k not in found})
+    counts.from_cache += sum(1 for k in keys if k in found)
+    if missing:
+        vectors = load_checked(load_encoder, identity).encode_queries(missing)
+        rows = [(text_key("query", q), np.asarray(v, dtype=np.float32)) for q, v in zip(missing, vectors, strict=True)]
+        cache.put_many(identity, rows)
+        found.update(rows)
+        counts.embedded += len(missing)
+    if not questions:
+        return np.zeros((0, 0), dtype=np.float32), []
+    return np.stack([found[k] for k in keys]).astype(np.float32, copy=False), keys
+
+
 class _PooledBuild:
     """One build's pooled vectors: which chunk's pass gives each sentence its vector, and the passes still to run."""
 

@@ -3,7 +3,8 @@
 Every handler calls the door (``rag.kb.bases.KnowledgeBases``, shared with the
 API; it owns the background builds); ``mount`` puts the page on the web server's
 app (``rag.server``). Owns the page layout (``layout``), the handlers of each tab
-(``chat``, ``articles_tab``, ``eval_tab``), the one escaping rule for anything a
+(``chat``, ``articles_tab``, ``eval_tab``, ``explain_tab``; the 文章 tab's chunk view and
+words editor, ``chunks_view`` and ``words_view``), the one escaping rule for anything a
 user or an article wrote (``escape``: ``esc`` and ``esc_markdown``), the rendering of
 answers (the short answer in bold above its evidence), sources and articles as
 escaped HTML and Markdown (``render``), the pop-up messages

@@ -24,9 +24,11 @@ from rag.ui.articles_tab import (
     remove_article,
     upload_and_index,
 )
+from rag.ui.chunks_view import ChunksView, chunks_view, connect_chunks
 from rag.ui.faq_panel import FaqPanel, connect_faq, faq_panel
 from rag.ui.kb_page import ask_delete_kb, cancel_delete_kb, in_base, show_base
 from rag.ui.texts import page_message
+from rag.ui.words_view import WordsView, connect_words, words_view
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -62,6 +64,8 @@ class ArticlesTab:
     kb_really_delete_btn: gr.Button
     kb_cancel_btn: gr.Button
     faq: FaqPanel  # its FAQ pairs (rag.ui.faq_panel)
+    chunks: ChunksView  # the chosen article's chunks, turned off or given linked questions
+    words: WordsView  # the knowledge base's dictionary and synonyms
 
 
 def articles_tab(tr: gr.I18n) -> ArticlesTab:
@@ -102,10 +106,12 @@ def articles_tab(tr: gr.I18n) -> ArticlesTab:
         rebuild_btn = gr.Button(tr("rebuild_box"), elem_id="rebuild")
     faq = faq_panel(tr)
     pending_upload = gr.State(None)
+    chunks = chunks_view(tr)
+    words = words_view(tr)
     return ArticlesTab(notice, table, upload, file_status, progress, confirm_row, replace_btn, keep_btn,
                        delete_choice, delete_btn, confirm_delete_row, really_delete_btn, cancel_delete_btn,
                        full_rebuild, rebuild_btn, pending_upload, kb_choice, kb_name, kb_create_btn, kb_delete_btn,
-                       kb_confirm_row, kb_really_delete_btn, kb_cancel_btn, faq)
+                       kb_confirm_row, kb_really_delete_btn, kb_cancel_btn, faq, chunks, words)
 
 
 def connect_articles(bases: KnowledgeBases, a: ArticlesTab, status_line: gr.Markdown, article_filter: gr.Dropdown,
@@ -150,3 +156,5 @@ def connect_articles(bases: KnowledgeBases, a: ArticlesTab, status_line: gr.Mark
     a.kb_delete_btn.click(ask_delete_kb, inputs=[a.kb_choice], outputs=[a.notice, a.kb_confirm_row], **hidden)
     a.kb_cancel_btn.click(cancel_delete_kb, outputs=[a.notice, a.kb_confirm_row], **hidden)
     connect_faq(bases, a.faq, a.kb_choice)
+    connect_chunks(bases, a.chunks, a.kb_choice)
+    connect_words(bases, a.words, a.kb_choice)
