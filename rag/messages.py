@@ -144,7 +144,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "rebuild_box": ("重建索引", "Rebuild the index"),
     "full_rebuild": ("从头重建（已算过的向量仍会复用）", "From scratch (vectors already computed are reused)"),
     # the 文章 tab's FAQ panel (rag.ui.faq_panel)
-    "faq_box": ("常见问题（FAQ）", "FAQ pairs"),
+    "faq_box": ("常见问题", "FAQ pairs"),
     "faq_intro": ("与某条常见问题足够相近的提问，直接用该条答案回答（在检索文章之前），并引用该条。",
                   "A question close enough to an FAQ question is answered with that entry, before the articles "
                   "are searched, and cites it."),

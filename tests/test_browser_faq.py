@@ -45,7 +45,7 @@ def test_faq_panel_imports_answers_and_deletes(browser: Any, served: tuple[str, 
     page = open_chat_page(browser, url)
     try:
         page.click("#tab-articles-button")
-        page.locator("#faq-box").get_by_text("常见问题（FAQ）").first.click()
+        page.locator("#faq-box").get_by_text("常见问题").first.click()
         expect(page.locator("#faq-status")).to_contain_text("共 0 条常见问题")
         page.set_input_files("#faq-upload input[type=file]", [str(csv)])
         status = page.locator("#faq-status")
