@@ -24,7 +24,7 @@ from rag.errors import IndexMissingError, KnowledgeBaseError, RagError
 from rag.kb import registry, uploads
 from rag.kb.explain import Explained, explain
 from rag.kb.faq import FaqBook
-from rag.kb.feedback import feedback_record, save_feedback
+from rag.kb.feedback import feedback_record, rating_base, save_feedback
 from rag.kb.jobs import BuildJob
 from rag.kb.knowledge_base import KnowledgeBase, Retrieved
 from rag.kb.registry import DEFAULT, KnowledgeBaseSpec
@@ -383,8 +383,7 @@ class KnowledgeBases:
         Returns the ratings file.
         """
         record = None if rating is None else feedback_record(answer_id, answer, rating, articles)
-        answered = [c.knowledge_base for c in answer.citations] + [h.knowledge_base for h in answer.hits]
-        return save_feedback(self.get((answered or list(asked) or [DEFAULT])[0]).settings, record, answer_id)
+        return save_feedback(self.get(rating_base(answer, asked)).settings, record, answer_id)
 
     def faq(self, name: str) -> FaqBook:
         """A knowledge base's FAQ: its entries, imports and deletions (``rag.kb.faq``)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,16 @@ _feedback_lock = threading.Lock()
 def feedback_path(settings: Settings) -> Path:
     """Where ratings are kept: a question set beside the index."""
     return settings.index_dir / FEEDBACK_FILE
+
+
+def rating_base(answer: Answer, asked: Sequence[str]) -> str:
+    """The knowledge base a rating belongs to: the one that answered, else the first asked (``default``).
+
+    >>> rating_base(Answer("问", "问", "不知道", True), ["news"]), rating_base(Answer("问", "问", "", True), [])
+    ('news', 'default')
+    """
+    answered = [c.knowledge_base for c in answer.citations] + [h.knowledge_base for h in answer.hits]
+    return (answered or list(asked) or ["default"])[0]
 
 
 def feedback_record(answer_id: str, answer: Answer, rating: str, articles: list[str] | None = None) -> dict[str, Any]:
@@ -100,3 +111,23 @@ def read_feedback(path: Path) -> list[dict[str, Any]]:
         else:
             log.warning("%s line %d is not a JSON object; it is left out", path, number)
     return rows
+
+
+def mark_taught(settings: Settings, answer_id: str | None, question: str,
+                keys: dict[str, Any]) -> dict[str, Any] | None:
+    """Add ``keys`` to the 👎 row of ``answer_id`` (without one: the latest 👎 of ``question``); the row, or None.
+
+    What a 👎 taught (``rag.kb.teach``) is kept on its rating, so the ratings file
+    lists it; keys only grow, so an older reader still reads the row.
+    """
+    path = feedback_path(settings)
+    with _feedback_lock:
+        rows = read_feedback(path)
+        downs = [r for r in rows if r.get("rating") == "down"]
+        found = [r for r in downs if r.get("id") == answer_id] if answer_id else \
+            [r for r in downs if r.get("question") == question][-1:]
+        if not found:
+            return None
+        found[0].update(keys)
+        write_atomically(path, "".join(json_text(row) + "\n" for row in rows))
+    return found[0]
