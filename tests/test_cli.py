@@ -17,7 +17,8 @@ from rag.settings import load_settings
 COMMANDS = ["index", "search", "ask", "status", "chunks", "serve", "mcp", "kb", "eval", "faq"]
 # `rag kb` and `rag faq` have actions of their own, each with the common options
 WITH_OPTIONS = [c for c in COMMANDS if c not in ("kb", "faq")] + ["kb create", "kb list", "kb delete",
-                                                                  "faq import", "faq list", "faq delete"]
+                                                                  "faq import", "faq list", "faq delete",
+                                                                  "faq teach"]
 
 
 @pytest.mark.parametrize("command", WITH_OPTIONS)

@@ -100,3 +100,45 @@ def test_bad_teaching_is_one_line_and_changes_nothing(kb: KnowledgeBase) -> None
             teach(kb, QUESTION, text, how, answer_id="a1", article=article)
         assert "\n" not in str(err.value)
     assert kb.faq.entries() == () and feedback_path(kb.settings).read_text(encoding="utf-8") == before
+
+
+def cli(kb: KnowledgeBase, *args: str) -> int:
+    """``rag ARGS`` on ``kb``'s folders (a settings file names them)."""
+    from rag.cli import main
+
+    config = kb.settings.index_dir.parent / "rag.toml"
+    config.write_text(f"corpus_dir = {str(kb.settings.corpus_dir)!r}\nindex_dir = {str(kb.settings.index_dir)!r}\n",
+                      encoding="utf-8")
+    return main([*args, "--config", str(config)])
+
+
+def test_the_cli_teaches_a_typed_answer_and_a_sentence(kb: KnowledgeBase, capsys: pytest.CaptureFixture[str]) -> None:
+    answer = rated_down(kb)
+    assert cli(kb, "faq", "teach", QUESTION, RIGHT, "--json") == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out == {"kind": "faq", "question": QUESTION, "answer": RIGHT, "faq_id": "1", "rating_id": "a1"}
+    right = next(s for s in retrieved_sentences(answer) if "2200" in s.text)
+    assert cli(kb, "faq", "teach", QUESTION, right.text, "--link", ARTICLE, "--rating", "a1") == 0
+    assert capsys.readouterr().out.startswith("taught: a linked question on chunk ")
+    assert cli(kb, "faq", "teach", QUESTION, "这句话不在文章里。", "--link", ARTICLE) == 2
+    assert "rag chunks" in capsys.readouterr().err
+
+
+def test_the_api_teaches_with_the_one_line_error_shape(kb: KnowledgeBase) -> None:
+    from fastapi.testclient import TestClient
+
+    from rag.api.app import create_api
+    from rag.kb.bases import KnowledgeBases
+
+    rated_down(kb)
+    bases = KnowledgeBases(kb.settings, opened={"default": kb})
+    with TestClient(create_api(bases, kb.settings)) as http:
+        done = http.post("/api/teach", json={"question": QUESTION, "answer": RIGHT, "rating_id": "a1"}).json()
+        assert done["kind"] == "faq" and done["rating_id"] == "a1"
+        answer = http.post("/api/ask", json={"question": QUESTION}).json()
+        assert answer["citations"][0]["kind"] == "faq"
+        bad = http.post("/api/teach", json={"question": QUESTION, "answer": "不在文章里。", "how": "link",
+                                            "article": ARTICLE})
+        assert bad.status_code == 400 and "\n" not in bad.json()["error"]
+        assert http.post("/api/teach", json={"question": QUESTION, "answer": RIGHT, "how": "guess"}).status_code \
+            == 400

@@ -32,7 +32,7 @@ from rag.api.catalog import one_name
 from rag.api.dify import RetrievalRequest
 from rag.api.held_stream import HeldSlot, HeldStream
 from rag.api.mcp_tools import McpLimit, build_mcp
-from rag.api.native import AskRequest, ExplainRequest, FaqImportRequest, SearchRequest
+from rag.api.native import AskRequest, ExplainRequest, FaqImportRequest, SearchRequest, TeachRequest
 from rag.api.openai_chat import ChatRequest, ChatRequestError
 from rag.api.shapes import Json, api_message, error_response, status_of, unreadable_body_message, validation_message
 from rag.errors import RagError
@@ -266,6 +266,12 @@ def _native_routes(app: FastAPI, bases: KnowledgeBases, slots: Slots, caller: An
     def faq_delete(entry_id: str, knowledge_base: str | None = None,
                    _: int | None = Depends(caller)) -> dict[str, Any]:
         return native.faq_delete(bases, one_name(bases, knowledge_base), entry_id)
+
+    @app.post("/api/teach", summary="`rag faq teach`: after a 👎, keep the right answer", response_model=None)
+    def teach(body: TeachRequest, who: int | None = Depends(caller)) -> dict[str, Any]:
+        name = one_name(bases, body.knowledge_base)
+        with slots.hold(who):  # the question is embedded; a link builds the index
+            return native.teach(bases, name, body)
 
     @app.get("/api/status", summary="`rag status --json`", response_model=None)
     def status(knowledge_base: str | None = None, _: int | None = Depends(caller)) -> dict[str, Any]:

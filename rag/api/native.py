@@ -1,6 +1,7 @@
 """The CLI's own JSON over HTTP: ``POST /api/search``, ``POST /api/ask``, ``POST /api/explain``, ``GET /api/status``,
 and the FAQ: ``GET /api/faq`` (``rag faq list --json``), ``POST /api/faq`` (``rag faq import``, entries as
-JSON), ``DELETE /api/faq/{id}`` (``rag faq delete``).
+JSON), ``DELETE /api/faq/{id}`` (``rag faq delete``), and ``POST /api/teach`` (``rag faq teach``: after a 👎,
+the right answer as an FAQ entry or a linked question).
 
 Each answers exactly what ``rag search --json`` (one hit object per line there,
 a list here), ``rag ask --json``, ``rag ask --explain --json`` and ``rag status --json`` print. The fields of
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rag.kb.bases import KnowledgeBases
 from rag.kb.explain import TRIAL_SETTINGS
 from rag.kb.faq import entry_to_json
+from rag.kb.teach import teach as teach_answer
 from rag.serialize import answer_to_json, hit_to_json, trace_to_json
 
 
@@ -94,6 +96,24 @@ class FaqImportRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     entries: list[FaqEntryIn] = Field(description="the entries to add; a question already there takes the new answer")
     knowledge_base: str | None = Field(default=None, description="its name (default: default)")
+
+
+class TeachRequest(BaseModel):
+    """``rag faq teach``'s arguments: the right answer to a question rated 👎."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    question: str = Field(description="the question rated 👎")
+    answer: str = Field(description="the right answer: typed (how = faq), or a sentence of article (how = link)")
+    how: Literal["faq", "link"] = Field(default="faq", description="faq: an FAQ entry; link: a linked question")
+    article: str | None = Field(default=None, description="how = link: the article holding the sentence")
+    rating_id: str | None = Field(default=None, description="the 👎 row's id (default: the question's latest 👎)")
+    knowledge_base: str | None = Field(default=None, description="its name (default: default)")
+
+
+def teach(bases: KnowledgeBases, name: str, request: TeachRequest) -> dict[str, Any]:
+    """What ``rag faq teach --json`` prints: what was taught, and the 👎 row that records it."""
+    return teach_answer(bases.get(name), request.question, request.answer, request.how,
+                        answer_id=request.rating_id, article=request.article).to_json()
 
 
 def faq_list(bases: KnowledgeBases, name: str) -> list[dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""``rag faq import FILE | list | delete ID``: a knowledge base's question–answer pairs."""
+"""``rag faq import FILE | list | delete ID | teach QUESTION ANSWER``: a knowledge base's question–answer pairs."""
 
 from __future__ import annotations
 
@@ -34,6 +34,18 @@ def add_faq_parser(sub: Any, common: Callable[[argparse.ArgumentParser], None]) 
     q = faq_sub.add_parser("delete", help="delete an entry by its id (`rag faq list` shows them)")
     q.add_argument("id")
     common(q)
+    q = faq_sub.add_parser("teach", help="after a 👎: keep the right answer to a question",
+                           description="The right answer becomes an FAQ entry; with --link ARTICLE it is a sentence "
+                                       "of that article and the question is linked to the chunk that holds it "
+                                       "(the index is built to apply it). The 👎 row of the ratings file "
+                                       "(feedback.jsonl beside the index) records it, so re-running that file as a "
+                                       "question set (`rag eval`) shows the fix.")
+    q.add_argument("question")
+    q.add_argument("answer", help="the right answer (with --link: a sentence of the article, as it stands there)")
+    q.add_argument("--link", metavar="ARTICLE", help="link the question to the chunk of ARTICLE holding the answer")
+    q.add_argument("--rating", metavar="ID", help="the id of the 👎 row (default: the latest 👎 of the question)")
+    q.add_argument("--json", action="store_true", help="machine-readable output")
+    common(q)
 
 
 def cmd_faq(args: argparse.Namespace, settings: Settings, name: str, bases: KnowledgeBases) -> int:
@@ -50,6 +62,8 @@ def cmd_faq(args: argparse.Namespace, settings: Settings, name: str, bases: Know
             print(f"imported {len(done.added)} new FAQ entries, replaced the answer of {len(done.updated)}, "
                   f"skipped {len(done.problems)} rows; `rag faq list` shows them")
         return 0
+    if args.faq_command == "teach":
+        return _teach(args, bases, name)
     if args.faq_command == "delete":
         entry = bases.faq(name).delete(args.id)
         print(f"deleted FAQ entry {terminal_line(entry.id)}: {terminal_line(entry.question)}")
@@ -64,4 +78,20 @@ def cmd_faq(args: argparse.Namespace, settings: Settings, name: str, bases: Know
     for e in entries:
         source = f"  ({terminal_line(e.source)})" if e.source else ""
         print(f"{terminal_line(e.id):>5}  {terminal_line(e.question)}\n       {terminal_line(e.answer)}{source}")
+    return 0
+
+
+def _teach(args: argparse.Namespace, bases: KnowledgeBases, name: str) -> int:
+    from rag.kb.teach import teach
+
+    how = "link" if args.link else "faq"
+    taught = teach(bases.get(name), args.question, args.answer, how, answer_id=args.rating, article=args.link)
+    if args.json:
+        print(json_line(taught.to_json()))
+        return 0
+    done = f"FAQ entry {taught.faq_id}" if how == "faq" else f"a linked question on chunk {taught.chunk} of " \
+        f"{terminal_line(args.link)}"
+    rating = "no 👎 of it was found in the ratings file" if taught.rating is None else \
+        f"recorded on the 👎 row {terminal_line(str(taught.rating.get('id')))} of the ratings file"
+    print(f"taught: {done}; {rating}")
     return 0
