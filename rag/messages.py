@@ -626,6 +626,23 @@ MESSAGES: dict[str, tuple[str, str]] = {
                         "Rated useful (kept in {file} in the index folder; the Evaluate tab re-runs it)"),
     "rating_saved_down": ("已记录评价「没用」（索引文件夹中的 {file}，可在「评测」页重新评测）",
                           "Rated not useful (kept in {file} in the index folder; the Evaluate tab re-runs it)"),
+    # after a 👎: the box that teaches the right answer (rag.ui.teach_box)
+    "teach_box": ("答错了？告诉它正确答案", "Wrong? Tell it the right answer"),
+    "teach_intro": ("输入正确答案（记为一条常见问题），或从检索到的句子里选出答对的一句（问题会关联到含这句的片段）。"
+                    "同样的问题下次就会答对；在「评测」页重新评测评价记录即可看到。",
+                    "Type the right answer (it becomes an FAQ entry), or choose the sentence that answers among those "
+                    "retrieved (the question is linked to the chunk that holds it). The same question is answered "
+                    "right next time; re-run the ratings in the Evaluate tab to see it."),
+    "teach_typed": ("正确答案", "The right answer"),
+    "teach_sentence": ("或选一句检索到的句子", "Or choose a retrieved sentence"),
+    "teach_save": ("记住这个答案", "Remember this answer"),
+    "teach_nothing": ("请先输入正确答案，或选一句检索到的句子。", "Type the right answer or choose a sentence first."),
+    "teach_faq_done": ("已记住：「{question}」今后按常见问题第 {id} 条回答。",
+                       "Remembered: “{question}” is answered from FAQ entry {id} from now on."),
+    "teach_link_done": ("已记住：「{question}」已关联到 {article} 的第 {chunk} 个片段。",
+                        "Remembered: “{question}” is linked to chunk {chunk} of {article}."),
+    "teach_on_rating": ("（已记在这条评价上）", " (kept with its rating)"),
+    "teach_not_saved": ("没有记住：{detail}", "Not remembered: {detail}"),
     "conversation_unreadable": ("这段对话无法恢复：{detail}", "This conversation cannot be restored: {detail}"),
 }
 

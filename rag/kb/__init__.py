@@ -3,7 +3,8 @@
 Owns ``KnowledgeBase`` (``knowledge_base``: build, search, ask, status over one
 corpus and index folder), uploads, deletions and the article list
 (``uploads``, which read the index to tell new from indexed), ratings
-(``feedback``), an article's chunks turned off or given linked questions
+(``feedback``) and what a 👎 teaches (``teach``: an FAQ entry or a linked
+question), an article's chunks turned off or given linked questions
 (``chunks``) and the dictionary and synonyms as the page edits them (``words``).
 ``bases.KnowledgeBases`` is the door: the one object the CLI, the web server,
 the API and the page call (an import-linter contract keeps them from importing

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from rag.errors import CurationError
 from rag.ingest.chunking import split_sentences
-from rag.ingest.faq_import import faq_rows_from_json
+from rag.ingest.faq_import import MAX_ANSWER_CHARS, faq_rows_from_json
 from rag.kb.chunks import article_chunks, link_chunk
 from rag.kb.feedback import FEEDBACK_FILE, mark_taught
 from rag.records import Answer
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from rag.kb.knowledge_base import KnowledgeBase
 
 TEACH_KINDS = ("faq", "link")
+MAX_TAUGHT_CHARS = MAX_ANSWER_CHARS  # a typed answer is an FAQ entry's answer
+SENTENCE_CHARS_SHOWN = 120  # a line of the page's list; the whole sentence is what is taught
 MAX_SENTENCES = 30  # what the page's list offers: the cited sentences, then the retrieved chunks' sentences
 
 
@@ -58,6 +60,15 @@ class Taught:
                   if v is not None}
         return {"kind": self.kind, "question": self.question, "answer": self.answer, **taught,
                 "rating_id": None if self.rating is None else self.rating.get("id")}
+
+
+def shown_sentence(text: str, limit: int = SENTENCE_CHARS_SHOWN) -> str:
+    """A sentence as one line of a list: cut at ``limit`` characters with an ellipsis.
+
+    >>> shown_sentence("深圳很大。"), shown_sentence("一二三四五六", 4)
+    ('深圳很大。', '一二三…')
+    """
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def retrieved_sentences(answer: Answer, limit: int = MAX_SENTENCES) -> list[RetrievedSentence]:
@@ -115,7 +126,7 @@ def teach(kb: KnowledgeBase, question: str, answer_text: str, how: str, answer_i
     at = datetime.now(UTC).isoformat(timespec="seconds")
     if how == "faq":
         rows = faq_rows_from_json([{"question": question, "answer": answer_text,
-                                    "source": f"👎 {FEEDBACK_FILE} {answer_id or question}"}], "the right answer")
+                                    "source": f"👎 {FEEDBACK_FILE} {answer_id or ''}"}], "the right answer")
         if rows.problems:
             raise CurationError(rows.problems[0])
         done = kb.faq.import_rows(rows)

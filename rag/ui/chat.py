@@ -150,11 +150,14 @@ def _turn_at(turns: list[Turn], index: Any) -> tuple[int, Turn] | None:
     return None
 
 
-def rate(bases: KnowledgeBases, turns: list[Turn], evt: gr.LikeData) -> None:
-    """Store a 👍/👎 as a question-set row beside the index (a second click replaces it)."""
+def rate(bases: KnowledgeBases, turns: list[Turn], evt: gr.LikeData) -> tuple[int, str] | None:
+    """Store a 👍/👎 as a question-set row beside the index (a second click replaces it).
+
+    Returns the turn's number and the rating kept ("up" or "down"); None when nothing was kept.
+    """
     found = _turn_at(turns, evt.index)
     if found is None or found[1].answer is None:
-        return
+        return None
     turn = found[1]
     assert turn.answer is not None
     liked = evt.liked
@@ -164,15 +167,16 @@ def rate(bases: KnowledgeBases, turns: list[Turn], evt: gr.LikeData) -> None:
         path = bases.rate(turn.answer, turn.id, rating, turn.articles, turn.bases)
     except RagError as exc:  # the knowledge base was deleted since
         warning_toast(message("rating_not_saved", lang, detail=str(exc)))
-        return
+        return None
     except OSError as exc:
         warning_toast(message("rating_not_saved", lang, detail=exc.strerror or str(exc)))
-        return
+        return None
     if rating is None:
         info_toast(message("rating_withdrawn", lang))
-    else:
-        # The file name only: the server's folders are none of a remote user's business.
-        info_toast(message("rating_saved_up" if rating == "up" else "rating_saved_down", lang, file=path.name))
+        return None
+    # The file name only: the server's folders are none of a remote user's business.
+    info_toast(message("rating_saved_up" if rating == "up" else "rating_saved_down", lang, file=path.name))
+    return found[0], rating
 
 
 def show_turn(turns: list[Turn], evt: gr.SelectData) -> tuple[str, str]:

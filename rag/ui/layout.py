@@ -32,7 +32,6 @@ from rag.ui.chat import (
     list_conversations,
     open_citation,
     open_conversation,
-    rate,
     respond,
     show_turn,
     store_choice,
@@ -52,6 +51,7 @@ from rag.ui.eval_tab import (
 from rag.ui.explain_tab import connect_explain, explain_tab
 from rag.ui.kb_page import chat_view, create_kb, delete_kb, eval_choices, selectors, status_text
 from rag.ui.page_guard import guard_page, is_uploaded
+from rag.ui.teach_box import TeachBox, connect_teach, teach_box
 from rag.ui.texts import page_message, page_text, page_translations
 
 if TYPE_CHECKING:
@@ -87,6 +87,7 @@ class ChatTab:
     store_box: gr.Textbox  # hidden: a conversation on its way to or from the browser's storage
     conversation: gr.State  # the id of the conversation on the page ("" before its first answer)
     kb_choice: gr.Dropdown  # the knowledge bases asked
+    teach: TeachBox  # after a 👎: the right answer
 
 
 @dataclass
@@ -213,6 +214,7 @@ def _chat_tab(settings: Settings, tr: gr.I18n) -> ChatTab:
                 max_length=settings.max_question_chars,
             )
             ask_btn = gr.Button(tr("ask"), variant="primary", elem_id="ask", scale=1, min_width=80)
+        teach = teach_box(tr)
         # Filled when the page loads (the conversation's own choice, or default; kb_page.selectors).
         kb_choice = gr.Dropdown(["default"], value=["default"], multiselect=True, label=tr("kb_choice"),
                                 elem_id="kb-choice")
@@ -238,7 +240,7 @@ def _chat_tab(settings: Settings, tr: gr.I18n) -> ChatTab:
             viewer = gr.HTML(view.render_article_placeholder(), elem_id="viewer", js_on_load=static_text("viewer.js"))
     return ChatTab(chatbot, question, examples, ask_btn, clear_btn, copy_btn, retrieval_mode, top_k, answer_mode,
                    article_filter, side_tabs, sources, markdown_box, viewer, history, store_box, gr.State(""),
-                   kb_choice)
+                   kb_choice, teach)
 
 
 def _chat_settings(settings: Settings, tr: gr.I18n) -> tuple[Any, Any, Any, Any]:
@@ -338,8 +340,7 @@ def _connect_chat(bases: KnowledgeBases, demo: gr.Blocks, c: ChatTab, turns: gr.
     c.chatbot.change(None, js="() => { window.__ragChatBottom && window.__ragChatBottom(); }")
     # copy.js: the clipboard API needs a secure context (localhost or https); elsewhere a textarea and execCommand.
     c.copy_btn.click(None, inputs=[c.markdown_box], js=static_text("copy.js"))
-    c.chatbot.like(_with_event(lambda t, evt: rate(bases, t, evt), gr.LikeData), inputs=[turns], outputs=None,
-                   show_progress="hidden")
+    connect_teach(bases, c, turns, _with_event)  # 👍/👎, and after a 👎 the right answer
     c.chatbot.select(_with_event(show_turn, gr.SelectData), inputs=[turns], outputs=[c.sources, c.markdown_box],
                      show_progress="hidden")
     c.sources.click(_with_event(lambda t, evt: open_citation(bases, t, evt), gr.EventData), inputs=[turns],
