@@ -142,3 +142,23 @@ def test_the_api_teaches_with_the_one_line_error_shape(kb: KnowledgeBase) -> Non
         assert bad.status_code == 400 and "\n" not in bad.json()["error"]
         assert http.post("/api/teach", json={"question": QUESTION, "answer": RIGHT, "how": "guess"}).status_code \
             == 400
+
+
+def test_the_page_box_offers_the_retrieved_sentences_and_its_line_is_escaped(kb: KnowledgeBase) -> None:
+    from rag.kb.bases import KnowledgeBases
+    from rag.ui.chat import Turn
+    from rag.ui.teach_box import sentence_choices, teach_turn
+
+    question = "<img src=x onerror=alert(1)>深圳AI一年能赚多少钱"
+    answer = kb.ask(question)
+    save_feedback(kb.settings, feedback_record("t1", answer, "down"), "t1")
+    turn = Turn(question, answer, id="t1")
+    choices = sentence_choices(turn)
+    assert choices and [v for _, v in choices] == [str(i) for i in range(len(choices))]
+    bases = KnowledgeBases(kb.settings, opened={"default": kb})
+    status, typed, _ = teach_turn(bases, [turn], 0, "<b>约 2200 亿元</b>", None)
+    assert status.startswith("✓ ") and "<img" not in status and "&lt;img" in status and typed == ""
+    assert read_feedback(feedback_path(kb.settings))[0]["taught"]["kind"] == "faq"
+    with pytest.warns(UserWarning, match="请先输入正确答案"):  # the toast, outside a request
+        nothing, _, _ = teach_turn(bases, [turn], 0, "  ", None)
+    assert nothing == ""
