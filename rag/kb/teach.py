@@ -24,6 +24,7 @@ from rag.records import Answer
 
 if TYPE_CHECKING:
     from rag.kb.knowledge_base import KnowledgeBase
+    from rag.settings import Settings
 
 TEACH_KINDS = ("faq", "link")
 MAX_TAUGHT_CHARS = MAX_ANSWER_CHARS  # a typed answer is an FAQ entry's answer
@@ -111,19 +112,21 @@ def chunk_holding(kb: KnowledgeBase, article: str, sentence: str) -> tuple[int, 
 
 
 def teach(kb: KnowledgeBase, question: str, answer_text: str, how: str, answer_id: str | None = None,
-          article: str | None = None) -> Taught:
+          article: str | None = None, ratings: Settings | None = None) -> Taught:
     """Teach the right answer to ``question`` after a 👎: ``how`` "faq" (a typed answer) or "link" (a chosen sentence).
 
     "faq": an FAQ entry question → ``answer_text``, its source naming the rating.
     "link": ``answer_text`` is a sentence of ``article``; the question is linked to the
     chunk that holds it and the index is built to apply it. The 👎 row of ``answer_id``
-    (without one: the latest 👎 of the question) records it under ``taught``.
+    (without one: the latest 👎 of the question) records it under ``taught``; ``ratings``: the
+    knowledge base whose ratings hold it, when another answered with it (default: ``kb``'s).
     CurationError, with nothing changed, for an empty or over-long text or an unknown sentence.
     """
     question, answer_text = (question or "").strip(), (answer_text or "").strip()
     if how not in TEACH_KINDS:
         raise CurationError(f"teach takes how = 'faq' (a typed answer) or 'link' (a chosen sentence), not {how!r}")
     at = datetime.now(UTC).isoformat(timespec="seconds")
+    ratings = ratings or kb.settings
     if how == "faq":
         rows = faq_rows_from_json([{"question": question, "answer": answer_text,
                                     "source": f"👎 {FEEDBACK_FILE} {answer_id or ''}"}], "the right answer")
@@ -131,7 +134,7 @@ def teach(kb: KnowledgeBase, question: str, answer_text: str, how: str, answer_i
             raise CurationError(rows.problems[0])
         done = kb.faq.import_rows(rows)
         entry = (done.added or done.updated)[0]
-        rating = mark_taught(kb.settings, answer_id, question, {
+        rating = mark_taught(ratings, answer_id, question, {
             "answers": [answer_text], "unanswerable": False,
             "taught": {"kind": "faq", "id": entry.id, "answer": answer_text, "at": at}})
         return Taught("faq", question, answer_text, faq_id=entry.id, rating=rating)
@@ -139,7 +142,7 @@ def teach(kb: KnowledgeBase, question: str, answer_text: str, how: str, answer_i
         raise CurationError("a chosen sentence needs its article: give the article's path in the corpus folder")
     n, paragraphs = chunk_holding(kb, article, answer_text)
     link_chunk(kb, article, n, question)
-    rating = mark_taught(kb.settings, answer_id, question, {
+    rating = mark_taught(ratings, answer_id, question, {
         "article": article, "paragraph": paragraphs[0],
         "taught": {"kind": "link", "article": article, "chunk": n, "sentence": answer_text, "at": at}})
     return Taught("link", question, answer_text, article=article, chunk=n, rating=rating)

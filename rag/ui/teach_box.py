@@ -87,13 +87,14 @@ def teach_turn(bases: KnowledgeBases, turns: list[Turn], number: Any, typed: Any
         return "", gr.skip(), gr.skip()
     answer = turn.answer
     try:
+        rated_in = bases.get(rating_base(answer, turn.bases))  # the base whose ratings hold the 👎
         if typed:
-            done = teach(bases.get(rating_base(answer, turn.bases)), turn.question, typed, "faq", answer_id=turn.id)
+            done = teach(rated_in, turn.question, typed, "faq", answer_id=turn.id)
             line = message("teach_faq_done", lang, question=turn.question, id=done.faq_id)
         else:
             s = retrieved_sentences(answer)[int(chosen)]
             done = teach(bases.get(s.knowledge_base), turn.question, s.text, "link", answer_id=turn.id,
-                         article=s.article)
+                         article=s.article, ratings=rated_in.settings)
             line = message("teach_link_done", lang, question=turn.question, article=s.article, chunk=done.chunk)
     except (RagError, ValueError, IndexError) as exc:  # an entry too long, a sentence no chunk holds any more
         text = message("teach_not_saved", lang, detail=str(exc))
