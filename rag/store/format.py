@@ -91,7 +91,7 @@ class ModelInfo:
 
 @dataclass(frozen=True)
 class DenseInfo:
-    """The FAISS index of a version: its kind (flat, ivf, hnsw) and how many vectors it holds."""
+    """The FAISS index of a version: its kind (flat, ivf, ivf-fp16, hnsw) and how many vectors it holds."""
 
     kind: str = field(metadata={"key": "type"})
     count: int
