@@ -78,3 +78,17 @@ def test_a_search_limited_to_some_chunks_returns_only_those(kind: str, data: tup
     monkeypatch.setattr("rag.store.dense.FILTER_EXACT_LIMIT", 10)
     ids, _ = index.search(queries[0], 5, allowed_ids=allowed)
     assert set(ids.tolist()) <= set(allowed.tolist()) and len(ids) == 5
+
+
+def test_manifest_records_still_refuse_wrong_types() -> None:
+    """The manifest's per-article records (read fast, a million-chunk index holds 290k) keep their type checks."""
+    from rag.store.format import ArticleInfo, _record_from_json, _record_to_json
+
+    info = ArticleInfo(sha256="ab", title="t", size_bytes=3, paragraphs=1, chunks=2, indexed_at="2026")
+    good = _record_to_json(info)
+    assert _record_from_json(ArticleInfo, good, "articles['a'].") == info
+    for key, bad in (("chunks", True), ("chunks", "2"), ("sha256", 5)):
+        with pytest.raises(ValueError, match=f"articles\\['a'\\].{key} is"):
+            _record_from_json(ArticleInfo, {**good, key: bad}, "articles['a'].")
+    with pytest.raises(ValueError, match="chunks is missing"):
+        _record_from_json(ArticleInfo, {k: v for k, v in good.items() if k != "chunks"}, "articles['a'].")
