@@ -80,7 +80,8 @@ def _record_from_json(cls: type[R], data: Any, where: str) -> R:
     if not isinstance(data, dict):
         raise ValueError(f"{where.rstrip('.')} is {data!r:.60}, not an object")
     values = {}
-    for name, key, kind in _schema(cls):
+    schema_of: Any = _schema  # the stubs see a class as unhashable
+    for name, key, kind in schema_of(cls):
         value = data.get(key)
         # subtle: an exact type test, so a bool (an int subclass) takes _field's careful way, which refuses
         # it; a manifest holds a record per article (290k at 1M chunks), so this is most of opening one.
