@@ -92,3 +92,15 @@ def test_manifest_records_still_refuse_wrong_types() -> None:
             _record_from_json(ArticleInfo, {**good, key: bad}, "articles['a'].")
     with pytest.raises(ValueError, match="chunks is missing"):
         _record_from_json(ArticleInfo, {k: v for k, v in good.items() if k != "chunks"}, "articles['a'].")
+
+
+def test_lexical_search_ranks_only_the_chunks_holding_a_query_word() -> None:
+    from rag.store.lexical import LexicalIndex
+
+    texts = [["北京", "首都"], ["上海"], ["北京"], ["广州", "首都"], ["深圳"]]
+    index = LexicalIndex.build(texts)
+    ids, scores = index.search(["北京", "首都"], 10)
+    assert ids[0] == 0 and set(ids.tolist()) == {0, 2, 3} and np.all(np.diff(scores) <= 0) and np.all(scores > 0)
+    assert index.search(["北京", "首都"], 1)[0].tolist() == [0]
+    allowed = np.array([False, False, True, True, True])
+    assert set(index.search(["北京", "首都"], 10, allowed)[0].tolist()) == {2, 3}
