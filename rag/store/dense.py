@@ -3,17 +3,18 @@
 Up to EXACT_LIMIT vectors the index is exact (a flat scan); above it,
 'ivf-fp16': IVF lists (4·√n k-means lists, IVF_PROBES of them scanned per
 query) that hold each vector in 16-bit floats, half the bytes a scan reads and
-half the file. Measured on a million synthetic chunks (benchmarks/synthetic.py,
-200 real CMRC questions, each query on every index in turn, one thread, load
-1.6-2.2 on 2 cores): 300 lists scanned, recall@10 0.9910 for both, dense p50
-2.53 ms against 6.33 ms with the full vectors in the lists ('ivf', the large
-kind until then), p99 4.6 against 16.6 ms. 8-bit codes (0.971) needed the full
-vectors beside them to re-score the best 2·k (0.991, 3.5 ms, a file 2.5 times
-as big). The earlier kinds, 'ivf' and 'hnsw', still load and are buildable on
-request. HNSW is not the automatic
-choice: on a million synthetic chunks (benchmarks/synthetic.py) its recall@10
-stayed near 0.8 however wide the search (M 32, efConstruction 80, efSearch up
-to 768), and its graph took ten times longer to build than IVF's lists.
+half the file. At a million synthetic chunks (benchmarks/synthetic.py; `python
+benchmarks/scale.py --sizes 1k,100k,1m`, BENCHMARKS.md, load 4-5 on 2 cores),
+against 'ivf' (the same lists of float32 vectors, the large kind until then)
+in the same run: recall@10 0.9910 for both, dense p50 4.87 -> 3.08 ms, hybrid
+search p50 19.9 -> 16.6 ms. 8-bit codes (a scratch comparison on the same vectors,
+not kept in the repo) found less (0.971) unless the full
+vectors beside them re-scored the best 2·k (0.991, 3.5 ms, a file 2.5 times as
+big). The earlier kinds, 'ivf' and 'hnsw', still load and are buildable on
+request. HNSW is not the automatic choice: on a million synthetic chunks its
+recall@10 stayed near 0.8 however wide the search (M 32, efConstruction 80,
+efSearch up to 768), and its graph took ten times longer to build than IVF's
+lists.
 """
 
 from __future__ import annotations
