@@ -1,13 +1,20 @@
 """The dense leg: a FAISS inner-product index over normalised chunk embeddings.
 
-Up to EXACT_LIMIT vectors the index is exact (a flat scan); above it, an IVF
-index (4·√n k-means lists, IVF_PROBES of them scanned per query) keeps a query
-near 7 ms at a million chunks with recall@10 above 0.99 (benchmarks/run.py
-measures both side by side at each size). HNSW is still readable and buildable
-on request, but it is not the automatic choice: on a million synthetic chunks
-(benchmarks/synthetic.py) its recall@10 stayed near 0.8 however wide the search
-(M 32, efConstruction 80, efSearch up to 768), and its graph took ten times
-longer to build than IVF's lists.
+Up to EXACT_LIMIT vectors the index is exact (a flat scan); above it,
+'ivf-fp16': IVF lists (4·√n k-means lists, IVF_PROBES of them scanned per
+query) that hold each vector in 16-bit floats, half the bytes a scan reads and
+half the file. At a million synthetic chunks (benchmarks/synthetic.py; `python
+benchmarks/scale.py --sizes 1k,100k,1m`, BENCHMARKS.md, load 4-5 on 2 cores),
+against 'ivf' (the same lists of float32 vectors, the large kind until then)
+in the same run: recall@10 0.9910 for both, dense p50 4.87 -> 3.08 ms, hybrid
+search p50 19.9 -> 16.6 ms. 8-bit codes (a scratch comparison on the same vectors,
+not kept in the repo) found less (0.971) unless the full
+vectors beside them re-scored the best 2·k (0.991, 3.5 ms, a file 2.5 times as
+big). The earlier kinds, 'ivf' and 'hnsw', still load and are buildable on
+request. HNSW is not the automatic choice: on a million synthetic chunks its
+recall@10 stayed near 0.8 however wide the search (M 32, efConstruction 80,
+efSearch up to 768), and its graph took ten times longer to build than IVF's
+lists.
 """
 
 from __future__ import annotations
@@ -36,16 +43,16 @@ HNSW_M = 32
 HNSW_EF_SEARCH = 128
 # A search limited to at most this many chunks (some articles) scores them all.
 FILTER_EXACT_LIMIT = 50_000
-KINDS = ("flat", "ivf", "hnsw")
+KINDS = ("flat", "ivf", "ivf-fp16", "hnsw")
 
 
 def auto_kind(count: int) -> str:
     """The index kind ``DenseIndex.build(kind="auto")`` picks for ``count`` vectors.
 
     >>> auto_kind(1000), auto_kind(10_000_000)
-    ('flat', 'ivf')
+    ('flat', 'ivf-fp16')
     """
-    return "flat" if count <= EXACT_LIMIT else "ivf"
+    return "flat" if count <= EXACT_LIMIT else "ivf-fp16"
 
 
 def ivf_lists(count: int) -> int:
@@ -106,11 +113,13 @@ class DenseIndex:
 
     @property
     def kind(self) -> str:
-        """'flat' (exact), 'ivf' or 'hnsw' (approximate)."""
+        """'flat' (exact), 'ivf', 'ivf-fp16' or 'hnsw' (approximate)."""
         import faiss
 
         if isinstance(self._index, faiss.IndexHNSWFlat):
             return "hnsw"
+        if isinstance(self._index, faiss.IndexIVFScalarQuantizer):
+            return "ivf-fp16"
         return "ivf" if isinstance(self._index, faiss.IndexIVFFlat) else "flat"
 
     @classmethod
@@ -128,15 +137,8 @@ class DenseIndex:
         index: Any
         if kind == "flat":
             index = faiss.IndexFlatIP(dim)
-        elif kind == "ivf":
-            # k-means wants at least 39 training points per list.
-            lists = min(ivf_lists(len(vectors)), max(1, len(vectors) // 39))
-            index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, lists, faiss.METRIC_INNER_PRODUCT)
-            sample = min(len(vectors), IVF_TRAIN_PER_LIST * lists)
-            # A fixed seed: the same vectors always give the same lists.
-            rows = np.sort(np.random.default_rng(0).choice(len(vectors), sample, replace=False))
-            index.train(vectors[rows])
-            index.nprobe = ivf_probes(lists)
+        elif kind in ("ivf", "ivf-fp16"):
+            index = _trained_ivf(vectors, faiss.ScalarQuantizer.QT_fp16 if kind == "ivf-fp16" else None)
             # Lets a search limited to some articles read their vectors directly.
             index.set_direct_map_type(faiss_any.DirectMap.Array)
         else:
@@ -170,7 +172,7 @@ class DenseIndex:
             ) from exc
         if isinstance(index, faiss.IndexHNSWFlat):
             index.hnsw.efSearch = HNSW_EF_SEARCH
-        elif isinstance(index, faiss.IndexIVFFlat):
+        elif isinstance(index, faiss.IndexIVF):
             index.nprobe = ivf_probes(index.nlist)  # not kept in the file
         return cls(index)
 
@@ -203,7 +205,7 @@ class DenseIndex:
         if kind == "hnsw" and (allowed_ids is not None or ef_search is not None):
             params = faiss_any.SearchParametersHNSW()
             params.efSearch = ef_search or HNSW_EF_SEARCH
-        elif kind == "ivf" and (allowed_ids is not None or nprobe is not None):
+        elif kind.startswith("ivf") and (allowed_ids is not None or nprobe is not None):
             params = faiss_any.SearchParametersIVF()
             params.nprobe = nprobe or self._index.nprobe
         elif allowed_ids is not None:
@@ -215,8 +217,30 @@ class DenseIndex:
         keep = ids[0] >= 0
         return ids[0][keep].astype(np.int64), scores[0][keep]
 
+
     def vectors(self) -> np.ndarray:
-        """All vectors (for copying an index between stores)."""
-        if self.kind == "ivf":
+        """All vectors (for copying an index between stores); 'ivf-fp16' gives them rounded to 16-bit floats."""
+        if self.kind.startswith("ivf"):
             return np.asarray(self._index.reconstruct_batch(np.arange(self.size, dtype=np.int64)), dtype=np.float32)
         return np.asarray(self._index.reconstruct_n(0, self.size), dtype=np.float32)
+
+
+def _trained_ivf(vectors: np.ndarray, codes: Any) -> Any:
+    """Empty IVF lists trained on a sample of ``vectors``; ``codes``: a scalar quantizer type, None for float32."""
+    import faiss
+
+    dim = vectors.shape[1]
+    # k-means wants at least 39 training points per list.
+    lists = min(ivf_lists(len(vectors)), max(1, len(vectors) // 39))
+    quantizer = faiss.IndexFlatIP(dim)
+    index: Any
+    if codes is None:
+        index = faiss.IndexIVFFlat(quantizer, dim, lists, faiss.METRIC_INNER_PRODUCT)
+    else:
+        index = faiss.IndexIVFScalarQuantizer(quantizer, dim, lists, codes, faiss.METRIC_INNER_PRODUCT)
+    sample = min(len(vectors), IVF_TRAIN_PER_LIST * lists)
+    # A fixed seed: the same vectors always give the same lists.
+    rows = np.sort(np.random.default_rng(0).choice(len(vectors), sample, replace=False))
+    index.train(vectors[rows])
+    index.nprobe = ivf_probes(lists)
+    return index

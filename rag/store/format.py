@@ -20,6 +20,7 @@ version is written (``to_json``) and parsed and checked when one is read
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -67,12 +68,25 @@ def _field(data: Mapping[str, Any], key: str, kind: type[R], where: str) -> R:
     return value
 
 
+@functools.cache
+def _schema(cls: type) -> tuple[tuple[str, str, type], ...]:
+    """A record class's fields as (name, JSON key, type), worked out once per class."""
+    record: Any = cls  # a dataclass of str and int fields (ModelInfo, ArticleInfo, …)
+    return tuple((f.name, _key(f), _KINDS[str(f.type)]) for f in fields(record))
+
+
 def _record_from_json(cls: type[R], data: Any, where: str) -> R:
     """A record of str and int fields from its JSON object, each field's type checked."""
     if not isinstance(data, dict):
         raise ValueError(f"{where.rstrip('.')} is {data!r:.60}, not an object")
-    record: Any = cls  # a dataclass of str and int fields (ModelInfo, ArticleInfo, …)
-    return cls(**{f.name: _field(data, _key(f), _KINDS[str(f.type)], where) for f in fields(record)})
+    values = {}
+    schema_of: Any = _schema  # the stubs see a class as unhashable
+    for name, key, kind in schema_of(cls):
+        value = data.get(key)
+        # subtle: an exact type test, so a bool (an int subclass) takes _field's careful way, which refuses
+        # it; a manifest holds a record per article (290k at 1M chunks), so this is most of opening one.
+        values[name] = value if type(value) is kind else _field(data, key, kind, where)
+    return cls(**values)
 
 
 def _record_to_json(record: Any) -> dict[str, Any]:
@@ -91,7 +105,7 @@ class ModelInfo:
 
 @dataclass(frozen=True)
 class DenseInfo:
-    """The FAISS index of a version: its kind (flat, ivf, hnsw) and how many vectors it holds."""
+    """The FAISS index of a version: its kind (flat, ivf, ivf-fp16, hnsw) and how many vectors it holds."""
 
     kind: str = field(metadata={"key": "type"})
     count: int
