@@ -119,7 +119,8 @@ def _found_span(version: IndexVersion, passages: list[ReadPassage], best: Span) 
 
 
 # Words that qualify the number after them, and CMRC 2018 train's gold answers mostly keep (a number
-# right after one of them: 32 gold answers hold the word, 17 leave it out; 约 alone 10 against 11).
+# right after one of them: 32 gold answers hold the word, 17 leave it out; 约 alone 10 against 11;
+# python scripts/qualifier_counts.py --train cmrc2018_train.json).
 QUALIFIERS = ("大约", "超过", "将近", "高达", "约", "超", "近", "逾")
 _NUMBER_START = re.compile(r"[\d一二两三四五六七八九十百千万]")
 
