@@ -157,3 +157,20 @@ def test_sentence_vector_sections_follow_the_numbers(tmp_path: Path) -> None:
     assert "| pooled | 100 | 300 | 100 | 4.0 | 25.0 | 2.50 |" in section
     assert "2.50× the chunks per second of the separate pass (target ≥ 2×: met)" in section
     assert "costs 2.00× embedding it alone (its embed stage 1.00×" in section
+
+
+def test_encoder_options_section_gives_ratios_against_today() -> None:
+    """Issue 27's encoder-options table from made-up timings: ratios and vector differences against row one."""
+    import numpy as np
+
+    from benchmarks import encoder_options as eo
+
+    vectors = np.zeros((4, 2), dtype=np.float32)
+    today = eo.Timing(chunk_seconds=2.0, query_ms=[10.0, 10.0], vectors=vectors)
+    faster = eo.Timing(chunk_seconds=1.0, query_ms=[5.0, 5.0], vectors=vectors + 0.5)
+    chosen = eo.variants(2)[:2]
+    meta = {"command": "python benchmarks/encoder_options.py", "date": "today", "commit": "abc", "cpu": "cpu",
+            "cores": 2, "flags": ["avx2"], "ort": "1", "load_start": "1/1/1", "load_end": "1/1/1", "texts": 4,
+            "repeat": 1, "queries": 2, "note": eo.NOTE}
+    section = eo.render([(chosen[0], today, 2.0, 10.0), (chosen[1], faster, 4.0, 5.0)], meta)
+    assert f"| {chosen[1].name} | 4.0 | 2.00 | 5.00 | 2.00 | 0.00 | 5.0e-01 |" in section
