@@ -113,8 +113,8 @@ def _found_span(version: IndexVersion, passages: list[ReadPassage], best: Span) 
     if start >= end:
         return None
     text = version.articles[passage.article].text
-    start = with_qualifier(text, start, version.sentences[holding_sentence(version, passage, start)].start)
     sid = holding_sentence(version, passage, start)
+    start = with_qualifier(text, start, version.sentences[sid].start)  # stays inside sentence sid
     return FoundSpan(passage.article, start, end, text[start:end], sid, best.score, best.null_score)
 
 
