@@ -192,6 +192,27 @@ def expect_answer_shown(message: Any, cli: dict[str, Any]) -> None:
     assert "".join(message.inner_text().split()) == "".join(expected.split())
 
 
+@dataclass(frozen=True)
+class ChunkInView:
+    """Where the 文章 tab's chunk view shows one chunk of an article."""
+
+    label: str  # the article's choice in the view's chooser
+    n: int  # the number of the chunk in the article
+    total: int  # the article's chunks
+
+
+def build_and_find_chunk(settings: Settings, article: str, paragraphs: tuple[int, ...]) -> ChunkInView:
+    """Build the default knowledge base of ``settings``; where its chunk of ``paragraphs`` of ``article`` is shown."""
+    from rag.kb.bases import KnowledgeBases
+
+    bases = KnowledgeBases(settings)
+    bases.build("default")
+    version = bases.get("default").version()
+    chunks = [c for c in version.chunks if c.article == article]
+    n = next(i for i, c in enumerate(chunks, start=1) if c.paragraphs == paragraphs)
+    return ChunkInView(f"{version.articles[article].title}（{article}）", n, len(chunks))
+
+
 def upload(page: Any, *paths: Path) -> None:
     """Choose files in the Articles tab: choosing is uploading, which adds and indexes them in one action."""
     page.set_input_files("#upload input[type=file]", [str(p) for p in paths])

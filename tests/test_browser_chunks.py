@@ -15,10 +15,9 @@ from typing import Any
 
 import pytest
 
-from rag.kb.bases import KnowledgeBases
 from rag.kb.knowledge_base import KnowledgeBase
 from rag.settings import Settings
-from tests.browser_support import BROWSER_MARKS, choose, open_chat_page, screenshot, start_app
+from tests.browser_support import BROWSER_MARKS, build_and_find_chunk, choose, open_chat_page, screenshot, start_app
 from tests.helpers import make_settings
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -46,15 +45,10 @@ class Served:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     workdir = tmp_path_factory.mktemp("browser-chunks")
     settings = make_settings(workdir / "data")
-    bases = KnowledgeBases(settings)
-    bases.build("default")
-    version = bases.get("default").version()
-    chunks = [c for c in version.chunks if c.article == ARTICLE]
-    n = next(i for i, c in enumerate(chunks, start=1) if c.paragraphs == PARAGRAPHS)
-    label = f"{version.articles[ARTICLE].title}（{ARTICLE}）"
+    chunk = build_and_find_chunk(settings, ARTICLE, PARAGRAPHS)
     app = start_app(workdir, settings)
     try:
-        yield Served(app.url, settings, label, len(chunks), n)
+        yield Served(app.url, settings, chunk.label, chunk.total, chunk.n)
     finally:
         app.stop()
 

@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 
-from rag.kb.bases import KnowledgeBases
 from rag.settings import Settings
 from rag.store.current import current_version
 from tests.browser_support import (
@@ -28,6 +27,7 @@ from tests.browser_support import (
     ROOT,
     app_environment,
     ask,
+    build_and_find_chunk,
     choose,
     open_chat_page,
     screenshot,
@@ -70,15 +70,10 @@ class Served:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     workdir = tmp_path_factory.mktemp("browser-walkthrough")
     settings = make_settings(workdir / "data")
-    bases = KnowledgeBases(settings)
-    bases.build("default")
-    version = bases.get("default").version()
-    chunks = [c for c in version.chunks if c.article == ARTICLE]
-    n = next(i for i, c in enumerate(chunks, start=1) if c.paragraphs == PARAGRAPHS)
-    label = f"{version.articles[ARTICLE].title}（{ARTICLE}）"
+    chunk = build_and_find_chunk(settings, ARTICLE, PARAGRAPHS)
     app = start_app(workdir, settings)
     try:
-        yield Served(app.url, settings, workdir, label, n)
+        yield Served(app.url, settings, workdir, chunk.label, chunk.n)
     finally:
         app.stop()
 
